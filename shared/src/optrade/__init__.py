@@ -1,0 +1,1 @@
+"""Optrade shared library: settings, database, table models, wire schemas and clients."""

@@ -1,0 +1,60 @@
+"""What every service's FastAPI app has: errors, request ids, metrics, liveness and readiness."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from optrade.errors import install_error_handlers
+from optrade.observability import RequestContextMiddleware, metrics_response
+
+ReadinessCheck = Callable[[FastAPI], None]
+
+
+def build_app(
+    *,
+    service: str,
+    title: str,
+    description: str,
+    lifespan: Any,
+    readiness: Mapping[str, ReadinessCheck] | None = None,
+) -> FastAPI:
+    """Create a service app with the common endpoints; routes are added by the caller."""
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, service=service)
+    checks = dict(readiness or {})
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: dependencies answer")
+    def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        ok = True
+        for name, check in checks.items():
+            try:
+                check(app)
+                results[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                ok = False
+                results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+        body = {"status": "ready" if ok else "not_ready", "service": service, "checks": results}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    app.add_api_route(
+        "/metrics", metrics_response, methods=["GET"], tags=["ops"], summary="Prometheus metrics"
+    )
+    return app
+
+
+def database_ready(app: FastAPI) -> None:
+    """Readiness check: one round trip to the database."""
+    from sqlalchemy import text
+
+    with app.state.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

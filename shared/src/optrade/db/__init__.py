@@ -1,0 +1,1 @@
+"""Database engine factory, table models and migrations."""

@@ -1,0 +1,202 @@
+"""Table models of the shared trade database (DESIGN section 5).
+
+A snapshot is one group of columns that stands at entry and at exit with the prefixes `entry_`
+and `exit_`. The group is declared once (`SNAPSHOT_FIELDS`) and the two column sets are generated
+from it, so the quality checks, the export and the carry-over from position to trade all read the
+same list and a new snapshot field cannot be forgotten by any of them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import BigInteger, Float, Index, Numeric, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from optrade.db.types import JSONVariant, UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+MONEY = Numeric(14, 2)
+
+
+class OptionType(StrEnum):
+    CE = "CE"
+    PE = "PE"
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class PositionStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class SnapshotSource(StrEnum):
+    PRIMARY = "primary"
+    FALLBACK = "fallback"
+    CLIENT = "client"
+    BACKFILL = "backfill"
+    MISSING = "missing"
+
+
+# name -> (python type, SQL type). Units are the wire units of DESIGN section 2.
+SNAPSHOT_FIELDS: dict[str, tuple[Any, Any]] = {
+    "delta": (float, Float()),
+    "gamma": (float, Float()),
+    "theta": (float, Float()),  # premium per calendar day
+    "vega": (float, Float()),  # premium per 1 vol point
+    "iv": (float, Float()),  # percent
+    "ltp": (Decimal, MONEY),
+    "bid": (Decimal, MONEY),
+    "ask": (Decimal, MONEY),
+    "oi": (float, Float()),  # contracts; NSE reports fractional OI after lot changes
+    "volume": (int, BigInteger()),  # contracts
+    "spot": (Decimal, MONEY),
+    "vix": (float, Float()),
+    "pcr": (float, Float()),
+    "market_at": (datetime, UTCDateTime()),  # market time the quote describes
+    "source": (str, String(16)),  # SnapshotSource
+    "error": (str, Text()),  # why the snapshot (or part of it) is missing
+    "captured_at": (datetime, UTCDateTime()),  # when it was captured or repaired
+}
+GREEK_FIELDS = ("delta", "gamma", "theta", "vega", "iv")
+CHAIN_FIELDS = ("oi", "volume", "bid", "ask")
+CONTEXT_FIELDS = ("spot", "vix", "pcr")
+METADATA_FIELDS = ("ml_score", "model_version", "model_hash", "features_snapshot")
+
+
+def snapshot_columns(prefix: str) -> list[str]:
+    return [prefix + name for name in SNAPSHOT_FIELDS]
+
+
+def _snapshot_mixin(prefix: str, class_name: str) -> type[SQLModel]:
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__module__": __name__, "__annotations__": annotations}
+    for name, (py_type, sql_type) in SNAPSHOT_FIELDS.items():
+        annotations[prefix + name] = py_type | None
+        namespace[prefix + name] = Field(default=None, sa_type=sql_type)
+    return type(class_name, (SQLModel,), namespace)
+
+
+if TYPE_CHECKING:  # the generated columns are typed as Any for the type checker
+
+    class EntrySnapshot(SQLModel):
+        def __getattr__(self, name: str) -> Any: ...
+
+    class ExitSnapshot(SQLModel):
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    EntrySnapshot = _snapshot_mixin("entry_", "EntrySnapshot")
+    ExitSnapshot = _snapshot_mixin("exit_", "ExitSnapshot")
+
+
+class OptionIdentity(SQLModel):
+    underlying: str = Field(sa_type=String(20), index=True)
+    expiry: date
+    strike: Decimal = Field(sa_type=Numeric(12, 2))
+    option_type: str = Field(sa_type=String(2))
+    side: str = Field(sa_type=String(4))
+    lot_size: int
+
+
+class ModelMetadata(SQLModel):
+    ml_score: float | None = None
+    model_version: str | None = Field(default=None, sa_type=String(64), index=True)
+    model_hash: str | None = Field(default=None, sa_type=String(128))
+    features_snapshot: dict[str, Any] | None = Field(default=None, sa_type=JSONVariant)
+
+
+class EntryFill(SQLModel):
+    entry_price: Decimal = Field(sa_type=MONEY)
+    entry_price_source: str = Field(sa_type=String(8))  # ask | bid | ltp
+    entry_spread: Decimal | None = Field(default=None, sa_type=MONEY)
+    opened_at: datetime = Field(sa_type=UTCDateTime(), index=True)
+
+
+class Position(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, table=True):
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        UniqueConstraint("client_order_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    lots: int  # opened quantity, in lots
+    quantity_open: int  # still open, in lots
+    status: str = Field(default=PositionStatus.OPEN, sa_type=String(8), index=True)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    idempotency_key: str | None = Field(default=None, sa_type=String(200))
+    client_order_id: str | None = Field(default=None, sa_type=String(200))
+    request_fingerprint: str | None = Field(default=None, sa_type=String(64))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class Trade(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, table=True):
+    __table_args__ = (
+        UniqueConstraint("close_idempotency_key"),
+        Index("ix_trade_closed_at_model_version", "closed_at", "model_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    position_id: int = Field(foreign_key="position.id", index=True)
+    lots: int  # closed quantity, in lots
+    exit_price: Decimal = Field(sa_type=MONEY)
+    exit_price_source: str = Field(sa_type=String(8))  # bid | ask | ltp | client
+    exit_spread: Decimal | None = Field(default=None, sa_type=MONEY)
+    pnl: Decimal = Field(sa_type=Numeric(16, 2))  # rupees, signed by side
+    closed_at: datetime = Field(sa_type=UTCDateTime(), index=True)
+    close_reason: str | None = Field(default=None, sa_type=String(200))
+    close_idempotency_key: str | None = Field(default=None, sa_type=String(200))
+
+
+class QualityRun(SQLModel, table=True):
+    """One stored run of the data-quality checks; history is never overwritten."""
+
+    __tablename__ = "quality_run"
+    __table_args__ = (UniqueConstraint("scheduled_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    trigger: str = Field(sa_type=String(16))  # scheduled | manual | backfill
+    trading_date: date | None = None  # IST trading date of a scheduled run
+    # "scheduled:<date>" for scheduled runs: the database guard against running a day twice.
+    scheduled_key: str | None = Field(default=None, sa_type=String(64))
+    status: str = Field(sa_type=String(16), index=True)  # pass|warn|fail|no_data|skipped|running
+    window_start: datetime = Field(sa_type=UTCDateTime())
+    window_end: datetime = Field(sa_type=UTCDateTime())
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime(), index=True)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    total_trades: int = 0
+    thresholds: dict[str, Any] = Field(default_factory=dict, sa_type=JSONVariant)
+    checks: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONVariant)
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSONVariant)
+    note: str | None = Field(default=None, sa_type=Text())
+
+
+def carried_trade_fields() -> list[str]:
+    """Fields a trade inherits from its position: every shared column but the bookkeeping."""
+    own = {"id", "lots", "closed_at"}
+    return [
+        name for name in Trade.model_fields if name in Position.model_fields and name not in own
+    ]
+
+
+def trade_from_position(position: Position, **closing: Any) -> Trade:
+    """Build a trade for (part of) a position; the one code path that carries entry and metadata."""
+    if position.id is None:
+        raise ValueError("a trade needs a stored position (position.id is None)")
+    carried = {name: getattr(position, name) for name in carried_trade_fields()}
+    return Trade(position_id=position.id, **carried, **closing)

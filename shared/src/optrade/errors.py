@@ -1,0 +1,105 @@
+"""One error family for every service, mapped to `{"type", "detail"}` responses by one handler."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """An error a client can act on; `status_code` and `type` go on the wire."""
+
+    status_code = 400
+    type = "bad_request"
+
+    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra or {}
+
+
+class NotFound(DomainError):
+    status_code = 404
+    type = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    type = "conflict"
+
+
+class InvalidInput(DomainError):
+    status_code = 422
+    type = "validation_error"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(
+            f"{field}: {reason}", extra={"errors": [{"field": field, "reason": reason}]}
+        )
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    type = "unauthorized"
+
+
+class UpstreamUnavailable(DomainError):
+    status_code = 503
+    type = "upstream_unavailable"
+
+
+def error_body(type_: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"type": type_, "detail": detail, **extra}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or ".".join(str(p) for p in loc)
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse(
+        error_body(exc.type, exc.detail, **exc.extra), status_code=exc.status_code, headers=headers
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field_name(tuple(e.get("loc", ()))), "reason": str(e.get("msg", "invalid"))}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors) or "invalid request"
+    return JSONResponse(error_body("validation_error", detail, errors=errors), status_code=422)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    type_ = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+        exc.status_code, "http_error"
+    )
+    return JSONResponse(
+        error_body(type_, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map the error family, validation errors and HTTP errors to `{"type", "detail"}`."""
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

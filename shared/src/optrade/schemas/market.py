@@ -1,0 +1,54 @@
+"""What the market-data service answers and the order service records (DESIGN sections 2-3).
+
+Units: `iv` in percent; `delta` per point; `gamma` per point²; `theta` premium per calendar day;
+`vega` premium per vol point; prices in rupees; `oi` and `volume` in contracts.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from optrade.db.models import OptionType
+
+
+class MarketContext(BaseModel):
+    """Spot, India VIX and put-call ratio of one underlying at one instant."""
+
+    underlying: str
+    spot: float = Field(description="underlying value, index points")
+    vix: float | None = Field(None, description="India VIX, annualised percent")
+    pcr: float | None = Field(
+        None, description="put-call ratio: total put OI / total call OI of the expiry"
+    )
+    as_of: datetime = Field(description="market time the values describe (UTC)")
+    provider: str = Field(description="simulated | nse-replay | ...")
+
+
+class OptionQuote(BaseModel):
+    """One option with chain fields, Greeks and context: `GET /v1/quote/{underlying}`."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    underlying: str
+    expiry: date
+    strike: float
+    option_type: OptionType
+    lot_size: int = Field(description="contract lot size for this expiry, units per lot")
+    ltp: float | None = Field(None, description="last traded price, rupees; null if no trade")
+    bid: float | None = Field(None, description="best bid, rupees; null if no bid")
+    ask: float | None = Field(None, description="best ask, rupees; null if no offer")
+    oi: float | None = Field(None, description="open interest, contracts")
+    volume: int | None = Field(None, description="traded volume today, contracts")
+    iv: float | None = Field(None, description="implied volatility, percent")
+    delta: float | None = Field(None, description="per 1 point of underlying")
+    gamma: float | None = Field(None, description="per point squared")
+    theta: float | None = Field(None, description="premium per calendar day")
+    vega: float | None = Field(None, description="premium per 1 vol point")
+    greeks_error: str | None = Field(None, description="why IV/Greeks are null, if they are")
+    spot: float = Field(description="underlying value, index points")
+    vix: float | None = Field(None, description="India VIX, percent")
+    pcr: float | None = Field(None, description="put-call ratio (OI) of this expiry")
+    as_of: datetime = Field(description="market time of the quote (UTC)")
+    provider: str

@@ -1,0 +1,79 @@
+"""Settings per concern, read from the environment (and `.env`) only when first asked for.
+
+Nothing here is read at import time: every accessor is a cached function, so tests can set the
+environment and call `reset_settings_cache()`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite:///./data/optrade.db"
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "placeholder", "xxx", "todo"}
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+
+
+class DatabaseSettings(_Base):
+    """Where the shared trade database lives."""
+
+    database_url: str = DEFAULT_SQLITE_URL
+    database_echo: bool = False
+    database_pool_size: int = 10
+    database_max_overflow: int = 20
+
+
+class AppSettings(_Base):
+    """Environment-wide settings: environment name, API key, logging."""
+
+    app_env: Literal["development", "test", "production"] = "development"
+    api_key: SecretStr | None = None
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or unsafe for the environment the service runs in."""
+
+
+@lru_cache
+def get_database_settings() -> DatabaseSettings:
+    return DatabaseSettings()
+
+
+@lru_cache
+def get_app_settings() -> AppSettings:
+    return AppSettings()
+
+
+def reset_settings_cache() -> None:
+    """Forget cached settings so the next access reads the environment again (tests)."""
+    get_database_settings.cache_clear()
+    get_app_settings.cache_clear()
+
+
+def check_production_settings(app: AppSettings, db: DatabaseSettings) -> None:
+    """Refuse to start in production with a missing or placeholder secret, or on SQLite."""
+    if app.app_env != "production":
+        return
+    key = app.api_key.get_secret_value() if app.api_key else ""
+    if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < 16:
+        raise ConfigurationError(
+            "API_KEY must be set to a real secret of at least 16 characters when APP_ENV=production"
+        )
+    if db.database_url.startswith("sqlite"):
+        raise ConfigurationError(
+            "DATABASE_URL must point at PostgreSQL when APP_ENV=production "
+            "(SQLite is the development default)"
+        )

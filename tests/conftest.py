@@ -1,0 +1,88 @@
+"""Test configuration: a real PostgreSQL / Redis when TEST_DATABASE_URL / TEST_REDIS_URL are set
+(CI), the embedded default (SQLite, no broker server) otherwise."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from optrade.db.engine import create_db_engine, is_sqlite, normalize_url
+from optrade.db.migrate import upgrade
+from optrade.settings import reset_settings_cache
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+NSE_SNAPSHOT_DIR = SHARED_DATA / "nse" / "option_chain"
+TEST_API_KEY = "test-api-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("APP_ENV", "test")
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
+
+
+def _create_postgres_database(base_url: str) -> str:
+    """Create a throw-away database beside the one CI gave us, so test modules never collide."""
+    url = make_url(normalize_url(base_url))
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_db_engine(url.render_as_string(hide_password=False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_database(base_url: str, db_url: str) -> None:
+    name = make_url(db_url).database
+    admin = create_db_engine(normalize_url(base_url))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for one test module (PostgreSQL in CI, else SQLite)."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if base and not is_sqlite(base):
+        url = _create_postgres_database(base)
+        upgrade(url)
+        yield url
+        _drop_postgres_database(base, url)
+    else:
+        path = tmp_path_factory.mktemp("db") / "optrade.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = create_db_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def api_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TEST_API_KEY}"}
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str | None:
+    return os.environ.get("TEST_REDIS_URL")
+
+
+@pytest.fixture(scope="session")
+def nse_snapshot_dir() -> Path:
+    assert NSE_SNAPSHOT_DIR.is_dir(), f"NSE snapshots not found at {NSE_SNAPSHOT_DIR}"
+    return NSE_SNAPSHOT_DIR
