@@ -1,0 +1,147 @@
+"""`make bench`: run every `bench/bench_*.py`, print a table, write docs/benchmarks.md and
+bench/results.json.
+
+Each benchmark module exposes `run() -> list[dict]`; a figure is a dict with `name`, `unit`,
+`median`, `p10`, `p90`, `runs` and optionally `goal` (text) and `goal_met` (bool). Comparisons are
+ratios measured side by side in the same run, because these machines are shared and noisy.
+Run a subset with `make bench BENCH=greeks,quality`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_JSON = ROOT / "bench" / "results.json"
+REPORT_MD = ROOT / "docs" / "benchmarks.md"
+
+
+def _machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    database = os.environ.get("BENCH_DATABASE_URL", "")
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_gib, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "database": "PostgreSQL" if database.startswith("postgres") else "SQLite (embedded)",
+    }
+
+
+def _modules(selected: set[str] | None) -> list[str]:
+    names = sorted(p.stem for p in (ROOT / "bench").glob("bench_*.py"))
+    if selected:
+        names = [n for n in names if n.removeprefix("bench_") in selected or n in selected]
+    return names
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value == 0 or 0.01 <= abs(value) < 1e6:
+            return f"{value:,.3f}".rstrip("0").rstrip(".")
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _verdict(figure: dict[str, Any]) -> str:
+    if "goal_met" not in figure or figure["goal_met"] is None:
+        return ""
+    return "met" if figure["goal_met"] else "NOT met"
+
+
+def _table(figures: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| benchmark | figure | median | p10 | p90 | unit | runs | goal | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in figures:
+        lines.append(
+            "| {module} | {name} | {median} | {p10} | {p90} | {unit} | {runs} | {goal} | {v} |".format(
+                module=f["module"],
+                name=f["name"],
+                median=_fmt(f.get("median")),
+                p10=_fmt(f.get("p10", "")),
+                p90=_fmt(f.get("p90", "")),
+                unit=f.get("unit", ""),
+                runs=f.get("runs", ""),
+                goal=f.get("goal", ""),
+                v=_verdict(f),
+            )
+        )
+    return lines
+
+
+def main() -> int:
+    selected = set(filter(None, os.environ.get("BENCH", "").split(","))) or None
+    sys.path.insert(0, str(ROOT))
+    figures: list[dict[str, Any]] = []
+    failures: list[str] = []
+    started = time.perf_counter()
+    for name in _modules(selected):
+        print(f"== {name}", flush=True)
+        t0 = time.perf_counter()
+        try:
+            module = importlib.import_module(f"bench.{name}")
+            for figure in module.run():
+                figure["module"] = name.removeprefix("bench_")
+                figures.append(figure)
+                print(f"   {figure['name']}: {_fmt(figure.get('median'))} {figure.get('unit', '')}"
+                      f"  {_verdict(figure)}", flush=True)  # fmt: skip
+        except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others
+            failures.append(f"{name}: {traceback.format_exc(limit=3)}")
+            print(f"   FAILED: {traceback.format_exc(limit=3)}", flush=True)
+        print(f"   ({time.perf_counter() - t0:.1f} s)", flush=True)
+
+    machine = _machine()
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    result = {"date": when, "machine": machine, "figures": figures, "failures": failures}
+    if selected is None:
+        RESULTS_JSON.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        lines = [
+            "# Benchmarks",
+            "",
+            "Written by `make bench` (`python -m bench`); do not edit by hand.",
+            "",
+            f"- date: {when}",
+            f"- machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB,"
+            f" Python {machine['python']}",
+            f"- database: {machine['database']}",
+            f"- total time: {time.perf_counter() - started:.0f} s",
+            "",
+            "Each figure is the median over repeated runs with the 10th and 90th percentiles as its"
+            " spread. Every comparison is a ratio measured side by side in the same run.",
+            "",
+            *_table(figures),
+            "",
+        ]
+        if failures:
+            lines += ["## Benchmarks that failed", "", "```", *failures, "```", ""]
+        REPORT_MD.write_text("\n".join(lines))
+        print(f"\nwrote {REPORT_MD.relative_to(ROOT)} and {RESULTS_JSON.relative_to(ROOT)}")
+    print("\n".join(_table(figures)))
+    missed = [f for f in figures if f.get("goal_met") is False]
+    if missed:
+        print("\ngoals not met: " + ", ".join(f"{f['module']}/{f['name']}" for f in missed))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
