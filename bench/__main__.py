@@ -73,19 +73,18 @@ def _table(figures: list[dict[str, Any]]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for f in figures:
-        lines.append(
-            "| {module} | {name} | {median} | {p10} | {p90} | {unit} | {runs} | {goal} | {v} |".format(
-                module=f["module"],
-                name=f["name"],
-                median=_fmt(f.get("median")),
-                p10=_fmt(f.get("p10", "")),
-                p90=_fmt(f.get("p90", "")),
-                unit=f.get("unit", ""),
-                runs=f.get("runs", ""),
-                goal=f.get("goal", ""),
-                v=_verdict(f),
-            )
-        )
+        cells = [
+            f["module"],
+            f["name"],
+            _fmt(f.get("median")),
+            _fmt(f.get("p10", "")),
+            _fmt(f.get("p90", "")),
+            f.get("unit", ""),
+            f.get("runs", ""),
+            f.get("goal", ""),
+            _verdict(f),
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return lines
 
 
