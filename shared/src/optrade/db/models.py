@@ -161,6 +161,8 @@ class Trade(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapsho
     closed_at: datetime = Field(sa_type=UTCDateTime(), index=True)
     close_reason: str | None = Field(default=None, sa_type=String(200))
     close_idempotency_key: str | None = Field(default=None, sa_type=String(200))
+    # sha256 of the canonical close request: the same key with another body is refused.
+    close_request_fingerprint: str | None = Field(default=None, sa_type=String(64))
 
 
 class QualityRun(SQLModel, table=True):
