@@ -21,16 +21,21 @@ def build_app(
     description: str,
     lifespan: Any,
     readiness: Mapping[str, ReadinessCheck] | None = None,
+    health_details: Mapping[str, str] | None = None,
 ) -> FastAPI:
-    """Create a service app with the common endpoints; routes are added by the caller."""
+    """Create a service app with the common endpoints; routes are added by the caller.
+
+    `health_details` are static facts added to the /healthz body (e.g. which instance this is).
+    """
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service=service)
     checks = dict(readiness or {})
+    details = dict(health_details or {})
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
     def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": service}
+        return {**details, "status": "ok", "service": service}
 
     @app.get("/readyz", tags=["ops"], summary="Readiness: dependencies answer")
     def readyz() -> JSONResponse:
