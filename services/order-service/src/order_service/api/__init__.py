@@ -1,0 +1,1 @@
+"""HTTP routes of the order service: thin wrappers around `orders` and `queries`."""

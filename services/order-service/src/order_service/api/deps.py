@@ -1,0 +1,61 @@
+"""Dependencies the routes share: the process's engine and market-data client, listing filters."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from pydantic import AwareDatetime
+from sqlalchemy import Engine
+
+from optrade.clients.market_data import MarketDataClient
+from order_service.queries import Window
+from order_service.settings import OrderSettings, get_order_settings
+
+MAX_PAGE = 500
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _market_data(request: Request) -> MarketDataClient:
+    client: MarketDataClient = request.app.state.market_data
+    return client
+
+
+def _window(
+    underlying: Annotated[str | None, Query(max_length=20)] = None,
+    model_version: Annotated[str | None, Query(max_length=64)] = None,
+    start: Annotated[
+        AwareDatetime | None, Query(alias="from", description="inclusive, ISO-8601 with offset")
+    ] = None,
+    end: Annotated[
+        AwareDatetime | None, Query(alias="to", description="exclusive, ISO-8601 with offset")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Window:
+    return Window(underlying, model_version, start, end, limit, offset)
+
+
+EngineDep = Annotated[Engine, Depends(_engine)]
+MarketDataDep = Annotated[MarketDataClient, Depends(_market_data)]
+SettingsDep = Annotated[OrderSettings, Depends(get_order_settings)]
+WindowDep = Annotated[Window, Depends(_window)]
+IdempotencyKeyDep = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="retries with the same key replay the first answer and never act twice",
+    ),
+]
+
+
+def max_skew(settings: OrderSettings) -> timedelta:
+    return timedelta(seconds=settings.as_of_max_skew)

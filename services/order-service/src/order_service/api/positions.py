@@ -1,0 +1,101 @@
+"""Positions: list, read, their trades, and close."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Query, Response
+
+from optrade.db.types import utcnow
+from optrade.security import ApiKeyDep
+from order_service.api.deps import (
+    EngineDep,
+    IdempotencyKeyDep,
+    MarketDataDep,
+    SettingsDep,
+    WindowDep,
+    max_skew,
+)
+from order_service.api.orders import REPLAYED_HEADER
+from order_service.orders import close_position, get_position, market_instant
+from order_service.queries import list_positions, list_trades
+from order_service.schemas import (
+    CloseRequest,
+    CloseResult,
+    PositionPage,
+    PositionPublic,
+    TradePage,
+    TradePublic,
+)
+
+router = APIRouter(prefix="/v1/positions", tags=["positions"])
+
+CLOSE_ERRORS = {
+    401: {"description": "missing or wrong API key"},
+    404: {"description": "no such position"},
+    409: {"description": "already closed, or fewer lots open than asked"},
+    422: {"description": "invalid field or a reused Idempotency-Key"},
+    503: {"description": "no market-data provider answered and no exit_price; position untouched"},
+}
+
+
+@router.get("", response_model=PositionPage, summary="Positions, newest first")
+def positions(
+    engine: EngineDep,
+    window: WindowDep,
+    status: Annotated[Literal["open", "closed"] | None, Query()] = None,
+) -> PositionPage:
+    """List positions opened in [from, to), filtered by status, underlying and model version."""
+    page = list_positions(engine, window, status=status)
+    items = [PositionPublic.model_validate(p) for p in page.items]
+    return PositionPage(items=items, total=page.total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/{position_id}", response_model=PositionPublic, responses={404: {}})
+def position(position_id: int, engine: EngineDep) -> PositionPublic:
+    """One position."""
+    return PositionPublic.model_validate(get_position(engine, position_id))
+
+
+@router.get("/{position_id}/trades", response_model=TradePage, responses={404: {}})
+def position_trades(position_id: int, engine: EngineDep, window: WindowDep) -> TradePage:
+    """The trades (closes) of one position, newest first."""
+    get_position(engine, position_id)  # 404 naming the id
+    page = list_trades(engine, window, position_id=position_id)
+    items = [TradePublic.model_validate(t) for t in page.items]
+    return TradePage(items=items, total=page.total, limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "/{position_id}/close",
+    response_model=CloseResult,
+    dependencies=[ApiKeyDep],
+    responses=CLOSE_ERRORS,  # type: ignore[arg-type]
+    summary="Close all or part of a position as one trade",
+)
+def close(
+    position_id: int,
+    response: Response,
+    engine: EngineDep,
+    market_data: MarketDataDep,
+    settings: SettingsDep,
+    request: Annotated[CloseRequest | None, Body()] = None,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> CloseResult:
+    """Close at the captured quote (or the client's exit_price); a repeated key replays."""
+    request = request or CloseRequest()
+    outcome = close_position(
+        engine=engine,
+        market_data=market_data,
+        position_id=position_id,
+        close=request,
+        idempotency_key=idempotency_key,
+        instant=market_instant(request.as_of, utcnow(), max_skew(settings)),
+        capture_enabled=settings.capture_enabled,
+    )
+    if outcome.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return CloseResult(
+        trade=TradePublic.model_validate(outcome.trade),
+        position=PositionPublic.model_validate(outcome.position),
+    )

@@ -1,0 +1,25 @@
+"""Trades: the closed quantities, each a training record."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from order_service.api.deps import EngineDep, WindowDep
+from order_service.queries import get_trade, list_trades
+from order_service.schemas import TradePage, TradePublic
+
+router = APIRouter(prefix="/v1/trades", tags=["trades"])
+
+
+@router.get("", response_model=TradePage, summary="Trades, newest first")
+def trades(engine: EngineDep, window: WindowDep) -> TradePage:
+    """List trades closed in [from, to), filtered by underlying and model version."""
+    page = list_trades(engine, window)
+    items = [TradePublic.model_validate(t) for t in page.items]
+    return TradePage(items=items, total=page.total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/{trade_id}", response_model=TradePublic, responses={404: {}})
+def trade(trade_id: int, engine: EngineDep) -> TradePublic:
+    """One trade."""
+    return TradePublic.model_validate(get_trade(engine, trade_id))

@@ -1,0 +1,68 @@
+"""Paper fills from a captured quote, and P&L, in rupees on the 0.05 tick."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from optrade.db.models import Side
+from optrade.errors import DomainError
+from optrade.schemas.market import OptionQuote
+
+TICK = Decimal("0.05")
+PAISA = Decimal("0.01")
+
+
+class Unfillable(DomainError):
+    """The quote has no bid, ask or last price to fill at."""
+
+    status_code = 409
+    type = "unfillable"
+
+
+@dataclass(frozen=True)
+class Fill:
+    price: Decimal
+    source: str  # ask | bid | ltp | client
+    spread: Decimal | None  # ask - bid of the quote, when it has both
+
+
+def to_tick(value: float | Decimal) -> Decimal:
+    """Round a price to the nearest 0.05 tick (half up)."""
+    ticks = (Decimal(str(value)) / TICK).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return (ticks * TICK).quantize(PAISA)
+
+
+def spread_of(quote: OptionQuote) -> Decimal | None:
+    if quote.bid is None or quote.ask is None or quote.bid <= 0 or quote.ask <= 0:
+        return None
+    return to_tick(quote.ask) - to_tick(quote.bid)
+
+
+def quote_fill(quote: OptionQuote, action: Side) -> Fill:
+    """BUY at the ask, SELL at the bid; the last price where that side is empty (None or 0)."""
+    side_name, side_price = ("ask", quote.ask) if action == Side.BUY else ("bid", quote.bid)
+    if side_price is not None and side_price > 0:
+        return Fill(to_tick(side_price), side_name, spread_of(quote))
+    if quote.ltp is not None and quote.ltp > 0:
+        return Fill(to_tick(quote.ltp), "ltp", spread_of(quote))
+    raise Unfillable(
+        f"no {side_name} and no last price for {quote.underlying} {quote.expiry} "
+        f"{quote.strike:g} {quote.option_type} at {quote.as_of.isoformat()}: nothing to fill at"
+    )
+
+
+def client_fill(price: Decimal, quote: OptionQuote | None) -> Fill:
+    """A fill at the client's price; the quote, when there is one, still gives the spread."""
+    return Fill(to_tick(price), "client", spread_of(quote) if quote else None)
+
+
+def closing_action(position_side: str) -> Side:
+    """A long position closes by selling, a short one by buying."""
+    return Side.SELL if position_side == Side.BUY else Side.BUY
+
+
+def pnl(*, side: str, entry: Decimal, exit_: Decimal, lots: int, lot_size: int) -> Decimal:
+    """Rupees: price difference × lots × lot size, positive when a long rose or a short fell."""
+    direction = 1 if side == Side.BUY else -1
+    return ((exit_ - entry) * lots * lot_size * direction).quantize(PAISA)

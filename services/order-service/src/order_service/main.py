@@ -1,0 +1,53 @@
+"""The order service app: `uvicorn order_service.main:create_app --factory`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from optrade.app import build_app, database_ready
+from optrade.clients.market_data import MarketDataClient
+from optrade.db.engine import create_db_engine
+from optrade.observability import configure_logging
+from optrade.settings import check_production_settings, get_app_settings, get_database_settings
+from order_service.api import orders, positions, trades
+
+DESCRIPTION = """Paper orders on NSE index options that become complete training records.
+
+Fills: BUY at the ask, SELL at the bid (the last price where that side is empty), from a quote
+captured from the primary market-data service, else the fallback. Prices and P&L in rupees on the
+0.05 tick (JSON strings); quantities in lots; timestamps ISO-8601 UTC. Units of the snapshot:
+`iv` percent, `delta` per point, `gamma` per point², `theta` premium per calendar day, `vega`
+premium per vol point. Mutating endpoints need `Authorization: Bearer <API_KEY>`.
+"""
+
+
+def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
+    """Build the app; `market_data` replaces the client built from settings (tests)."""
+    app_settings = get_app_settings()
+    configure_logging("order", app_settings.log_level, app_settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = get_database_settings()
+        check_production_settings(get_app_settings(), database)
+        app.state.engine = create_db_engine(database)
+        app.state.market_data = market_data or MarketDataClient.from_settings()
+        try:
+            yield
+        finally:
+            app.state.market_data.close()
+            app.state.engine.dispose()
+
+    app = build_app(
+        service="order",
+        title="Optrade order service",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        readiness={"database": database_ready},
+    )
+    for module in (orders, positions, trades):
+        app.include_router(module.router)
+    return app

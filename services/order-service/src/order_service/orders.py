@@ -1,0 +1,350 @@
+"""Open and close paper positions: capture the market first, then one short transaction.
+
+No database transaction is ever open during a market-data call. Opening relies on the unique
+constraints on `position.idempotency_key` / `client_order_id`: concurrent retries race to insert,
+one wins, the others catch the IntegrityError and replay the winner. Closing takes its quantity
+with one conditional UPDATE (`... WHERE quantity_open >= :lots`), which PostgreSQL row-locks and
+SQLite serializes (BEGIN IMMEDIATE), so concurrent closes can never take more than is open.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import Engine, case, literal, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from optrade.calendar import IST, MARKET_CLOSE
+from optrade.clients.market_data import (
+    CapturedQuote,
+    MarketDataClient,
+    QuoteRejected,
+    QuoteRequest,
+    QuoteUnavailable,
+)
+from optrade.db.engine import session_scope
+from optrade.db.models import Position, PositionStatus, Trade, trade_from_position
+from optrade.db.types import UTCDateTime, utcnow
+from optrade.errors import Conflict, InvalidInput, NotFound, UpstreamUnavailable
+from order_service.fills import Fill, client_fill, closing_action, pnl, quote_fill
+from order_service.schemas import CloseRequest, OrderRequest
+from order_service.snapshots import captured_snapshot, missing_snapshot
+
+log = logging.getLogger(__name__)
+
+SNAPSHOTS = Counter(
+    "order_snapshots_total", "Entry/exit snapshots recorded, by source", ["stage", "source"]
+)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@dataclass(frozen=True)
+class OpenOutcome:
+    position: Position
+    replayed: bool  # True: an earlier request with this key opened it
+
+
+@dataclass(frozen=True)
+class CloseOutcome:
+    trade: Trade
+    position: Position  # after the close
+    replayed: bool
+
+
+def market_instant(requested: datetime | None, now: datetime, max_skew: timedelta) -> datetime:
+    """The instant to fill at: the client's `as_of` (never in the future) or now."""
+    if requested is None:
+        return now
+    if requested > now + max_skew:
+        raise InvalidInput("as_of", f"{requested.isoformat()} is in the future")
+    return requested
+
+
+def open_position(
+    *,
+    engine: Engine,
+    market_data: MarketDataClient,
+    order: OrderRequest,
+    idempotency_key: str | None,
+    instant: datetime,
+) -> OpenOutcome:
+    """Open a paper position filled from the captured quote, or replay an earlier identical one."""
+    fingerprint = order.fingerprint()
+    earlier = _replay_position(engine, idempotency_key, order.client_order_id, fingerprint)
+    if earlier is not None:
+        return OpenOutcome(earlier, replayed=True)
+    _check_not_expired(order, instant)
+    captured = _capture_entry(market_data, order, instant)
+    fill = quote_fill(captured.quote, order.side)
+    position = _new_position(order, captured, fill, instant, idempotency_key, fingerprint)
+    try:
+        with session_scope(engine) as session:
+            session.add(position)
+    except IntegrityError:
+        # A concurrent request with the same key (or client_order_id) committed first.
+        earlier = _replay_position(engine, idempotency_key, order.client_order_id, fingerprint)
+        if earlier is None:
+            raise
+        return OpenOutcome(earlier, replayed=True)
+    SNAPSHOTS.labels("entry", captured.source).inc()
+    return OpenOutcome(position, replayed=False)
+
+
+def _replay_position(
+    engine: Engine, idempotency_key: str | None, client_order_id: str | None, fingerprint: str
+) -> Position | None:
+    """The position an earlier request with this key or client_order_id opened, if any."""
+    with Session(engine) as session:
+        for field, column, value in (
+            (IDEMPOTENCY_HEADER, Position.idempotency_key, idempotency_key),
+            ("client_order_id", Position.client_order_id, client_order_id),
+        ):
+            if value is None:
+                continue
+            earlier = session.exec(select(Position).where(column == value)).first()
+            if earlier is None:
+                continue
+            if earlier.request_fingerprint != fingerprint:
+                raise InvalidInput(
+                    field,
+                    f"{value!r} was already used for a different order (position {earlier.id})",
+                )
+            return earlier
+    return None
+
+
+def _check_not_expired(order: OrderRequest, instant: datetime) -> None:
+    expires_at = datetime.combine(order.expiry, MARKET_CLOSE, tzinfo=IST)
+    if expires_at <= instant:
+        raise InvalidInput(
+            "expiry",
+            f"{order.expiry.isoformat()} expired at 15:30 IST, before {instant.isoformat()}",
+        )
+
+
+def _capture_entry(
+    market_data: MarketDataClient, order: OrderRequest, instant: datetime
+) -> CapturedQuote:
+    request = QuoteRequest(order.underlying, order.expiry, order.strike, order.option_type, instant)
+    try:
+        return market_data.capture_quote(request)
+    except QuoteRejected as exc:
+        raise InvalidInput(exc.field, exc.detail) from exc
+    except QuoteUnavailable as exc:
+        raise UpstreamUnavailable(
+            f"no market-data provider answered; nothing opened: {exc}"
+        ) from exc
+
+
+def _new_position(
+    order: OrderRequest,
+    captured: CapturedQuote,
+    fill: Fill,
+    instant: datetime,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> Position:
+    return Position(
+        underlying=order.underlying,
+        expiry=order.expiry,
+        strike=order.strike,
+        option_type=order.option_type,
+        side=order.side,
+        lot_size=captured.quote.lot_size,
+        lots=order.quantity,
+        quantity_open=order.quantity,
+        entry_price=fill.price,
+        entry_price_source=fill.source,
+        entry_spread=fill.spread,
+        opened_at=instant,
+        ml_score=order.ml_score,
+        model_version=order.model_version,
+        model_hash=order.model_hash,
+        features_snapshot=order.features_snapshot,
+        idempotency_key=idempotency_key,
+        client_order_id=order.client_order_id,
+        request_fingerprint=fingerprint,
+        **captured_snapshot("entry_", captured),
+    )
+
+
+def close_position(
+    *,
+    engine: Engine,
+    market_data: MarketDataClient,
+    position_id: int,
+    close: CloseRequest,
+    idempotency_key: str | None,
+    instant: datetime,
+    capture_enabled: bool = True,
+) -> CloseOutcome:
+    """Close all or part of a position as one trade, or replay an earlier identical close."""
+    fingerprint = close.fingerprint()
+    earlier = _replay_close(engine, position_id, idempotency_key, fingerprint)
+    if earlier is not None:
+        return earlier
+    position = get_position(engine, position_id)
+    _check_closable(position, close.quantity)
+    if instant < position.opened_at:
+        raise InvalidInput(
+            "as_of", f"before the position opened ({position.opened_at.isoformat()})"
+        )
+    exit_snapshot, fill = _capture_exit(market_data, position, close, instant, capture_enabled)
+    try:
+        with session_scope(engine) as session:
+            lots = _take_lots(session, position_id, close.quantity, instant)
+            position = session.exec(select(Position).where(Position.id == position_id)).one()
+            trade = trade_from_position(
+                position,
+                lots=lots,
+                exit_price=fill.price,
+                exit_price_source=fill.source,
+                exit_spread=fill.spread,
+                pnl=pnl(
+                    side=position.side,
+                    entry=position.entry_price,
+                    exit_=fill.price,
+                    lots=lots,
+                    lot_size=position.lot_size,
+                ),
+                closed_at=instant,
+                close_reason=close.reason,
+                close_idempotency_key=idempotency_key,
+                close_request_fingerprint=fingerprint,
+                **exit_snapshot,
+            )
+            session.add(trade)
+            session.flush()  # the unique close key fails here, and rolls the quantity back
+    except IntegrityError:
+        earlier = _replay_close(engine, position_id, idempotency_key, fingerprint)
+        if earlier is None:
+            raise
+        return earlier
+    SNAPSHOTS.labels("exit", exit_snapshot["exit_source"]).inc()
+    return CloseOutcome(trade, position, replayed=False)
+
+
+def _replay_close(
+    engine: Engine, position_id: int, idempotency_key: str | None, fingerprint: str
+) -> CloseOutcome | None:
+    if idempotency_key is None:
+        return None
+    with Session(engine) as session:
+        trade = session.exec(select(Trade).where(Trade.close_idempotency_key == idempotency_key))
+        earlier = trade.first()
+        if earlier is None:
+            return None
+        if earlier.position_id != position_id or earlier.close_request_fingerprint != fingerprint:
+            raise InvalidInput(
+                IDEMPOTENCY_HEADER,
+                f"{idempotency_key!r} was already used for a different close "
+                f"(trade {earlier.id} of position {earlier.position_id})",
+            )
+        position = session.get(Position, position_id)
+    assert position is not None  # a trade's position is never deleted
+    return CloseOutcome(earlier, position, replayed=True)
+
+
+def get_position(engine: Engine, position_id: int) -> Position:
+    with Session(engine) as session:
+        position = session.get(Position, position_id)
+    if position is None:
+        raise NotFound(f"position {position_id} does not exist")
+    return position
+
+
+def _check_closable(position: Position, lots: int | None) -> None:
+    if position.status != PositionStatus.OPEN or position.quantity_open == 0:
+        raise Conflict(f"position {position.id} is already closed")
+    if lots is not None and lots > position.quantity_open:
+        raise Conflict(
+            f"quantity: {lots} lots asked, position {position.id} has {position.quantity_open} open"
+        )
+
+
+def _capture_exit(
+    market_data: MarketDataClient,
+    position: Position,
+    close: CloseRequest,
+    instant: datetime,
+    capture_enabled: bool,
+) -> tuple[dict[str, Any], Fill]:
+    """The exit snapshot and the fill: the client's price if given, else the quote's side."""
+    if not capture_enabled:
+        if close.exit_price is None:
+            raise InvalidInput("exit_price", "required: market-data capture is disabled here")
+        snapshot = missing_snapshot("exit_", "capture disabled", market_at=instant)
+        return snapshot, client_fill(close.exit_price, None)
+    request = QuoteRequest(
+        position.underlying, position.expiry, position.strike, position.option_type, instant
+    )
+    try:
+        captured = market_data.capture_quote(request)
+    except (QuoteUnavailable, QuoteRejected) as exc:
+        return _exit_without_market_data(position, close, instant, exc)
+    if close.exit_price is not None:
+        fill = client_fill(close.exit_price, captured.quote)
+    else:
+        fill = quote_fill(captured.quote, closing_action(position.side))
+    return captured_snapshot("exit_", captured), fill
+
+
+def _exit_without_market_data(
+    position: Position,
+    close: CloseRequest,
+    instant: datetime,
+    exc: QuoteUnavailable | QuoteRejected,
+) -> tuple[dict[str, Any], Fill]:
+    if isinstance(exc, QuoteRejected):
+        reason = f"market data has no quote for this option: {exc.detail}"
+        error: Exception = Conflict(f"{reason}; send exit_price to close at your price")
+    else:
+        reason = f"no market-data provider answered: {exc}"
+        error = UpstreamUnavailable(f"{reason}; position {position.id} left open")
+    if close.exit_price is None:
+        raise error from exc
+    log.warning(
+        "closing position %s at the client's exit_price without an exit snapshot: %s",
+        position.id,
+        reason,
+    )
+    return missing_snapshot("exit_", reason, market_at=instant), client_fill(close.exit_price, None)
+
+
+def _take_lots(session: Session, position_id: int, lots: int | None, closed_at: datetime) -> int:
+    """Take `lots` (default: all that is open) off the position in one conditional UPDATE."""
+    if lots is None:
+        open_lots = session.exec(
+            select(Position.quantity_open).where(Position.id == position_id)
+        ).one()
+        lots = open_lots or 0
+        if lots == 0:
+            raise Conflict(f"position {position_id} is already closed")
+    closes_all = col(Position.quantity_open) == lots
+    result = session.exec(
+        update(Position)
+        .where(
+            col(Position.id) == position_id,
+            col(Position.status) == PositionStatus.OPEN,
+            col(Position.quantity_open) >= lots,
+        )
+        .values(
+            quantity_open=Position.quantity_open - lots,
+            status=case((closes_all, PositionStatus.CLOSED.value), else_=Position.status),
+            closed_at=case(
+                (closes_all, literal(closed_at, UTCDateTime())), else_=Position.closed_at
+            ),
+            updated_at=utcnow(),
+        )
+    )
+    if result.rowcount != 1:
+        raise Conflict(
+            f"quantity: {lots} lots are no longer open on position {position_id} "
+            "(closed concurrently)"
+        )
+    return lots

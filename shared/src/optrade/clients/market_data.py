@@ -1,0 +1,325 @@
+"""The market-data client: one quote, asked of the primary provider and then of the fallback.
+
+Each provider (a market-data service URL) has its own `httpx.Client` with tight timeouts and its
+own circuit breaker, so a provider found dead costs nothing until its breaker half-opens again.
+Transport errors, timeouts, 5xx and malformed, non-finite, mismatched or stale quotes all become
+one `QuoteUnavailable` and the next provider is asked. A 400/404/422 is the caller's mistake
+(an unknown underlying, expiry or strike): it becomes `QuoteRejected` naming the field, does not
+count against the provider, and is not retried elsewhere.
+
+Used by the order service (entry and exit capture) and meant for the backfill job.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pybreaker
+from prometheus_client import Counter, Gauge
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from optrade.db.types import utcnow
+from optrade.observability import outgoing_headers
+from optrade.schemas.market import OptionQuote
+
+log = logging.getLogger(__name__)
+
+PRIMARY = "primary"
+FALLBACK = "fallback"
+UNAVAILABLE = "unavailable"
+
+PROVIDER_CALLS = Counter(
+    "market_data_provider_calls_total",
+    "Quote requests per market-data provider by outcome",
+    ["provider", "outcome"],
+)
+CAPTURES = Counter(
+    "market_data_captures_total",
+    "Quote captures by the source that served them (primary, fallback) or unavailable",
+    ["source"],
+)
+BREAKER_STATE = Gauge(
+    "market_data_breaker_state",
+    "Circuit breaker state per market-data provider: 0 closed, 1 half-open, 2 open",
+    ["provider"],
+)
+_STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
+_REQUEST_FIELDS = ("underlying", "expiry", "strike", "option_type", "as_of")
+
+
+class MarketDataClientSettings(BaseSettings):
+    """Where the market data lives and how long to wait for it (`MARKET_DATA_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="MARKET_DATA_", env_file=".env", extra="ignore")
+
+    primary_url: str = "http://127.0.0.1:8001"
+    fallback_url: str | None = "http://127.0.0.1:8002"  # empty: no fallback
+    connect_timeout: float = 0.25  # seconds
+    read_timeout: float = 0.5  # seconds
+    breaker_fail_max: int = 3  # consecutive failures that open a provider's breaker
+    breaker_reset_timeout: float = 10.0  # seconds open before one trial call (half-open)
+    max_quote_age: float = 120.0  # seconds a quote may be older than the instant asked for
+    max_clock_skew: float = 5.0  # seconds a quote may be newer than the instant asked for
+    max_connections: int = 64
+
+    @field_validator("fallback_url")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class QuoteUnavailable(Exception):
+    """A provider (or every provider) could not give a usable quote."""
+
+    def __init__(self, provider: str, reason: str) -> None:
+        super().__init__(f"{provider}: {reason}")
+        self.provider = provider
+        self.reason = reason
+
+
+class QuoteRejected(Exception):
+    """The provider answered that the option does not exist: the caller's error, not an outage."""
+
+    def __init__(self, field_name: str, detail: str, status_code: int) -> None:
+        super().__init__(f"{field_name}: {detail}")
+        self.field = field_name
+        self.detail = detail
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class QuoteRequest:
+    """One option at one market instant (timezone-aware)."""
+
+    underlying: str
+    expiry: date
+    strike: Decimal
+    option_type: str
+    as_of: datetime
+
+    def params(self) -> dict[str, str]:
+        strike = self.strike.to_integral_value() if self.strike % 1 == 0 else self.strike
+        return {
+            "expiry": self.expiry.isoformat(),
+            "strike": str(strike),
+            "option_type": self.option_type,
+            "as_of": self.as_of.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class CapturedQuote:
+    """A usable quote, which provider served it, when, and why earlier providers did not."""
+
+    quote: OptionQuote
+    source: str  # primary | fallback
+    captured_at: datetime
+    skipped: tuple[str, ...] = field(default_factory=tuple)
+
+
+class _BreakerGauge(pybreaker.CircuitBreakerListener):
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        BREAKER_STATE.labels(provider).set(0)
+
+    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
+        BREAKER_STATE.labels(self.provider).set(_STATE_VALUE.get(new_state.name, -1))
+        log.warning(
+            "market-data %s circuit breaker %s -> %s",
+            self.provider,
+            getattr(old_state, "name", None),
+            new_state.name,
+        )
+
+
+class MarketDataProvider:
+    """One market-data service URL behind its own HTTP client and circuit breaker."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        settings: MarketDataClientSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self.max_quote_age = timedelta(seconds=settings.max_quote_age)
+        self.max_clock_skew = timedelta(seconds=settings.max_clock_skew)
+        read = settings.read_timeout
+        self.http = httpx.Client(
+            base_url=base_url,
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout, read=read, write=read, pool=read
+            ),
+            limits=httpx.Limits(
+                max_connections=settings.max_connections,
+                max_keepalive_connections=settings.max_connections,
+            ),
+            transport=transport,
+        )
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=settings.breaker_fail_max,
+            reset_timeout=settings.breaker_reset_timeout,
+            exclude=[QuoteRejected],
+            listeners=[_BreakerGauge(name)],
+            name=f"market-data-{name}",
+        )
+
+    @property
+    def breaker_state(self) -> str:
+        """`closed`, `open` or `half-open`."""
+        return str(self.breaker.current_state)
+
+    def fetch_quote(self, request: QuoteRequest) -> OptionQuote:
+        """Ask this provider for a quote through its circuit breaker."""
+        try:
+            # `calling()` runs the request outside the breaker's lock; `breaker.call` would hold
+            # that lock for the whole HTTP round trip and serialize every caller of the provider.
+            with self.breaker.calling():
+                quote = self._fetch(request)
+        except pybreaker.CircuitBreakerError as exc:
+            cause = exc.__context__
+            if isinstance(cause, QuoteUnavailable):  # this failure tripped the breaker
+                PROVIDER_CALLS.labels(self.name, "failed").inc()
+                raise QuoteUnavailable(self.name, f"{cause.reason}; circuit opened") from exc
+            PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
+            raise QuoteUnavailable(self.name, "circuit breaker open, not asked") from exc
+        except QuoteUnavailable:
+            PROVIDER_CALLS.labels(self.name, "failed").inc()
+            raise
+        except QuoteRejected:
+            PROVIDER_CALLS.labels(self.name, "rejected").inc()
+            raise
+        PROVIDER_CALLS.labels(self.name, "ok").inc()
+        return quote
+
+    def _fetch(self, request: QuoteRequest) -> OptionQuote:
+        try:
+            response = self.http.get(
+                f"/v1/quote/{request.underlying}",
+                params=request.params(),
+                headers=outgoing_headers(),
+            )
+        except httpx.TimeoutException as exc:
+            raise QuoteUnavailable(self.name, f"timeout ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise QuoteUnavailable(self.name, f"transport error: {exc!r}"[:300]) from exc
+        if response.status_code in (400, 404, 422):
+            raise _rejection(response)
+        if response.status_code != 200:
+            raise QuoteUnavailable(self.name, f"HTTP {response.status_code}")
+        return self._valid_quote(response, request)
+
+    def _valid_quote(self, response: httpx.Response, request: QuoteRequest) -> OptionQuote:
+        try:
+            quote = OptionQuote.model_validate(response.json())
+        except (ValueError, ValidationError) as exc:
+            raise QuoteUnavailable(self.name, f"malformed quote: {exc}"[:300]) from exc
+        problem = quote_problem(quote, request, self.max_quote_age, self.max_clock_skew)
+        if problem:
+            raise QuoteUnavailable(self.name, problem)
+        return quote
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def quote_problem(
+    quote: OptionQuote, request: QuoteRequest, max_age: timedelta, max_skew: timedelta
+) -> str | None:
+    """Why a well-formed quote is still unusable for `request` (None when it is usable)."""
+    for name, value in quote:
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"non-finite {name} in quote"
+    asked = (request.underlying.upper(), request.expiry, float(request.strike), request.option_type)
+    got = (quote.underlying.upper(), quote.expiry, quote.strike, str(quote.option_type))
+    if asked != got:
+        return f"quote is for {got}, asked for {asked}"
+    if quote.lot_size <= 0:
+        return f"invalid lot size {quote.lot_size}"
+    if quote.as_of.tzinfo is None:
+        return "quote as_of has no time zone"
+    if quote.as_of < request.as_of - max_age:
+        return f"stale quote: as_of {quote.as_of.isoformat()} for {request.as_of.isoformat()}"
+    if quote.as_of > request.as_of + max_skew:
+        return f"quote from the future: as_of {quote.as_of.isoformat()}"
+    return None
+
+
+def _rejection(response: httpx.Response) -> QuoteRejected:
+    """Name the request field a provider's 4xx is about, from its `{"type", "detail"}` body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    detail = str(body.get("detail", response.text) if isinstance(body, dict) else body)[:500]
+    for error in body.get("errors", []) if isinstance(body, dict) else []:
+        if isinstance(error, dict) and error.get("field") in _REQUEST_FIELDS:
+            return QuoteRejected(str(error["field"]), detail, response.status_code)
+    # Otherwise the field the message names first ("expiry 2025-12-09 is not listed; ...").
+    lowered = detail.lower()
+    found = [(lowered.find(name), name) for name in _REQUEST_FIELDS if name in lowered]
+    name = min(found)[1] if found else "underlying"
+    return QuoteRejected(name, detail, response.status_code)
+
+
+class MarketDataClient:
+    """Quotes from the first provider that gives a usable one, in order (primary, fallback)."""
+
+    def __init__(self, providers: Sequence[MarketDataProvider]) -> None:
+        if not providers:
+            raise ValueError("at least one market-data provider is needed")
+        self.providers = list(providers)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: MarketDataClientSettings | None = None,
+        *,
+        transports: Mapping[str, httpx.BaseTransport] | None = None,
+    ) -> MarketDataClient:
+        """Build the primary (and fallback, when configured) providers; call once per process."""
+        settings = settings or MarketDataClientSettings()
+        transports = transports or {}
+        urls = {PRIMARY: settings.primary_url, FALLBACK: settings.fallback_url}
+        return cls(
+            [
+                MarketDataProvider(name, url, settings, transport=transports.get(name))
+                for name, url in urls.items()
+                if url
+            ]
+        )
+
+    def capture_quote(self, request: QuoteRequest) -> CapturedQuote:
+        """The quote of the first provider that answers usably; `QuoteUnavailable` if none does."""
+        skipped: list[str] = []
+        for provider in self.providers:
+            try:
+                quote = provider.fetch_quote(request)
+            except QuoteUnavailable as exc:
+                skipped.append(str(exc))
+                continue
+            CAPTURES.labels(provider.name).inc()
+            if skipped:
+                log.warning("quote served by %s after: %s", provider.name, "; ".join(skipped))
+            return CapturedQuote(quote, provider.name, utcnow(), tuple(skipped))
+        CAPTURES.labels(UNAVAILABLE).inc()
+        raise QuoteUnavailable("all providers", "; ".join(skipped))
+
+    def breaker_states(self) -> dict[str, str]:
+        """Each provider's circuit breaker state, e.g. `{"primary": "open", ...}`."""
+        return {provider.name: provider.breaker_state for provider in self.providers}
+
+    def close(self) -> None:
+        for provider in self.providers:
+            provider.close()

@@ -1,0 +1,473 @@
+"""The order service's HTTP API in-process (fake market-data providers, the test database)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from orders_fakes import EXPIRY, MARKET_AT, FakeMarket, fake_client, in_process_client
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from optrade.db.models import METADATA_FIELDS, Position, Trade, carried_trade_fields
+from optrade.settings import reset_settings_cache
+from order_service.main import create_app
+from order_service.schemas import PositionPublic, TradePublic
+from order_service.settings import OrderSettings, get_order_settings
+from tests.conftest import TEST_API_KEY
+
+AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
+
+
+def order(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "underlying": "NIFTY",
+        "expiry": EXPIRY.isoformat(),
+        "strike": 26100,
+        "option_type": "CE",
+        "side": "BUY",
+        "quantity": 2,
+        "ml_score": 0.81,
+        "model_version": "v2.3.1",
+        "model_hash": "9f2c4e1a" * 8,
+        "features_snapshot": {"rsi": 61.2, "iv_rank": 0.4, "regime": "trend"},
+        "as_of": MARKET_AT.isoformat(),
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+@pytest.fixture(scope="module")
+def markets() -> tuple[FakeMarket, FakeMarket]:
+    return FakeMarket(), FakeMarket()
+
+
+@pytest.fixture(scope="module")
+def api(database_url: str, markets: tuple[FakeMarket, FakeMarket]) -> Iterator[Any]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", database_url)
+        reset_settings_cache()
+        # A breaker that never opens, so one test's dead provider does not leak into the next.
+        app = create_app(market_data=fake_client(*markets, breaker_fail_max=10_000))
+        with in_process_client(app) as client:
+            yield client
+
+
+@pytest.fixture(autouse=True)
+def _healthy_markets(markets: tuple[FakeMarket, FakeMarket], api: Any) -> Iterator[None]:
+    for market in markets:
+        market.mode, market.quote = "ok", {}
+    api.app.dependency_overrides.clear()
+    yield
+
+
+def open_position(api: Any, **overrides: Any) -> dict[str, Any]:
+    response = api.post("/v1/orders", json=order(**overrides), headers=AUTH)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def close(api: Any, position_id: int, body: dict[str, Any] | None = None, **headers: str) -> Any:
+    payload = {"as_of": MARKET_AT.isoformat(), **(body or {})}
+    return api.post(f"/v1/positions/{position_id}/close", json=payload, headers={**AUTH, **headers})
+
+
+def count(engine: Engine, model: type[Position] | type[Trade]) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+def test_open_fills_a_buy_at_the_ask_with_a_full_entry_snapshot(api: Any) -> None:
+    position = open_position(api)
+    assert position["entry_price"] == "100.10" and position["entry_price_source"] == "ask"
+    assert position["entry_spread"] == "0.10" and position["lot_size"] == 75
+    assert position["lots"] == position["quantity_open"] == 2 and position["status"] == "open"
+    assert position["opened_at"] == "2025-12-01T04:30:00Z"
+    empty = [k for k, v in position.items() if k.startswith("entry_") and v is None]
+    assert empty == ["entry_error"]
+    assert position["entry_source"] == "primary"
+    for name in METADATA_FIELDS:
+        assert position[name] == order()[name] or name == "model_hash"
+    assert position["model_hash"] == "9f2c4e1a" * 8
+
+
+def test_open_sell_fills_at_the_bid(api: Any) -> None:
+    position = open_position(api, side="SELL")
+    assert (position["entry_price"], position["entry_price_source"]) == ("100.00", "bid")
+
+
+def test_open_without_an_ask_fills_at_the_last_price(api: Any, markets: Any) -> None:
+    markets[0].quote = {"ask": None, "ltp": 101.25}
+    position = open_position(api)
+    assert (position["entry_price"], position["entry_price_source"]) == ("101.25", "ltp")
+
+
+def test_open_records_the_fallback_when_the_primary_fails(api: Any, markets: Any) -> None:
+    markets[0].mode = "garbage"
+    position = open_position(api)
+    assert position["entry_source"] == "fallback"
+    assert position["entry_error"].startswith("skipped primary: malformed quote")
+
+
+def test_open_with_no_provider_answering_is_503_and_writes_nothing(
+    api: Any, markets: Any, engine: Engine
+) -> None:
+    markets[0].mode, markets[1].mode = "down", "error500"
+    before = count(engine, Position)
+    response = api.post("/v1/orders", json=order(), headers={**AUTH, "Idempotency-Key": "dead-1"})
+    assert response.status_code == 503, response.text
+    assert response.json()["type"] == "upstream_unavailable"
+    assert count(engine, Position) == before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"strike": 26125}, "strike"),
+        ({"expiry": "2025-12-03"}, "expiry"),
+        ({"underlying": "NOPE"}, "underlying"),
+        ({"as_of": "2025-12-02T10:00:00+00:00"}, "expiry"),  # after 15:30 IST on expiry day
+        ({"as_of": "2099-01-01T00:00:00+00:00"}, "as_of"),
+        ({"as_of": "2025-12-01T10:00:00"}, "as_of"),  # no time zone
+        ({"quantity": 0}, "quantity"),
+        ({"quantity": 1.5}, "quantity"),
+        ({"quantity": "2"}, "quantity"),
+        ({"option_type": "XX"}, "option_type"),
+        ({"side": "HOLD"}, "side"),
+        ({"ml_score": 1.5}, "ml_score"),
+        ({"ml_score": -0.01}, "ml_score"),
+        ({"model_hash": "not-hex!"}, "model_hash"),
+        ({"model_hash": "abc12"}, "model_hash"),
+        ({"model_hash": "a" * 129}, "model_hash"),
+        ({"model_version": "v" * 65}, "model_version"),
+        ({"features_snapshot": [1, 2]}, "features_snapshot"),
+        ({"features_snapshot": {}}, "features_snapshot"),
+        ({"features_snapshot": {f"f{i}": i for i in range(501)}}, "features_snapshot"),
+        ({"features_snapshot": {"blob": "x" * 70_000}}, "features_snapshot"),
+        ({"client_order_id": "c" * 201}, "client_order_id"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_invalid_orders_are_422_naming_the_field(
+    api: Any, engine: Engine, overrides: dict[str, Any], field: str
+) -> None:
+    before = count(engine, Position)
+    response = api.post("/v1/orders", json=order(**overrides), headers=AUTH)
+    assert response.status_code == 422, response.text
+    fields = [error["field"] for error in response.json()["errors"]]
+    assert field in fields, response.json()
+    assert count(engine, Position) == before
+
+
+def test_missing_metadata_is_422(api: Any) -> None:
+    body = order()
+    del body["model_version"]
+    response = api.post("/v1/orders", json=body, headers=AUTH)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "model_version"
+
+
+def test_non_finite_numbers_are_422_not_500(api: Any) -> None:
+    # Python's JSON parser accepts NaN and Infinity; JSONB and the ml_score range do not.
+    template = json.dumps(order(ml_score=0.5, features_snapshot={"x": 1}))
+    for text in (
+        template.replace('"ml_score": 0.5', '"ml_score": NaN'),
+        template.replace('{"x": 1}', '{"x": Infinity}'),
+    ):
+        assert "NaN" in text or "Infinity" in text
+        response = api.post(
+            "/v1/orders", content=text, headers={**AUTH, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, response.text
+
+
+def test_an_unfillable_quote_is_409(api: Any, markets: Any) -> None:
+    markets[0].quote = {"ask": None, "ltp": None}
+    response = api.post("/v1/orders", json=order(), headers=AUTH)
+    assert response.status_code == 409 and response.json()["type"] == "unfillable"
+
+
+# --- idempotency -------------------------------------------------------------------------------
+
+
+def test_the_same_idempotency_key_replays_and_never_opens_twice(api: Any, engine: Engine) -> None:
+    headers = {**AUTH, "Idempotency-Key": "sig-123"}
+    first = api.post("/v1/orders", json=order(), headers=headers)
+    before = count(engine, Position)
+    again = api.post("/v1/orders", json=order(), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.json() == first.json()
+    assert count(engine, Position) == before
+
+
+def test_the_same_key_with_another_body_is_422_naming_the_header(api: Any) -> None:
+    headers = {**AUTH, "Idempotency-Key": "sig-456"}
+    assert api.post("/v1/orders", json=order(), headers=headers).status_code == 201
+    response = api.post("/v1/orders", json=order(quantity=3), headers=headers)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_client_order_id_is_unique_too(api: Any, engine: Engine) -> None:
+    first = open_position(api, client_order_id="coid-1")
+    before = count(engine, Position)
+    again = api.post("/v1/orders", json=order(client_order_id="coid-1"), headers=AUTH)
+    assert again.status_code == 201 and again.json()["id"] == first["id"]
+    other = api.post("/v1/orders", json=order(client_order_id="coid-1", side="SELL"), headers=AUTH)
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "client_order_id"
+    assert count(engine, Position) == before
+
+
+def test_a_malformed_idempotency_key_is_422(api: Any) -> None:
+    response = api.post("/v1/orders", json=order(), headers={**AUTH, "Idempotency-Key": "x" * 201})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+# --- closing -----------------------------------------------------------------------------------
+
+
+def test_partial_closes_each_make_one_trade_until_the_position_is_closed(
+    api: Any, engine: Engine
+) -> None:
+    position = open_position(api, quantity=3)
+    first = close(api, position["id"], {"quantity": 1, "reason": "target"})
+    assert first.status_code == 200, first.text
+    trade = first.json()["trade"]
+    assert trade["lots"] == 1 and trade["exit_price"] == "100.00"
+    assert trade["exit_price_source"] == "bid" and trade["close_reason"] == "target"
+    assert trade["pnl"] == str(Decimal("-0.10") * 1 * 75)
+    assert first.json()["position"]["quantity_open"] == 2
+    assert first.json()["position"]["status"] == "open"
+
+    rest = close(api, position["id"], {"reason": "stop"})  # no quantity: everything still open
+    assert rest.status_code == 200 and rest.json()["trade"]["lots"] == 2
+    assert rest.json()["trade"]["pnl"] == "-15.00"
+    after = rest.json()["position"]
+    assert after["quantity_open"] == 0 and after["status"] == "closed"
+    assert after["closed_at"] == "2025-12-01T04:30:00Z"
+
+    again = close(api, position["id"], {"quantity": 1})
+    assert again.status_code == 409 and "already closed" in again.json()["detail"]
+    trades = api.get(f"/v1/positions/{position['id']}/trades").json()
+    assert trades["total"] == 2 and {t["lots"] for t in trades["items"]} == {1, 2}
+
+
+def test_closing_more_than_is_open_is_409(api: Any) -> None:
+    position = open_position(api, quantity=2)
+    response = close(api, position["id"], {"quantity": 3})
+    assert response.status_code == 409 and "quantity" in response.json()["detail"]
+
+
+def test_a_short_position_closes_at_the_ask_and_gains_when_prices_fall(
+    api: Any, markets: Any
+) -> None:
+    position = open_position(api, side="SELL", quantity=1)  # sold at the bid, 100.00
+    markets[0].quote = {"bid": 80.0, "ask": 80.1}
+    trade = close(api, position["id"]).json()["trade"]
+    assert (trade["exit_price"], trade["exit_price_source"]) == ("80.10", "ask")
+    assert trade["pnl"] == "1492.50"  # (100.00 - 80.10) × 1 × 75
+
+
+def test_a_client_exit_price_fills_but_the_snapshot_is_still_captured(api: Any) -> None:
+    position = open_position(api, quantity=1)
+    trade = close(api, position["id"], {"exit_price": 120.05}).json()["trade"]
+    assert (trade["exit_price"], trade["exit_price_source"]) == ("120.05", "client")
+    assert trade["exit_source"] == "primary" and trade["exit_delta"] == 0.52
+    assert trade["pnl"] == "1496.25"  # (120.05 - 100.10) × 75
+
+
+def test_an_exit_price_off_the_tick_is_422(api: Any) -> None:
+    position = open_position(api, quantity=1)
+    response = close(api, position["id"], {"exit_price": 120.03})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "exit_price"
+
+
+def test_no_provider_and_an_exit_price_closes_with_a_missing_snapshot_and_a_warning(
+    api: Any, markets: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    position = open_position(api, quantity=1)
+    markets[0].mode, markets[1].mode = "timeout", "down"
+    with caplog.at_level(logging.WARNING, logger="order_service.orders"):
+        response = close(api, position["id"], {"exit_price": 95.5, "reason": "eod"})
+    assert response.status_code == 200, response.text
+    trade = response.json()["trade"]
+    assert trade["exit_price_source"] == "client" and trade["exit_price"] == "95.50"
+    assert trade["exit_source"] == "missing"
+    assert "no market-data provider answered" in trade["exit_error"]
+    assert (
+        "primary: timeout" in trade["exit_error"] and "fallback: transport" in trade["exit_error"]
+    )
+    assert trade["exit_delta"] is None and trade["exit_market_at"] == "2025-12-01T04:30:00Z"
+    assert trade["entry_delta"] == 0.52  # the entry snapshot is carried regardless
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"position {position['id']}" in r.getMessage() for r in warnings)
+
+
+def test_no_provider_and_no_price_is_503_and_the_position_is_untouched(
+    api: Any, markets: Any, engine: Engine
+) -> None:
+    position = open_position(api, quantity=2)
+    markets[0].mode, markets[1].mode = "error500", "error500"
+    trades_before = count(engine, Trade)
+    response = close(api, position["id"], {"quantity": 1})
+    assert response.status_code == 503 and "left open" in response.json()["detail"]
+    now = api.get(f"/v1/positions/{position['id']}").json()
+    assert now["quantity_open"] == 2 and now["status"] == "open"
+    assert now["updated_at"] == position["updated_at"]
+    assert count(engine, Trade) == trades_before
+
+
+def test_capture_disabled_closes_at_the_client_price_with_a_missing_snapshot(
+    api: Any, markets: Any
+) -> None:
+    api.app.dependency_overrides[get_order_settings] = lambda: OrderSettings(capture_enabled=False)
+    position = open_position(api, quantity=1)
+    requests_before = len(markets[0].requests)
+    without_price = close(api, position["id"])
+    assert without_price.status_code == 422
+    assert without_price.json()["errors"][0]["field"] == "exit_price"
+    trade = close(api, position["id"], {"exit_price": 101}).json()["trade"]
+    assert trade["exit_source"] == "missing" and trade["exit_error"] == "capture disabled"
+    assert trade["exit_price_source"] == "client"
+    assert len(markets[0].requests) == requests_before  # no market-data call at close
+
+
+def test_close_idempotency_key_replays_the_same_trade(api: Any, engine: Engine) -> None:
+    position = open_position(api, quantity=3)
+    headers = {"Idempotency-Key": "close-1"}
+    first = close(api, position["id"], {"quantity": 1}, **headers)
+    again = close(api, position["id"], {"quantity": 1}, **headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["trade"] == first.json()["trade"]
+    assert again.json()["position"]["quantity_open"] == 2
+
+    different = close(api, position["id"], {"quantity": 2}, **headers)
+    assert different.status_code == 422
+    assert different.json()["errors"][0]["field"] == "Idempotency-Key"
+    other = open_position(api, quantity=1)
+    elsewhere = close(api, other["id"], {"quantity": 1}, **headers)
+    assert elsewhere.status_code == 422
+
+
+def test_close_before_the_position_opened_is_422(api: Any) -> None:
+    position = open_position(api, quantity=1)
+    earlier = (MARKET_AT - timedelta(minutes=5)).isoformat()
+    response = close(api, position["id"], {"as_of": earlier})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "as_of"
+
+
+def test_closing_an_unknown_position_is_404_naming_it(api: Any) -> None:
+    response = close(api, 987654)
+    assert response.status_code == 404 and "987654" in response.json()["detail"]
+
+
+# --- the training record -----------------------------------------------------------------------
+
+
+def test_every_entry_and_metadata_field_of_a_position_arrives_on_its_trades(
+    api: Any, engine: Engine
+) -> None:
+    position = open_position(api, quantity=2, client_order_id="carry-1")
+    close(api, position["id"], {"quantity": 1})
+    close(api, position["id"])
+    with Session(engine) as session:
+        stored = session.get(Position, position["id"])
+        trades = session.exec(select(Trade).where(Trade.position_id == position["id"])).all()
+    assert stored is not None and len(trades) == 2
+    carried = set(carried_trade_fields())
+    # Derived from the models: every entry column and every metadata column of a position.
+    must_carry = {name for name in Position.model_fields if name.startswith("entry_")}
+    must_carry |= set(METADATA_FIELDS) | {"opened_at", "lot_size", "side", "strike", "expiry"}
+    assert must_carry <= carried
+    for trade in trades:
+        for name in carried:
+            assert getattr(trade, name) == getattr(stored, name), name
+        for name in must_carry - {"entry_error"}:
+            assert getattr(trade, name) is not None, name
+
+
+def test_the_public_models_show_every_stored_column_but_the_fingerprints() -> None:
+    internal = {"request_fingerprint", "close_request_fingerprint"}
+    assert set(Position.model_fields) - internal == set(PositionPublic.model_fields)
+    assert set(Trade.model_fields) - internal == set(TradePublic.model_fields)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def test_listings_filter_paginate_and_put_the_newest_first(api: Any) -> None:
+    base = MARKET_AT - timedelta(days=3)
+    opened = [
+        open_position(api, model_version="list-v1", as_of=(base + timedelta(minutes=i)).isoformat())
+        for i in range(5)
+    ]
+    open_position(api, model_version="list-v2", as_of=base.isoformat())
+    close(api, opened[0]["id"])
+
+    page = api.get("/v1/positions", params={"model_version": "list-v1", "limit": 2}).json()
+    assert page["total"] == 5 and page["limit"] == 2
+    assert [p["id"] for p in page["items"]] == [opened[4]["id"], opened[3]["id"]]
+    second = api.get("/v1/positions", params={"model_version": "list-v1", "limit": 2, "offset": 2})
+    assert [p["id"] for p in second.json()["items"]] == [opened[2]["id"], opened[1]["id"]]
+
+    window = {
+        "model_version": "list-v1",
+        "from": (base + timedelta(minutes=1)).isoformat(),
+        "to": (base + timedelta(minutes=3)).isoformat(),
+    }
+    assert api.get("/v1/positions", params=window).json()["total"] == 2
+    closed = api.get("/v1/positions", params={"model_version": "list-v1", "status": "closed"})
+    assert [p["id"] for p in closed.json()["items"]] == [opened[0]["id"]]
+    assert api.get("/v1/positions", params={"underlying": "banknifty"}).json()["total"] == 0
+
+    trades = api.get("/v1/trades", params={"model_version": "list-v1"}).json()
+    assert trades["total"] == 1 and trades["items"][0]["position_id"] == opened[0]["id"]
+    trade_id = trades["items"][0]["id"]
+    assert api.get(f"/v1/trades/{trade_id}").json()["model_version"] == "list-v1"
+    later = {"model_version": "list-v1", "from": "2030-01-01T00:00:00Z"}
+    assert api.get("/v1/trades", params=later).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "query", [{"limit": 501}, {"limit": 0}, {"offset": -1}, {"from": "yesterday"}, {"status": "x"}]
+)
+def test_bad_listing_parameters_are_422(api: Any, query: dict[str, Any]) -> None:
+    assert api.get("/v1/positions", params=query).status_code == 422
+
+
+def test_unknown_ids_are_404_naming_them(api: Any) -> None:
+    for path, name in (("/v1/positions/424242", "424242"), ("/v1/trades/535353", "535353"),
+                       ("/v1/positions/424242/trades", "424242")):  # fmt: skip
+        response = api.get(path)
+        assert response.status_code == 404 and name in response.json()["detail"]
+
+
+# --- auth --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong-key"}, {"Authorization": "Basic x"}]
+)
+def test_mutations_need_the_api_key(api: Any, engine: Engine, headers: dict[str, str]) -> None:
+    before = count(engine, Position)
+    opened = api.post("/v1/orders", json=order(), headers=headers)
+    assert opened.status_code == 401 and TEST_API_KEY not in opened.text
+    assert opened.headers["WWW-Authenticate"] == "Bearer"
+    assert api.post("/v1/positions/1/close", json={}, headers=headers).status_code == 401
+    assert count(engine, Position) == before
+
+
+def test_reads_are_open(api: Any) -> None:
+    assert api.get("/v1/positions").status_code == 200
+    assert api.get("/v1/trades").status_code == 200

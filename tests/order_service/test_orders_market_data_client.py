@@ -1,0 +1,172 @@
+"""The market-data client against fake providers (`httpx.MockTransport`): fallback, validation,
+404 as the caller's error, circuit breakers, request ids."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import httpx
+import pytest
+from orders_fakes import EXPIRY, MARKET_AT, FakeMarket, fake_client
+from prometheus_client import REGISTRY
+
+from optrade.clients.market_data import (
+    MarketDataClientSettings,
+    QuoteRejected,
+    QuoteRequest,
+    QuoteUnavailable,
+)
+from optrade.observability import request_id_var
+
+REQUEST = QuoteRequest("NIFTY", EXPIRY, Decimal("26100.00"), "PE", MARKET_AT)
+
+
+def test_primary_serves_and_is_asked_for_the_exact_option_and_instant() -> None:
+    primary, fallback = FakeMarket(), FakeMarket()
+    captured = fake_client(primary, fallback).capture_quote(REQUEST)
+    assert captured.source == "primary" and captured.skipped == ()
+    assert captured.quote.strike == 26100 and captured.quote.option_type == "PE"
+    sent = primary.requests[0]
+    assert sent.url.path == "/v1/quote/NIFTY"
+    assert dict(sent.url.params) == {
+        "expiry": "2025-12-02",
+        "strike": "26100",
+        "option_type": "PE",
+        "as_of": MARKET_AT.isoformat(),
+    }
+    assert fallback.requests == []
+
+
+def test_request_id_is_passed_on() -> None:
+    primary = FakeMarket()
+    token = request_id_var.set("req-abc-123")
+    try:
+        fake_client(primary).capture_quote(REQUEST)
+    finally:
+        request_id_var.reset(token)
+    assert primary.requests[0].headers["X-Request-ID"] == "req-abc-123"
+
+
+@pytest.mark.parametrize(
+    "mode",
+    ["error500", "garbage", "nan", "stale", "future", "mismatch", "invalid", "timeout", "down"],
+)
+def test_a_failing_primary_falls_back(mode: str) -> None:
+    primary, fallback = FakeMarket(mode=mode), FakeMarket()
+    captured = fake_client(primary, fallback).capture_quote(REQUEST)
+    assert captured.source == "fallback"
+    assert len(captured.skipped) == 1 and captured.skipped[0].startswith("primary: ")
+    assert len(primary.requests) == 1 and len(fallback.requests) == 1
+
+
+def test_quote_age_limit_is_configurable() -> None:
+    lenient = fake_client(FakeMarket(mode="stale"), max_quote_age=7200)
+    assert lenient.capture_quote(REQUEST).source == "primary"
+
+
+def test_no_provider_answering_raises_one_error_naming_both() -> None:
+    client = fake_client(FakeMarket(mode="error500"), FakeMarket(mode="timeout"))
+    with pytest.raises(QuoteUnavailable) as caught:
+        client.capture_quote(REQUEST)
+    assert "primary: HTTP 500" in str(caught.value) and "fallback: timeout" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"strike": Decimal("26125")}, "strike"),
+        ({"expiry": EXPIRY.replace(day=3)}, "expiry"),
+        ({"underlying": "NOPE"}, "underlying"),
+    ],
+)
+def test_unknown_option_is_the_callers_error_not_an_outage(
+    change: dict[str, object], field: str
+) -> None:
+    primary, fallback = FakeMarket(), FakeMarket()
+    client = fake_client(primary, fallback, breaker_fail_max=2)
+    request = QuoteRequest(**{**REQUEST.__dict__, **change})  # type: ignore[arg-type]
+    for _ in range(4):
+        with pytest.raises(QuoteRejected) as caught:
+            client.capture_quote(request)
+        assert caught.value.field == field and caught.value.status_code == 404
+    assert fallback.requests == []  # the fallback would say the same
+    assert client.breaker_states() == {"primary": "closed", "fallback": "closed"}
+
+
+def test_a_structured_error_body_names_the_field() -> None:
+    def handler(_: httpx.Request) -> httpx.Response:
+        body = {"type": "not_found", "detail": "nothing", "errors": [{"field": "expiry"}]}
+        return httpx.Response(404, json=body)
+
+    with pytest.raises(QuoteRejected) as caught:
+        fake_client(handler).capture_quote(REQUEST)
+    assert caught.value.field == "expiry"
+
+
+def _breaker_gauge(provider: str) -> float | None:
+    return REGISTRY.get_sample_value("market_data_breaker_state", {"provider": provider})
+
+
+def test_breaker_opens_after_fail_max_and_skips_the_dead_provider_until_it_half_opens() -> None:
+    primary, fallback = FakeMarket(mode="timeout"), FakeMarket()
+    client = fake_client(primary, fallback, breaker_fail_max=3, breaker_reset_timeout=0.3)
+    for _ in range(3):
+        assert client.capture_quote(REQUEST).source == "fallback"
+    assert client.breaker_states()["primary"] == "open"
+    assert _breaker_gauge("primary") == 2
+    for _ in range(5):  # open: the primary is not even asked
+        captured = client.capture_quote(REQUEST)
+        assert captured.source == "fallback" and "circuit breaker open" in captured.skipped[0]
+    assert len(primary.requests) == 3
+
+    primary.mode = "ok"
+    time.sleep(0.35)  # reset timeout elapsed: one trial call, which succeeds and closes it
+    assert client.capture_quote(REQUEST).source == "primary"
+    assert client.breaker_states()["primary"] == "closed"
+    assert _breaker_gauge("primary") == 0
+
+
+def test_a_failed_trial_call_opens_the_breaker_again() -> None:
+    primary = FakeMarket(mode="down")
+    client = fake_client(primary, FakeMarket(), breaker_fail_max=1, breaker_reset_timeout=0.2)
+    client.capture_quote(REQUEST)
+    assert client.breaker_states()["primary"] == "open"
+    time.sleep(0.25)
+    client.capture_quote(REQUEST)
+    assert client.breaker_states()["primary"] == "open" and len(primary.requests) == 2
+
+
+def test_the_breaker_does_not_serialize_concurrent_requests() -> None:
+    """pybreaker's `call()` holds a lock around the call; the client must not."""
+    inside, most_inside = 0, 0
+    lock = threading.Lock()
+    good = FakeMarket()
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal inside, most_inside
+        with lock:
+            inside += 1
+            most_inside = max(most_inside, inside)
+        time.sleep(0.1)
+        with lock:
+            inside -= 1
+        return good(request)
+
+    client = fake_client(slow)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: client.capture_quote(REQUEST), range(8)))
+    assert most_inside > 1
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARKET_DATA_PRIMARY_URL", "http://md-a:9001")
+    monkeypatch.setenv("MARKET_DATA_FALLBACK_URL", "")
+    monkeypatch.setenv("MARKET_DATA_READ_TIMEOUT", "0.8")
+    monkeypatch.setenv("MARKET_DATA_BREAKER_FAIL_MAX", "7")
+    settings = MarketDataClientSettings()
+    assert settings.primary_url == "http://md-a:9001" and settings.fallback_url is None
+    assert settings.read_timeout == 0.8 and settings.breaker_fail_max == 7
+    assert settings.connect_timeout == 0.25
