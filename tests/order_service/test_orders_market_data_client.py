@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -13,11 +14,13 @@ import pytest
 from orders_fakes import EXPIRY, MARKET_AT, FakeMarket, fake_client
 from prometheus_client import REGISTRY
 
+from optrade.calendar import IST
 from optrade.clients.market_data import (
     MarketDataClientSettings,
     QuoteRejected,
     QuoteRequest,
     QuoteUnavailable,
+    latest_market_instant,
 )
 from optrade.observability import request_id_var
 
@@ -170,3 +173,27 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.primary_url == "http://md-a:9001" and settings.fallback_url is None
     assert settings.read_timeout == 0.8 and settings.breaker_fail_max == 7
     assert settings.connect_timeout == 0.25
+
+
+@pytest.mark.parametrize(
+    ("asked_ist", "latest_ist"),
+    [
+        ("2025-12-01T10:00:00", "2025-12-01T10:00:00"),  # Monday, in session
+        ("2025-12-01T20:00:00", "2025-12-01T15:30:00"),  # Monday evening
+        ("2025-12-01T08:00:00", "2025-11-28T15:30:00"),  # Monday before the open
+        ("2025-11-29T12:00:00", "2025-11-28T15:30:00"),  # Saturday
+    ],
+)
+def test_quote_age_is_measured_from_the_last_session(asked_ist: str, latest_ist: str) -> None:
+    asked = datetime.fromisoformat(asked_ist).replace(tzinfo=IST)
+    assert latest_market_instant(asked) == datetime.fromisoformat(latest_ist).replace(tzinfo=IST)
+
+
+def test_the_closing_quote_is_not_stale_at_night_but_an_older_one_is() -> None:
+    night = QuoteRequest(**{**REQUEST.__dict__, "as_of": datetime(2025, 12, 1, 16, 0, tzinfo=UTC)})
+    closing = datetime(2025, 12, 1, 10, 0, tzinfo=UTC).isoformat()  # 15:30 IST
+    served = FakeMarket(quote={"as_of": closing})
+    assert fake_client(served).capture_quote(night).source == "primary"
+    morning = datetime(2025, 12, 1, 4, 0, tzinfo=UTC).isoformat()
+    with pytest.raises(QuoteUnavailable, match="stale"):
+        fake_client(FakeMarket(quote={"as_of": morning})).capture_quote(night)

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from optrade.app import build_app, database_ready
-from optrade.clients.market_data import MarketDataClient
+from optrade.clients.market_data import MarketDataClient, latest_market_instant
+from optrade.db.types import utcnow
 from optrade.db.engine import create_db_engine
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
@@ -35,6 +36,9 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         check_production_settings(get_app_settings(), database)
         app.state.engine = create_db_engine(database)
         app.state.market_data = market_data or MarketDataClient.from_settings()
+        # Load the NSE calendar (quote ages are measured from the last session) now, not in the
+        # first order: it takes a second or two.
+        latest_market_instant(utcnow())
         try:
             yield
         finally:

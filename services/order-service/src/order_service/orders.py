@@ -19,7 +19,7 @@ from sqlalchemy import Engine, case, literal, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from optrade.calendar import IST, MARKET_CLOSE
+from optrade.calendar import expiry_close
 from optrade.clients.market_data import (
     CapturedQuote,
     MarketDataClient,
@@ -119,8 +119,7 @@ def _replay_position(
 
 
 def _check_not_expired(order: OrderRequest, instant: datetime) -> None:
-    expires_at = datetime.combine(order.expiry, MARKET_CLOSE, tzinfo=IST)
-    if expires_at <= instant:
+    if expiry_close(order.expiry) <= instant:
         raise InvalidInput(
             "expiry",
             f"{order.expiry.isoformat()} expired at 15:30 IST, before {instant.isoformat()}",

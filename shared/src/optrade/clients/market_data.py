@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from optrade.calendar import IST, MARKET_CLOSE, MARKET_OPEN, is_trading_day, previous_trading_day
 from optrade.db.types import utcnow
 from optrade.observability import outgoing_headers
 from optrade.schemas.market import OptionQuote
@@ -249,11 +250,25 @@ def quote_problem(
         return f"invalid lot size {quote.lot_size}"
     if quote.as_of.tzinfo is None:
         return "quote as_of has no time zone"
-    if quote.as_of < request.as_of - max_age:
+    if quote.as_of < latest_market_instant(request.as_of) - max_age:
         return f"stale quote: as_of {quote.as_of.isoformat()} for {request.as_of.isoformat()}"
     if quote.as_of > request.as_of + max_skew:
         return f"quote from the future: as_of {quote.as_of.isoformat()}"
     return None
+
+
+def latest_market_instant(instant: datetime) -> datetime:
+    """The last moment at or before `instant` when the market was open: `instant` itself within a
+    session, else 15:30 IST of the last regular session (a quote's age is measured from here, so
+    an order at night or on a holiday takes the closing quote without calling it stale)."""
+    local = instant.astimezone(IST)
+    day = local.date()
+    if is_trading_day(day, regular_only=True) and local.time() >= MARKET_OPEN:
+        if local.time() <= MARKET_CLOSE:
+            return instant
+    else:
+        day = previous_trading_day(day - timedelta(days=1))
+    return datetime.combine(day, MARKET_CLOSE, tzinfo=IST)
 
 
 def _rejection(response: httpx.Response) -> QuoteRejected:
