@@ -1,0 +1,99 @@
+"""ML endpoints: training export, per-model performance, snapshot backfill."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from optrade.errors import InvalidInput
+from optrade.security import ApiKeyDep
+from order_service.api.deps import EngineDep, MarketDataDep
+from order_service.ml.backfill import DEFAULT_LIMIT, backfill_snapshots
+from order_service.ml.export import MEDIA_TYPES, ExportFormat, plan_export, stream_export
+from order_service.ml.performance import model_performance
+from order_service.ml.reading import TradeWindow
+from order_service.ml.schemas import BackfillReport, PerformanceReport
+
+router = APIRouter(tags=["ml"])
+
+FromQuery = Annotated[
+    AwareDatetime | None,
+    Query(alias="from", description="closed_at from (inclusive), ISO-8601 with offset"),
+]
+ToQuery = Annotated[
+    AwareDatetime | None,
+    Query(alias="to", description="closed_at before (exclusive), ISO-8601 with offset"),
+]
+
+
+def _window(
+    start: AwareDatetime | None, end: AwareDatetime | None, model_version: str | None = None
+) -> TradeWindow:
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput("to", "must be later than from")
+    return TradeWindow(closed_from=start, closed_to=end, model_version=model_version)
+
+
+@router.get(
+    "/v1/trades/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {MEDIA_TYPES[ExportFormat.CSV]: {}, MEDIA_TYPES[ExportFormat.PARQUET]: {}},
+            "description": "one row per closed trade; columns described in the export module",
+        }
+    },
+    summary="Training export of closed trades (CSV or Parquet, streamed)",
+)
+def export_trades(
+    engine: EngineDep,
+    start: FromQuery = None,
+    end: ToQuery = None,
+    model_version: Annotated[str | None, Query(max_length=64)] = None,
+    export_format: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.CSV,
+) -> StreamingResponse:
+    """Stream one row per trade closed in [from, to): identity, prices, P&L, return, holding
+    time, entry and exit snapshots and their changes, model metadata, `feature_*` columns and
+    the Greek P&L attribution (`attr_*`)."""
+    plan = plan_export(engine, _window(start, end, model_version))
+    filename = f"trades.{export_format.value}"
+    return StreamingResponse(
+        stream_export(engine, plan, export_format),
+        media_type=MEDIA_TYPES[export_format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/v1/models/performance",
+    response_model=PerformanceReport,
+    summary="Per-model trades, win rate, P&L, return, holding time and data completeness",
+)
+def performance(
+    engine: EngineDep, start: FromQuery = None, end: ToQuery = None
+) -> PerformanceReport:
+    """Aggregate the trades closed in [from, to) per (model_version, model_hash)."""
+    window = _window(start, end)
+    return PerformanceReport(
+        closed_from=start, closed_to=end, models=model_performance(engine, window)
+    )
+
+
+@router.post(
+    "/v1/trades/backfill",
+    response_model=BackfillReport,
+    dependencies=[ApiKeyDep],
+    responses={401: {}},
+    summary="Repair missing entry/exit snapshots from market-data history",
+)
+def backfill(
+    engine: EngineDep,
+    market_data: MarketDataDep,
+    limit: Annotated[int, Query(ge=1, le=5_000)] = DEFAULT_LIMIT,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+) -> BackfillReport:
+    """Fill snapshots whose source is `missing` for at most `limit` trades after `after_id`."""
+    return backfill_snapshots(engine, market_data, limit=limit, after_id=after_id)

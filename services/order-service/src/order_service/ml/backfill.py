@@ -1,0 +1,151 @@
+"""Backfill: repair entry and exit snapshots that no provider served, from market-data history.
+
+A snapshot is repaired only while its source is `missing`. The provider is asked, through the
+shared client's primary → fallback chain, for the option as it was at the trade's recorded market
+time (`<side>_market_at`; when that is unknown, `closed_at` for the exit and `opened_at` for the
+entry). The repair writes every snapshot column, source `backfill`, and `captured_at` = the time
+of the repair. The UPDATE's WHERE clause re-checks `source = 'missing'`, so a live capture is
+never overwritten and two concurrent runs cannot both write one snapshot; a run that finds
+nothing missing changes nothing. When no provider answers, the snapshot stays `missing` and its
+`error` holds the latest reason.
+
+A run is bounded: at most `limit` trades (ordered by id, after `after_id`); the report's
+`next_after_id` says where the next run starts, so trades that cannot be repaired yet never block
+the ones behind them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, or_, select, update
+
+from optrade.clients.market_data import CapturedQuote, QuoteRejected, QuoteRequest, QuoteUnavailable
+from optrade.db.models import SnapshotSource, Trade
+from optrade.db.types import utcnow
+from order_service.ml.schemas import BackfillReport, SideBackfill
+from order_service.snapshots import captured_snapshot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 500
+SIDES = ("entry", "exit")
+MISSING = SnapshotSource.MISSING.value
+TRADE = Trade.__table__  # type: ignore[attr-defined]
+# The trade's own time of each side, used when the market time was not recorded.
+_FALLBACK_TIME = {"entry": "opened_at", "exit": "closed_at"}
+
+
+class QuoteSource(Protocol):
+    """What the backfill needs of the market-data client (`MarketDataClient` fits)."""
+
+    def capture_quote(self, request: QuoteRequest) -> CapturedQuote: ...
+
+
+@dataclass
+class _Tally:
+    examined: int = 0
+    repaired: int = 0
+    still_missing: int = 0
+    skipped: int = 0
+
+    def report(self) -> SideBackfill:
+        return SideBackfill(**self.__dict__)
+
+
+def snapshot_as_of(trade: Any, side: str) -> datetime:
+    """The market instant a side's snapshot describes: its market time, else the trade's time."""
+    market_at: datetime | None = trade[f"{side}_market_at"]
+    return market_at if market_at is not None else trade[_FALLBACK_TIME[side]]
+
+
+def _candidates(engine: Engine, after_id: int, limit: int) -> list[Any]:
+    columns = [TRADE.c[name] for name in ("id", "underlying", "expiry", "strike", "option_type")]
+    columns += [TRADE.c[name] for name in ("opened_at", "closed_at")]
+    columns += [TRADE.c[f"{side}_{name}"] for side in SIDES for name in ("market_at", "source")]
+    query = (
+        select(*columns)
+        .where(TRADE.c.id > after_id, or_(*(TRADE.c[f"{s}_source"] == MISSING for s in SIDES)))
+        .order_by(TRADE.c.id)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return list(connection.execute(query).mappings())
+
+
+def _write_if_missing(engine: Engine, trade_id: int, side: str, values: dict[str, Any]) -> bool:
+    """Apply `values` to the trade only while the side's source is still `missing`."""
+    statement = (
+        update(TRADE)
+        .where(TRADE.c.id == trade_id, TRADE.c[f"{side}_source"] == MISSING)
+        .values(**values)
+    )
+    with engine.begin() as connection:
+        return bool(connection.execute(statement).rowcount)
+
+
+def repair_snapshot(
+    engine: Engine, quotes: QuoteSource, trade: Any, side: str, tally: _Tally
+) -> None:
+    """Ask the providers for one side of one trade and store the snapshot or the reason."""
+    request = QuoteRequest(
+        underlying=trade["underlying"],
+        expiry=trade["expiry"],
+        strike=trade["strike"],
+        option_type=trade["option_type"],
+        as_of=snapshot_as_of(trade, side),
+    )
+    tally.examined += 1
+    try:
+        captured = quotes.capture_quote(request)
+    except (QuoteUnavailable, QuoteRejected) as exc:
+        reason = f"backfill at {utcnow().isoformat()} for {request.as_of.isoformat()}: {exc}"
+        if _write_if_missing(engine, trade["id"], side, {f"{side}_error": reason[:2000]}):
+            tally.still_missing += 1
+        else:
+            tally.skipped += 1
+        return
+    values = captured_snapshot(f"{side}_", captured)
+    values[f"{side}_source"] = SnapshotSource.BACKFILL.value
+    if _write_if_missing(engine, trade["id"], side, values):
+        tally.repaired += 1
+    else:
+        tally.skipped += 1
+
+
+def backfill_snapshots(
+    engine: Engine,
+    quotes: QuoteSource,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    after_id: int = 0,
+    clock: Callable[[], datetime] = utcnow,
+) -> BackfillReport:
+    """Repair the missing snapshots of at most `limit` trades with ids above `after_id`."""
+    started_at = clock()
+    tallies = {side: _Tally() for side in SIDES}
+    trades = _candidates(engine, after_id, limit)
+    for trade in trades:
+        for side in SIDES:
+            if trade[f"{side}_source"] == MISSING:
+                repair_snapshot(engine, quotes, trade, side, tallies[side])
+    report = BackfillReport(
+        started_at=started_at,
+        finished_at=clock(),
+        limit=limit,
+        after_id=after_id,
+        entry=tallies["entry"].report(),
+        exit=tallies["exit"].report(),
+        next_after_id=trades[-1]["id"] if len(trades) == limit else None,
+    )
+    log.info(
+        "backfill after id %d: entry %s, exit %s",
+        after_id,
+        report.entry.model_dump(),
+        report.exit.model_dump(),
+    )
+    return report

@@ -1,0 +1,408 @@
+"""Training export: one row per closed trade, streamed as CSV or Parquet without holding the result.
+
+Columns, in order: option identity, side, lots, lot size, prices, P&L, `return`, times and
+`holding_seconds`; every entry and exit snapshot field (generated from `SNAPSHOT_FIELDS`, so a
+new field appears here by itself); `d_<name>` = exit − entry for each Greek, IV, spot, VIX and
+PCR; the model metadata; the features; the Greek attribution (`attr_*`, see `attribution.py`).
+
+Features: `features_snapshot` is flattened to `feature_<path>` where a nested object's keys are
+joined with dots (`{"ema": {"fast": 1}}` → `feature_ema.fast`). Dots and not underscores, because
+feature names themselves use underscores (`rsi_14`) and must not collide with nesting. A key
+whose values are all numbers is a float column, all booleans a boolean column, all strings a
+text column; a key with mixed types or arrays is a text column of JSON values. An empty object
+adds no column. The set of feature columns is found before streaming by a first, database-side
+pass over the same window (a recursive walk with `jsonb_each` / `json_each`), because CSV and
+Parquet both need the header first. Values that appear after that pass (a trade committed in
+between) are written when they fit the planned columns and dropped when they do not.
+
+Money is exported as float64 (Numeric(14, 2) values survive the round trip exactly at 2 decimals),
+timestamps as UTC. Rows come from the database in batches of `batch_rows` (a server-side cursor
+on PostgreSQL), become Arrow record batches, and are written to a sink that is drained after
+every batch (CSV) or row group (Parquet), so memory is bounded by one row group.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from sqlalchemy import Column, Engine, Float, Numeric, Select, select, text
+from sqlalchemy.types import TypeDecorator
+
+from optrade.db.models import (
+    CONTEXT_FIELDS,
+    GREEK_FIELDS,
+    SNAPSHOT_FIELDS,
+    Trade,
+)
+from order_service.ml.attribution import ATTRIBUTION_COLUMNS, SECONDS_PER_DAY, greek_parts
+from order_service.ml.reading import TradeWindow, reader_engine
+
+BATCH_ROWS = 5_000
+ROW_GROUP_ROWS = 50_000
+FEATURE_PREFIX = "feature_"
+DIFF_FIELDS = (*GREEK_FIELDS, *CONTEXT_FIELDS)
+
+IDENTITY_COLUMNS = (
+    "id", "position_id", "underlying", "expiry", "strike", "option_type", "side", "lots",
+    "lot_size", "entry_price", "exit_price", "entry_price_source", "exit_price_source",
+    "entry_spread", "exit_spread", "pnl",
+)  # fmt: skip
+TIME_COLUMNS = ("opened_at", "closed_at")
+METADATA_COLUMNS = ("ml_score", "model_version", "model_hash")
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+MEDIA_TYPES = {
+    ExportFormat.CSV: "text/csv; charset=utf-8",
+    ExportFormat.PARQUET: "application/vnd.apache.parquet",
+}
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    path: str  # dotted path inside features_snapshot
+    kind: str  # number | boolean | string | json
+
+    @property
+    def name(self) -> str:
+        return FEATURE_PREFIX + self.path
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return {"number": pa.float64(), "boolean": pa.bool_()}.get(self.kind, pa.string())
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """The window and the columns, fixed before the first byte is streamed."""
+
+    window: TradeWindow
+    features: tuple[FeatureColumn, ...]
+
+    @property
+    def schema(self) -> pa.Schema:
+        return export_schema(self.features)
+
+
+def _table_column(name: str) -> Column[Any]:
+    return Trade.__table__.c[name]  # type: ignore[attr-defined, no-any-return]
+
+
+def _snapshot_names() -> list[str]:
+    return [prefix + name for prefix in ("entry_", "exit_") for name in SNAPSHOT_FIELDS]
+
+
+def _stored_columns() -> list[str]:
+    """The trade columns the export reads, in output order (derived columns are added later)."""
+    return [*IDENTITY_COLUMNS, *TIME_COLUMNS, "close_reason", *_snapshot_names(), *METADATA_COLUMNS]
+
+
+def _arrow_type(column: Column[Any]) -> pa.DataType:
+    sql_type = column.type
+    if isinstance(sql_type, TypeDecorator):
+        sql_type = sql_type.impl_instance
+    python_type = sql_type.python_type
+    if issubclass(python_type, bool):
+        return pa.bool_()
+    if issubclass(python_type, int):
+        return pa.int64()
+    if issubclass(python_type, float | Decimal):
+        return pa.float64()
+    if issubclass(python_type, datetime):
+        return pa.timestamp("us", tz="UTC")
+    if issubclass(python_type, date):
+        return pa.date32()
+    return pa.string()
+
+
+def export_schema(features: Sequence[FeatureColumn]) -> pa.Schema:
+    """Every export column with its Arrow type, in order."""
+    stored = {name: _arrow_type(_table_column(name)) for name in _stored_columns()}
+    fields: list[tuple[str, pa.DataType]] = []
+    for name, type_ in stored.items():
+        fields.append((name, type_))
+        if name == "pnl":
+            fields.append(("return", pa.float64()))
+        elif name == "closed_at":
+            fields.append(("holding_seconds", pa.float64()))
+        elif name == "exit_" + list(SNAPSHOT_FIELDS)[-1]:
+            fields.extend((f"d_{field}", pa.float64()) for field in DIFF_FIELDS)
+    fields.extend((feature.name, feature.arrow_type) for feature in features)
+    fields.extend((name, pa.float64()) for name in ATTRIBUTION_COLUMNS)
+    return pa.schema(fields)
+
+
+# --- first pass: which feature columns exist in the window ------------------------------------
+
+_FEATURE_KEYS_SQL = {
+    "postgresql": """
+WITH RECURSIVE leaf(path, value) AS (
+    SELECT e.key, e.value
+    FROM trade t CROSS JOIN LATERAL jsonb_each(
+        CASE WHEN jsonb_typeof(t.features_snapshot) = 'object'
+             THEN t.features_snapshot ELSE '{{}}'::jsonb END) AS e
+    WHERE {where}
+  UNION ALL
+    SELECT leaf.path || '.' || e.key, e.value
+    FROM leaf CROSS JOIN LATERAL jsonb_each(
+        CASE WHEN jsonb_typeof(leaf.value) = 'object' THEN leaf.value ELSE '{{}}'::jsonb END) AS e
+)
+SELECT path, jsonb_typeof(value) AS kind FROM leaf
+WHERE jsonb_typeof(value) <> 'object' GROUP BY path, kind
+""",
+    "sqlite": """
+WITH RECURSIVE leaf(path, value, kind) AS (
+    SELECT e.key, e.value, e.type
+    FROM trade t, json_each(
+        CASE WHEN json_type(t.features_snapshot) = 'object'
+             THEN t.features_snapshot ELSE '{{}}' END) AS e
+    WHERE {where}
+  UNION ALL
+    SELECT leaf.path || '.' || e.key, e.value, e.type
+    FROM leaf, json_each(CASE WHEN leaf.kind = 'object' THEN leaf.value ELSE '{{}}' END) AS e
+)
+SELECT path, kind FROM leaf WHERE kind <> 'object' GROUP BY path, kind
+""",
+}
+# Both databases' JSON type names, reduced to the four kinds of the export.
+_KIND = {
+    "number": "number", "integer": "number", "real": "number",
+    "boolean": "boolean", "true": "boolean", "false": "boolean",
+    "string": "string", "text": "string",
+}  # fmt: skip
+
+
+def feature_columns(engine: Engine, window: TradeWindow) -> tuple[FeatureColumn, ...]:
+    """The flattened feature keys of the trades in `window`, each with its kind, sorted by path."""
+    clauses, binds, values = window.sql_conditions("t")
+    where = " AND ".join(["t.features_snapshot IS NOT NULL", *clauses])
+    sql = _FEATURE_KEYS_SQL[engine.dialect.name].format(where=where)
+    kinds: dict[str, set[str]] = {}
+    with reader_engine(engine).connect() as connection:
+        for path, kind in connection.execute(text(sql).bindparams(*binds), values):
+            kinds.setdefault(path, set())
+            if kind != "null":
+                kinds[path].add(_KIND.get(kind, "json"))
+    return tuple(
+        FeatureColumn(path, next(iter(found)) if len(found) == 1 else "json" if found else "string")
+        for path, found in sorted(kinds.items())
+    )
+
+
+def plan_export(engine: Engine, window: TradeWindow) -> ExportPlan:
+    return ExportPlan(window=window, features=feature_columns(engine, window))
+
+
+# --- second pass: rows -> Arrow record batches --------------------------------------------------
+
+
+def flatten_features(features: Any, prefix: str = "") -> dict[str, Any]:
+    """`{"a": {"b": 1}, "c": 2}` → `{"a.b": 1, "c": 2}`; an empty object yields nothing."""
+    if not isinstance(features, dict):
+        return {}
+    flat: dict[str, Any] = {}
+    for key, value in features.items():
+        if isinstance(value, dict):
+            flat.update(flatten_features(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _feature_value(value: Any, kind: str) -> Any:
+    """A feature value as its planned column type, or None when it does not fit."""
+    if value is None:
+        return None
+    if kind == "number":
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if is_number else None
+    if kind == "boolean":
+        return value if isinstance(value, bool) else None
+    if kind == "string":
+        return value if isinstance(value, str) else json.dumps(value)
+    return json.dumps(value)
+
+
+def _feature_arrays(documents: Sequence[Any], features: Sequence[FeatureColumn]) -> list[pa.Array]:
+    flat = [flatten_features(document) for document in documents]
+    return [
+        pa.array([_feature_value(row.get(f.path), f.kind) for row in flat], type=f.arrow_type)
+        for f in features
+    ]
+
+
+def _numbers(array: pa.Array) -> np.ndarray:
+    """A float numpy view of an Arrow column; null becomes NaN."""
+    return np.asarray(array.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _nullable(values: np.ndarray) -> pa.Array:
+    return pa.array(np.where(np.isfinite(values), values, np.nan), from_pandas=True)
+
+
+def _derived(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """Return, holding time, entry→exit changes and Greek attribution, computed per column."""
+    number = {name: _numbers(columns[name]) for name in (
+        "pnl", "entry_price", "lots", "lot_size", *(f"{p}_{f}" for p in ("entry", "exit")
+                                                    for f in DIFF_FIELDS),
+    )}  # fmt: skip
+    stamps = {name: _numbers(columns[name].cast(pa.int64())) for name in TIME_COLUMNS}
+    held = (stamps["closed_at"] - stamps["opened_at"]) / 1e6
+    sign = np.where(pc.equal(columns["side"], "BUY").to_numpy(zero_copy_only=False), 1.0, -1.0)
+    units = number["lots"] * number["lot_size"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        derived = {
+            "return": number["pnl"] / (number["entry_price"] * units),
+            "holding_seconds": held,
+            **{f"d_{f}": number[f"exit_{f}"] - number[f"entry_{f}"] for f in DIFF_FIELDS},
+        }
+        derived |= greek_parts(
+            entry_delta=number["entry_delta"],
+            entry_gamma=number["entry_gamma"],
+            entry_theta=number["entry_theta"],
+            entry_vega=number["entry_vega"],
+            d_spot=derived["d_spot"],
+            d_iv=derived["d_iv"],
+            days_held=held / SECONDS_PER_DAY,
+            units=units * sign,
+            pnl=number["pnl"],
+        )
+    return {name: _nullable(values) for name, values in derived.items()}
+
+
+def _record_batch(
+    rows: Sequence[Sequence[Any]], plan: ExportPlan, schema: pa.Schema
+) -> pa.RecordBatch:
+    stored = _stored_columns()
+    transposed = list(zip(*rows, strict=True))
+    columns = {
+        name: pa.array(transposed[i], type=schema.field(name).type) for i, name in enumerate(stored)
+    }
+    columns |= _derived(columns)
+    features = _feature_arrays(transposed[len(stored)], plan.features)
+    columns |= {f.name: array for f, array in zip(plan.features, features, strict=True)}
+    return pa.record_batch([columns[name] for name in schema.names], schema=schema)
+
+
+def _export_query(window: TradeWindow) -> Select[Any]:
+    selected = []
+    for name in _stored_columns():
+        column = _table_column(name)
+        # Money leaves the database as a double: no Decimal objects per cell, and exact at 2 dp.
+        selected.append(
+            column.cast(Float).label(name) if isinstance(column.type, Numeric) else column
+        )
+    trade = Trade.__table__.c  # type: ignore[attr-defined]
+    return (
+        select(*selected, trade.features_snapshot)
+        .where(*window.conditions())
+        .order_by(trade.closed_at, trade.id)
+    )
+
+
+def record_batches(
+    engine: Engine, plan: ExportPlan, *, batch_rows: int = BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """The export rows as Arrow record batches of at most `batch_rows`, streamed from the DB."""
+    schema = plan.schema
+    with reader_engine(engine).connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(
+            _export_query(plan.window)
+        )
+        for rows in result.partitions():
+            yield _record_batch(rows, plan, schema)
+
+
+# --- writers --------------------------------------------------------------------------------------
+
+
+class _DrainableSink:
+    """A write-only file for the Arrow writers whose bytes are taken out as they are produced."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._position = 0
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def drain(self) -> bytes:
+        chunk = b"".join(self._parts)
+        self._parts.clear()
+        return chunk
+
+
+def _csv_chunks(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+    sink = _DrainableSink()
+    writer = pa_csv.CSVWriter(sink, schema)
+    yield sink.drain()  # the header, even when the window is empty
+    for batch in batches:
+        writer.write_batch(batch)
+        yield sink.drain()
+    writer.close()
+    if tail := sink.drain():
+        yield tail
+
+
+def _parquet_chunks(
+    batches: Iterator[pa.RecordBatch], schema: pa.Schema, *, row_group_rows: int
+) -> Iterator[bytes]:
+    sink = _DrainableSink()
+    writer = pq.ParquetWriter(sink, schema, compression="zstd")
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    for batch in batches:
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        if pending_rows >= row_group_rows:
+            writer.write_table(pa.Table.from_batches(pending, schema), row_group_rows)
+            pending, pending_rows = [], 0
+            yield sink.drain()
+    if pending:
+        writer.write_table(pa.Table.from_batches(pending, schema), row_group_rows)
+    writer.close()
+    yield sink.drain()
+
+
+def stream_export(
+    engine: Engine,
+    plan: ExportPlan,
+    export_format: ExportFormat,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    row_group_rows: int = ROW_GROUP_ROWS,
+) -> Iterator[bytes]:
+    """The export file, chunk by chunk."""
+    batches = record_batches(engine, plan, batch_rows=batch_rows)
+    if export_format is ExportFormat.CSV:
+        yield from _csv_chunks(batches, plan.schema)
+    else:
+        yield from _parquet_chunks(batches, plan.schema, row_group_rows=row_group_rows)

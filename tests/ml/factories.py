@@ -1,0 +1,146 @@
+"""Closed trades written straight into the database, as the order service would have stored them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, text
+
+from optrade.db.models import SNAPSHOT_FIELDS, Position, Trade
+
+OPENED_AT = datetime(2025, 12, 1, 4, 0, tzinfo=UTC)  # 09:30 IST, Monday
+EXPIRY = date(2025, 12, 2)
+
+LIVE_SNAPSHOT: dict[str, Any] = {
+    "delta": 0.5, "gamma": 0.001, "theta": -12.0, "vega": 8.0, "iv": 14.0,
+    "ltp": Decimal("100.00"), "bid": Decimal("99.95"), "ask": Decimal("100.05"),
+    "oi": 120000.0, "volume": 50000, "spot": Decimal("26000.00"), "vix": 12.5, "pcr": 0.9,
+    "source": "primary", "error": None,
+}  # fmt: skip
+
+
+def snapshot(prefix: str, at: datetime, **values: Any) -> dict[str, Any]:
+    """A full snapshot's columns with `prefix`, captured live at `at`, overridden by `values`."""
+    merged = {**LIVE_SNAPSHOT, "market_at": at, "captured_at": at, **values}
+    return {prefix + name: value for name, value in merged.items()}
+
+
+def missing_snapshot(prefix: str, at: datetime | None, error: str) -> dict[str, Any]:
+    """What the order service stores when no provider answered: the market time and why."""
+    values = dict.fromkeys(SNAPSHOT_FIELDS) | {"market_at": at, "source": "missing", "error": error}
+    return {prefix + name: value for name, value in values.items()}
+
+
+def trade_values(
+    *,
+    side: str = "BUY",
+    lots: int = 1,
+    lot_size: int = 75,
+    entry_price: str = "100.00",
+    exit_price: str = "110.00",
+    opened_at: datetime = OPENED_AT,
+    held: timedelta = timedelta(hours=2),
+    entry: dict[str, Any] | None = None,
+    exit: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Column values of one trade (pnl computed from prices, side, lots and lot size)."""
+    sign = 1 if side == "BUY" else -1
+    closed_at = opened_at + held
+    pnl = (Decimal(exit_price) - Decimal(entry_price)) * lots * lot_size * sign
+    values: dict[str, Any] = {
+        "underlying": "NIFTY", "expiry": EXPIRY, "strike": Decimal("26000"),
+        "option_type": "CE", "side": side, "lot_size": lot_size, "lots": lots,
+        "entry_price": Decimal(entry_price), "entry_price_source": "ask",
+        "exit_price": Decimal(exit_price), "exit_price_source": "bid",
+        "pnl": pnl, "opened_at": opened_at, "closed_at": closed_at,
+        "ml_score": 0.7, "model_version": "v1", "model_hash": "h1",
+        "features_snapshot": {"rsi_14": 55.0},
+    }  # fmt: skip
+    values |= entry if entry is not None else snapshot("entry_", opened_at)
+    values |= exit if exit is not None else snapshot("exit_", closed_at, spot=Decimal("26040"))
+    return values | overrides
+
+
+_POSITION_ONLY = {"quantity_open": 0, "status": "closed"}
+
+
+def insert_trades(
+    engine: Engine, trades: Iterable[dict[str, Any]], chunk: int = 5_000
+) -> list[int]:
+    """Store each trade with a closed position of its own; return the trade ids in order.
+
+    Ids are assigned here (after the highest stored one) so that rows go in as plain multi-row
+    inserts, fast enough to seed the 100k-trade benchmark; PostgreSQL's sequences are moved past
+    them afterwards so the order service's own inserts never collide.
+    """
+    with engine.begin() as connection:
+        next_id = _next_id(connection)
+        ids: list[int] = []
+        batch: list[dict[str, Any]] = []
+        for values in trades:
+            batch.append(values)
+            if len(batch) >= chunk:
+                ids += _insert_chunk(connection, batch, next_id + len(ids))
+                batch = []
+        if batch:
+            ids += _insert_chunk(connection, batch, next_id + len(ids))
+        if connection.dialect.name == "postgresql":
+            for table in ("position", "trade"):
+                connection.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                         f"(SELECT max(id) FROM {table}))")
+                )  # fmt: skip
+    return ids
+
+
+def _next_id(connection: Connection) -> int:
+    highest = [
+        connection.execute(select(func.max(table.id))).scalar() or 0 for table in (Position, Trade)
+    ]
+    return max(highest) + 1
+
+
+def _insert_chunk(connection: Connection, trades: list[dict[str, Any]], first_id: int) -> list[int]:
+    columns = set(Position.__table__.c.keys()) - {"id"}  # type: ignore[attr-defined]
+    ids = list(range(first_id, first_id + len(trades)))
+    positions = [
+        {k: v for k, v in t.items() if k in columns}
+        | {"id": i, "quantity_open": 0, "status": "closed", "updated_at": t["closed_at"]}
+        for i, t in zip(ids, trades, strict=True)
+    ]
+    connection.execute(insert(Position), positions)
+    rows = [t | {"id": i, "position_id": i} for i, t in zip(ids, trades, strict=True)]
+    connection.execute(insert(Trade), rows)
+    return ids
+
+
+def random_trades(count: int, *, seed: int = 7, start: datetime = OPENED_AT) -> Iterable[dict]:
+    """`count` varied, plausible trades (for volume tests and the export benchmark)."""
+    rng = random.Random(seed)
+    for i in range(count):
+        opened = start + timedelta(minutes=i)
+        held = timedelta(seconds=rng.randint(60, 6 * 3600))
+        entry_price = Decimal(rng.randint(200, 4000)) / 20
+        exit_price = max(Decimal("0.05"), entry_price + Decimal(rng.randint(-400, 400)) / 20)
+        features = {
+            "rsi_14": rng.uniform(0, 100),
+            "macd": {"fast": rng.gauss(0, 1), "slow": rng.gauss(0, 1)},
+            "regime": rng.choice(["trend", "range"]),
+            "gap_up": rng.random() < 0.5,
+        }
+        yield trade_values(
+            side=rng.choice(["BUY", "SELL"]),
+            lots=rng.randint(1, 5),
+            entry_price=str(entry_price),
+            exit_price=str(exit_price),
+            opened_at=opened,
+            held=held,
+            exit=snapshot("exit_", opened + held, spot=Decimal(26000 + rng.randint(-200, 200))),
+            model_version=rng.choice(["v1", "v2", None]),
+            features_snapshot=features,
+        )
