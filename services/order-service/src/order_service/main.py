@@ -13,7 +13,7 @@ from optrade.db.types import utcnow
 from optrade.db.engine import create_db_engine
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
-from order_service.api import orders, positions, trades
+from order_service.api import ml_routes, orders, positions, trades
 
 DESCRIPTION = """Paper orders on NSE index options that become complete training records.
 
@@ -52,6 +52,6 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness={"database": database_ready},
     )
-    for module in (orders, positions, trades):
+    for module in (ml_routes, orders, positions, trades):  # ml first: /export before /{trade_id}
         app.include_router(module.router)
     return app
