@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+access_log = logging.getLogger("optrade.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 HTTP_REQUESTS = Counter(
@@ -109,8 +110,18 @@ class RequestContextMiddleware:
         finally:
             route = _route_template(scope)
             method = scope.get("method", "GET")
-            HTTP_LATENCY.labels(self.service, method, route).observe(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            HTTP_LATENCY.labels(self.service, method, route).observe(elapsed)
             HTTP_REQUESTS.labels(self.service, method, route, str(status["code"])).inc()
+            # One line per request, carrying the request id, so a request can be followed
+            # across services in the logs.
+            access_log.info(
+                "%s %s %s",
+                method,
+                scope.get("path", ""),
+                status["code"],
+                extra={"status": status["code"], "duration_ms": round(elapsed * 1000, 3)},
+            )
             request_id_var.reset(token)
 
 
