@@ -1,0 +1,90 @@
+"""`/quality/*`: status, run now, stored runs, and the dashboard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from optrade.security import ApiKeyDep
+from quality_service import runs
+from quality_service.alerts import dispatch_alerts
+from quality_service.api.deps import RunDep, SessionDep, WebhookDep
+from quality_service.dashboard import render_dashboard
+from quality_service.metrics import observe_run
+from quality_service.report import render_text
+from quality_service.schemas import QualityRunPublic, QualityStatus, RunPage
+from quality_service.settings import get_quality_settings
+from quality_service.status import quality_status, to_public
+
+router = APIRouter(prefix="/quality", tags=["quality"])
+Format = Literal["json", "text"]
+TEXT = {"content": {"text/plain": {}}, "description": "the run, or its text report"}
+
+
+def _respond(run: QualityRunPublic, fmt: Format, status_code: int = 200) -> Response:
+    if fmt == "text":
+        return PlainTextResponse(render_text(run), status_code=status_code)
+    return Response(run.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+@router.get("/status", response_model=QualityStatus)
+def get_status(session: SessionDep) -> QualityStatus:
+    """Overall status, the latest run, the next scheduled run and recent history."""
+    return quality_status(session, datetime.now(UTC))
+
+
+@router.post(
+    "/checks",
+    response_model=QualityRunPublic,
+    status_code=201,
+    dependencies=[ApiKeyDep],
+    responses={201: TEXT, 401: {"description": "missing or invalid API key"}},
+)
+def run_checks(
+    request: Request,
+    background: BackgroundTasks,
+    webhook: WebhookDep,
+    lookback_days: Annotated[int, Query(ge=1, le=runs.MAX_LOOKBACK_DAYS)] = 1,
+    format: Annotated[Format, Query(description="json or the text report")] = "json",
+) -> Response:
+    """Run the checks now over today (IST) or the last `lookback_days` days, and store the run."""
+    engine = request.app.state.engine
+    settings = get_quality_settings()
+    run = runs.run_manual_check(engine, lookback_days=lookback_days, settings=settings, alert=False)
+    observe_run(run)
+    # Posting to a slow webhook (with retries) must not hold the response.
+    background.add_task(
+        dispatch_alerts, engine, run, settings=settings, webhook=webhook, now=run.started_at
+    )
+    return _respond(to_public(run), format, status_code=201)
+
+
+@router.get("/runs", response_model=RunPage)
+def list_runs(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> RunPage:
+    """Stored runs, newest first."""
+    page, total = runs.list_runs(session, limit=limit, offset=offset)
+    return RunPage(items=[to_public(r) for r in page], total=total, limit=limit, offset=offset)
+
+
+@router.get("/runs/{run_id}", response_model=QualityRunPublic, responses={200: TEXT, 404: {}})
+def get_run(run: RunDep, format: Format = "json") -> Response:
+    """One stored run, as JSON or as its text report."""
+    return _respond(to_public(run), format)
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(
+    session: SessionDep, runs_shown: Annotated[int, Query(alias="runs", ge=1, le=365)] = 60
+) -> HTMLResponse:
+    """The coverage trend of each check over the stored runs, as an HTML page."""
+    status = quality_status(session, datetime.now(UTC))
+    page, _ = runs.list_runs(session, limit=runs_shown)
+    shown = [to_public(r) for r in reversed(page) if r.status not in ("skipped", "running")]
+    return HTMLResponse(render_dashboard(status, shown))

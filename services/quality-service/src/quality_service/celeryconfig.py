@@ -1,0 +1,63 @@
+"""The one place the Celery configuration and the daily schedule live.
+
+The crontab fires Mon-Fri at 15:45 Asia/Kolkata; NSE holidays are skipped by the task itself (it
+records a `skipped` run), so the schedule needs no holiday list and a holiday is visible in the
+run history rather than silently absent.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+from celery.schedules import crontab
+
+from quality_service.settings import CelerySettings
+
+TIMEZONE = "Asia/Kolkata"
+DAILY_RUN_AT = time(15, 45)  # IST, after the 15:30 close
+DAILY_RUN_WEEKDAYS = "mon-fri"
+OVERDUE_AFTER = time(16, 30)  # IST: no scheduled run stored by then on a trading day = overdue
+# Beat catches up a daily run it missed while down if it restarts within this many seconds of
+# 15:45 (it needs its schedule file for that); start-up catch-up covers longer outages.
+CRON_STARTING_DEADLINE_S = 18 * 3600
+
+RUN_SCHEDULED_TASK = "quality.run_scheduled"
+RUN_MANUAL_TASK = "quality.run_manual"
+CATCH_UP_TASK = "quality.catch_up"
+
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    return {
+        "daily-quality-check": {
+            "task": RUN_SCHEDULED_TASK,
+            "schedule": crontab(
+                hour=DAILY_RUN_AT.hour,
+                minute=DAILY_RUN_AT.minute,
+                day_of_week=DAILY_RUN_WEEKDAYS,
+            ),
+        }
+    }
+
+
+def celery_config(settings: CelerySettings) -> dict[str, Any]:
+    """Celery settings for the worker, beat and any producer."""
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.result_backend,
+        "task_default_queue": settings.queue,
+        "timezone": TIMEZONE,
+        "enable_utc": True,
+        "beat_schedule": beat_schedule(),
+        "beat_cron_starting_deadline": CRON_STARTING_DEADLINE_S,
+        # A task is acknowledged after it ran, and given back if its worker dies: the runs are
+        # idempotent, so a redelivery is harmless and a lost run is not.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_expires": 7 * 86400,
+        "broker_connection_retry_on_startup": True,
+    }

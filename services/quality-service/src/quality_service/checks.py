@@ -1,0 +1,293 @@
+"""The five completeness checks of DESIGN section 6, counted by the database.
+
+`count_window` is the one aggregate query of a run: a single scan of the trades closed in the
+window that counts, for every field and every check, the trades with the field(s) present, grouped
+by (model_version, entry_source, exit_source). That finest grouping has at most
+versions x sources x sources rows, so the totals and the three breakdowns are sums over a handful
+of group rows in Python: no trade row ever leaves the database, and the same SQL runs on
+PostgreSQL and SQLite (SQLite has no GROUPING SETS; PostgreSQL's would scan no less).
+`failing_samples` is a second, bounded query (at most `limit` ids per failing check), sent only
+when some check has failures.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    select,
+    union_all,
+)
+
+from optrade.db.models import CHAIN_FIELDS, CONTEXT_FIELDS, GREEK_FIELDS, METADATA_FIELDS, Trade
+from quality_service.schemas import (
+    CheckBreakdown,
+    CheckResult,
+    CheckStatus,
+    FieldCount,
+    GroupCoverage,
+)
+
+TRADE = Trade.__table__  # type: ignore[attr-defined]
+GROUP_KEYS = ("model_version", "entry_source", "exit_source")
+_LABELS = {
+    "iv": "IV", "oi": "OI", "vix": "VIX", "pcr": "PCR", "ml_score": "ML score",
+    "model_version": "Model version", "model_hash": "Model hash",
+    "features_snapshot": "Features snapshot",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    column: str
+    label: str
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    label: str
+    fields: tuple[FieldSpec, ...]
+
+
+def _label(name: str) -> str:
+    return _LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def _snapshot(prefixes: Sequence[str], names: Sequence[str], *, side_label: bool) -> tuple:
+    return tuple(
+        FieldSpec(
+            f"{prefix}{name}",
+            f"{prefix[:-1].capitalize()} {_label(name)}" if side_label else _label(name),
+        )
+        for prefix in prefixes
+        for name in names
+    )
+
+
+# Built from the model's field groups, so a field added to a group is checked without an edit here.
+CHECKS: tuple[CheckSpec, ...] = (
+    CheckSpec(
+        "entry_greeks", "Entry Greeks", _snapshot(["entry_"], GREEK_FIELDS, side_label=False)
+    ),
+    CheckSpec("exit_greeks", "Exit Greeks", _snapshot(["exit_"], GREEK_FIELDS, side_label=False)),
+    CheckSpec(
+        "ml_metadata", "ML Metadata", tuple(FieldSpec(n, _label(n)) for n in METADATA_FIELDS)
+    ),
+    CheckSpec(
+        "market_context",
+        "Market Context",
+        _snapshot(["entry_", "exit_"], CONTEXT_FIELDS, side_label=True),
+    ),
+    CheckSpec(
+        "chain_data", "Chain Data", _snapshot(["entry_", "exit_"], CHAIN_FIELDS, side_label=True)
+    ),
+)
+CHECK_NAMES = tuple(check.name for check in CHECKS)
+
+
+@dataclass
+class GroupCounts:
+    """Counts of one (model_version, entry_source, exit_source) group."""
+
+    key: dict[str, str | None]
+    total: int
+    fields: dict[str, int]
+    checks: dict[str, int]
+
+
+@dataclass
+class WindowCounts:
+    groups: list[GroupCounts] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(g.total for g in self.groups)
+
+    def field_present(self, column: str) -> int:
+        return sum(g.fields[column] for g in self.groups)
+
+    def check_passed(self, check: str) -> int:
+        return sum(g.checks[check] for g in self.groups)
+
+
+def present(column: str, dialect: str) -> ColumnElement[bool]:
+    """SQL that is true when the trade has `column` (never NULL, so NOT of it is safe).
+
+    `features_snapshot` counts only as a non-empty JSON object: SQL NULL, JSON `null` (what the
+    JSON type stores for Python None), `{}` and non-objects are missing. PostgreSQL compares JSONB
+    values; SQLite normalises the text with json() first, so `{ }` is empty too.
+    """
+    col = TRADE.c[column]
+    if column != "features_snapshot":
+        return col.is_not(None)
+    if dialect == "postgresql":
+        typed = and_(func.jsonb_typeof(col) == "object", col != literal_column("'{}'::jsonb"))
+    else:
+        typed = and_(func.json_type(col) == "object", func.json(col) != "{}")
+    # NULL AND x is NULL, not false, when x is true; testing NULL first keeps it two-valued.
+    return and_(col.is_not(None), typed)
+
+
+def check_condition(check: CheckSpec, dialect: str) -> ColumnElement[bool]:
+    return and_(*(present(f.column, dialect) for f in check.fields))
+
+
+def _in_window(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(TRADE.c.closed_at >= start, TRADE.c.closed_at < end)
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.count(case((condition, 1)))
+
+
+def count_query(start: datetime, end: datetime, dialect: str) -> Select:
+    """The one aggregate query: per group, the trades, per-field presence and per-check passes."""
+    keys = [TRADE.c[k] for k in GROUP_KEYS]
+    fields = [
+        (func.count(TRADE.c[f.column]) if f.column != "features_snapshot"
+         else _count_if(present(f.column, dialect))).label(f"f_{f.column}")
+        for check in CHECKS for f in check.fields
+    ]  # fmt: skip
+    checks = [_count_if(check_condition(c, dialect)).label(f"c_{c.name}") for c in CHECKS]
+    return (
+        select(*keys, func.count().label("total"), *fields, *checks)
+        .where(_in_window(start, end))
+        .group_by(*keys)
+    )
+
+
+def count_window(conn: Connection, start: datetime, end: datetime) -> WindowCounts:
+    """Count the window's trades with one query (see the module docstring)."""
+    rows = conn.execute(count_query(start, end, conn.dialect.name)).mappings().all()
+    columns = [f.column for check in CHECKS for f in check.fields]
+    return WindowCounts(
+        [
+            GroupCounts(
+                key={k: row[k] for k in GROUP_KEYS},
+                total=int(row["total"]),
+                fields={c: int(row[f"f_{c}"]) for c in columns},
+                checks={c.name: int(row[f"c_{c.name}"]) for c in CHECKS},
+            )
+            for row in rows
+        ]
+    )
+
+
+def failing_samples(
+    conn: Connection, start: datetime, end: datetime, checks: Sequence[str], limit: int
+) -> dict[str, list[int]]:
+    """Up to `limit` ids (lowest first) of trades failing each named check, in one round trip."""
+    if not checks or limit <= 0:
+        return {}
+    dialect = conn.dialect.name
+    specs = {c.name: c for c in CHECKS}
+    parts = []
+    for name in checks:
+        failing = case((check_condition(specs[name], dialect), 0), else_=1) == 1
+        sample = (
+            select(literal(name).label("check"), TRADE.c.id)
+            .where(_in_window(start, end), failing)
+            .order_by(TRADE.c.id)
+            .limit(limit)
+            .subquery()
+        )
+        parts.append(select(sample.c.check, sample.c.id))
+    ids: dict[str, list[int]] = {name: [] for name in checks}
+    for check, trade_id in conn.execute(union_all(*parts)):
+        ids[check].append(int(trade_id))
+    return {name: sorted(found) for name, found in ids.items()}
+
+
+def coverage(passed: int, total: int) -> float | None:
+    return None if total == 0 else round(100.0 * passed / total, 4)
+
+
+def warn_below(threshold: float, warn_margin: float) -> float:
+    return min(threshold + warn_margin, 100.0)
+
+
+def grade(passed: int, total: int, threshold: float, warn_margin: float) -> CheckStatus:
+    """fail below `threshold`, warn below threshold + margin (capped at 100), else pass."""
+    if total == 0:
+        return CheckStatus.NO_DATA
+    if passed * 100.0 < threshold * total:
+        return CheckStatus.FAIL
+    if passed * 100.0 < warn_below(threshold, warn_margin) * total:
+        return CheckStatus.WARN
+    return CheckStatus.PASS
+
+
+def _breakdown(counts: WindowCounts, check: str) -> CheckBreakdown:
+    by_key: dict[str, list[GroupCoverage]] = {}
+    for key in GROUP_KEYS:
+        sums: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
+        for group in counts.groups:
+            sums[group.key[key]][0] += group.total
+            sums[group.key[key]][1] += group.checks[check]
+        ordered = sorted(sums.items(), key=lambda item: (item[0] is None, item[0] or ""))
+        by_key[key] = [
+            GroupCoverage(value=v, total=t, passed=p, coverage=coverage(p, t))
+            for v, (t, p) in ordered
+        ]
+    return CheckBreakdown(**by_key)
+
+
+def evaluate(
+    counts: WindowCounts,
+    samples: Mapping[str, list[int]],
+    thresholds: Mapping[str, float],
+    warn_margin: float,
+) -> list[CheckResult]:
+    """Turn the counts into one graded result per check."""
+    total = counts.total
+    results = []
+    for check in CHECKS:
+        passed = counts.check_passed(check.name)
+        threshold = thresholds[check.name]
+        fields = [
+            FieldCount(
+                name=f.column,
+                label=f.label,
+                present=(n := counts.field_present(f.column)),
+                total=total,
+                coverage=coverage(n, total),
+            )
+            for f in check.fields
+        ]
+        results.append(
+            CheckResult(
+                name=check.name,
+                label=check.label,
+                status=grade(passed, total, threshold, warn_margin),
+                threshold=threshold,
+                warn_below=warn_below(threshold, warn_margin),
+                total=total,
+                passed=passed,
+                coverage=coverage(passed, total),
+                fields=fields,
+                breakdown=_breakdown(counts, check.name),
+                failing_trade_ids=list(samples.get(check.name, [])),
+            )
+        )
+    return results
+
+
+def overall_status(results: Sequence[CheckResult], total: int) -> CheckStatus:
+    """no_data without trades, otherwise the worst check."""
+    if total == 0:
+        return CheckStatus.NO_DATA
+    order = [CheckStatus.FAIL, CheckStatus.WARN, CheckStatus.PASS]
+    statuses = {r.status for r in results}
+    return next((s for s in order if s in statuses), CheckStatus.PASS)

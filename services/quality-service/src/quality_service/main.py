@@ -1,0 +1,65 @@
+"""The quality service's API: `uvicorn quality_service.main:create_app --factory`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from kombu import Connection
+
+from optrade.app import build_app, database_ready
+from optrade.db.engine import create_db_engine
+from optrade.observability import configure_logging
+from optrade.settings import check_production_settings, get_app_settings, get_database_settings
+from quality_service.alerts import Webhook
+from quality_service.api.routes import router
+from quality_service.metrics import COLLECTOR
+from quality_service.settings import get_celery_settings, get_quality_settings
+
+BROKER_TIMEOUT_S = 2.0
+
+
+def broker_ready(app: FastAPI) -> None:
+    """Readiness check: open (and close) one connection to the Celery broker."""
+    with Connection(app.state.broker_url, connect_timeout=BROKER_TIMEOUT_S) as connection:
+        connection.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_S
+        )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_app_settings()
+    database = get_database_settings()
+    check_production_settings(settings, database)
+    configure_logging("quality", settings.log_level, settings.log_json)
+    quality = get_quality_settings()
+    app.state.engine = create_db_engine(database)
+    app.state.broker_url = get_celery_settings().broker_url
+    client = httpx.Client(timeout=httpx.Timeout(quality.webhook_timeout_seconds))
+    app.state.webhook = (
+        Webhook(quality.webhook_url, client, attempts=quality.webhook_attempts)
+        if quality.webhook_url
+        else None
+    )
+    COLLECTOR.engine = app.state.engine
+    try:
+        yield
+    finally:
+        COLLECTOR.engine = None
+        client.close()
+        app.state.engine.dispose()
+
+
+def create_app() -> FastAPI:
+    app = build_app(
+        service="quality",
+        title="Optrade quality service",
+        description="Daily completeness checks of the trade records (DESIGN section 6).",
+        lifespan=lifespan,
+        readiness={"database": database_ready, "broker": broker_ready},
+    )
+    app.include_router(router)
+    return app

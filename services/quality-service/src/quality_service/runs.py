@@ -1,0 +1,218 @@
+"""Running the checks and storing each run: manual, scheduled (once per trading date), catch-up.
+
+Every function takes an engine and primitives, so the Celery tasks, the API and the tests all
+call the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from optrade.calendar import is_trading_day
+from optrade.db.engine import session_scope
+from optrade.db.models import QualityRun
+from optrade.db.types import utcnow
+from quality_service import metrics
+from quality_service.alerts import Webhook, dispatch_alerts
+from quality_service.checks import (
+    CHECK_NAMES,
+    count_window,
+    evaluate,
+    failing_samples,
+    overall_status,
+)
+from quality_service.schedule import (
+    Window,
+    latest_due_trading_date,
+    lookback_window,
+    trading_date_window,
+)
+from quality_service.schemas import RunStatus, Trigger
+from quality_service.settings import QualitySettings, get_quality_settings
+
+log = logging.getLogger(__name__)
+
+MAX_LOOKBACK_DAYS = 90
+
+
+@dataclass(frozen=True)
+class ScheduledOutcome:
+    run: QualityRun
+    created: bool  # False: this trading date had its scheduled run already
+
+
+def scheduled_key(trading_date: date) -> str:
+    return f"scheduled:{trading_date.isoformat()}"
+
+
+def thresholds_in_force(settings: QualitySettings) -> dict[str, float]:
+    return {name: settings.threshold(name) for name in CHECK_NAMES} | {
+        "warn_margin": settings.warn_margin
+    }
+
+
+def _new_run(
+    trigger: Trigger, window: Window, now: datetime, settings: QualitySettings
+) -> QualityRun:
+    return QualityRun(
+        trigger=trigger,
+        status=RunStatus.RUNNING,
+        window_start=window.start,
+        window_end=window.end,
+        started_at=now,
+        thresholds=thresholds_in_force(settings),
+        details={"window_label": window.label},
+    )
+
+
+def _evaluate_into(session: Session, run: QualityRun, settings: QualitySettings) -> None:
+    """Count the run's window (one aggregate query) and grade it onto the run."""
+    started = time.perf_counter()
+    conn = session.connection()
+    counts = count_window(conn, run.window_start, run.window_end)
+    failing = [name for name in CHECK_NAMES if counts.check_passed(name) < counts.total]
+    samples = failing_samples(
+        conn, run.window_start, run.window_end, failing, settings.failing_ids_limit
+    )
+    thresholds = {name: settings.threshold(name) for name in CHECK_NAMES}
+    results = evaluate(counts, samples, thresholds, settings.warn_margin)
+    elapsed = time.perf_counter() - started
+    run.total_trades = counts.total
+    run.checks = [r.model_dump(mode="json") for r in results]
+    run.status = overall_status(results, counts.total)
+    run.finished_at = run.started_at + timedelta(seconds=elapsed)
+    run.details = {**run.details, "duration_ms": round(elapsed * 1000, 3)}
+
+
+def _after_run(
+    engine: Engine, run: QualityRun, settings: QualitySettings, webhook: Webhook | None
+) -> None:
+    metrics.observe_run(run)
+    dispatch_alerts(engine, run, settings=settings, webhook=webhook, now=run.started_at)
+
+
+def run_manual_check(
+    engine: Engine,
+    *,
+    lookback_days: int = 1,
+    now: datetime | None = None,
+    settings: QualitySettings | None = None,
+    webhook: Webhook | None = None,
+    alert: bool = True,
+) -> QualityRun:
+    """Check the trades closed today (IST) or in the last `lookback_days` days; store the run."""
+    if not 1 <= lookback_days <= MAX_LOOKBACK_DAYS:
+        raise ValueError(f"lookback_days must be within 1..{MAX_LOOKBACK_DAYS}")
+    settings = settings or get_quality_settings()
+    now = now or utcnow()
+    run = _new_run(Trigger.MANUAL, lookback_window(now, lookback_days), now, settings)
+    run.details["lookback_days"] = lookback_days
+    with session_scope(engine) as session:
+        session.add(run)
+        session.flush()
+        _evaluate_into(session, run, settings)
+    if alert:
+        _after_run(engine, run, settings, webhook)
+    return run
+
+
+def find_scheduled(engine: Engine, trading_date: date) -> QualityRun | None:
+    with Session(engine, expire_on_commit=False) as session:
+        key = scheduled_key(trading_date)
+        statement = select(QualityRun).where(QualityRun.scheduled_key == key)
+        return session.exec(statement).first()
+
+
+def run_scheduled_check(
+    engine: Engine,
+    trading_date: date,
+    *,
+    now: datetime | None = None,
+    settings: QualitySettings | None = None,
+    webhook: Webhook | None = None,
+) -> ScheduledOutcome:
+    """Run the daily check for `trading_date` at most once, however often it is triggered.
+
+    The run row is inserted first, in the transaction that then counts and grades: a twin for
+    the same date (duplicate beat, redelivered task, second thread) waits on the unique
+    `scheduled_key` and gets an IntegrityError once this one commits, so it never counts twice;
+    if this one dies before committing, nothing is stored and a redelivery runs it afresh.
+    """
+    settings = settings or get_quality_settings()
+    now = now or utcnow()
+    run = _new_run(Trigger.SCHEDULED, trading_date_window(trading_date), now, settings)
+    run.trading_date = trading_date
+    run.scheduled_key = scheduled_key(trading_date)
+    try:
+        with session_scope(engine) as session:
+            session.add(run)
+            session.flush()
+            if is_trading_day(trading_date):
+                _evaluate_into(session, run, settings)
+            else:
+                run.status = RunStatus.SKIPPED
+                run.finished_at = run.started_at
+                run.note = f"{trading_date.isoformat()} is not an NSE trading day"
+    except IntegrityError:
+        existing = find_scheduled(engine, trading_date)
+        if existing is None:
+            raise
+        log.info("scheduled run for %s exists already (run %s)", trading_date, existing.id)
+        return ScheduledOutcome(existing, created=False)
+    log.info("scheduled run %s for %s: %s", run.id, trading_date, run.status)
+    _after_run(engine, run, settings, webhook)
+    return ScheduledOutcome(run, created=True)
+
+
+def catch_up(
+    engine: Engine,
+    *,
+    now: datetime | None = None,
+    settings: QualitySettings | None = None,
+    webhook: Webhook | None = None,
+) -> ScheduledOutcome | None:
+    """Run the latest trading date whose 15:45 IST has passed, if it has no scheduled run yet."""
+    now = now or utcnow()
+    due = latest_due_trading_date(now)
+    if find_scheduled(engine, due) is not None:
+        return None
+    log.warning("scheduled quality run for %s is missing: catching up", due)
+    return run_scheduled_check(engine, due, now=now, settings=settings, webhook=webhook)
+
+
+# --- reading stored runs -------------------------------------------------------------------
+
+
+def get_run(session: Session, run_id: int) -> QualityRun | None:
+    return session.get(QualityRun, run_id)
+
+
+def latest_evaluated(session: Session) -> QualityRun | None:
+    """The newest run that counted trades (skipped holidays are not a verdict)."""
+    evaluated = (RunStatus.PASS, RunStatus.WARN, RunStatus.FAIL, RunStatus.NO_DATA)
+    statement = (
+        select(QualityRun)
+        .where(col(QualityRun.status).in_(evaluated))
+        .order_by(col(QualityRun.id).desc())
+        .limit(1)
+    )
+    return session.exec(statement).first()
+
+
+def list_runs(session: Session, *, limit: int, offset: int = 0) -> tuple[list[QualityRun], int]:
+    """A page of runs, newest first, and the number of runs stored."""
+    statement = select(QualityRun).order_by(col(QualityRun.id).desc()).offset(offset).limit(limit)
+    total = session.exec(select(func.count()).select_from(QualityRun)).one()
+    return list(session.exec(statement).all()), int(total)
+
+
+def has_scheduled_run(session: Session, trading_date: date) -> bool:
+    statement = select(QualityRun.id).where(QualityRun.scheduled_key == scheduled_key(trading_date))
+    return session.exec(statement).first() is not None

@@ -1,0 +1,70 @@
+"""When the daily run is due, what it covers, and when it is overdue (all in IST)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from optrade.calendar import IST, next_trading_day, previous_trading_day
+from quality_service.celeryconfig import DAILY_RUN_AT, OVERDUE_AFTER
+
+# A beat message may reach a worker whose clock is a little behind beat's: count a slot as
+# reached this long before 15:45, so the 15:45 run never picks the previous day.
+SLOT_GRACE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Trades closed in [start, end): whole IST calendar days, stored as UTC instants."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=IST).astimezone(UTC)
+
+
+def trading_date_window(day: date) -> Window:
+    return Window(day_start(day), day_start(day + timedelta(days=1)), day.isoformat())
+
+
+def lookback_window(now: datetime, lookback_days: int) -> Window:
+    """Today in IST (lookback 1) or the last N IST calendar days up to the end of today."""
+    today = now.astimezone(IST).date()
+    first = today - timedelta(days=lookback_days - 1)
+    label = "today" if lookback_days == 1 else f"the last {lookback_days} days"
+    return Window(day_start(first), day_start(today + timedelta(days=1)), label)
+
+
+def at_ist(day: date, moment: time) -> datetime:
+    return datetime.combine(day, moment, tzinfo=IST)
+
+
+def slot_date(now: datetime) -> date:
+    """Date of the latest Mon-Fri 15:45 IST cron slot reached by `now` (holidays included)."""
+    local = (now + SLOT_GRACE).astimezone(IST)
+    day = local.date() if local.time() >= DAILY_RUN_AT else local.date() - timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
+def latest_due_trading_date(now: datetime, *, at: time = DAILY_RUN_AT) -> date:
+    """The latest NSE trading date whose `at` (IST) has passed by `now`."""
+    local = now.astimezone(IST)
+    day = local.date() if local.time() >= at else local.date() - timedelta(days=1)
+    return previous_trading_day(day, regular_only=False)
+
+
+def next_scheduled_run(now: datetime) -> datetime:
+    """The next 15:45 IST on a trading day strictly after `now`."""
+    local = now.astimezone(IST)
+    day = local.date() if local.time() < DAILY_RUN_AT else local.date() + timedelta(days=1)
+    return at_ist(next_trading_day(day), DAILY_RUN_AT)
+
+
+def overdue_candidate(now: datetime) -> date:
+    """The trading date whose scheduled run must be stored by now (its 16:30 IST has passed)."""
+    return latest_due_trading_date(now, at=OVERDUE_AFTER)

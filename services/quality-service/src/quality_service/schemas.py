@@ -1,0 +1,119 @@
+"""Wire and stored shapes of a quality run (the `quality_run.checks` JSON is `CheckResult`s)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class CheckStatus(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    NO_DATA = "no_data"
+
+
+class RunStatus(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    NO_DATA = "no_data"
+    SKIPPED = "skipped"  # a scheduled slot on a day NSE does not trade
+    RUNNING = "running"  # only ever seen inside the run's own transaction
+
+
+class Trigger(StrEnum):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+
+
+class FieldCount(BaseModel):
+    name: str = Field(description="trade column, e.g. entry_delta")
+    label: str
+    present: int
+    total: int
+    coverage: float | None = Field(description="percent of trades with the field present")
+
+
+class GroupCoverage(BaseModel):
+    value: str | None = Field(description="the group's value; null groups trades without one")
+    total: int
+    passed: int
+    coverage: float | None
+
+
+class CheckBreakdown(BaseModel):
+    model_version: list[GroupCoverage] = []
+    entry_source: list[GroupCoverage] = []
+    exit_source: list[GroupCoverage] = []
+
+
+class CheckResult(BaseModel):
+    name: str
+    label: str
+    status: CheckStatus
+    threshold: float = Field(description="fail below this coverage, percent")
+    warn_below: float = Field(description="warn below this coverage, percent")
+    total: int
+    passed: int = Field(description="trades with every field of the check present")
+    coverage: float | None = Field(description="passed / total in percent; null without trades")
+    fields: list[FieldCount]
+    breakdown: CheckBreakdown
+    failing_trade_ids: list[int] = Field(description="up to QUALITY_FAILING_IDS_LIMIT, by id")
+
+
+class QualityRunPublic(BaseModel):
+    id: int
+    trigger: Trigger
+    status: RunStatus
+    trading_date: date | None = Field(description="IST trading date of a scheduled run")
+    window_start: datetime = Field(description="UTC, inclusive (00:00 IST of the first day)")
+    window_end: datetime = Field(description="UTC, exclusive (00:00 IST after the last day)")
+    window_label: str | None = Field(description="'today', 'the last 7 days' or a date")
+    started_at: datetime
+    finished_at: datetime | None
+    total_trades: int
+    thresholds: dict[str, float]
+    checks: list[CheckResult]
+    alerts: list[dict[str, Any]] = Field(description="webhook notices sent or suppressed")
+    note: str | None
+
+
+class RunSummary(BaseModel):
+    id: int
+    trigger: Trigger
+    status: RunStatus
+    trading_date: date | None
+    started_at: datetime
+    total_trades: int
+    coverage: dict[str, float | None] = Field(description="coverage percent per check")
+
+
+class RunPage(BaseModel):
+    items: list[QualityRunPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class OverallStatus(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    NO_DATA = "no_data"
+    NEVER_RUN = "never_run"
+
+
+class QualityStatus(BaseModel):
+    status: OverallStatus = Field(description="status of the latest evaluated run")
+    latest_run: QualityRunPublic | None
+    checks: list[CheckResult]
+    next_scheduled_run: datetime = Field(description="IST (+05:30)")
+    overdue: bool = Field(description="a trading day's 16:30 IST passed without a scheduled run")
+    overdue_trading_date: date | None
+    recent_runs: list[RunSummary] = Field(description="the last 7 runs, newest first")
+    calendar_warning: str | None
+    as_of: datetime = Field(description="IST")

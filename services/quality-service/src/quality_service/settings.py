@@ -1,0 +1,67 @@
+"""Quality-service settings: check thresholds, alerting, and the Celery broker.
+
+Nothing is read at import time; `get_quality_settings()` / `get_celery_settings()` are cached and
+`reset_quality_settings_cache()` forgets them (tests).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BROKER_URL = "sqla+sqlite:///./data/celery-broker.db"
+DEFAULT_RESULT_BACKEND = "db+sqlite:///./data/celery-results.db"
+
+
+class QualitySettings(BaseSettings):
+    """`QUALITY_*`: thresholds in percent of trades with every field of a check present."""
+
+    model_config = SettingsConfigDict(env_prefix="QUALITY_", env_file=".env", extra="ignore")
+
+    threshold_entry_greeks: float = Field(95.0, ge=0, le=100)
+    threshold_exit_greeks: float = Field(95.0, ge=0, le=100)
+    threshold_ml_metadata: float = Field(95.0, ge=0, le=100)
+    threshold_market_context: float = Field(95.0, ge=0, le=100)
+    threshold_chain_data: float = Field(80.0, ge=0, le=100)
+    # A check below its threshold fails; one below threshold + margin (capped at 100) warns.
+    warn_margin: float = Field(2.0, ge=0, le=100)
+    failing_ids_limit: int = Field(20, ge=0, le=1000)
+
+    webhook_url: str | None = None
+    webhook_timeout_seconds: float = Field(5.0, gt=0)
+    webhook_attempts: int = Field(3, ge=1, le=10)
+    # The same failing check is posted again only after this long (recoveries are always posted).
+    alert_cooldown_minutes: int = Field(360, ge=0)
+
+    # Worker and beat start-up send a catch-up for a missed daily run.
+    catch_up_on_start: bool = True
+
+    def threshold(self, check: str) -> float:
+        return float(getattr(self, f"threshold_{check}"))
+
+
+class CelerySettings(BaseSettings):
+    """`CELERY_*`: Redis in production; the default is kombu's SQLAlchemy transport on SQLite."""
+
+    model_config = SettingsConfigDict(env_prefix="CELERY_", env_file=".env", extra="ignore")
+
+    broker_url: str = DEFAULT_BROKER_URL
+    result_backend: str = DEFAULT_RESULT_BACKEND
+    queue: str = "quality"
+
+
+@lru_cache
+def get_quality_settings() -> QualitySettings:
+    return QualitySettings()
+
+
+@lru_cache
+def get_celery_settings() -> CelerySettings:
+    return CelerySettings()
+
+
+def reset_quality_settings_cache() -> None:
+    get_quality_settings.cache_clear()
+    get_celery_settings.cache_clear()

@@ -1,0 +1,121 @@
+"""Fixtures of the quality-service tests: a clean trade table and a factory of complete trades
+that a test then punches known gaps into."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, delete
+from sqlmodel import Session
+
+from optrade.calendar import IST
+from optrade.db.models import (
+    CHAIN_FIELDS,
+    CONTEXT_FIELDS,
+    GREEK_FIELDS,
+    Position,
+    QualityRun,
+    Trade,
+)
+from quality_service.settings import reset_quality_settings_cache
+
+# Tuesday 2 Dec 2025, a regular NSE session (and a NIFTY weekly expiry).
+TRADING_DAY = date(2025, 12, 2)
+NOW = datetime(2025, 12, 2, 16, 0, tzinfo=IST)  # after the 15:45 slot
+MIDDAY = datetime(2025, 12, 2, 11, 0, tzinfo=IST)
+
+TradeFactory = Callable[..., list[int]]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_quality_settings() -> Iterator[None]:
+    reset_quality_settings_cache()
+    yield
+    reset_quality_settings_cache()
+
+
+@pytest.fixture(autouse=True)
+def _keep_root_logging() -> Iterator[None]:
+    """The app's lifespan installs its JSON log handler on the root logger; put pytest's back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers, root.level = handlers, level
+
+
+def complete_trade_fields() -> dict[str, Any]:
+    """Every field the five checks look at, present."""
+    fields: dict[str, Any] = {
+        "ml_score": 0.71,
+        "model_version": "v1",
+        "model_hash": "sha256:abc",
+        "features_snapshot": {"rsi": 41.2},
+        "entry_source": "primary",
+        "exit_source": "primary",
+    }
+    values = {"delta": 0.45, "gamma": 0.002, "theta": -12.5, "vega": 8.1, "iv": 14.2,
+              "oi": 125000.0, "volume": 98000, "bid": Decimal("38.40"), "ask": Decimal("38.55"),
+              "spot": Decimal("26032.20"), "vix": 11.8, "pcr": 0.92}  # fmt: skip
+    for prefix in ("entry_", "exit_"):
+        for name in (*GREEK_FIELDS, *CHAIN_FIELDS, *CONTEXT_FIELDS):
+            fields[prefix + name] = values[name]
+    return fields
+
+
+@pytest.fixture
+def clean_db(engine: Engine) -> Engine:
+    with Session(engine) as session:
+        for table in (QualityRun, Trade, Position):
+            session.exec(delete(table))  # type: ignore[call-overload]
+        session.commit()
+    return engine
+
+
+@pytest.fixture
+def add_trades(clean_db: Engine) -> TradeFactory:
+    """`add_trades(n, closed_at=..., **overrides)` stores n trades and returns their ids."""
+    opened = datetime(2025, 12, 2, 9, 20, tzinfo=IST)
+    with Session(clean_db) as session:
+        position = Position(
+            underlying="NIFTY", expiry=TRADING_DAY, strike=Decimal("26000"), option_type="CE",
+            side="BUY", lot_size=75, lots=100, quantity_open=0, entry_price=Decimal("38.55"),
+            entry_price_source="ask", opened_at=opened, status="closed",
+        )  # fmt: skip
+        session.add(position)
+        session.commit()
+        position_id = position.id
+
+    def add(count: int = 1, *, closed_at: datetime = MIDDAY, **overrides: Any) -> list[int]:
+        fields = complete_trade_fields() | overrides
+        trades = [
+            Trade(
+                position_id=position_id,
+                underlying="NIFTY",
+                expiry=TRADING_DAY,
+                strike=Decimal("26000"),
+                option_type="CE",
+                side="BUY",
+                lot_size=75,
+                lots=1,
+                entry_price=Decimal("38.55"),
+                entry_price_source="ask",
+                opened_at=opened,
+                exit_price=Decimal("41.10"),
+                exit_price_source="bid",
+                pnl=Decimal("191.25"),
+                closed_at=closed_at.astimezone(UTC),
+                **fields,
+            )  # fmt: skip
+            for _ in range(count)
+        ]
+        with Session(clean_db) as session:
+            session.add_all(trades)
+            session.commit()
+            return [t.id for t in trades if t.id is not None]
+
+    return add

@@ -1,0 +1,177 @@
+"""The HTTP API in-process: status, run now (JSON and text), stored runs, dashboard, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from optrade.calendar import IST, coverage_warning
+from optrade.settings import reset_settings_cache
+from quality_service.main import create_app
+from quality_service.settings import reset_quality_settings_cache
+from tests.quality_service.conftest import TradeFactory
+
+pytestmark = pytest.mark.anyio
+Client = httpx.AsyncClient
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def client(
+    clean_db: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("CELERY_BROKER_URL", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
+    monkeypatch.setenv("LOG_JSON", "false")
+    reset_settings_cache()
+    reset_quality_settings_cache()
+    app = create_app()
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        Client(transport=transport, base_url="http://quality.test") as test_client,
+    ):
+        test_client.app = app  # type: ignore[attr-defined]
+        yield test_client
+
+
+def _today(add_trades: TradeFactory, count: int, **gaps: object) -> list[int]:
+    return add_trades(count, closed_at=datetime.now(UTC), **gaps)
+
+
+async def test_status_before_any_run(client: Client) -> None:
+    body = (await client.get("/quality/status")).json()
+
+    assert body["status"] == "never_run"
+    assert body["latest_run"] is None and body["recent_runs"] == []
+    assert body["next_scheduled_run"].endswith("T15:45:00+05:30")
+    assert body["calendar_warning"] == coverage_warning(datetime.now(IST).date())
+    assert isinstance(body["overdue"], bool)
+
+
+async def test_running_checks_needs_the_api_key(client: Client) -> None:
+    response = await client.post("/quality/checks")
+
+    assert response.status_code == 401
+    assert response.json()["type"] == "unauthorized"
+
+
+@pytest.mark.parametrize("days", ["0", "91", "x"])
+async def test_lookback_days_is_validated(
+    client: Client, api_headers: dict[str, str], days: str
+) -> None:
+    response = await client.post(f"/quality/checks?lookback_days={days}", headers=api_headers)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "lookback_days"
+
+
+async def test_run_now_returns_and_stores_the_run(
+    client: Client, api_headers: dict[str, str], add_trades: TradeFactory
+) -> None:
+    _today(add_trades, 19)
+    [gap] = _today(add_trades, 1, entry_vix=None)
+
+    response = await client.post("/quality/checks", headers=api_headers)
+
+    assert response.status_code == 201
+    run = response.json()
+    assert (run["trigger"], run["status"], run["total_trades"]) == ("manual", "warn", 20)
+    context = next(c for c in run["checks"] if c["name"] == "market_context")
+    assert (context["passed"], context["coverage"], context["status"]) == (19, 95.0, "warn")
+    assert context["failing_trade_ids"] == [gap]
+    assert (await client.get(f"/quality/runs/{run['id']}")).json() == run
+
+    status = (await client.get("/quality/status")).json()
+    assert status["status"] == "warn" and status["latest_run"]["id"] == run["id"]
+    assert [c["name"] for c in status["checks"]][0] == "entry_greeks"
+    assert status["recent_runs"][0]["coverage"]["market_context"] == 95.0
+
+
+async def test_run_now_as_text_report(
+    client: Client, api_headers: dict[str, str], add_trades: TradeFactory
+) -> None:
+    _today(add_trades, 24)
+
+    response = await client.post("/quality/checks?lookback_days=7&format=text", headers=api_headers)
+
+    assert response.status_code == 201
+    assert response.headers["content-type"].startswith("text/plain")
+    lines = response.text.splitlines()
+    assert lines[:3] == [
+        "=== DATA QUALITY CHECK ===",
+        "Checking 24 trades from the last 7 days",
+        "1. Entry Greeks Coverage: 100.0%",
+    ]
+    assert lines[-1] == "All data quality checks PASSED! ✅"
+
+
+async def test_runs_are_paginated_newest_first_and_a_missing_run_is_404(
+    client: Client, api_headers: dict[str, str]
+) -> None:
+    ids = [
+        (await client.post("/quality/checks", headers=api_headers)).json()["id"] for _ in range(3)
+    ]
+
+    first = (await client.get("/quality/runs?limit=2")).json()
+    rest = (await client.get("/quality/runs?limit=2&offset=2")).json()
+
+    assert [r["id"] for r in first["items"]] == ids[::-1][:2]
+    assert (first["total"], first["limit"], first["offset"]) == (3, 2, 0)
+    assert [r["id"] for r in rest["items"]] == ids[:1]
+    assert first["items"][0]["status"] == "no_data"
+    missing = await client.get("/quality/runs/99999")
+    assert missing.status_code == 404
+    assert missing.json() == {"type": "not_found", "detail": "quality run 99999 not found"}
+    text = (await client.get(f"/quality/runs/{ids[0]}?format=text")).text
+    assert text.splitlines()[1] == "Checking 0 trades from today"
+
+
+async def test_metrics_report_the_latest_coverage_per_check(
+    client: Client, api_headers: dict[str, str], add_trades: TradeFactory
+) -> None:
+    _today(add_trades, 3)
+    _today(add_trades, 1, exit_oi=None)
+    await client.post("/quality/checks", headers=api_headers)
+
+    metrics = (await client.get("/metrics")).text
+
+    assert 'quality_check_coverage_percent{check="chain_data"} 75.0' in metrics
+    assert 'quality_check_coverage_percent{check="entry_greeks"} 100.0' in metrics
+    assert 'quality_check_status{check="chain_data",status="fail"} 1.0' in metrics
+    assert 'quality_runs_total{status="fail",trigger="manual"}' in metrics
+    assert "quality_scheduled_run_overdue" in metrics
+
+
+async def test_readiness_pings_database_and_broker(client: Client) -> None:
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+    client.app.state.broker_url = "redis://127.0.0.1:1/0"  # type: ignore[attr-defined]
+    not_ready = await client.get("/readyz")
+    assert not_ready.status_code == 503
+    assert not_ready.json()["checks"]["broker"].startswith("error:")
+
+
+async def test_dashboard_is_html_with_a_trend_per_check(
+    client: Client, api_headers: dict[str, str], add_trades: TradeFactory
+) -> None:
+    _today(add_trades, 2)
+    await client.post("/quality/checks", headers=api_headers)
+    await client.post("/quality/checks", headers=api_headers)
+
+    page = await client.get("/quality/dashboard")
+
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.text.count('<svg class="trend"') == 5
+    assert page.text.count('<rect class="bar pass"') == 10
