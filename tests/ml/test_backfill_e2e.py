@@ -1,0 +1,104 @@
+"""A trade closed while both providers were down is repaired from the simulated market's history,
+and the next quality run sees exit coverage rise (a real market-data process, the real client)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from optrade.clients.market_data import MarketDataClient, MarketDataClientSettings
+from optrade.db.models import Trade
+from order_service.ml.backfill import backfill_snapshots
+from quality_service.runs import run_manual_check
+from tests.ml.factories import insert_trades, missing_snapshot, snapshot, trade_values
+from tests.support.processes import ServiceProcess, free_port
+
+pytestmark = pytest.mark.slow
+
+# Monday 01-Dec-2025: opened 10:00 IST, closed 11:00 IST; the quality run looks at that day.
+OPENED_AT = datetime(2025, 12, 1, 4, 30, tzinfo=UTC)
+CLOSED_AT = OPENED_AT + timedelta(hours=1)
+QUALITY_NOW = datetime(2025, 12, 1, 10, 20, tzinfo=UTC)  # 15:50 IST, after the daily run
+
+
+@pytest.fixture(scope="module")
+def market_data_url() -> Iterator[str]:
+    env = {"MARKET_DATA_INSTANCE": "primary", "MARKET_DATA_FAULT": "none", "APP_ENV": "test"}
+    with ServiceProcess("market_data_service.main:create_app", env=env) as process:
+        yield process.url
+
+
+@pytest.fixture(scope="module")
+def client(market_data_url: str) -> Iterator[MarketDataClient]:
+    dead = f"http://127.0.0.1:{free_port()}"  # the fallback is still down
+    settings = MarketDataClientSettings(
+        primary_url=market_data_url, fallback_url=dead, read_timeout=5.0
+    )
+    market = MarketDataClient.from_settings(settings)
+    yield market
+    market.close()
+
+
+def listed_option(market_data_url: str) -> dict[str, Any]:
+    """An at-the-money NIFTY call of the second expiry listed at the time of the trade."""
+    answer = httpx.get(
+        f"{market_data_url}/v1/underlyings", params={"as_of": OPENED_AT.isoformat()}
+    ).raise_for_status()
+    nifty = next(u for u in answer.json()["underlyings"] if u["name"] == "NIFTY")
+    expiry = nifty["expiries"][1]
+    step = nifty["strike_step"]
+    return {
+        "expiry": date.fromisoformat(expiry["expiry"]),
+        "strike": Decimal(round(nifty["spot"] / step) * step),
+        "lot_size": expiry["lot_size"],
+    }
+
+
+def exit_coverage(engine: Engine) -> dict[str, Any]:
+    run = run_manual_check(engine, now=QUALITY_NOW, alert=False)
+    return next(check for check in run.checks if check["name"] == "exit_greeks")
+
+
+def test_down_providers_trade_is_repaired_and_coverage_rises(
+    engine: Engine, market_data_url: str, client: MarketDataClient
+) -> None:
+    option = listed_option(market_data_url)
+    live_exit = snapshot("exit_", CLOSED_AT, delta=0.123, source="fallback")
+    down_exit = missing_snapshot("exit_", CLOSED_AT, "all providers: primary: timeout")
+    common = {"opened_at": OPENED_AT, "held": CLOSED_AT - OPENED_AT, **option}
+    live_id, down_id = insert_trades(
+        engine, [trade_values(exit=live_exit, **common), trade_values(exit=down_exit, **common)]
+    )
+    before = exit_coverage(engine)
+    assert (before["total"], before["passed"]) == (2, 1)
+
+    report = backfill_snapshots(engine, client)
+    assert (report.exit.examined, report.exit.repaired) == (1, 1), report
+
+    with engine.connect() as connection:
+        rows = {
+            row["id"]: row
+            for row in connection.execute(select(Trade).where(Trade.id.in_([live_id, down_id])))  # type: ignore[attr-defined]
+            .mappings()
+            .all()
+        }
+    repaired, live = rows[down_id], rows[live_id]
+    assert repaired["exit_source"] == "backfill"
+    assert all(repaired[f"exit_{g}"] is not None for g in ("delta", "gamma", "theta", "vega", "iv"))
+    assert repaired["exit_spot"] is not None and repaired["exit_pcr"] is not None
+    assert abs(repaired["exit_market_at"] - CLOSED_AT) <= timedelta(minutes=2)
+    assert (live["exit_source"], live["exit_delta"]) == ("fallback", 0.123)  # never overwritten
+
+    after = exit_coverage(engine)
+    assert (after["total"], after["passed"]) == (2, 2) and after["coverage"] > before["coverage"]
+    by_source = {g["value"]: g for g in after["breakdown"]["exit_source"]}
+    assert (by_source["backfill"]["total"], by_source["backfill"]["passed"]) == (1, 1)
+
+    again = backfill_snapshots(engine, client)
+    assert again.exit.examined == 0

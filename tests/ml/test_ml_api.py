@@ -1,0 +1,120 @@
+"""The ML endpoints through the order service's app, in process (MockTransport market data)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import Engine
+
+from optrade.settings import reset_settings_cache
+from order_service.main import create_app
+from tests.ml.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
+from tests.ml.quotes import answer_quotes, in_process, mock_client
+
+WINDOW = {
+    "from": OPENED_AT.isoformat(),
+    "to": (OPENED_AT + timedelta(days=1)).isoformat(),
+}
+
+
+@pytest.fixture(scope="module")
+def trade_ids(engine: Engine) -> list[int]:
+    return insert_trades(
+        engine,
+        [
+            trade_values(features_snapshot={"rsi_14": 61.0, "ema": {"fast": 1.0}}),
+            trade_values(
+                model_version=None,
+                exit=missing_snapshot("exit_", OPENED_AT + timedelta(hours=2), "down"),
+            ),
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def api(database_url: str, trade_ids: list[int]) -> Iterator[Any]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", database_url)
+        reset_settings_cache()
+        with in_process(create_app(market_data=mock_client(answer_quotes))) as client:
+            yield client
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_streams_the_file(api: Any, trade_ids: list[int], fmt: str) -> None:
+    response = api.get("/v1/trades/export", params={**WINDOW, "format": fmt})
+    assert response.status_code == 200, response.text
+    assert f'filename="trades.{fmt}"' in response.headers["content-disposition"]
+    if fmt == "csv":
+        assert response.headers["content-type"].startswith("text/csv")
+        frame = pd.read_csv(io.BytesIO(response.content))
+    else:
+        assert response.headers["content-type"] == "application/vnd.apache.parquet"
+        frame = pq.read_table(io.BytesIO(response.content)).to_pandas()
+    assert list(frame["id"]) == trade_ids
+    assert list(frame["feature_ema.fast"].fillna(-1)) == [1.0, -1]
+    assert "attr_residual" in frame.columns
+
+
+def test_export_filters_by_model_version(api: Any, trade_ids: list[int]) -> None:
+    response = api.get("/v1/trades/export", params={"model_version": "v1"})
+    assert list(pd.read_csv(io.BytesIO(response.content))["id"]) == trade_ids[:1]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"format": "xlsx"}, "format"),
+        ({"from": "2025-12-02T00:00:00+00:00", "to": "2025-12-01T00:00:00+00:00"}, "to"),
+        ({"from": "2025-12-01T00:00:00"}, "from"),  # no offset
+    ],
+)
+def test_export_rejects_bad_parameters_naming_the_field(
+    api: Any, params: dict[str, str], field: str
+) -> None:
+    response = api.get("/v1/trades/export", params=params)
+    assert response.status_code == 422
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_the_trade_route_still_serves_one_trade(api: Any, trade_ids: list[int]) -> None:
+    assert api.get(f"/v1/trades/{trade_ids[0]}").json()["id"] == trade_ids[0]
+
+
+def test_performance_reports_each_model_and_the_unversioned(api: Any) -> None:
+    response = api.get("/v1/models/performance", params=WINDOW)
+    assert response.status_code == 200, response.text
+    models = response.json()["models"]
+    assert [(m["model_version"], m["label"], m["trades"]) for m in models] == [
+        ("v1", "v1", 1),
+        (None, "unversioned", 1),
+    ]
+    assert models[0]["total_pnl"] in ("750.00", 750.0) and models[0]["completeness"] == 1.0
+
+
+def test_backfill_needs_the_api_key(api: Any) -> None:
+    response = api.post("/v1/trades/backfill")
+    assert response.status_code == 401
+    assert (
+        api.post("/v1/trades/backfill", headers={"Authorization": "Bearer nope"}).status_code == 401
+    )
+
+
+def test_backfill_repairs_through_the_market_data_client(
+    api: Any, api_headers: dict[str, str], trade_ids: list[int]
+) -> None:
+    response = api.post("/v1/trades/backfill", params={"limit": 10}, headers=api_headers)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["exit"] == {"examined": 1, "repaired": 1, "still_missing": 0, "skipped": 0}
+    assert report["next_after_id"] is None
+    repaired = api.get(f"/v1/trades/{trade_ids[1]}").json()
+    assert repaired["exit_source"] == "backfill" and repaired["exit_delta"] == 0.41
+    again = api.post("/v1/trades/backfill", headers=api_headers).json()
+    assert again["exit"]["examined"] == 0
