@@ -1,0 +1,187 @@
+"""Market reads: underlyings, chain, quote, context; the provider and `pricing` do the work."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from market_data_service.api.deps import AsOfDep, ProviderDep, SettingsDep, UnderlyingDep
+from market_data_service.api.schemas import (
+    ChainOut,
+    ContextOut,
+    ExpiryOut,
+    LegOut,
+    QuoteOut,
+    StrikeOut,
+    UnderlyingOut,
+    UnderlyingsOut,
+)
+from market_data_service.pricing import LegGreeks, chain_greeks, time_to_expiry_years
+from market_data_service.providers.base import Leg
+from optrade.errors import NotFound
+
+router = APIRouter(prefix="/v1", tags=["market"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown underlying, expiry or strike; the body names what exists"}
+}
+ExpiryQuery = Annotated[
+    date | None, Query(description="expiry date YYYY-MM-DD; default the nearest live expiry")
+]
+
+
+def _leg_out(leg: Leg, priced: LegGreeks) -> LegOut:
+    return LegOut(
+        ltp=leg.ltp,
+        bid=leg.bid,
+        ask=leg.ask,
+        oi=leg.oi,
+        volume=leg.volume,
+        iv=priced.iv,
+        nse_iv=leg.nse_iv,
+        iv_source=priced.iv_source,
+        delta=priced.delta,
+        gamma=priced.gamma,
+        theta=priced.theta,
+        vega=priced.vega,
+        rho=priced.rho,
+        greeks_error=priced.error,
+    )
+
+
+@router.get("/underlyings", summary="Underlyings with spot, lot size, strike step and expiries")
+def list_underlyings(
+    provider: ProviderDep, settings: SettingsDep, as_of: AsOfDep
+) -> UnderlyingsOut:
+    """List every underlying served at `as_of`."""
+    listings = provider.underlyings(as_of)
+    return UnderlyingsOut(
+        underlyings=[
+            UnderlyingOut(
+                name=u.name,
+                spot=u.spot,
+                lot_size=u.expiries[0].lot_size,
+                strike_step=u.strike_step,
+                expiries=[ExpiryOut(expiry=e.expiry, lot_size=e.lot_size) for e in u.expiries],
+                as_of=u.as_of,
+            )
+            for u in listings
+            if u.expiries
+        ],
+        provider=provider.name,
+        instance=settings.market_data_instance,
+    )
+
+
+@router.get("/chain/{underlying}", summary="Option chain of one expiry", responses=_NOT_FOUND)
+def get_chain(
+    underlying: UnderlyingDep,
+    provider: ProviderDep,
+    settings: SettingsDep,
+    as_of: AsOfDep,
+    expiry: ExpiryQuery = None,
+) -> ChainOut:
+    """Every strike x CE/PE with quotes, OI, volume, recomputed IV and Greeks."""
+    chain = provider.chain(underlying, expiry, as_of)
+    priced = chain_greeks(
+        chain, rate=settings.risk_free_rate, dividend_yield=settings.dividend_yield
+    )
+    strikes = [
+        StrikeOut(
+            strike=row.strike,
+            ce=_leg_out(row.ce, priced[(row.strike, "CE")]) if row.ce else None,
+            pe=_leg_out(row.pe, priced[(row.strike, "PE")]) if row.pe else None,
+        )
+        for row in chain.rows
+    ]
+    return ChainOut(
+        underlying=chain.underlying,
+        expiry=chain.expiry,
+        lot_size=chain.lot_size,
+        spot=chain.spot,
+        spot_source=chain.spot_source,
+        vix=chain.vix,
+        pcr=chain.pcr,
+        as_of=chain.as_of,
+        time_to_expiry_years=time_to_expiry_years(chain.expiry, chain.as_of),
+        rate=settings.risk_free_rate,
+        dividend_yield=settings.dividend_yield,
+        provider=provider.name,
+        instance=settings.market_data_instance,
+        strikes=strikes,
+    )
+
+
+@router.get(
+    "/quote/{underlying}", summary="One option with Greeks and context", responses=_NOT_FOUND
+)
+def get_quote(
+    underlying: UnderlyingDep,
+    provider: ProviderDep,
+    settings: SettingsDep,
+    as_of: AsOfDep,
+    strike: Annotated[float, Query(gt=0, allow_inf_nan=False, description="strike, index points")],
+    option_type: Annotated[Literal["CE", "PE"], Query(description="CE (call) or PE (put)")],
+    expiry: ExpiryQuery = None,
+) -> QuoteOut:
+    """One option's quote, OI, volume, IV and Greeks, with spot, VIX and PCR."""
+    chain = provider.chain(underlying, expiry, as_of)
+    row = chain.row(strike)
+    leg = row.leg(option_type)
+    if leg is None:
+        raise NotFound(
+            f"{underlying} {chain.expiry.isoformat()} {strike:g} {option_type} is not listed "
+            f"(the exchange shows no {option_type} at this strike)"
+        )
+    key = (row.strike, option_type)
+    priced = chain_greeks(
+        chain, rate=settings.risk_free_rate, dividend_yield=settings.dividend_yield, only=key
+    )[key]
+    return QuoteOut(
+        underlying=chain.underlying,
+        expiry=chain.expiry,
+        strike=row.strike,
+        option_type=option_type,  # type: ignore[arg-type]
+        lot_size=chain.lot_size,
+        ltp=leg.ltp,
+        bid=leg.bid,
+        ask=leg.ask,
+        oi=leg.oi,
+        volume=leg.volume,
+        iv=priced.iv,
+        delta=priced.delta,
+        gamma=priced.gamma,
+        theta=priced.theta,
+        vega=priced.vega,
+        greeks_error=priced.error,
+        spot=chain.spot,
+        vix=chain.vix,
+        pcr=chain.pcr,
+        as_of=chain.as_of,
+        provider=provider.name,
+        nse_iv=leg.nse_iv,
+        rho=priced.rho,
+        iv_source=priced.iv_source,
+        time_to_expiry_years=time_to_expiry_years(chain.expiry, chain.as_of),
+        instance=settings.market_data_instance,
+    )
+
+
+@router.get("/context/{underlying}", summary="Spot, India VIX and PCR", responses=_NOT_FOUND)
+def get_context(
+    underlying: UnderlyingDep, provider: ProviderDep, settings: SettingsDep, as_of: AsOfDep
+) -> ContextOut:
+    """Spot, VIX and the PCR (OI) of the nearest live expiry."""
+    snapshot = provider.context(underlying, as_of)
+    return ContextOut(
+        underlying=snapshot.underlying,
+        spot=snapshot.spot,
+        vix=snapshot.vix,
+        pcr=snapshot.pcr,
+        as_of=snapshot.as_of,
+        provider=provider.name,
+        expiry=snapshot.expiry,
+        instance=settings.market_data_instance,
+    )

@@ -1,0 +1,161 @@
+"""Wire models of the market-data API; units are named in every field description (OpenAPI).
+
+`QuoteOut` and `ContextOut` extend the shared `OptionQuote` / `MarketContext` contracts with a few
+extra fields; a client parsing the shared models ignores the extras.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from optrade.schemas.market import MarketContext, OptionQuote
+
+MAX_GREEKS_ITEMS = 10_000
+
+IvSource = Literal["mid", "ltp"]
+_IV_SOURCE = "price the IV was solved from: mid of bid/ask when both exist, else LTP"
+
+
+class ExpiryOut(BaseModel):
+    expiry: date
+    lot_size: int = Field(description="contract lot size for this expiry, units per lot")
+
+
+class UnderlyingOut(BaseModel):
+    name: str
+    spot: float = Field(description="underlying value, index points")
+    lot_size: int = Field(description="lot size of the nearest listed expiry, units per lot")
+    strike_step: int = Field(description="strike interval near the money, index points")
+    expiries: list[ExpiryOut] = Field(description="listed expiries, nearest first")
+    as_of: datetime = Field(description="market time of the values (UTC)")
+
+
+class UnderlyingsOut(BaseModel):
+    underlyings: list[UnderlyingOut]
+    provider: str = Field(description="simulated | nse-replay")
+    instance: str = Field(description="primary | fallback (informational)")
+
+
+class LegOut(BaseModel):
+    """One side of one strike; prices in rupees, OI and volume in contracts."""
+
+    ltp: float | None = Field(None, description="last traded price, rupees; null if no trade")
+    bid: float | None = Field(None, description="best bid, rupees; null if no bid")
+    ask: float | None = Field(None, description="best ask, rupees; null if no offer")
+    oi: float | None = Field(None, description="open interest, contracts")
+    volume: int | None = Field(None, description="traded volume today, contracts")
+    iv: float | None = Field(None, description="implied volatility recomputed by us, percent")
+    nse_iv: float | None = Field(
+        None, description="NSE's published IV, percent (replay only; NSE uses its own rate)"
+    )
+    iv_source: IvSource | None = Field(None, description=_IV_SOURCE)
+    delta: float | None = Field(None, description="per 1 point of underlying")
+    gamma: float | None = Field(None, description="per point squared")
+    theta: float | None = Field(None, description="premium per calendar day, rupees")
+    vega: float | None = Field(None, description="premium per 1 vol point, rupees")
+    rho: float | None = Field(None, description="premium per 1 rate point, rupees")
+    greeks_error: str | None = Field(None, description="why IV/Greeks are null, if they are")
+
+
+class StrikeOut(BaseModel):
+    strike: float = Field(description="strike, index points")
+    ce: LegOut | None = Field(description="the call; null when the exchange lists none")
+    pe: LegOut | None = Field(description="the put; null when the exchange lists none")
+
+
+class ChainOut(BaseModel):
+    underlying: str
+    expiry: date
+    lot_size: int = Field(description="contract lot size for this expiry, units per lot")
+    spot: float = Field(description="underlying value, index points")
+    spot_source: Literal["last", "settlement"] = Field(
+        description="last: last index value; settlement: official close on the expiry at 15:30"
+    )
+    vix: float | None = Field(None, description="India VIX, annualised percent")
+    pcr: float | None = Field(None, description="total put OI / total call OI of this expiry")
+    as_of: datetime = Field(description="market time of the data (UTC)")
+    time_to_expiry_years: float = Field(
+        description="calendar seconds to 15:30 IST on expiry / (365 x 86400)"
+    )
+    rate: float = Field(description="risk-free rate used for IV, decimal, continuous")
+    dividend_yield: float = Field(description="dividend yield used for IV, decimal, continuous")
+    provider: str = Field(description="simulated | nse-replay")
+    instance: str = Field(description="primary | fallback (informational)")
+    strikes: list[StrikeOut] = Field(description="ascending strike")
+
+
+class QuoteOut(OptionQuote):
+    """`OptionQuote` plus NSE's IV, rho, the IV source, time to expiry and the instance."""
+
+    nse_iv: float | None = Field(None, description="NSE's published IV, percent (replay only)")
+    rho: float | None = Field(None, description="premium per 1 rate point, rupees")
+    iv_source: IvSource | None = Field(None, description=_IV_SOURCE)
+    time_to_expiry_years: float = Field(
+        description="calendar seconds to 15:30 IST on expiry / (365 x 86400)"
+    )
+    instance: str = Field(description="primary | fallback (informational)")
+
+
+class ContextOut(MarketContext):
+    """`MarketContext` plus the expiry whose PCR is reported and the instance."""
+
+    expiry: date = Field(description="the nearest live expiry; `pcr` is of this expiry")
+    instance: str = Field(description="primary | fallback (informational)")
+
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class GreeksItemIn(BaseModel):
+    """One option to price or to solve; give exactly one of `iv` (percent) or `price` (rupees)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    option_type: Literal["CE", "PE"]
+    spot: FiniteFloat = Field(gt=0, description="spot, index points (the forward for black76)")
+    strike: FiniteFloat = Field(gt=0, description="strike, index points")
+    t_years: FiniteFloat = Field(ge=0, le=100, description="time to expiry, years (ACT/365)")
+    rate: FiniteFloat = Field(
+        ge=-1, le=1, description="risk-free rate, decimal, continuous (0.065 = 6.5%)"
+    )
+    dividend_yield: FiniteFloat = Field(
+        0.0, ge=-1, le=1, description="dividend yield, decimal, continuous (bsm only)"
+    )
+    iv: FiniteFloat | None = Field(
+        None, gt=0, le=1000, description="volatility, percent (20 = 20%)"
+    )
+    price: FiniteFloat | None = Field(None, ge=0, description="option premium, rupees")
+
+    @model_validator(mode="after")
+    def _exactly_one_of_iv_or_price(self) -> GreeksItemIn:
+        if (self.iv is None) == (self.price is None):
+            given = "both" if self.iv is not None else "neither"
+            raise ValueError(f"give exactly one of 'iv' (percent) or 'price'; got {given}")
+        return self
+
+
+class GreeksRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["bsm", "black76"] = Field(
+        description="bsm: Black-Scholes-Merton on spot with dividend yield; black76: on a forward"
+    )
+    items: list[GreeksItemIn] = Field(min_length=1, max_length=MAX_GREEKS_ITEMS)
+
+
+class GreeksItemOut(BaseModel):
+    price: float | None = Field(description="premium, rupees (the given price when solving IV)")
+    iv: float | None = Field(description="implied or given volatility, percent")
+    delta: float | None = Field(description="per 1 point of underlying (of the forward, black76)")
+    gamma: float | None = Field(description="per point squared")
+    theta: float | None = Field(description="premium per calendar day")
+    vega: float | None = Field(description="premium per 1 vol point")
+    rho: float | None = Field(description="premium per 1 rate point")
+    error: str | None = Field(description="why this item is undefined; null when it is fine")
+
+
+class GreeksResponse(BaseModel):
+    items: list[GreeksItemOut] = Field(description="one result per request item, in order")

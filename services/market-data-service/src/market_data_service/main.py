@@ -1,0 +1,91 @@
+"""Market-data service: option chains, quotes, market context and a Greeks calculator over HTTP.
+
+Run: `uvicorn market_data_service.main:create_app --factory`. Endpoints: DESIGN.md section 3
+(`/v1/underlyings`, `/v1/chain/{u}`, `/v1/quote/{u}`, `/v1/context/{u}`, `POST /v1/greeks`,
+`/healthz`, `/readyz`, `/metrics`).
+
+Settings (environment or `.env`, read when the app is created):
+- `MARKET_DATA_PROVIDER`: `simulated` (default; deterministic, see providers/simulated.py) or
+  `nse-replay` (recorded NSE snapshots, see providers/nse_replay.py).
+- `NSE_REPLAY_DIR`: folder of NSE option-chain JSON files (nse-replay only).
+- `INDIA_VIX_FILE`: India VIX daily CSV for nse-replay; unset: VIX is null.
+- `MARKET_DATA_SEED` (42): seed of the simulated market.
+- `RISK_FREE_RATE` (0.065) and `DIVIDEND_YIELD` (0): decimals, continuously compounded.
+- `MARKET_DATA_INSTANCE` (`primary`|`fallback`): informational; shown as `instance` in responses
+  and in /healthz.
+- `MARKET_DATA_FAULT` (`none`): test-only fault injection on /v1/quote and /v1/context, honoured
+  only when APP_ENV is not `production` (ignored there, with a warning):
+  `error500` answers 500; `garbage` answers 200 with malformed JSON; `nan` answers with NaN iv and
+  Greeks (quote) or spot/VIX/PCR (context); `stale` moves `as_of` 6 hours back; `hang` never
+  answers (until the client gives up, or `MARKET_DATA_HANG_SECONDS`, default 300).
+
+`as_of` (every read): ISO-8601, naive = IST wall clock; see api/deps.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+
+from market_data_service.api import calculator, market
+from market_data_service.faults import FaultInjectionMiddleware
+from market_data_service.providers import build_provider
+from market_data_service.settings import MarketDataSettings, get_settings
+from optrade.app import build_app
+from optrade.observability import configure_logging
+from optrade.settings import get_app_settings
+
+log = logging.getLogger(__name__)
+SERVICE = "market-data"
+
+
+def provider_ready(app: FastAPI) -> None:
+    """Readiness: the provider can answer for now."""
+    app.state.provider.ready()
+
+
+def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
+    """Build the app; the lifespan builds the provider once."""
+    settings = settings or get_settings()
+    app_settings = get_app_settings()
+    configure_logging(SERVICE, app_settings.log_level, app_settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        provider = build_provider(settings)
+        provider.ready()  # load the calendar and the first snapshot before the first request
+        app.state.provider = provider
+        app.state.settings = settings
+        log.info(
+            "market data ready",
+            extra={"provider": provider.name, "instance": settings.market_data_instance,
+                   "started_at": datetime.now(UTC).isoformat()},
+        )  # fmt: skip
+        yield
+
+    app = build_app(
+        service=SERVICE,
+        title="Optrade market data",
+        description=__doc__ or "",
+        lifespan=lifespan,
+        readiness={"provider": provider_ready},
+        health_details={
+            "provider": settings.market_data_provider,
+            "instance": settings.market_data_instance,
+        },
+    )
+    app.include_router(market.router)
+    app.include_router(calculator.router)
+    fault = settings.market_data_fault
+    if fault != "none" and app_settings.app_env == "production":
+        log.warning("MARKET_DATA_FAULT=%s ignored: APP_ENV=production", fault)
+    elif fault != "none":
+        log.warning("fault injection active on /v1/quote and /v1/context: %s", fault)
+        app.add_middleware(
+            FaultInjectionMiddleware, mode=fault, hang_seconds=settings.market_data_hang_seconds
+        )
+    return app

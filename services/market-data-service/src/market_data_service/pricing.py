@@ -1,0 +1,188 @@
+"""Greeks over a whole chain with one kernel call, and the batch calculator behind /v1/greeks.
+
+IV convention for a chain: the option's price is the mid of bid and ask when both are present (a
+two-sided quote is where the market is now), else the last traded price (which may be stale: the
+leg's `iv_source` says which). IV is solved from that price with Black-Scholes-Merton on spot at
+the configured rate and dividend yield, and the Greeks are evaluated at that IV. NSE's own IV (its
+rate is reportedly 10%) is reported beside ours as `nse_iv` where the data has it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+import numpy as np
+
+from market_data_service import greeks
+from market_data_service.providers.base import Chain, Leg, OptionSide, StrikeRow
+from optrade.calendar import expiry_close
+
+SECONDS_PER_YEAR = 365 * 86400
+PriceSource = Literal["mid", "ltp"]
+NO_PRICE = "no price: no two-sided quote and no trade"
+EXPIRED = "expired: no time to expiry left (15:30 IST on the expiry date has passed)"
+
+
+@dataclass(frozen=True, slots=True)
+class LegGreeks:
+    """Recomputed IV (percent) and Greeks in wire units; all None with `error` when undefined."""
+
+    iv: float | None
+    delta: float | None
+    gamma: float | None
+    theta: float | None
+    vega: float | None
+    rho: float | None
+    iv_source: PriceSource | None
+    error: str | None
+
+
+def _listed_sides(row: StrikeRow) -> list[OptionSide]:
+    sides: list[OptionSide] = []
+    if row.ce is not None:
+        sides.append("CE")
+    if row.pe is not None:
+        sides.append("PE")
+    return sides
+
+
+def time_to_expiry_years(expiry: date, market_time: datetime) -> float:
+    """Calendar seconds from `market_time` to 15:30 IST on `expiry`, over 365 days."""
+    return (expiry_close(expiry) - market_time).total_seconds() / SECONDS_PER_YEAR
+
+
+def reference_price(leg: Leg) -> tuple[float | None, PriceSource | None]:
+    """The price IV is solved from: mid of a two-sided quote, else the last traded price."""
+    if leg.bid is not None and leg.ask is not None and leg.bid > 0 and leg.ask > 0:
+        return (leg.bid + leg.ask) / 2, "mid"
+    if leg.ltp is not None and leg.ltp > 0:
+        return leg.ltp, "ltp"
+    return None, None
+
+
+def finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def chain_greeks(
+    chain: Chain,
+    *,
+    rate: float,
+    dividend_yield: float,
+    only: tuple[float, OptionSide] | None = None,
+) -> dict[tuple[float, OptionSide], LegGreeks]:
+    """IV and Greeks of every leg of `chain` (or just `only`), keyed by (strike, CE|PE)."""
+    t_years = time_to_expiry_years(chain.expiry, chain.as_of)
+    if t_years <= 0:
+        expired = LegGreeks(None, None, None, None, None, None, None, EXPIRED)
+        return {(r.strike, side): expired for r in chain.rows for side in _listed_sides(r)}
+    out: dict[tuple[float, OptionSide], LegGreeks] = {}
+    keys: list[tuple[float, OptionSide]] = []
+    sources: list[PriceSource] = []
+    prices: list[float] = []
+    for row in chain.rows:
+        sides: tuple[tuple[OptionSide, Leg | None], ...] = (("CE", row.ce), ("PE", row.pe))
+        for side, leg in sides:
+            if leg is None or (only is not None and only != (row.strike, side)):
+                continue
+            price, source = reference_price(leg)
+            if price is None or source is None:
+                out[(row.strike, side)] = LegGreeks(
+                    None, None, None, None, None, None, None, NO_PRICE
+                )
+                continue
+            keys.append((row.strike, side))
+            sources.append(source)
+            prices.append(price)
+    if not keys:
+        return out
+    result = greeks.compute(
+        "bsm",
+        np.array([side == "CE" for _, side in keys]),
+        chain.spot,
+        np.array([strike for strike, _ in keys]),
+        t_years,
+        rate,
+        dividend_yield,
+        price=np.array(prices),
+    )
+    iv, delta, gamma = result.iv.tolist(), result.delta.tolist(), result.gamma.tolist()
+    theta, vega, rho = result.theta.tolist(), result.vega.tolist(), result.rho.tolist()
+    for i, key in enumerate(keys):
+        error = result.error[i]
+        if error is not None:
+            out[key] = LegGreeks(None, None, None, None, None, None, sources[i], error)
+            continue
+        out[key] = LegGreeks(
+            iv=iv[i] * 100.0,
+            delta=delta[i],
+            gamma=gamma[i],
+            theta=theta[i],
+            vega=vega[i],
+            rho=rho[i],
+            iv_source=sources[i],
+            error=None,
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class GreeksQuery:
+    """Columns of a batch, built in one pass over the validated items (iv as a decimal)."""
+
+    is_call: np.ndarray
+    spot: np.ndarray
+    strike: np.ndarray
+    t_years: np.ndarray
+    rate: np.ndarray
+    dividend_yield: np.ndarray
+    iv: np.ndarray  # NaN where the item gives a price
+    price: np.ndarray  # NaN where the item gives an iv
+
+    def take(self, idx: np.ndarray) -> GreeksQuery:
+        return GreeksQuery(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+
+def batch_greeks(model: Literal["bsm", "black76"], query: GreeksQuery) -> list[dict[str, object]]:
+    """Price, IV (percent) and Greeks per item, at most two kernel calls (by iv and by price)."""
+    n = query.spot.size
+    columns = {name: np.full(n, np.nan) for name in ("price", "iv", "delta", "gamma")}
+    columns |= {name: np.full(n, np.nan) for name in ("theta", "vega", "rho")}
+    errors: list[str | None] = [None] * n
+    by_iv = ~np.isnan(query.iv)
+    for mask, kind in ((by_iv, "iv"), (~by_iv, "price")):
+        if not mask.any():
+            continue
+        idx = np.flatnonzero(mask)
+        # the usual batch is all-iv or all-price: then no gather is needed
+        part = query if idx.size == n else query.take(idx)
+        target = {kind: part.iv if kind == "iv" else part.price}
+        result = greeks.compute(
+            model,
+            part.is_call,
+            part.spot,
+            part.strike,
+            part.t_years,
+            part.rate,
+            part.dividend_yield,
+            **target,
+        )
+        for name in columns:
+            columns[name][idx] = getattr(result, name)
+        for position, error in zip(idx.tolist(), result.error, strict=True):
+            errors[position] = error
+    columns["iv"] = columns["iv"] * 100.0
+    # NaN -> None through an object array: one vectorized pass per column instead of n isfinite()
+    lists = {}
+    for name, values in columns.items():
+        boxed = values.astype(object)
+        boxed[~np.isfinite(values)] = None
+        lists[name] = boxed.tolist()
+    names = list(lists)
+    return [
+        dict(zip(names, row, strict=True), error=error)
+        for row, error in zip(zip(*lists.values(), strict=True), errors, strict=True)
+    ]

@@ -1,0 +1,153 @@
+"""The provider interface: what any market (simulated, recorded, a live broker) must answer.
+
+A provider returns market data only (prices, OI, volume, spot, VIX, PCR). Greeks are computed by
+one common function over the whole chain (`market_data_service.pricing`), so every provider gets
+the same IV convention. Every instant is timezone-aware; `as_of` on a result is the market time of
+the data (UTC), which may be earlier than the instant asked for (the last snapshot, the last close).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal, Protocol
+
+from optrade.errors import NotFound
+
+OptionSide = Literal["CE", "PE"]
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One side (CE or PE) of one strike: what the market shows, `None` where it shows nothing."""
+
+    ltp: float | None  # rupees; None when nothing traded
+    bid: float | None  # rupees; None when there is no bid
+    ask: float | None  # rupees; None when there is no offer
+    oi: float | None  # contracts
+    volume: int | None  # contracts traded today
+    nse_iv: float | None = None  # percent, as NSE publishes it (replay only)
+
+
+@dataclass(frozen=True, slots=True)
+class StrikeRow:
+    strike: float
+    ce: Leg | None  # None: the exchange lists no call at this strike
+    pe: Leg | None
+
+    def leg(self, option_type: OptionSide) -> Leg | None:
+        return self.ce if option_type == "CE" else self.pe
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """Every strike of one expiry of one underlying at one market instant."""
+
+    underlying: str
+    expiry: date
+    as_of: datetime  # market time of the data, UTC
+    spot: float  # index points; the settlement value for an expiry at its close
+    lot_size: int
+    vix: float | None  # India VIX, percent
+    pcr: float | None  # total put OI / total call OI of this expiry
+    rows: tuple[StrikeRow, ...]  # ascending strike
+    spot_source: Literal["last", "settlement"] = "last"
+
+    def row(self, strike: float) -> StrikeRow:
+        """The row at `strike`, or a 404 naming the strikes that exist."""
+        for row in self.rows:
+            if abs(row.strike - strike) < 1e-9:
+                return row
+        raise NotFound(
+            f"strike {strike:g} not listed for {self.underlying} {self.expiry.isoformat()}; "
+            f"{describe_strikes([r.strike for r in self.rows], near=strike)}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    """Spot, VIX and PCR of one underlying; PCR is of `expiry`, the nearest live expiry."""
+
+    underlying: str
+    spot: float
+    vix: float | None
+    pcr: float | None
+    expiry: date
+    as_of: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryListing:
+    expiry: date
+    lot_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnderlyingListing:
+    name: str
+    spot: float
+    strike_step: int
+    expiries: tuple[ExpiryListing, ...]  # nearest first
+    as_of: datetime
+
+
+class MarketDataProvider(Protocol):
+    """What the routes need from a market; add a live broker by implementing these three."""
+
+    name: str
+
+    def underlyings(self, as_of: datetime) -> list[UnderlyingListing]:
+        """Every underlying served, with spot and listed expiries at `as_of`."""
+        ...
+
+    def chain(self, underlying: str, expiry: date | None, as_of: datetime) -> Chain:
+        """The chain of `expiry` (nearest live expiry when None) at or before `as_of`."""
+        ...
+
+    def context(self, underlying: str, as_of: datetime) -> MarketSnapshot:
+        """Spot, VIX and PCR (nearest live expiry) at or before `as_of`."""
+        ...
+
+    def ready(self) -> None:
+        """Raise unless the provider can answer now (readiness probe)."""
+        ...
+
+
+def put_call_ratio(rows: Iterable[StrikeRow]) -> float | None:
+    """Total put OI / total call OI; None when there is no call OI."""
+    calls = puts = 0.0
+    for row in rows:
+        calls += (row.ce.oi or 0.0) if row.ce else 0.0
+        puts += (row.pe.oi or 0.0) if row.pe else 0.0
+    return puts / calls if calls > 0 else None
+
+
+def unknown_underlying(name: str, served: Iterable[str]) -> NotFound:
+    return NotFound(f"underlying {name!r} not served; served: {', '.join(sorted(served))}")
+
+
+def unknown_expiry(underlying: str, expiry: date, listed: Sequence[date]) -> NotFound:
+    names = ", ".join(e.isoformat() for e in listed) or "none"
+    return NotFound(f"expiry {expiry.isoformat()} not listed for {underlying}; listed: {names}")
+
+
+def nearest_live_expiry(listed: Sequence[date], market_time: datetime) -> date:
+    """The first expiry not yet expired at `market_time`, else the last one listed."""
+    from optrade.calendar import expiry_close
+
+    for expiry in listed:
+        if expiry_close(expiry) > market_time:
+            return expiry
+    return listed[-1]
+
+
+def describe_strikes(strikes: Sequence[float], *, near: float) -> str:
+    """The listed strikes nearest `near` and the range: enough to correct a request."""
+    if not strikes:
+        return "no strikes listed"
+    closest = sorted(sorted(strikes, key=lambda k: abs(k - near))[:4])
+    return (
+        f"nearest listed: {', '.join(f'{k:g}' for k in closest)} "
+        f"({len(strikes)} strikes from {strikes[0]:g} to {strikes[-1]:g})"
+    )

@@ -1,0 +1,51 @@
+"""Fixtures for the market-data service: in-process apps per provider, real NSE data paths."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from market_data_service.main import create_app
+from market_data_service.settings import MarketDataSettings, reset_settings_cache
+from tests.conftest import SHARED_DATA
+
+INDIA_VIX_FILE = SHARED_DATA / "nse" / "india_vix" / "india_vix_daily_2012-01-02_to_2026-07-31.csv"
+
+
+def in_process_client(settings: MarketDataSettings) -> Any:
+    """FastAPI's TestClient, imported without starlette's `httpx2` deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from fastapi.testclient import TestClient
+    return TestClient(create_app(settings))
+
+
+def replay_settings(snapshot_dir: Path, **overrides: Any) -> MarketDataSettings:
+    fields: dict[str, Any] = {"market_data_provider": "nse-replay", "nse_replay_dir": snapshot_dir,
+                              "india_vix_file": INDIA_VIX_FILE}  # fmt: skip
+    return MarketDataSettings(**(fields | overrides))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_market_data_settings() -> Iterator[None]:
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
+
+
+@pytest.fixture(scope="module")
+def replay(nse_snapshot_dir: Path) -> Iterator[Any]:
+    """The app on the real NSE snapshots with India VIX, lifespan run once per module."""
+    with in_process_client(replay_settings(nse_snapshot_dir)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def simulated() -> Iterator[Any]:
+    """The app on the simulated market, seed 42."""
+    with in_process_client(MarketDataSettings(market_data_seed=42)) as client:
+        yield client
