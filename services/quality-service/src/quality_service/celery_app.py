@@ -16,7 +16,7 @@ from celery import Celery
 from celery.signals import beat_init, worker_ready, worker_shutdown
 
 from optrade.db.types import utcnow
-from quality_service import runs
+from quality_service import backfill, runs
 from quality_service.celeryconfig import (
     CATCH_UP_TASK,
     RUN_MANUAL_TASK,
@@ -51,6 +51,16 @@ def run_scheduled(trading_date: str | None = None) -> int | None:
 
 @app.task(name=RUN_MANUAL_TASK, **TASK_OPTIONS)
 def run_manual(lookback_days: int = 1) -> int | None:
+    run = runs.run_manual_check(
+        resources.engine, lookback_days=lookback_days, webhook=resources.webhook()
+    )
+    return run.id
+
+
+@app.task(name=backfill.BACKFILL_TASK, **TASK_OPTIONS)
+def backfill_and_recheck(lookback_days: int = 1) -> int | None:
+    """Repair missing snapshots through the order service, then check the window again."""
+    backfill.request_backfill(backfill.get_order_service_settings())
     run = runs.run_manual_check(
         resources.engine, lookback_days=lookback_days, webhook=resources.webhook()
     )
