@@ -1,5 +1,9 @@
 """A trade closed while both providers were down is repaired from the simulated market's history,
-and the next quality run sees exit coverage rise (a real market-data process, the real client)."""
+and the next quality run sees exit coverage rise.
+
+Real processes: a market-data service (simulated) and the order service; the backfill is asked
+for the way the quality worker's Celery task asks for it (`request_backfill`), and the quality
+run is the check function called directly."""
 
 from __future__ import annotations
 
@@ -12,10 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from optrade.clients.market_data import MarketDataClient, MarketDataClientSettings
 from optrade.db.models import Trade
-from order_service.ml.backfill import backfill_snapshots
+from quality_service.backfill import OrderServiceSettings, request_backfill
 from quality_service.runs import run_manual_check
+from tests.conftest import TEST_API_KEY
 from tests.ml.factories import insert_trades, missing_snapshot, snapshot, trade_values
 from tests.support.processes import ServiceProcess, free_port
 
@@ -35,14 +39,17 @@ def market_data_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def client(market_data_url: str) -> Iterator[MarketDataClient]:
-    dead = f"http://127.0.0.1:{free_port()}"  # the fallback is still down
-    settings = MarketDataClientSettings(
-        primary_url=market_data_url, fallback_url=dead, read_timeout=5.0
-    )
-    market = MarketDataClient.from_settings(settings)
-    yield market
-    market.close()
+def order_url(database_url: str, market_data_url: str) -> Iterator[str]:
+    env = {
+        "DATABASE_URL": database_url,
+        "API_KEY": TEST_API_KEY,
+        "APP_ENV": "test",
+        "MARKET_DATA_PRIMARY_URL": market_data_url,
+        "MARKET_DATA_FALLBACK_URL": f"http://127.0.0.1:{free_port()}",  # still down
+        "MARKET_DATA_READ_TIMEOUT": "5",
+    }
+    with ServiceProcess("order_service.main:create_app", env=env) as process:
+        yield process.url
 
 
 def listed_option(market_data_url: str) -> dict[str, Any]:
@@ -66,7 +73,7 @@ def exit_coverage(engine: Engine) -> dict[str, Any]:
 
 
 def test_down_providers_trade_is_repaired_and_coverage_rises(
-    engine: Engine, market_data_url: str, client: MarketDataClient
+    engine: Engine, market_data_url: str, order_url: str
 ) -> None:
     option = listed_option(market_data_url)
     live_exit = snapshot("exit_", CLOSED_AT, delta=0.123, source="fallback")
@@ -78,8 +85,9 @@ def test_down_providers_trade_is_repaired_and_coverage_rises(
     before = exit_coverage(engine)
     assert (before["total"], before["passed"]) == (2, 1)
 
-    report = backfill_snapshots(engine, client)
-    assert (report.exit.examined, report.exit.repaired) == (1, 1), report
+    totals = request_backfill(OrderServiceSettings(url=order_url, backfill_batch=1))
+    assert totals["exit"] == {"examined": 1, "repaired": 1, "still_missing": 0, "skipped": 0}
+    assert totals["batches"] == 2  # a full batch of one trade, then an empty one
 
     with engine.connect() as connection:
         rows = {
@@ -100,5 +108,5 @@ def test_down_providers_trade_is_repaired_and_coverage_rises(
     by_source = {g["value"]: g for g in after["breakdown"]["exit_source"]}
     assert (by_source["backfill"]["total"], by_source["backfill"]["passed"]) == (1, 1)
 
-    again = backfill_snapshots(engine, client)
-    assert again.exit.examined == 0
+    again = request_backfill(OrderServiceSettings(url=order_url))
+    assert again["batches"] == 1 and again["exit"]["examined"] == 0

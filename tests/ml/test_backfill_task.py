@@ -1,0 +1,39 @@
+"""The quality worker's side of the backfill: batches asked of the order service until done."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from quality_service.backfill import OrderServiceSettings, request_backfill
+from tests.conftest import TEST_API_KEY
+
+SIDE = {"examined": 2, "repaired": 1, "still_missing": 1, "skipped": 0}
+
+
+def test_batches_resume_after_the_last_id_until_none_is_left() -> None:
+    asked: list[httpx.Request] = []
+
+    def order_service(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        after = int(request.url.params["after_id"])
+        return httpx.Response(
+            200, json={"entry": SIDE, "exit": SIDE, "next_after_id": 7 if after == 0 else None}
+        )
+
+    settings = OrderServiceSettings(url="http://order.test", backfill_batch=2)
+    totals = request_backfill(settings, transport=httpx.MockTransport(order_service))
+    assert [r.url.params["after_id"] for r in asked] == ["0", "7"]
+    assert {r.url.params["limit"] for r in asked} == {"2"}
+    assert {r.headers["authorization"] for r in asked} == {f"Bearer {TEST_API_KEY}"}
+    assert totals == {
+        "batches": 2,
+        "entry": {k: 2 * v for k, v in SIDE.items()},
+        "exit": {k: 2 * v for k, v in SIDE.items()},
+    }
+
+
+def test_a_refused_batch_fails_the_task() -> None:
+    refuse = httpx.MockTransport(lambda _: httpx.Response(401, json={"type": "unauthorized"}))
+    with pytest.raises(httpx.HTTPStatusError):
+        request_backfill(OrderServiceSettings(url="http://order.test"), transport=refuse)
