@@ -59,8 +59,8 @@ def test_results_match_the_kernel(simulated: Any, model: str) -> None:
     )
     assert len(out) == len(items)
     for field in FIELDS:
-        np.testing.assert_allclose([o[field] for o in out], getattr(expected, field), rtol=1e-12)
-    np.testing.assert_allclose([o["iv"] for o in out], [i["iv"] for i in items], rtol=1e-12)
+        np.testing.assert_allclose([o[field] for o in out], getattr(expected, field), rtol=1e-11)
+    np.testing.assert_allclose([o["iv"] for o in out], [i["iv"] for i in items], rtol=1e-11)
     assert all(o["error"] is None for o in out)
 
 

@@ -9,6 +9,7 @@ rate is reportedly 10%) is reported beside ours as `nse_iv` where the data has i
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -146,11 +147,41 @@ class GreeksQuery:
         return GreeksQuery(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
 
 
-def batch_greeks(model: Literal["bsm", "black76"], query: GreeksQuery) -> list[dict[str, object]]:
+GREEKS_FIELDS = ("price", "iv", "delta", "gamma", "theta", "vega", "rho")
+_FLOAT_FORMAT = "%.12g"
+
+
+@dataclass(frozen=True, slots=True)
+class GreeksBatch:
+    """Kernel results of a batch in wire units (iv in percent); NaN where `errors` says why."""
+
+    columns: dict[str, np.ndarray]
+    errors: list[str | None]
+
+    def to_json(self) -> bytes:
+        """`{"items": [{"price": ..., ..., "error": ...}]}` built as text, column by column.
+
+        Several times faster than dicts through json.dumps for 10,000 items, most of which is
+        float formatting: 12 significant digits (`%.12g`, valid JSON for finite numbers) cost half
+        of the shortest round-trip repr. NaN becomes null.
+        """
+        texts = []
+        for name in GREEKS_FIELDS:
+            values = self.columns[name]
+            text = list(map(_FLOAT_FORMAT.__mod__, values.tolist()))
+            for i in np.flatnonzero(~np.isfinite(values)).tolist():
+                text[i] = "null"
+            texts.append(text)
+        texts.append(["null" if e is None else json.dumps(e) for e in self.errors])
+        template = "{" + ",".join(f'"{n}":%s' for n in (*GREEKS_FIELDS, "error")) + "}"
+        rows = [template % row for row in zip(*texts, strict=True)]
+        return ('{"items":[' + ",".join(rows) + "]}").encode()
+
+
+def batch_greeks(model: Literal["bsm", "black76"], query: GreeksQuery) -> GreeksBatch:
     """Price, IV (percent) and Greeks per item, at most two kernel calls (by iv and by price)."""
     n = query.spot.size
-    columns = {name: np.full(n, np.nan) for name in ("price", "iv", "delta", "gamma")}
-    columns |= {name: np.full(n, np.nan) for name in ("theta", "vega", "rho")}
+    columns = {name: np.full(n, np.nan) for name in GREEKS_FIELDS}
     errors: list[str | None] = [None] * n
     by_iv = ~np.isnan(query.iv)
     for mask, kind in ((by_iv, "iv"), (~by_iv, "price")):
@@ -175,14 +206,4 @@ def batch_greeks(model: Literal["bsm", "black76"], query: GreeksQuery) -> list[d
         for position, error in zip(idx.tolist(), result.error, strict=True):
             errors[position] = error
     columns["iv"] = columns["iv"] * 100.0
-    # NaN -> None through an object array: one vectorized pass per column instead of n isfinite()
-    lists = {}
-    for name, values in columns.items():
-        boxed = values.astype(object)
-        boxed[~np.isfinite(values)] = None
-        lists[name] = boxed.tolist()
-    names = list(lists)
-    return [
-        dict(zip(names, row, strict=True), error=error)
-        for row, error in zip(zip(*lists.values(), strict=True), errors, strict=True)
-    ]
+    return GreeksBatch(columns, errors)
