@@ -40,6 +40,7 @@ CHAIN = ("oi", "volume", "bid", "ask")
 # Redis databases of this module (CI's TEST_REDIS_URL names /0); the queue name is unique too.
 REDIS_BROKER_DB, REDIS_RESULT_DB = 11, 12
 TASK_TIMEOUT_S = 45.0
+START_TIMEOUT_S = 90.0  # per service; generous, for a CI machine busy with other suites
 
 
 @dataclass
@@ -159,7 +160,7 @@ def stack(
         _celery(stack, "beat", "beat", "--loglevel=INFO", f"--schedule={tmp / 'beat-schedule'}")
         with ThreadPoolExecutor(4) as pool:
             services = (md_primary, md_fallback, orders, quality)
-            for service, future in [(s, pool.submit(s.start, 45.0)) for s in services]:
+            for service, future in [(s, pool.submit(s.start, START_TIMEOUT_S)) for s in services]:
                 try:
                     future.result()
                 except Exception as exc:
