@@ -1,0 +1,177 @@
+"""Benchmark: implied volatility + Greeks for one NIFTY-like option chain.
+
+The chain: spot 26000, strikes 21000-31000 step 50, the 200 strikes around the money, CE and PE
+(400 options), 7 calendar days to expiry, r = 6.5 %, a skewed smile between 10 % and 20 %, prices
+from the model itself.  Far in-the-money legs whose time value is below the rounding of their
+price come back as errors ("price at or below discounted intrinsic value"); that is part of the
+work a real chain needs too.
+
+Measured side by side in one process, interleaved so that both see the same machine load:
+
+* our kernel, ``market_data_service.greeks.compute(..., price=...)``: IV solve + all Greeks for the
+  whole chain in one call (median over >= 200 calls);
+* vollib 1.0.11 doing the same per option in a Python loop: ``implied_volatility`` then
+  ``delta``/``gamma``/``theta``/``vega`` (a handful of repetitions; it is ~100x slower);
+* the speed ratio (vollib median / kernel median; its p10/p90 are vollib's p10/p90 over the
+  kernel median).
+
+Run: ``uv run python bench/bench_greeks.py``.  ``run()`` returns the figures as dicts
+(name, unit, median, p10, p90, runs, goal, goal_met).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+import numpy as np
+
+from market_data_service.greeks import compute
+
+SPOT = 26000.0
+RATE = 0.065
+T_YEARS = 7.0 / 365.0
+KERNEL_GOAL_MS = 0.5
+RATIO_GOAL = 50.0
+
+
+def _chain() -> dict[str, np.ndarray]:
+    strikes = np.arange(21000.0, 31000.0 + 1.0, 50.0)
+    atm = int(np.searchsorted(strikes, SPOT))
+    ks = strikes[atm - 100 : atm + 100]
+    m = np.log(ks / SPOT)
+    smile = np.clip(0.115 - 0.12 * m + 1.5 * m * m, 0.10, 0.20)
+    call = np.repeat(np.array([True, False]), ks.size)
+    strike = np.tile(ks, 2)
+    sigma = np.tile(smile, 2)
+    price = compute("bsm", call, SPOT, strike, T_YEARS, RATE, iv=sigma).price
+    return {"call": call, "strike": strike, "sigma": sigma, "price": price}
+
+
+def _kernel_once(chain: dict[str, np.ndarray]) -> float:
+    t0 = time.perf_counter()
+    compute("bsm", chain["call"], SPOT, chain["strike"], T_YEARS, RATE, price=chain["price"])
+    return time.perf_counter() - t0
+
+
+def _kernel_greeks_only_once(chain: dict[str, np.ndarray]) -> float:
+    t0 = time.perf_counter()
+    compute("bsm", chain["call"], SPOT, chain["strike"], T_YEARS, RATE, iv=chain["sigma"])
+    return time.perf_counter() - t0
+
+
+def _vollib_once(chain: dict[str, np.ndarray]) -> float:
+    from vollib.black_scholes_merton.greeks import analytical as greeks
+    from vollib.black_scholes_merton.implied_volatility import implied_volatility
+
+    calls = chain["call"].tolist()
+    strikes = chain["strike"].tolist()
+    prices = chain["price"].tolist()
+    t0 = time.perf_counter()
+    for is_call, k, p in zip(calls, strikes, prices, strict=True):
+        flag = "c" if is_call else "p"
+        try:
+            sigma = implied_volatility(p, SPOT, k, T_YEARS, RATE, 0.0, flag)
+        except Exception:  # vollib raises for prices at or below intrinsic
+            continue
+        greeks.delta(flag, SPOT, k, T_YEARS, RATE, sigma, 0.0)
+        greeks.gamma(flag, SPOT, k, T_YEARS, RATE, sigma, 0.0)
+        greeks.theta(flag, SPOT, k, T_YEARS, RATE, sigma, 0.0)
+        greeks.vega(flag, SPOT, k, T_YEARS, RATE, sigma, 0.0)
+    return time.perf_counter() - t0
+
+
+def _figure(
+    name: str, unit: str, samples: list[float], scale: float, **goal: Any
+) -> dict[str, Any]:
+    arr = np.asarray(samples) * scale
+    return {
+        "name": name,
+        "unit": unit,
+        "median": float(np.median(arr)),
+        "p10": float(np.percentile(arr, 10)),
+        "p90": float(np.percentile(arr, 90)),
+        "runs": int(arr.size),
+        **goal,
+    }
+
+
+def run(kernel_runs: int = 300, vollib_runs: int = 5) -> list[dict[str, Any]]:
+    """Measure and return the figures (times in milliseconds per 400-option chain)."""
+    chain = _chain()
+    for _ in range(20):  # warm-up: imports, numpy/scipy dispatch caches
+        _kernel_once(chain)
+        _kernel_greeks_only_once(chain)
+    _vollib_once(chain)
+
+    kernel: list[float] = []
+    greeks_only: list[float] = []
+    vollib: list[float] = []
+    per_block = max(1, kernel_runs // vollib_runs)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(vollib_runs):
+            vollib.append(_vollib_once(chain))
+            for _ in range(per_block):
+                kernel.append(_kernel_once(chain))
+                greeks_only.append(_kernel_greeks_only_once(chain))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+    k_med = float(np.median(kernel))
+    ratio = [v / k_med for v in vollib]
+    ratio_med = float(np.median(ratio))
+    kernel_ms = k_med * 1e3
+    n = chain["call"].size
+    return [
+        _figure(
+            f"greeks kernel: IV solve + Greeks, chain of {n // 2} strikes x CE/PE ({n} options)",
+            "ms",
+            kernel,
+            1e3,
+            goal=f"<= {KERNEL_GOAL_MS} ms per chain and >= {RATIO_GOAL:.0f}x faster than vollib",
+            goal_met=bool(kernel_ms <= KERNEL_GOAL_MS and ratio_med >= RATIO_GOAL),
+        ),
+        _figure(
+            f"vollib 1.0.11: IV + delta/gamma/theta/vega per option, same chain ({n} options)",
+            "ms",
+            vollib,
+            1e3,
+        ),
+        _figure(
+            "speed ratio: vollib / greeks kernel, chain IV + Greeks",
+            "x",
+            ratio,
+            1.0,
+            goal=f">= {RATIO_GOAL:.0f}x",
+            goal_met=bool(ratio_med >= RATIO_GOAL),
+        ),
+        _figure(
+            f"greeks kernel: Greeks from a given IV (no solve), same chain ({n} options)",
+            "ms",
+            greeks_only,
+            1e3,
+        ),
+    ]
+
+
+def _main() -> None:
+    chain = _chain()
+    res = compute("bsm", chain["call"], SPOT, chain["strike"], T_YEARS, RATE, price=chain["price"])
+    n_err = sum(e is not None for e in res.error)
+    print(f"chain: {chain['call'].size} options, {n_err} without IV (time value below rounding)")
+    for fig in run():
+        goal = ""
+        if "goal" in fig:
+            goal = f"  goal {fig['goal']}: {'met' if fig['goal_met'] else 'NOT met'}"
+        print(
+            f"{fig['name']}: median {fig['median']:.4g} {fig['unit']} "
+            f"(p10 {fig['p10']:.4g}, p90 {fig['p90']:.4g}, {fig['runs']} runs){goal}"
+        )
+
+
+if __name__ == "__main__":
+    _main()
