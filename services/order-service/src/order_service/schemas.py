@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from optrade.db.models import (
     EntryFill,
@@ -22,6 +22,7 @@ from optrade.db.models import (
     OptionType,
     Side,
 )
+from order_service.ml.schemas import GreekAttribution
 
 FEATURES_MAX_BYTES = 64 * 1024
 FEATURES_MAX_KEYS = 500
@@ -137,6 +138,12 @@ class TradePublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitS
     closed_at: datetime
     close_reason: str | None = None
     close_idempotency_key: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def attribution(self) -> GreekAttribution:
+        """Greek P&L attribution of this trade, rupees."""
+        return GreekAttribution.of(self)
 
 
 class CloseResult(BaseModel):
