@@ -83,8 +83,16 @@ def test_export_rejects_bad_parameters_naming_the_field(
     assert field in [e["field"] for e in response.json()["errors"]]
 
 
-def test_the_trade_route_still_serves_one_trade(api: Any, trade_ids: list[int]) -> None:
-    assert api.get(f"/v1/trades/{trade_ids[0]}").json()["id"] == trade_ids[0]
+def test_one_trade_carries_its_greek_attribution(api: Any, trade_ids: list[int]) -> None:
+    trade = api.get(f"/v1/trades/{trade_ids[0]}").json()
+    assert trade["id"] == trade_ids[0]  # the export route does not shadow /v1/trades/{id}
+    # 1 lot × 75: Δ .5 × 40 points, ½ Γ .001 × 40², Θ −12 × 1/12 day, no IV change; pnl 750
+    expected = {"delta": 1500.0, "gamma": 60.0, "theta": -75.0, "vega": 0.0}
+    assert trade["attribution"] == pytest.approx(
+        expected | {"explained": 1485.0, "residual": 750.0 - 1485.0}
+    )
+    missing_exit = api.get(f"/v1/trades/{trade_ids[1]}").json()["attribution"]
+    assert missing_exit["delta"] is None and missing_exit["theta"] == pytest.approx(-75.0)
 
 
 def test_performance_reports_each_model_and_the_unversioned(api: Any) -> None:
