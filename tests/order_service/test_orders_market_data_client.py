@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,11 +10,14 @@ from fastapi import FastAPI
 
 from optrade.app import build_app, database_ready
 from optrade.clients.market_data import MarketDataClient, latest_market_instant
-from optrade.db.types import utcnow
 from optrade.db.engine import create_db_engine
+from optrade.db.types import utcnow
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
 from order_service.api import ml_routes, orders, positions, trades
+from order_service.settings import get_order_settings
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """Paper orders on NSE index options that become complete training records.
 
@@ -39,6 +43,13 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         # Load the NSE calendar (quote ages are measured from the last session) now, not in the
         # first order: it takes a second or two.
         latest_market_instant(utcnow())
+        log.info(
+            "order service ready",
+            extra={
+                "market_data": {p.name: p.base_url for p in app.state.market_data.providers},
+                "capture_enabled": get_order_settings().capture_enabled,
+            },
+        )
         try:
             yield
         finally:

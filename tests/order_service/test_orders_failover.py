@@ -1,0 +1,159 @@
+"""Capture against real market-data processes: fallback, dead providers, faults, breakers."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from orders_processes import (
+    AUTH,
+    SESSION_AT,
+    listed_option,
+    market_data,
+    metric,
+    order_body,
+    order_service,
+    warm_up,
+)
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from optrade.db.models import Position, Trade
+from tests.support.processes import ServiceProcess, free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def healthy_fallback() -> Iterator[ServiceProcess]:
+    with market_data("fallback") as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def option(healthy_fallback: ServiceProcess) -> dict[str, Any]:
+    option = listed_option(healthy_fallback.url)
+    warm_up(healthy_fallback.url, option)
+    return option
+
+
+def close_body(**fields: Any) -> dict[str, Any]:
+    return {"as_of": (SESSION_AT + timedelta(minutes=30)).isoformat(), **fields}
+
+
+def count(engine: Engine, model: type[Position] | type[Trade]) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+def test_primary_then_fallback_then_nothing(
+    database_url: str,
+    engine: Engine,
+    healthy_fallback: ServiceProcess,
+    option: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """The whole failure story on one order service, killing its providers one by one."""
+    primary = market_data("primary").start()
+    fallback = market_data("fallback").start()
+    for process in (primary, fallback):
+        warm_up(process.url, option)
+    log = tmp_path / "order.log"
+    # A lenient read timeout: this test is about which provider answers, not how fast.
+    orders = order_service(
+        database_url, primary.url, fallback.url, log_path=log, MARKET_DATA_READ_TIMEOUT="5"
+    )
+    try:
+        with httpx.Client(base_url=orders.url, headers=AUTH, timeout=10) as api:
+            opened = api.post("/v1/orders", json=order_body(option, quantity=4))
+            assert opened.status_code == 201, opened.text
+            position = opened.json()
+            assert position["entry_source"] == "primary", position["entry_error"]
+            assert position["lot_size"] == option["lot_size"]
+            for greek in ("delta", "gamma", "theta", "vega", "iv", "spot", "vix", "pcr"):
+                assert position[f"entry_{greek}"] is not None, greek
+            pid = position["id"]
+
+            healthy = api.post(f"/v1/positions/{pid}/close", json=close_body(quantity=1))
+            assert healthy.json()["trade"]["exit_source"] == "primary"
+
+            primary.kill()
+            served_by_fallback = api.post(f"/v1/positions/{pid}/close", json=close_body(quantity=1))
+            assert served_by_fallback.status_code == 200, served_by_fallback.text
+            trade = served_by_fallback.json()["trade"]
+            assert trade["exit_source"] == "fallback"
+            assert trade["exit_delta"] is not None and "skipped primary" in trade["exit_error"]
+
+            fallback.kill()
+            before = api.get(f"/v1/positions/{pid}").json()
+            no_price = api.post(f"/v1/positions/{pid}/close", json=close_body(quantity=1))
+            assert no_price.status_code == 503, no_price.text
+            assert api.get(f"/v1/positions/{pid}").json() == before  # untouched
+
+            with_price = api.post(
+                f"/v1/positions/{pid}/close", json=close_body(quantity=1, exit_price=55.5)
+            )
+            assert with_price.status_code == 200, with_price.text
+            trade = with_price.json()["trade"]
+            assert trade["exit_source"] == "missing" and trade["exit_price_source"] == "client"
+            assert "no market-data provider answered" in trade["exit_error"]
+            assert trade["exit_delta"] is None and trade["entry_delta"] is not None
+
+            positions_before = count(engine, Position)
+            dead_open = api.post(
+                "/v1/orders", json=order_body(option), headers={"Idempotency-Key": "dead-open"}
+            )
+            assert dead_open.status_code == 503, dead_open.text
+            assert count(engine, Position) == positions_before
+    finally:
+        orders.stop()
+        primary.stop()
+        fallback.stop()
+    warnings = [line for line in log.read_text().splitlines() if '"WARNING"' in line]
+    assert any(f"closing position {pid}" in line and "exit snapshot" in line for line in warnings)
+
+
+def test_a_misbehaving_primary_is_skipped_and_its_breaker_opens(
+    database_url: str, healthy_fallback: ServiceProcess, option: dict[str, Any]
+) -> None:
+    """Garbage, then stale quotes, then a hang: three consecutive failures open the breaker, after
+    which the hanging primary is not asked and adds no latency."""
+    port = free_port()
+    orders = order_service(
+        database_url,
+        f"http://127.0.0.1:{port}",
+        healthy_fallback.url,
+        MARKET_DATA_BREAKER_FAIL_MAX="3",
+        MARKET_DATA_BREAKER_RESET_TIMEOUT="600",
+    )
+    try:
+        with httpx.Client(base_url=orders.url, headers=AUTH, timeout=10) as api:
+            for fault in ("garbage", "stale"):
+                with market_data("primary", port=port, MARKET_DATA_FAULT=fault):
+                    opened = api.post("/v1/orders", json=order_body(option))
+                assert opened.status_code == 201, opened.text
+                position = opened.json()
+                assert position["entry_source"] == "fallback", fault
+                assert position["entry_error"].startswith("skipped primary"), fault
+                assert position["entry_delta"] is not None
+            assert metric(orders.url, "market_data_breaker_state", provider="primary") == 0
+
+            timings = []
+            with market_data("primary", port=port, MARKET_DATA_FAULT="hang"):
+                for _ in range(6):
+                    started = time.perf_counter()
+                    opened = api.post("/v1/orders", json=order_body(option))
+                    timings.append(time.perf_counter() - started)
+                    assert opened.status_code == 201 and opened.json()["entry_source"] == "fallback"
+                state = metric(orders.url, "market_data_breaker_state", provider="primary")
+    finally:
+        orders.stop()
+    assert state == 2  # open
+    # The first waited out the read timeout and opened the breaker; the rest never asked.
+    assert statistics.median(timings[1:]) < timings[0] / 3, timings

@@ -1,0 +1,74 @@
+"""Fills from the real NSE snapshots, through the nse-replay market-data provider as a process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from orders_processes import AUTH, market_data, order_service
+
+from optrade.calendar import IST
+from tests.conftest import SHARED_DATA
+from tests.support.processes import ServiceProcess
+
+pytestmark = pytest.mark.slow
+INDIA_VIX_FILE = SHARED_DATA / "nse" / "india_vix" / "india_vix_daily_2012-01-02_to_2026-07-31.csv"
+
+
+@pytest.fixture(scope="module")
+def orders_on_replay(database_url: str, nse_snapshot_dir: Path) -> Iterator[ServiceProcess]:
+    replay = {
+        "MARKET_DATA_PROVIDER": "nse-replay",
+        "NSE_REPLAY_DIR": str(nse_snapshot_dir),
+        "INDIA_VIX_FILE": str(INDIA_VIX_FILE),
+    }
+    with market_data("primary", **replay) as primary:
+        orders = order_service(database_url, primary.url, "", MARKET_DATA_READ_TIMEOUT="5")
+        try:
+            yield orders
+        finally:
+            orders.stop()
+
+
+def test_the_readme_trade_fills_at_the_recorded_ask_and_bid(
+    orders_on_replay: ServiceProcess,
+) -> None:
+    """Buy 1 lot of NIFTY 02-Dec-2025 26100 PE at 09:34:45 IST at the ask, 38.50; sell it at
+    15:13:29 at the bid, 69.20: P&L (69.20 - 38.50) × 75 = ₹2,302.50."""
+    body = {
+        "underlying": "NIFTY",
+        "expiry": "2025-12-02",
+        "strike": 26100,
+        "option_type": "PE",
+        "side": "BUY",
+        "quantity": 1,
+        "ml_score": 0.64,
+        "model_version": "replay-v1",
+        "model_hash": "c0ffee0",
+        "features_snapshot": {"spot": 26122.65},
+        "as_of": datetime(2025, 12, 2, 9, 34, 45, tzinfo=IST).isoformat(),
+    }
+    with httpx.Client(base_url=orders_on_replay.url, headers=AUTH, timeout=30) as api:
+        opened = api.post("/v1/orders", json=body)
+        assert opened.status_code == 201, opened.text
+        position = opened.json()
+        assert (position["entry_price"], position["entry_price_source"]) == ("38.50", "ask")
+        assert position["lot_size"] == 75 and position["entry_source"] == "primary"
+        assert (position["entry_bid"], position["entry_ask"]) == ("38.40", "38.50")
+        assert position["entry_spread"] == "0.10" and position["entry_spot"] == "26122.65"
+        assert position["entry_market_at"] == "2025-12-02T04:04:45Z"
+        assert position["entry_delta"] < 0 and position["entry_iv"] > 0  # computed, not NSE's
+
+        closed = api.post(
+            f"/v1/positions/{position['id']}/close",
+            json={"as_of": datetime(2025, 12, 2, 15, 13, 29, tzinfo=IST).isoformat()},
+        )
+        assert closed.status_code == 200, closed.text
+        trade = closed.json()["trade"]
+    assert (trade["exit_price"], trade["exit_price_source"]) == ("69.20", "bid")
+    assert Decimal(trade["pnl"]) == Decimal("2302.50")
+    assert trade["exit_market_at"] == "2025-12-02T09:43:29Z"
