@@ -20,8 +20,9 @@ def assert_error(response: Any, status: int) -> dict[str, Any]:
 @pytest.mark.parametrize("path", ["/v1/chain/SENSEX", "/v1/context/SENSEX", "/v1/quote/SENSEX"])
 def test_unknown_underlying_names_those_served(replay: Any, simulated: Any, path: str) -> None:
     params = {"strike": "100", "option_type": "CE"}
-    detail = assert_error(replay.get(path, params=params), 404)["detail"]
-    assert "'SENSEX' not served; served: NIFTY" in detail
+    body = assert_error(replay.get(path, params=params), 404)
+    assert "'SENSEX' not served; served: NIFTY" in body["detail"]
+    assert body["errors"] == [{"field": "underlying", "reason": body["detail"]}]
     detail = assert_error(simulated.get(path, params=params), 404)["detail"]
     assert "served: BANKNIFTY, FINNIFTY, NIFTY" in detail
 
@@ -32,15 +33,18 @@ def test_underlying_is_case_insensitive(replay: Any) -> None:
 
 def test_unknown_expiry_names_the_listed_ones(replay: Any) -> None:
     response = replay.get("/v1/quote/NIFTY", params={**QUOTE, "expiry": "2025-12-03"})
-    detail = assert_error(response, 404)["detail"]
-    assert detail.startswith(
+    body = assert_error(response, 404)
+    assert body["errors"][0]["field"] == "expiry"
+    assert body["detail"].startswith(
         "expiry 2025-12-03 not listed for NIFTY; listed: 2025-12-02, 2025-12-09, 2025-12-16"
     )
 
 
 def test_unknown_strike_names_the_nearest(replay: Any) -> None:
     response = replay.get("/v1/quote/NIFTY", params={**QUOTE, "strike": "26125"})
-    detail = assert_error(response, 404)["detail"]
+    body = assert_error(response, 404)
+    detail = body["detail"]
+    assert body["errors"][0]["field"] == "strike"
     assert "strike 26125 not listed for NIFTY 2025-12-02" in detail
     assert "nearest listed: 26050, 26100, 26150, 26200" in detail
     assert "85 strikes from 23750 to 27950" in detail
@@ -51,8 +55,11 @@ def test_a_missing_leg_is_null_in_the_chain_and_404_as_a_quote(replay: Any) -> N
     row = next(r for r in chain["strikes"] if r["strike"] == 13000)
     assert row["ce"] is None and row["pe"] is not None
     params = {**QUOTE, "expiry": "2025-12-30", "strike": "13000"}
-    detail = assert_error(replay.get("/v1/quote/NIFTY", params=params), 404)["detail"]
-    assert "13000 CE is not listed" in detail
+    body = assert_error(replay.get("/v1/quote/NIFTY", params=params), 404)
+    assert body["detail"].startswith(
+        "option_type CE not listed for NIFTY 2025-12-30 at strike 13000"
+    )
+    assert body["errors"][0]["field"] == "option_type"
     assert replay.get("/v1/quote/NIFTY", params={**params, "option_type": "PE"}).status_code == 200
 
 

@@ -150,6 +150,7 @@ def test_as_of_before_every_snapshot_is_a_clear_404(replay: Any) -> None:
     response = replay.get("/v1/chain/NIFTY", params={"as_of": "2025-11-28T09:59:44+05:30"})
     assert response.status_code == 404
     detail = response.json()["detail"]
+    assert response.json()["errors"][0]["field"] == "as_of"
     assert "no NIFTY snapshot at or before 2025-11-28T09:59:44+05:30" in detail
     assert "from 2025-11-28T09:59:45+05:30" in detail
 

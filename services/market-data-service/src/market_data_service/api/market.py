@@ -19,8 +19,7 @@ from market_data_service.api.schemas import (
     UnderlyingsOut,
 )
 from market_data_service.pricing import LegGreeks, chain_greeks, time_to_expiry_years
-from market_data_service.providers.base import Leg
-from optrade.errors import NotFound
+from market_data_service.providers.base import Leg, not_found
 
 router = APIRouter(prefix="/v1", tags=["market"])
 
@@ -131,9 +130,10 @@ def get_quote(
     row = chain.row(strike)
     leg = row.leg(option_type)
     if leg is None:
-        raise NotFound(
-            f"{underlying} {chain.expiry.isoformat()} {strike:g} {option_type} is not listed "
-            f"(the exchange shows no {option_type} at this strike)"
+        raise not_found(
+            "option_type",
+            f"option_type {option_type} not listed for {underlying} {chain.expiry.isoformat()} "
+            f"at strike {strike:g}: the exchange shows no {option_type} at this strike",
         )
     key = (row.strike, option_type)
     priced = chain_greeks(

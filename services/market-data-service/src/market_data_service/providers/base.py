@@ -59,9 +59,10 @@ class Chain:
         for row in self.rows:
             if abs(row.strike - strike) < 1e-9:
                 return row
-        raise NotFound(
+        raise not_found(
+            "strike",
             f"strike {strike:g} not listed for {self.underlying} {self.expiry.isoformat()}; "
-            f"{describe_strikes([r.strike for r in self.rows], near=strike)}"
+            f"{describe_strikes([r.strike for r in self.rows], near=strike)}",
         )
 
 
@@ -123,13 +124,22 @@ def put_call_ratio(rows: Iterable[StrikeRow]) -> float | None:
     return puts / calls if calls > 0 else None
 
 
+def not_found(field: str, detail: str) -> NotFound:
+    """A 404 whose body names the request field it is about, as a 422 does."""
+    return NotFound(detail, extra={"errors": [{"field": field, "reason": detail}]})
+
+
 def unknown_underlying(name: str, served: Iterable[str]) -> NotFound:
-    return NotFound(f"underlying {name!r} not served; served: {', '.join(sorted(served))}")
+    return not_found(
+        "underlying", f"underlying {name!r} not served; served: {', '.join(sorted(served))}"
+    )
 
 
 def unknown_expiry(underlying: str, expiry: date, listed: Sequence[date]) -> NotFound:
     names = ", ".join(e.isoformat() for e in listed) or "none"
-    return NotFound(f"expiry {expiry.isoformat()} not listed for {underlying}; listed: {names}")
+    return not_found(
+        "expiry", f"expiry {expiry.isoformat()} not listed for {underlying}; listed: {names}"
+    )
 
 
 def nearest_live_expiry(listed: Sequence[date], market_time: datetime) -> date:

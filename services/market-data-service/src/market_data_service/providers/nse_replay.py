@@ -37,6 +37,7 @@ from market_data_service.providers.base import (
     StrikeRow,
     UnderlyingListing,
     nearest_live_expiry,
+    not_found,
     put_call_ratio,
     unknown_expiry,
     unknown_underlying,
@@ -337,10 +338,11 @@ class NseReplayProvider:
         i = bisect.bisect_right(files, as_of, key=lambda f: f.taken_at) - 1
         if i < 0:
             first, last = files[0].taken_at, files[-1].taken_at
-            raise NotFound(
+            raise not_found(
+                "as_of",
                 f"no {underlying} snapshot at or before {as_of.astimezone(IST).isoformat()}; "
                 f"the replay holds {len(files)} snapshots from {first.astimezone(IST).isoformat()} "
-                f"to {last.astimezone(IST).isoformat()}"
+                f"to {last.astimezone(IST).isoformat()}",
             )
         return self._parse(files[i])
 
