@@ -27,6 +27,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    text,
     union_all,
 )
 
@@ -170,6 +171,10 @@ def count_query(start: datetime, end: datetime, dialect: str) -> Select:
 
 def count_window(conn: Connection, start: datetime, end: datetime) -> WindowCounts:
     """Count the window's trades with one query (see the module docstring)."""
+    if conn.dialect.name == "postgresql":
+        # JIT-compiling these ~35 aggregates costs more than it saves (measured: +0.4-0.9 s at
+        # 1M trades); scoped to this transaction.
+        conn.execute(text("SET LOCAL jit = off"))
     rows = conn.execute(count_query(start, end, conn.dialect.name)).mappings().all()
     columns = [f.column for check in CHECKS for f in check.fields]
     return WindowCounts(
