@@ -1,0 +1,304 @@
+"""Order service over HTTP on loopback: open and close latency, round trips per second at a fixed
+concurrency, the cost of capturing the exit snapshot, and what a dead primary costs once its
+circuit breaker is open.
+
+Processes: two simulated market-data instances (primary, fallback), a third one that hangs
+(`MARKET_DATA_FAULT=hang`, a primary that accepts connections and never answers), and three order
+services on one scratch database (PostgreSQL beside `BENCH_DATABASE_URL`, else SQLite):
+`healthy` (primary + fallback), `no-capture` (`CAPTURE_ENABLED=false`) and `dead-primary` (the
+hanging primary + the fallback). The load comes from a separate process
+(`python -m bench.bench_orders --driver`, an httpx async driver) so the client's own CPU is not
+the server's. Every comparison is measured side by side in the same run. Bounded loops only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/bench_orders.py` as well as `-m bench`
+    sys.path.insert(0, str(ROOT))
+
+from bench.bench_export import scratch_database  # noqa: E402
+from bench.stats import figure, percentile  # noqa: E402
+
+MARKET_DATA = "market_data_service.main:create_app"
+ORDERS = "order_service.main:create_app"
+API_KEY = "bench-api-key-0123456789abcdef"
+CONCURRENCY = 8
+RUNS = int(os.environ.get("BENCH_ORDERS_RUNS", "5"))
+ROUND_TRIPS = int(os.environ.get("BENCH_ORDERS_ROUND_TRIPS", "120"))  # per run
+CAPTURE_PAIRS = 40  # closes per service per run, alternating, one at a time
+BREAKER_CLOSES = 80  # closes per service per run, interleaved, at CONCURRENCY
+GOAL_CAPTURE_MS = 2.0
+GOAL_DEAD_PRIMARY_RATIO = 1.2
+
+
+# --- the load driver (runs in its own process) ------------------------------------------------
+
+
+async def _drive(plan: dict[str, Any]) -> dict[str, Any]:
+    """Run the plan's jobs with `concurrency` workers; latencies in ms by label."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {plan['api_key']}"}
+    latencies: dict[str, list[float]] = {}
+    opened: list[int] = []
+    jobs: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for job in plan["jobs"]:
+        jobs.put_nowait(job)
+    limits = httpx.Limits(max_connections=plan["concurrency"] * 3)
+    async with httpx.AsyncClient(headers=headers, timeout=30, limits=limits) as client:
+
+        async def timed(label: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+            started = time.perf_counter()
+            response = await client.post(url, json=body)
+            latencies.setdefault(label, []).append((time.perf_counter() - started) * 1e3)
+            if response.status_code not in (200, 201):
+                raise RuntimeError(f"{url}: {response.status_code} {response.text[:300]}")
+            return dict(response.json())
+
+        async def open_(base: str, label: str) -> int:
+            body = {**plan["order"], "client_order_id": uuid.uuid4().hex}
+            return int((await timed(label, f"{base}/v1/orders", body))["id"])
+
+        async def worker() -> None:
+            while not jobs.empty():
+                job = jobs.get_nowait()
+                if job["kind"] == "open":
+                    opened.append(await open_(job["base"], job["label"]))
+                elif job["kind"] == "close":
+                    url = f"{job['base']}/v1/positions/{job['position']}/close"
+                    await timed(job["label"], url, job.get("body", {}))
+                else:  # round trip: open, then close it
+                    position = await open_(job["base"], "open")
+                    url = f"{job['base']}/v1/positions/{position}/close"
+                    await timed("close", url, job.get("body", {}))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(plan["concurrency"])))
+        elapsed = time.perf_counter() - started
+    return {"latencies_ms": latencies, "seconds": elapsed, "opened": opened}
+
+
+def driver_main() -> None:
+    plan = json.loads(sys.stdin.read())
+    print(json.dumps(asyncio.run(_drive(plan))))
+
+
+def drive(jobs: list[dict[str, Any]], concurrency: int, order: dict[str, Any]) -> dict[str, Any]:
+    """Run jobs from the driver process and return what it measured."""
+    plan = {"jobs": jobs, "concurrency": concurrency, "order": order, "api_key": API_KEY}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_orders", "--driver"],
+        input=json.dumps(plan),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"load driver failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+# --- the processes -------------------------------------------------------------------------------
+
+
+@contextmanager
+def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
+    """Start the processes; yield the URLs of the order services (and market data) by name."""
+    from tests.support.processes import ServiceProcess
+
+    with ExitStack() as started:
+
+        def service(factory: str, name: str, **env: str) -> str:
+            env = {"APP_ENV": "test", "LOG_LEVEL": "WARNING", **env}
+            process = ServiceProcess(factory, env=env, log_path=logs / f"{name}.log")
+            started.callback(process.stop)  # also when start() fails: stop() closes the log
+            return process.start(timeout=120).url  # a busy machine starts processes slowly
+
+        md = {
+            name: service(MARKET_DATA, f"market-data-{name}", MARKET_DATA_FAULT=fault)
+            for name, fault in (("primary", "none"), ("fallback", "none"), ("hanging", "hang"))
+        }
+        routes = {
+            "healthy": (md["primary"], {}),
+            "no-capture": (md["primary"], {"CAPTURE_ENABLED": "false"}),
+            "dead-primary": (md["hanging"], {}),
+        }
+        urls = {"market-data": md["primary"]}
+        for name, (primary, extra) in routes.items():
+            urls[name] = service(
+                ORDERS,
+                f"order-{name}",
+                DATABASE_URL=database_url,
+                API_KEY=API_KEY,
+                MARKET_DATA_PRIMARY_URL=primary,
+                MARKET_DATA_FALLBACK_URL=md["fallback"],
+                **extra,
+            )
+        yield urls
+
+
+def listed_option(md_url: str) -> dict[str, Any]:
+    """A NIFTY at-the-money call of the second listed expiry, as an order body."""
+    import httpx
+
+    underlyings = httpx.get(f"{md_url}/v1/underlyings", timeout=30).json()["underlyings"]
+    nifty = next(u for u in underlyings if u["name"] == "NIFTY")
+    return {
+        "underlying": "NIFTY",
+        "expiry": nifty["expiries"][1]["expiry"],
+        "strike": round(nifty["spot"] / nifty["strike_step"]) * nifty["strike_step"],
+        "option_type": "CE",
+        "side": "BUY",
+        "quantity": 1,
+        "ml_score": 0.5,
+        "model_version": "bench",
+        "model_hash": "be7c4a11",
+        "features_snapshot": {"bench": 1},
+    }
+
+
+# --- the measurements ---------------------------------------------------------------------------
+
+
+def _round_trips(urls: dict[str, str], order: dict[str, Any]) -> list[dict[str, Any]]:
+    opens_p50, opens_p99, closes_p50, closes_p99, per_second = [], [], [], [], []
+    jobs = [{"kind": "round_trip", "base": urls["healthy"]}] * ROUND_TRIPS
+    for _ in range(RUNS):
+        result = drive(jobs, CONCURRENCY, order)
+        opens, closes = result["latencies_ms"]["open"], result["latencies_ms"]["close"]
+        opens_p50.append(percentile(opens, 0.5))
+        opens_p99.append(percentile(opens, 0.99))
+        closes_p50.append(percentile(closes, 0.5))
+        closes_p99.append(percentile(closes, 0.99))
+        per_second.append(ROUND_TRIPS / result["seconds"])
+    label = f"concurrency {CONCURRENCY}"
+    return [
+        figure(f"POST /v1/orders latency p50 ({label})", "ms", opens_p50),
+        figure(f"POST /v1/orders latency p99 ({label})", "ms", opens_p99),
+        figure(f"POST close latency p50 ({label})", "ms", closes_p50),
+        figure(f"POST close latency p99 ({label})", "ms", closes_p99),
+        figure(f"open+close round trips/s ({label})", "round trips/s", per_second),
+    ]
+
+
+def _open_many(base: str, count: int, order: dict[str, Any]) -> list[int]:
+    jobs = [{"kind": "open", "base": base, "label": "setup"}] * count
+    opened: list[int] = drive(jobs, CONCURRENCY, order)["opened"]
+    return opened
+
+
+def _capture_overhead(urls: dict[str, str], order: dict[str, Any]) -> dict[str, Any]:
+    """Close p50 with exit capture minus close p50 without, alternating closes one at a time."""
+    overheads = []
+    for _ in range(RUNS):
+        positions = _open_many(urls["healthy"], 2 * CAPTURE_PAIRS, order)
+        jobs = []
+        for i, position in enumerate(positions):
+            name = "no-capture" if i % 2 else "healthy"
+            body = {"exit_price": 1.0} if name == "no-capture" else {}
+            # Both services share the database: a position opened by one closes through another.
+            jobs.append({"kind": "close", "base": urls[name], "label": name, "position": position,
+                         "body": body})  # fmt: skip
+        measured = drive(jobs, 1, order)["latencies_ms"]
+        overheads.append(
+            statistics.median(measured["healthy"]) - statistics.median(measured["no-capture"])
+        )
+    median = statistics.median(overheads)
+    return figure(
+        "close p50 with exit capture minus without (CAPTURE_ENABLED=false), one at a time",
+        "ms",
+        overheads,
+        goal=f"<= {GOAL_CAPTURE_MS:g} ms",
+        goal_met=median <= GOAL_CAPTURE_MS,
+    )
+
+
+def _dead_primary(urls: dict[str, str], order: dict[str, Any]) -> list[dict[str, Any]]:
+    """Close p99 through a service whose primary hangs (breaker open) over a healthy one's."""
+    import httpx
+
+    _open_many(urls["dead-primary"], 4, order)  # three read timeouts open the primary's breaker
+    state = _breaker_state(httpx.get(f"{urls['dead-primary']}/metrics", timeout=30).text)
+    ratios, healthy_p99, dead_p99 = [], [], []
+    for _ in range(RUNS):
+        positions = _open_many(urls["healthy"], 2 * BREAKER_CLOSES, order)
+        jobs = [
+            {"kind": "close", "base": urls[name], "label": name, "position": position}
+            for position, name in zip(
+                positions, ["healthy", "dead-primary"] * BREAKER_CLOSES, strict=True
+            )
+        ]
+        measured = drive(jobs, CONCURRENCY, order)["latencies_ms"]
+        healthy_p99.append(percentile(measured["healthy"], 0.99))
+        dead_p99.append(percentile(measured["dead-primary"], 0.99))
+        ratios.append(dead_p99[-1] / healthy_p99[-1])
+    median = statistics.median(ratios)
+    return [
+        figure(f"close p99, healthy primary (concurrency {CONCURRENCY})", "ms", healthy_p99),
+        figure(
+            f"close p99, hanging primary behind an open breaker (state {state})", "ms", dead_p99
+        ),
+        figure(
+            "close p99 ratio: dead primary (breaker open) / healthy",
+            "x",
+            ratios,
+            goal=f"<= {GOAL_DEAD_PRIMARY_RATIO:g}x",
+            goal_met=median <= GOAL_DEAD_PRIMARY_RATIO,
+        ),
+    ]
+
+
+def _breaker_state(metrics: str) -> str:
+    for line in metrics.splitlines():
+        if line.startswith('market_data_breaker_state{provider="primary"}'):
+            return {0: "closed", 1: "half-open", 2: "open"}.get(int(float(line.split()[-1])), "?")
+    return "unknown"
+
+
+def run() -> list[dict[str, Any]]:
+    """Start the processes on a scratch database, measure, stop them."""
+    postgres = os.environ.get("BENCH_DATABASE_URL", "").startswith("postgres")
+    database = "PostgreSQL" if postgres else "SQLite"
+    with (
+        scratch_database() as url,
+        tempfile.TemporaryDirectory(prefix="bench-orders-") as tmp,
+        stack(url, Path(tmp)) as urls,
+    ):
+        order = listed_option(urls["market-data"])
+        drive([{"kind": "round_trip", "base": urls["healthy"]}] * 20, CONCURRENCY, order)  # warm
+        figures = _round_trips(urls, order)
+        figures.append(_capture_overhead(urls, order))
+        figures.extend(_dead_primary(urls, order))
+    for result in figures:
+        result["name"] = f"{result['name']} [{database}]"
+    return figures
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--driver"]:
+        driver_main()
+    else:
+        for result in run():
+            verdict = f"  goal {result['goal']}: {result['goal_met']}" if "goal" in result else ""
+            print(
+                f"{result['name']}: median {result['median']:,.2f} {result['unit']} (p10 "
+                f"{result['p10']:,.2f}, p90 {result['p90']:,.2f}, {result['runs']} runs){verdict}"
+            )
