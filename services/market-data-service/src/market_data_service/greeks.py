@@ -371,7 +371,8 @@ def compute(
         else:
             sigma, codes = _implied_vol(call, target, fwd, k, disc, sqrt_t, ln_fk, codes)
             out_price = target
-        res = _greeks(
+        out = np.empty((6, n))
+        _greeks(
             omega,
             s_in,
             fwd,
@@ -385,24 +386,25 @@ def compute(
             sigma,
             black76,
             out_price,
+            out,
         )
 
     bad = np.flatnonzero(codes)
     if bad.size:
-        for arr in res.values():
-            arr[bad] = np.nan
+        out[:, bad] = np.nan
         sigma[bad] = np.nan
         errors: list[str | None] = _MESSAGE_TABLE[codes].tolist()
     else:
         errors = [None] * n
+    price_out, delta, gamma, theta, vega, rho = (row.reshape(shape) for row in out)
     return GreeksResult(
-        price=res["price"].reshape(shape),
+        price=price_out,
         iv=sigma.reshape(shape),
-        delta=res["delta"].reshape(shape),
-        gamma=res["gamma"].reshape(shape),
-        theta=res["theta"].reshape(shape),
-        vega=res["vega"].reshape(shape),
-        rho=res["rho"].reshape(shape),
+        delta=delta,
+        gamma=gamma,
+        theta=theta,
+        vega=vega,
+        rho=rho,
         error=errors,
     )
 
@@ -455,33 +457,35 @@ def _greeks(
     sigma: FloatArray,
     black76: bool,
     given_price: FloatArray | None,
-) -> dict[str, FloatArray]:
-    """Closed-form price and Greeks in wire units (see module docstring).
+    out: FloatArray,
+) -> None:
+    """Closed-form price and Greeks in wire units (see module docstring) into the rows of ``out``.
 
-    ``carry`` is the rate at which the forward-leg cash flow accrues in theta: the dividend yield
-    for bsm, the rate for black76 (whose theta is r * price - e^{-rT} F phi(d1) sigma / (2 sqrt T)).
+    Rows: price, delta, gamma, theta, vega, rho.  ``carry`` is the rate at which the forward leg
+    accrues in theta: the dividend yield for bsm, the rate for black76 (whose theta is
+    r * price - e^{-rT} F phi(d1) sigma / (2 sqrt T)).
     """
+    price, delta, gamma, theta, vega, rho = out
     s = sigma * sqrt_t
     d1 = ln_fk / s + 0.5 * s
     d2 = d1 - s
-    n1 = _ndtr(omega * d1)
-    n2 = _ndtr(omega * d2)
     dfwd = disc * fwd  # = e^{-qT} S for bsm
-    dk = disc * k
-    fwd_leg = dfwd * n1
-    strike_leg = dk * n2
-    price = omega * (fwd_leg - strike_leg) if given_price is None else given_price
+    fwd_leg = dfwd * _ndtr(omega * d1)
+    strike_leg = (disc * k) * _ndtr(omega * d2)
+    if given_price is None:
+        np.multiply(omega, fwd_leg - strike_leg, out=price)
+    else:
+        price[...] = given_price
     dfwd_pdf = dfwd * (_INV_SQRT_2PI * np.exp(-0.5 * d1 * d1))
+    np.divide(omega * fwd_leg, spot, out=delta)
+    np.divide(dfwd_pdf, spot * spot * s, out=gamma)
     theta_annual = omega * (carry * fwd_leg - r * strike_leg) - dfwd_pdf * sigma / (2.0 * sqrt_t)
-    rho = -t * price if black76 else omega * t * strike_leg
-    return {
-        "price": np.array(price, dtype=np.float64),
-        "delta": omega * fwd_leg / spot,
-        "gamma": dfwd_pdf / (spot * spot * s),
-        "theta": theta_annual * (1.0 / 365.0),
-        "vega": dfwd_pdf * sqrt_t * 0.01,
-        "rho": rho * 0.01,
-    }
+    np.multiply(theta_annual, 1.0 / 365.0, out=theta)
+    np.multiply(dfwd_pdf, sqrt_t * 0.01, out=vega)
+    if black76:
+        np.multiply(price, t * -0.01, out=rho)
+    else:
+        np.multiply(omega * strike_leg, t * 0.01, out=rho)
 
 
 def _implied_vol(
@@ -504,21 +508,24 @@ def _implied_vol(
     noise = np.where(intrinsic > 0.0, (4.0 * _EPS) * (undisc + fwd + k), 0.0)
     solvable = (otm > noise) & (otm < low_fk)  # False for NaN
     if not solvable.all():
+        # the reason, for the few items that cannot be solved and have no earlier reason
+        bad = np.flatnonzero(~solvable & (codes == _OK))
+        p, o = price[bad], otm[bad]
         codes = codes.copy()
-        _flag(codes, np.isnan(price) | (price == 0.0), _E_PRICE_MISSING)
-        _flag(codes, price < 0.0, _E_PRICE_NEGATIVE)
-        _flag(codes, ~(otm > noise), _E_INTRINSIC)
-        _flag(codes, ~solvable, _E_UPPER)
+        codes[bad] = np.where(
+            np.isnan(p) | (p == 0.0),
+            _E_PRICE_MISSING,
+            np.where(p < 0.0, _E_PRICE_NEGATIVE, np.where(o > noise[bad], _E_UPPER, _E_INTRINSIC)),
+        )
 
     sigma = np.full(price.shape, np.nan)
-    idx = np.flatnonzero(codes == _OK)
-    if idx.size == 0:
-        return sigma, codes
-    if idx.size == price.size:  # common case: no gather needed
-        idx_all = True
+    idx_all = not codes.any()
+    if idx_all:  # common case: no gather needed
         f_i, k_i, otm_i, lfk_i, lnfk_i = fwd, k, otm, low_fk, ln_fk
     else:
-        idx_all = False
+        idx = np.flatnonzero(codes == _OK)
+        if idx.size == 0:
+            return sigma, codes
         f_i, k_i, otm_i, lfk_i, lnfk_i = fwd[idx], k[idx], otm[idx], low_fk[idx], ln_fk[idx]
     # Jaeckel's normalisation: b(x, s) = e^{x/2} N(x/s + s/2) - e^{-x/2} N(x/s - s/2), x <= 0
     root_fk = np.sqrt(f_i * k_i)
@@ -531,10 +538,13 @@ def _implied_vol(
 
     sig = s / (sqrt_t if idx_all else sqrt_t[idx])
     in_bounds = (sig >= SIGMA_MIN) & (sig <= SIGMA_MAX)
-    sub_codes = np.where(~converged, _E_NO_CONVERGENCE, np.where(in_bounds, _OK, _E_BOUNDS)).astype(
-        np.int8
-    )
-    sig = np.where(sub_codes == _OK, sig, np.nan)
+    if in_bounds.all() and converged.all():
+        sub_codes = np.zeros(sig.size, dtype=np.int8)
+    else:
+        sub_codes = np.where(
+            converged, np.where(in_bounds, _OK, _E_BOUNDS), _E_NO_CONVERGENCE
+        ).astype(np.int8)
+        sig[sub_codes != _OK] = np.nan
     if idx_all:
         return sig, sub_codes
     sigma[idx] = sig
@@ -562,13 +572,16 @@ def _solve_normalised(
     low = beta < b_c
     high = (beta > b_c) & (beta > 0.5 * b_max)
     # objective per item: 0 = low (1/ln b), 1 = plain (b - beta), 2 = high (ln(b_max - b))
-    region = high.astype(np.intp) - low.astype(np.intp) + 1
-    order = np.argsort(region, kind="stable")
-    counts = np.bincount(region, minlength=3)
-    n_low, n_high = int(counts[0]), int(counts[2])
-    xa, ba, bma, ibma, bca, sca, bcs = (
-        a[order] for a in (x, beta, b_max, inv_b_max, b_comp, s_c, b_c)
-    )
+    n_low, n_high = int(np.count_nonzero(low)), int(np.count_nonzero(high))
+    if n_low in (0, n) and n_high in (0, n):  # one objective for all (a typical chain): no sort
+        order = np.arange(n)
+        xa, ba, bma, ibma, bca, sca, bcs = x, beta, b_max, inv_b_max, b_comp, s_c, b_c
+    else:
+        region = high.astype(np.intp) - low.astype(np.intp) + 1
+        order = np.argsort(region, kind="stable")
+        xa, ba, bma, ibma, bca, sca, bcs = (
+            a[order] for a in (x, beta, b_max, inv_b_max, b_comp, s_c, b_c)
+        )
 
     # first guess; the tangent at s_c bounds the root from above below s_c (b convex there)
     # and from below above s_c (b concave there)
@@ -614,10 +627,10 @@ def _solve_normalised(
         magn = t1 + t2  # b_max - b for the high objective; size of the terms otherwise
         if n_high:
             b[hi:] = bma[hi:] - magn[hi:]
-        resid = b - ba
+        resid = ba - b  # beta - b
         vega = vega_c * np.exp(-0.5 * d1 * d1)
         # Newton step of each objective
-        newton = -resid / vega
+        newton = resid / vega
         if n_low:  # 1/ln b - 1/ln beta
             ln_b = np.log(b[:lo])
             vob = vega[:lo] / b[:lo]
@@ -637,8 +650,8 @@ def _solve_normalised(
             break
 
         # third-order (Householder) step, safeguarded by a bracket
-        sra = np.where(resid > 0.0, sa, sra)  # the iterate always lies inside the bracket
-        sla = np.where(resid < 0.0, sa, sla)
+        sra = np.where(resid < 0.0, sa, sra)  # the iterate always lies inside the bracket
+        sla = np.where(resid > 0.0, sa, sla)
         h_s = h / sa
         hal = h * h_s - 0.25 * sa  # b''/b'
         hh3 = hal * hal - 3.0 * h_s * h_s - 0.25  # b'''/b'
