@@ -471,3 +471,9 @@ def test_mutations_need_the_api_key(api: Any, engine: Engine, headers: dict[str,
 def test_reads_are_open(api: Any) -> None:
     assert api.get("/v1/positions").status_code == 200
     assert api.get("/v1/trades").status_code == 200
+
+
+def test_the_request_id_is_passed_on_to_market_data(api: Any, markets: Any) -> None:
+    response = api.post("/v1/orders", json=order(), headers={**AUTH, "X-Request-ID": "sig-rid-42"})
+    assert response.status_code == 201 and response.headers["X-Request-ID"] == "sig-rid-42"
+    assert markets[0].requests[-1].headers["X-Request-ID"] == "sig-rid-42"
