@@ -194,3 +194,13 @@ def test_malformed_json_is_422(simulated: Any) -> None:
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 422 and response.json()["type"] == "validation_error"
+
+
+def test_an_oversized_body_is_refused(simulated: Any) -> None:
+    from market_data_service.api.calculator import MAX_BODY_BYTES
+
+    body = b'{"model": "bsm", "items": [' + b" " * MAX_BODY_BYTES + b"]}"
+    response = simulated.post(
+        "/v1/greeks", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "body"

@@ -23,6 +23,7 @@ from optrade.errors import InvalidInput
 router = APIRouter(prefix="/v1", tags=["greeks"])
 
 _NAN = float("nan")
+MAX_BODY_BYTES = 16 * 2**20  # 10,000 items take about 1.5 MB
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +88,20 @@ def to_query(request: GreeksRequest) -> GreeksQuery:
     )
 
 
+async def _read_body(request: Request) -> bytes:
+    """The body, refused as soon as it outgrows `MAX_BODY_BYTES` (never buffered whole)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise InvalidInput(
+                "body", f"larger than {MAX_BODY_BYTES // 2**20} MiB; send at most "
+                f"{MAX_GREEKS_ITEMS:,} items per request"
+            )  # fmt: skip
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def price_batch(body: bytes) -> bytes:
     """Validate, price and serialise one request body."""
     try:
@@ -105,5 +120,5 @@ def price_batch(body: bytes) -> bytes:
 )
 async def post_greeks(request: Request) -> Response:
     """Price each item from `iv`, or solve its IV from `price`; undefined items carry `error`."""
-    body = await request.body()
+    body = await _read_body(request)
     return Response(await run_in_threadpool(price_batch, body), media_type="application/json")
