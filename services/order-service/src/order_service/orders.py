@@ -99,6 +99,8 @@ def _replay_position(
     engine: Engine, idempotency_key: str | None, client_order_id: str | None, fingerprint: str
 ) -> Position | None:
     """The position an earlier request with this key or client_order_id opened, if any."""
+    if idempotency_key is None and client_order_id is None:
+        return None
     with Session(engine) as session:
         for field, column, value in (
             (IDEMPOTENCY_HEADER, Position.idempotency_key, idempotency_key),
