@@ -1,0 +1,183 @@
+"""Property-based fuzzing of every documented operation of the three services, as real processes.
+
+Each service's OpenAPI document is loaded from its running URL and every operation is called with
+schemathesis-generated requests (valid and edge-case values of the documented parameters and
+bodies) carrying the test API key. Every response must not be a server error, must use a status
+code the operation documents, and must match the documented response schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import (
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.conftest import TEST_API_KEY
+from tests.reliability.conftest import Service
+
+pytestmark = pytest.mark.slow
+
+AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
+MAX_EXAMPLES = 15
+
+
+def conforms_to_its_document_or_the_error_contract(
+    ctx: Any, response: schemathesis.Response, case: schemathesis.Case
+) -> None:
+    """status_code_conformance + response_schema_conformance, except for validation errors.
+
+    Every service answers a rejected request with the platform error contract
+    `{"type": "validation_error", "detail": str, "errors": [...]}` (docs/, tests/*/test_*errors*),
+    while FastAPI's generated document still advertises its default `HTTPValidationError`
+    (`detail` as a list) and some operations (POST /v1/greeks) do not list 422 at all. Applying
+    the two checks to 422s would report that documented-elsewhere contract on every operation, so
+    a 422 is checked against the contract itself instead.
+    """
+    if response.status_code == 422:
+        body = response.json()
+        assert body.get("type") == "validation_error", body
+        assert isinstance(body.get("detail"), str), body
+        return
+    status_code_conformance(ctx, response, case)
+    response_schema_conformance(ctx, response, case)
+
+
+CHECKS = [not_a_server_error, conforms_to_its_document_or_the_error_contract]
+
+# Every operation each service documents. test_the_fuzzed_operations_are_all_the_documented_ones
+# keeps this list honest, so an endpoint added later is not silently left unfuzzed.
+OPERATIONS: dict[str, list[str]] = {
+    "market-data": [
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+        "GET /v1/underlyings",
+        "GET /v1/chain/{underlying}",
+        "GET /v1/quote/{underlying}",
+        "GET /v1/context/{underlying}",
+        "POST /v1/greeks",
+    ],
+    "order": [
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+        "GET /v1/trades/export",
+        "GET /v1/models/performance",
+        "POST /v1/trades/backfill",
+        "POST /v1/orders",
+        "GET /v1/positions",
+        "GET /v1/positions/{position_id}",
+        "GET /v1/positions/{position_id}/trades",
+        "POST /v1/positions/{position_id}/close",
+        "GET /v1/trades",
+        "GET /v1/trades/{trade_id}",
+    ],
+    "quality": [
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+        "GET /quality/status",
+        "POST /quality/checks",
+        "GET /quality/runs",
+        "GET /quality/runs/{run_id}",
+        "GET /quality/dashboard",
+    ],
+}
+
+# Known defects, reported rather than fixed here: (service, operation) -> exact symptom.
+# An integer path/query parameter beyond the database's 64-bit INTEGER/BIGINT range is passed
+# straight to the query and the driver's overflow error escapes as a 500 (instead of 404/422).
+_OVERFLOW = (
+    "500 internal_error when an integer {what} exceeds the 64-bit range of the database column, "
+    "e.g. {example}"
+)
+KNOWN_DEFECTS: dict[tuple[str, str], str] = {
+    ("order", "POST /v1/trades/backfill"): _OVERFLOW.format(
+        what="query parameter", example="POST /v1/trades/backfill?after_id=9371656452241424543505"
+    ),
+    ("order", "GET /v1/positions"): _OVERFLOW.format(
+        what="query parameter", example="GET /v1/positions?offset=90769028111426256896"
+    ),
+    ("order", "GET /v1/positions/{position_id}"): _OVERFLOW.format(
+        what="path parameter", example="GET /v1/positions/8498397049122645678525251584"
+    ),
+    ("order", "GET /v1/trades"): _OVERFLOW.format(
+        what="query parameter", example="GET /v1/trades?offset=1434679915243698468935434240"
+    ),
+    ("order", "GET /v1/trades/{trade_id}"): _OVERFLOW.format(
+        what="path parameter", example="GET /v1/trades/8498397049122645678525251584"
+    ),
+}
+
+
+# The simulated market-data provider answers an `as_of` request in ~5 s, and one near its start
+# (e.g. GET /v1/underlyings?as_of=2001-01-01T00:00:00Z) in more than 20 s, so fuzzing these
+# operations does not fit the time budget. Reported as a defect; not fuzzed until it is fixed.
+_SLOW_AS_OF = "simulated provider takes 5-20+ s per as_of request: too slow to fuzz (reported)"
+NOT_FUZZED: dict[tuple[str, str], str] = {
+    ("market-data", "GET /v1/underlyings"): _SLOW_AS_OF,
+    ("market-data", "GET /v1/chain/{underlying}"): _SLOW_AS_OF,
+    ("market-data", "GET /v1/quote/{underlying}"): _SLOW_AS_OF,
+    ("market-data", "GET /v1/context/{underlying}"): _SLOW_AS_OF,
+}
+
+
+def _cases() -> list[object]:
+    params = []
+    for service, operations in OPERATIONS.items():
+        for operation in operations:
+            marks = []
+            if (service, operation) in NOT_FUZZED:
+                marks.append(pytest.mark.skip(reason=NOT_FUZZED[(service, operation)]))
+            if (service, operation) in KNOWN_DEFECTS:
+                marks.append(
+                    pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[(service, operation)])
+                )
+            params.append(
+                pytest.param(service, operation, id=f"{service}:{operation}", marks=marks)
+            )
+    return params
+
+
+def _schema(service: Service) -> schemathesis.openapi.OpenApiSchema:
+    return schemathesis.openapi.from_url(f"{service.url}/openapi.json", timeout=10)
+
+
+@pytest.mark.parametrize("service_name", list(OPERATIONS))
+def test_the_fuzzed_operations_are_all_the_documented_ones(
+    services: dict[str, Service], service_name: str
+) -> None:
+    documented = {
+        result.ok().label for result in _schema(services[service_name]).get_all_operations()
+    }
+    assert documented == set(OPERATIONS[service_name])
+
+
+@pytest.mark.parametrize(("service_name", "operation"), _cases())
+def test_operation_never_errors_and_answers_as_documented(
+    services: dict[str, Service], service_name: str, operation: str
+) -> None:
+    service = services[service_name]
+    method, path = operation.split(" ", 1)
+    api_operation = _schema(service)[path][method]
+
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,  # no .hypothesis/ directory in the working tree
+        derandomize=True,  # the same examples on every run, so a failure reproduces
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    @given(case=api_operation.as_strategy(), data=st.data())
+    def fuzz(case: schemathesis.Case, data: st.DataObject) -> None:
+        case.call_and_validate(base_url=service.url, headers=AUTH, checks=CHECKS, timeout=15)
+
+    fuzz()
