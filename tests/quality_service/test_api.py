@@ -89,6 +89,7 @@ async def test_run_now_returns_and_stores_the_run(
     context = next(c for c in run["checks"] if c["name"] == "market_context")
     assert (context["passed"], context["coverage"], context["status"]) == (19, 95.0, "warn")
     assert context["failing_trade_ids"] == [gap]
+    assert run["alerts"] == []  # alerts are sent after the response and stored on the run
     assert (await client.get(f"/quality/runs/{run['id']}")).json() == run
 
     status = (await client.get("/quality/status")).json()
@@ -175,3 +176,22 @@ async def test_dashboard_is_html_with_a_trend_per_check(
     assert page.headers["content-type"].startswith("text/html")
     assert page.text.count('<svg class="trend"') == 5
     assert page.text.count('<rect class="bar pass"') == 10
+
+
+async def test_a_failing_run_records_its_alert_after_the_response(
+    client: Client, api_headers: dict[str, str], add_trades: TradeFactory
+) -> None:
+    _today(add_trades, 2, model_hash=None)
+
+    run = (await client.post("/quality/checks", headers=api_headers)).json()
+
+    stored = (await client.get(f"/quality/runs/{run['id']}")).json()
+    assert stored["status"] == "fail"
+    assert stored["alerts"] == [
+        {
+            "check": "ml_metadata",
+            "kind": "failure",
+            "delivered": False,
+            "error": "no webhook configured (QUALITY_WEBHOOK_URL)",
+        }
+    ]

@@ -198,3 +198,16 @@ def test_schedule_config_is_mon_fri_1545_ist_with_a_catch_up_deadline() -> None:
     assert config["timezone"] == "Asia/Kolkata"
     assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
     assert config["beat_cron_starting_deadline"] > 8 * 3600
+
+
+def test_tasks_are_thin_late_acked_wrappers_that_take_primitives() -> None:
+    import inspect
+
+    from quality_service.celery_app import app, catch_up, run_manual, run_scheduled
+
+    for task in (run_scheduled, run_manual, catch_up):
+        assert task.acks_late and task.reject_on_worker_lost, task.name
+        parameters = inspect.signature(task.run).parameters.values()
+        assert all(p.annotation in ("str | None", "int") for p in parameters), task.name
+    assert app.conf.timezone == "Asia/Kolkata"
+    assert "daily-quality-check" in app.conf.beat_schedule

@@ -8,7 +8,8 @@ from optrade.calendar import IST
 from quality_service.checks import CHECKS
 from quality_service.schemas import QualityRunPublic, QualityStatus
 
-WIDTH, HEIGHT, PAD = 720, 160, 28
+WIDTH, HEIGHT = 760, 170
+LEFT, RIGHT, TOP, BOTTOM = 40, 90, 12, 24  # margins around the plot: axis, threshold, dates
 COLOURS = {"pass": "#2e7d32", "warn": "#f9a825", "fail": "#c62828", "no_data": "#9e9e9e"}
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:60rem}
@@ -22,46 +23,60 @@ svg{background:#fafafa;border:1px solid #ddd}
 """
 
 
+def _bar(run: QualityRunPublic, check: str, x: float, width: float, plot_h: float) -> str:
+    result = next((c for c in run.checks if c.name == check), None)
+    if result is None:
+        return ""
+    value = result.coverage or 0.0
+    height = plot_h * value / 100
+    when = run.started_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
+    shown = f"{value:.1f}%" if result.coverage is not None else "no data"
+    return (
+        f'<rect class="bar {result.status}" data-run-id="{run.id}" data-coverage="{value:.4f}" '
+        f'x="{x:.1f}" y="{TOP + plot_h - height:.1f}" width="{width:.1f}" height="{height:.1f}" '
+        f'fill="{COLOURS.get(result.status, "#9e9e9e")}">'
+        f"<title>{escape(f'run #{run.id} {when}: {shown}')}</title></rect>"
+    )
+
+
+def _threshold_line(threshold: float, plot_h: float) -> str:
+    y = TOP + plot_h * (1 - threshold / 100)
+    return (
+        f'<line class="threshold" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+        f'stroke="#333" stroke-dasharray="4 3"/><text x="{WIDTH - RIGHT + 4}" y="{y + 3:.1f}" '
+        f'font-size="10">threshold {threshold:g}%</text>'
+    )
+
+
 def _trend(check: str, label: str, runs: list[QualityRunPublic]) -> str:
     """Bars of one check's coverage per run, oldest left, with the threshold as a dashed line."""
-    plot_w, plot_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(len(runs), 1)
-    bars: list[str] = []
-    threshold = None
-    for i, run in enumerate(runs):
-        result = next((c for c in run.checks if c.name == check), None)
-        if result is None:
-            continue
-        threshold = result.threshold
-        value = result.coverage or 0.0
-        height = plot_h * value / 100
-        when = run.started_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
-        tip = f"run #{run.id} {when}: " + (
-            f"{value:.1f}%" if result.coverage is not None else "no data"
+    bars = [
+        bar
+        for i, run in enumerate(runs)
+        if (bar := _bar(run, check, LEFT + i * step + 1, max(step - 2, 1), plot_h))
+    ]
+    thresholds = [c.threshold for run in runs for c in run.checks if c.name == check]
+    parts = [
+        f'<text x="{LEFT - 4}" y="{TOP + 4}" font-size="10" text-anchor="end">100%</text>',
+        f'<text x="{LEFT - 4}" y="{TOP + plot_h}" font-size="10" text-anchor="end">0%</text>',
+        *bars,
+        _threshold_line(thresholds[-1], plot_h) if thresholds else "",
+    ]
+    if runs:
+        y = HEIGHT - 8
+        first, last = (
+            r.started_at.astimezone(IST).strftime("%d %b %H:%M") for r in (runs[0], runs[-1])
         )
-        bars.append(
-            f'<rect class="bar {result.status}" data-run-id="{run.id}" '
-            f'data-coverage="{value:.4f}" x="{PAD + i * step + 1:.1f}" '
-            f'y="{PAD + plot_h - height:.1f}" width="{max(step - 2, 1):.1f}" '
-            f'height="{height:.1f}" fill="{COLOURS.get(result.status, "#9e9e9e")}">'
-            f"<title>{escape(tip)}</title></rect>"
+        parts.append(f'<text x="{LEFT}" y="{y}" font-size="10">{first}</text>')
+        parts.append(
+            f'<text x="{WIDTH - RIGHT}" y="{y}" font-size="10" text-anchor="end">{last}</text>'
         )
-    line = ""
-    if threshold is not None:
-        y = PAD + plot_h * (1 - threshold / 100)
-        line = (
-            f'<line class="threshold" x1="{PAD}" x2="{WIDTH - PAD}" y1="{y:.1f}" y2="{y:.1f}" '
-            f'stroke="#333" stroke-dasharray="4 3"/><text x="{WIDTH - PAD}" y="{y - 3:.1f}" '
-            f'font-size="10" text-anchor="end">threshold {threshold:g}%</text>'
-        )
-    axis = (
-        f'<text x="2" y="{PAD + 4}" font-size="10">100%</text>'
-        f'<text x="8" y="{PAD + plot_h}" font-size="10">0%</text>'
-    )
     return (
         f'<svg class="trend" data-check="{check}" data-runs="{len(bars)}" role="img" '
-        f'aria-label="{escape(label)} coverage per run" width="{WIDTH}" '
-        f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}">{axis}{"".join(bars)}{line}</svg>'
+        f'aria-label="{escape(label)} coverage per run" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}">{"".join(parts)}</svg>'
     )
 
 
