@@ -28,8 +28,8 @@ def reader_engine(engine: Engine) -> Engine:
     autocommit mode instead, a WAL snapshot per statement that never blocks a writer.
     PostgreSQL reads never block writers, so its engine is used as it is.
     """
-    if engine.dialect.name != "sqlite":
-        return engine
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine  # an in-memory database exists only behind its own engine
     return _plain_sqlite_engine(engine.url.render_as_string(hide_password=False))
 
 
