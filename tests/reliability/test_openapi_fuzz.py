@@ -8,6 +8,7 @@ code the operation documents, and must match the documented response schema.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -130,11 +131,30 @@ NOT_FUZZED: dict[tuple[str, str], str] = {
 }
 
 
+# On PostgreSQL the id columns are 32-bit INTEGER, so an id beyond 2**31 already overflows there
+# (SQLite accepts it and answers 404): these 500s only reproduce on PostgreSQL.
+ON_POSTGRES = "postgres" in os.environ.get("TEST_DATABASE_URL", "")
+_PG_OVERFLOW = (
+    "PostgreSQL only: 500 internal_error for an id beyond the 32-bit INTEGER range, e.g. "
+)
+POSTGRES_DEFECTS: dict[tuple[str, str], str] = {
+    ("order", "GET /v1/positions/{position_id}/trades"): _PG_OVERFLOW
+    + "GET /v1/positions/38741799110717/trades",
+    ("order", "POST /v1/positions/{position_id}/close"): _PG_OVERFLOW
+    + "POST /v1/positions/5313073928806/close with body {}",
+    ("quality", "GET /quality/runs/{run_id}"): _PG_OVERFLOW + "GET /quality/runs/29407048487940",
+}
+
+
 def _cases() -> list[object]:
     params = []
     for service, operations in OPERATIONS.items():
         for operation in operations:
             marks = []
+            if ON_POSTGRES and (service, operation) in POSTGRES_DEFECTS:
+                marks.append(
+                    pytest.mark.xfail(strict=True, reason=POSTGRES_DEFECTS[(service, operation)])
+                )
             if (service, operation) in NOT_FUZZED:
                 marks.append(pytest.mark.skip(reason=NOT_FUZZED[(service, operation)]))
             if (service, operation) in KNOWN_DEFECTS:
@@ -170,7 +190,9 @@ def test_operation_never_errors_and_answers_as_documented(
     api_operation = _schema(service)[path][method]
 
     @settings(
-        max_examples=MAX_EXAMPLES,
+        # /metrics only takes an unused `_` parameter and renders slowly (>15 s seen on PostgreSQL
+        # under load): a few calls cover it.
+        max_examples=3 if path == "/metrics" else MAX_EXAMPLES,
         deadline=None,
         database=None,  # no .hypothesis/ directory in the working tree
         derandomize=True,  # the same examples on every run, so a failure reproduces
@@ -178,6 +200,6 @@ def test_operation_never_errors_and_answers_as_documented(
     )
     @given(case=api_operation.as_strategy(), data=st.data())
     def fuzz(case: schemathesis.Case, data: st.DataObject) -> None:
-        case.call_and_validate(base_url=service.url, headers=AUTH, checks=CHECKS, timeout=15)
+        case.call_and_validate(base_url=service.url, headers=AUTH, checks=CHECKS, timeout=30)
 
     fuzz()
