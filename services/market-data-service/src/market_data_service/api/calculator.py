@@ -16,7 +16,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from market_data_service.api.schemas import MAX_GREEKS_ITEMS, GreeksRequest, GreeksResponse
+from market_data_service.api.schemas import (
+    GREEKS_REQUEST,
+    MAX_GREEKS_ITEMS,
+    GreeksItemIn,
+    GreeksRequest,
+    GreeksResponse,
+)
 from market_data_service.pricing import GreeksQuery, batch_greeks
 from optrade.errors import InvalidInput
 
@@ -44,47 +50,45 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+_BODY_SCHEMA = _inline_refs(GREEKS_REQUEST.json_schema())
 _REQUEST_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": _inline_refs(GreeksRequest.model_json_schema())}
-        },
-    }
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}
 }
 
 
+def _column(items: list[GreeksItemIn], key: str, default: float) -> np.ndarray:
+    values = (item.get(key, default) for item in items)
+    return np.fromiter((default if v is None else v for v in values), np.float64, len(items))
+
+
 def to_query(request: GreeksRequest) -> GreeksQuery:
-    """Columns of the batch (iv percent -> decimal), with the model-specific checks."""
-    n = len(request.items)
-    rows = np.empty((n, 8), dtype=np.float64)
-    black76 = request.model == "black76"
-    for i, item in enumerate(request.items):
-        if black76 and item.dividend_yield != 0.0:
-            raise InvalidInput(
-                f"items.{i}.dividend_yield",
-                "black76 prices on the forward, which already carries the dividend; give 0",
-            )
-        rows[i] = (
-            item.option_type == "CE",
-            item.spot,
-            item.strike,
-            item.t_years,
-            item.rate,
-            item.dividend_yield,
-            item.iv / 100.0 if item.iv is not None else _NAN,
-            item.price if item.price is not None else _NAN,
+    """Columns of the batch (iv percent -> decimal) and the checks that span fields."""
+    items = request["items"]
+    n = len(items)
+    iv, price = _column(items, "iv", _NAN), _column(items, "price", _NAN)
+    both_or_neither = np.isnan(iv) == np.isnan(price)
+    if both_or_neither.any():
+        i = int(np.argmax(both_or_neither))
+        given = "neither" if np.isnan(iv[i]) else "both"
+        raise InvalidInput(
+            f"items.{i}", f"give exactly one of 'iv' (percent) or 'price'; got {given}"
         )
-    columns = rows.T.copy()  # contiguous columns for the kernel
+    dividend_yield = _column(items, "dividend_yield", 0.0)
+    if request["model"] == "black76" and dividend_yield.any():
+        i = int(np.argmax(dividend_yield != 0.0))
+        raise InvalidInput(
+            f"items.{i}.dividend_yield",
+            "black76 prices on the forward, which already carries the dividend; give 0",
+        )
     return GreeksQuery(
-        is_call=columns[0] == 1.0,
-        spot=columns[1],
-        strike=columns[2],
-        t_years=columns[3],
-        rate=columns[4],
-        dividend_yield=columns[5],
-        iv=columns[6],
-        price=columns[7],
+        is_call=np.fromiter((item["option_type"] == "CE" for item in items), np.bool_, n),
+        spot=_column(items, "spot", _NAN),
+        strike=_column(items, "strike", _NAN),
+        t_years=_column(items, "t_years", _NAN),
+        rate=_column(items, "rate", _NAN),
+        dividend_yield=dividend_yield,
+        iv=iv / 100.0,
+        price=price,
     )
 
 
@@ -105,11 +109,11 @@ async def _read_body(request: Request) -> bytes:
 def price_batch(body: bytes) -> bytes:
     """Validate, price and serialise one request body."""
     try:
-        request = GreeksRequest.model_validate_json(body)
+        request = GREEKS_REQUEST.validate_json(body)
     except ValidationError as exc:
         errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None
-    return batch_greeks(request.model, to_query(request)).to_json()
+    return batch_greeks(request["model"], to_query(request)).to_json()
 
 
 @router.post(
