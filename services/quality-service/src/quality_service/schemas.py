@@ -28,6 +28,7 @@ class RunStatus(StrEnum):
 class Trigger(StrEnum):
     SCHEDULED = "scheduled"
     MANUAL = "manual"
+    BACKFILL = "backfill"  # allowed by the table; no code path stores it yet
 
 
 class FieldCount(BaseModel):
