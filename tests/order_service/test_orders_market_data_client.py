@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -126,20 +127,32 @@ def test_breaker_opens_after_fail_max_and_skips_the_dead_provider_until_it_half_
     assert len(primary.requests) == 3
 
     primary.mode = "ok"
-    time.sleep(0.35)  # reset timeout elapsed: one trial call, which succeeds and closes it
+    time.sleep(0.35)  # reset timeout elapsed: this caller still skips the primary ...
+    assert client.capture_quote(REQUEST).source == "fallback"
+    wait_for(lambda: client.breaker_states()["primary"] == "closed")  # ... a background call
+    assert len(primary.requests) == 4  # probed it once, and that closed the breaker
     assert client.capture_quote(REQUEST).source == "primary"
-    assert client.breaker_states()["primary"] == "closed"
     assert _breaker_gauge("primary") == 0
 
 
-def test_a_failed_trial_call_opens_the_breaker_again() -> None:
+def test_a_failed_trial_call_opens_the_breaker_again_and_costs_callers_nothing() -> None:
     primary = FakeMarket(mode="down")
     client = fake_client(primary, FakeMarket(), breaker_fail_max=1, breaker_reset_timeout=0.2)
     client.capture_quote(REQUEST)
     assert client.breaker_states()["primary"] == "open"
     time.sleep(0.25)
-    client.capture_quote(REQUEST)
-    assert client.breaker_states()["primary"] == "open" and len(primary.requests) == 2
+    for _ in range(5):  # many callers at once: one background trial, none of them waits
+        assert client.capture_quote(REQUEST).source == "fallback"
+    wait_for(lambda: len(primary.requests) == 2 and client.breaker_states()["primary"] == "open")
+    time.sleep(0.05)
+    assert len(primary.requests) == 2
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
 
 
 def test_the_breaker_does_not_serialize_concurrent_requests() -> None:

@@ -1,7 +1,8 @@
 """The market-data client: one quote, asked of the primary provider and then of the fallback.
 
 Each provider (a market-data service URL) has its own `httpx.Client` with tight timeouts and its
-own circuit breaker, so a provider found dead costs nothing until its breaker half-opens again.
+own circuit breaker, so a provider found dead costs nothing: while its breaker is open it is
+skipped, and after the reset timeout one background call (not a caller's request) tries it again.
 Transport errors, timeouts, 5xx and malformed, non-finite, mismatched or stale quotes all become
 one `QuoteUnavailable` and the next provider is asked. A 400/404/422 is the caller's mistake
 (an unknown underlying, expiry or strike): it becomes `QuoteRejected` naming the field, does not
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -175,6 +178,8 @@ class MarketDataProvider:
             listeners=[_BreakerGauge(name)],
             name=f"market-data-{name}",
         )
+        self._probing = threading.Lock()  # at most one background trial call at a time
+        self._next_probe_at = 0.0  # time.monotonic() before which no trial call is made
 
     @property
     def breaker_state(self) -> str:
@@ -182,7 +187,36 @@ class MarketDataProvider:
         return str(self.breaker.current_state)
 
     def fetch_quote(self, request: QuoteRequest) -> OptionQuote:
-        """Ask this provider for a quote through its circuit breaker."""
+        """Ask this provider for a quote, unless its circuit breaker is open.
+
+        A caller never waits on a provider whose breaker is open or half-open: it skips it, and
+        once the reset timeout has passed one background call tries the provider again (closing
+        the breaker if it answers). pybreaker's own half-open state would instead make the next
+        callers, all of them, wait out the dead provider's timeout once per reset timeout.
+        """
+        if self.breaker.current_state != pybreaker.STATE_CLOSED:
+            self._probe_in_background(request)
+            PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
+            raise QuoteUnavailable(self.name, "circuit breaker open, not asked")
+        return self._guarded_fetch(request)
+
+    def _probe_in_background(self, request: QuoteRequest) -> None:
+        now = time.monotonic()
+        if now < self._next_probe_at or not self._probing.acquire(blocking=False):
+            return
+        self._next_probe_at = now + self.breaker.reset_timeout
+
+        def probe() -> None:
+            try:
+                self._guarded_fetch(request)
+            except (QuoteUnavailable, QuoteRejected):
+                pass  # still dead: the breaker is open again, the next probe comes later
+            finally:
+                self._probing.release()
+
+        threading.Thread(target=probe, name=f"market-data-{self.name}-probe", daemon=True).start()
+
+    def _guarded_fetch(self, request: QuoteRequest) -> OptionQuote:
         try:
             # `calling()` runs the request outside the breaker's lock; `breaker.call` would hold
             # that lock for the whole HTTP round trip and serialize every caller of the provider.
@@ -190,7 +224,8 @@ class MarketDataProvider:
                 quote = self._fetch(request)
         except pybreaker.CircuitBreakerError as exc:
             cause = exc.__context__
-            if isinstance(cause, QuoteUnavailable):  # this failure tripped the breaker
+            if isinstance(cause, QuoteUnavailable):  # this failure (re)opened the breaker
+                self._next_probe_at = time.monotonic() + self.breaker.reset_timeout
                 PROVIDER_CALLS.labels(self.name, "failed").inc()
                 raise QuoteUnavailable(self.name, f"{cause.reason}; circuit opened") from exc
             PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
