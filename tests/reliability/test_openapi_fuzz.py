@@ -8,7 +8,6 @@ code the operation documents, and must match the documented response schema.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -93,30 +92,9 @@ OPERATIONS: dict[str, list[str]] = {
     ],
 }
 
-# Known defects, reported rather than fixed here: (service, operation) -> exact symptom.
-# An integer path/query parameter beyond the database's 64-bit INTEGER/BIGINT range is passed
-# straight to the query and the driver's overflow error escapes as a 500 (instead of 404/422).
-_OVERFLOW = (
-    "500 internal_error when an integer {what} exceeds the 64-bit range of the database column, "
-    "e.g. {example}"
-)
-KNOWN_DEFECTS: dict[tuple[str, str], str] = {
-    ("order", "POST /v1/trades/backfill"): _OVERFLOW.format(
-        what="query parameter", example="POST /v1/trades/backfill?after_id=9371656452241424543505"
-    ),
-    ("order", "GET /v1/positions"): _OVERFLOW.format(
-        what="query parameter", example="GET /v1/positions?offset=90769028111426256896"
-    ),
-    ("order", "GET /v1/positions/{position_id}"): _OVERFLOW.format(
-        what="path parameter", example="GET /v1/positions/8498397049122645678525251584"
-    ),
-    ("order", "GET /v1/trades"): _OVERFLOW.format(
-        what="query parameter", example="GET /v1/trades?offset=1434679915243698468935434240"
-    ),
-    ("order", "GET /v1/trades/{trade_id}"): _OVERFLOW.format(
-        what="path parameter", example="GET /v1/trades/8498397049122645678525251584"
-    ),
-}
+# Integers beyond a column's range (ids past 64 bits, or 32 bits on PostgreSQL) once escaped as
+# 500s from the order and quality services; the shared error handler now answers them with 422,
+# and these cases keep it so.
 
 
 # The simulated market-data provider answers an `as_of` request in ~5 s, and one near its start
@@ -131,36 +109,13 @@ NOT_FUZZED: dict[tuple[str, str], str] = {
 }
 
 
-# On PostgreSQL the id columns are 32-bit INTEGER, so an id beyond 2**31 already overflows there
-# (SQLite accepts it and answers 404): these 500s only reproduce on PostgreSQL.
-ON_POSTGRES = "postgres" in os.environ.get("TEST_DATABASE_URL", "")
-_PG_OVERFLOW = (
-    "PostgreSQL only: 500 internal_error for an id beyond the 32-bit INTEGER range, e.g. "
-)
-POSTGRES_DEFECTS: dict[tuple[str, str], str] = {
-    ("order", "GET /v1/positions/{position_id}/trades"): _PG_OVERFLOW
-    + "GET /v1/positions/38741799110717/trades",
-    ("order", "POST /v1/positions/{position_id}/close"): _PG_OVERFLOW
-    + "POST /v1/positions/5313073928806/close with body {}",
-    ("quality", "GET /quality/runs/{run_id}"): _PG_OVERFLOW + "GET /quality/runs/29407048487940",
-}
-
-
 def _cases() -> list[object]:
     params = []
     for service, operations in OPERATIONS.items():
         for operation in operations:
             marks = []
-            if ON_POSTGRES and (service, operation) in POSTGRES_DEFECTS:
-                marks.append(
-                    pytest.mark.xfail(strict=True, reason=POSTGRES_DEFECTS[(service, operation)])
-                )
             if (service, operation) in NOT_FUZZED:
                 marks.append(pytest.mark.skip(reason=NOT_FUZZED[(service, operation)]))
-            if (service, operation) in KNOWN_DEFECTS:
-                marks.append(
-                    pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[(service, operation)])
-                )
             params.append(
                 pytest.param(service, operation, id=f"{service}:{operation}", marks=marks)
             )

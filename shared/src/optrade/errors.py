@@ -92,7 +92,22 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _is_out_of_range(exc: BaseException) -> bool:
+    """A number the database column cannot hold (e.g. an id beyond 64 bits, or 32 on PostgreSQL)."""
+    from sqlalchemy.exc import DataError, StatementError
+
+    if isinstance(exc, OverflowError | DataError):
+        return True
+    return isinstance(exc, StatementError) and isinstance(exc.orig, OverflowError)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if _is_out_of_range(exc):
+        # Clients can send integers no column holds; that is their input, not our failure.
+        return JSONResponse(
+            error_body("validation_error", "a number in the request is out of the accepted range"),
+            status_code=422,
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
 
