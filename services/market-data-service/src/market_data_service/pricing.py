@@ -10,7 +10,6 @@ rate is reportedly 10%) is reported beside ours as `nse_iv` where the data has i
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
@@ -18,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from market_data_service import greeks
-from market_data_service.providers.base import Chain, Leg, OptionSide, StrikeRow
+from market_data_service.providers.base import Chain, Leg, OptionSide
 from optrade.calendar import expiry_close
 
 SECONDS_PER_YEAR = 365 * 86400
@@ -41,13 +40,8 @@ class LegGreeks:
     error: str | None
 
 
-def _listed_sides(row: StrikeRow) -> list[OptionSide]:
-    sides: list[OptionSide] = []
-    if row.ce is not None:
-        sides.append("CE")
-    if row.pe is not None:
-        sides.append("PE")
-    return sides
+def undefined(reason: str, source: PriceSource | None = None) -> LegGreeks:
+    return LegGreeks(None, None, None, None, None, None, source, reason)
 
 
 def time_to_expiry_years(expiry: date, market_time: datetime) -> float:
@@ -64,8 +58,17 @@ def reference_price(leg: Leg) -> tuple[float | None, PriceSource | None]:
     return None, None
 
 
-def finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def _legs(
+    chain: Chain, only: tuple[float, OptionSide] | None
+) -> list[tuple[tuple[float, OptionSide], Leg]]:
+    """Every listed leg of `chain` (or just `only`), keyed by (strike, CE|PE)."""
+    legs: list[tuple[tuple[float, OptionSide], Leg]] = []
+    for row in chain.rows:
+        sides: tuple[tuple[OptionSide, Leg | None], ...] = (("CE", row.ce), ("PE", row.pe))
+        for side, leg in sides:
+            if leg is not None and (only is None or only == (row.strike, side)):
+                legs.append(((row.strike, side), leg))
+    return legs
 
 
 def chain_greeks(
@@ -75,57 +78,42 @@ def chain_greeks(
     dividend_yield: float,
     only: tuple[float, OptionSide] | None = None,
 ) -> dict[tuple[float, OptionSide], LegGreeks]:
-    """IV and Greeks of every leg of `chain` (or just `only`), keyed by (strike, CE|PE)."""
+    """IV and Greeks of every leg of `chain` (or just `only`) in one kernel call."""
+    legs = _legs(chain, only)
     t_years = time_to_expiry_years(chain.expiry, chain.as_of)
     if t_years <= 0:
-        expired = LegGreeks(None, None, None, None, None, None, None, EXPIRED)
-        return {(r.strike, side): expired for r in chain.rows for side in _listed_sides(r)}
+        return {key: undefined(EXPIRED) for key, _ in legs}
     out: dict[tuple[float, OptionSide], LegGreeks] = {}
-    keys: list[tuple[float, OptionSide]] = []
-    sources: list[PriceSource] = []
-    prices: list[float] = []
-    for row in chain.rows:
-        sides: tuple[tuple[OptionSide, Leg | None], ...] = (("CE", row.ce), ("PE", row.pe))
-        for side, leg in sides:
-            if leg is None or (only is not None and only != (row.strike, side)):
-                continue
-            price, source = reference_price(leg)
-            if price is None or source is None:
-                out[(row.strike, side)] = LegGreeks(
-                    None, None, None, None, None, None, None, NO_PRICE
-                )
-                continue
-            keys.append((row.strike, side))
-            sources.append(source)
-            prices.append(price)
-    if not keys:
+    priced: list[tuple[tuple[float, OptionSide], float, PriceSource]] = []
+    for key, leg in legs:
+        price, source = reference_price(leg)
+        if price is None or source is None:
+            out[key] = undefined(NO_PRICE)
+        else:
+            priced.append((key, price, source))
+    if not priced:
         return out
     result = greeks.compute(
         "bsm",
-        np.array([side == "CE" for _, side in keys]),
+        np.array([key[1] == "CE" for key, _, _ in priced]),
         chain.spot,
-        np.array([strike for strike, _ in keys]),
+        np.array([key[0] for key, _, _ in priced]),
         t_years,
         rate,
         dividend_yield,
-        price=np.array(prices),
+        price=np.array([price for _, price, _ in priced]),
     )
-    iv, delta, gamma = result.iv.tolist(), result.delta.tolist(), result.gamma.tolist()
-    theta, vega, rho = result.theta.tolist(), result.vega.tolist(), result.rho.tolist()
-    for i, key in enumerate(keys):
-        error = result.error[i]
-        if error is not None:
-            out[key] = LegGreeks(None, None, None, None, None, None, sources[i], error)
-            continue
-        out[key] = LegGreeks(
-            iv=iv[i] * 100.0,
-            delta=delta[i],
-            gamma=gamma[i],
-            theta=theta[i],
-            vega=vega[i],
-            rho=rho[i],
-            iv_source=sources[i],
-            error=None,
+    columns = zip(
+        result.iv.tolist(), result.delta.tolist(), result.gamma.tolist(), result.theta.tolist(),
+        result.vega.tolist(), result.rho.tolist(), result.error, strict=True,
+    )  # fmt: skip
+    for (key, _, source), (iv, delta, gamma, theta, vega, rho, error) in zip(
+        priced, columns, strict=True
+    ):
+        out[key] = (
+            undefined(error, source)
+            if error is not None
+            else LegGreeks(iv * 100.0, delta, gamma, theta, vega, rho, source, None)
         )
     return out
 
