@@ -44,7 +44,12 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServiceProcess:
+    def start(self, timeout: float = 90.0) -> ServiceProcess:
+        """Start the process and wait until /healthz answers; stop it again if it never does.
+
+        The timeout is generous because a loaded 2-core machine can take 20+ s to import a
+        service; waiting longer costs nothing when the machine is idle.
+        """
         cmd = [
             sys.executable, "-m", "uvicorn", self.app_factory, "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
@@ -56,7 +61,11 @@ class ServiceProcess:
         self.proc = subprocess.Popen(
             cmd, env=self.env, cwd=REPO_ROOT, stdout=out, stderr=out, start_new_session=True
         )
-        wait_healthy(self.url, timeout=timeout, proc=self.proc)
+        try:
+            wait_healthy(self.url, timeout=timeout, proc=self.proc)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
@@ -86,7 +95,7 @@ class ServiceProcess:
 
 
 def wait_healthy(
-    url: str, *, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+    url: str, *, timeout: float = 90.0, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
