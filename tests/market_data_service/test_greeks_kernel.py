@@ -474,6 +474,7 @@ def test_mixed_batch_errors_do_not_leak() -> None:
         (True, 100.0, t, float("nan"), "missing or zero price"),
         (False, 100.0, t, -1.0, "negative price"),
         (True, 100.0, t, 100.0, "price at or above the no-arbitrage upper bound"),
+        (True, 100.0, t, float("inf"), "price at or above the no-arbitrage upper bound"),
         (False, 100.0, t, 100.0 * disc, "price at or above the no-arbitrage upper bound"),
         (True, 100.0, t, 99.0, "no solution within volatility bounds"),  # sigma far above 10
         (True, fwd, t, 1e-9, "no solution within volatility bounds"),  # sigma ~ 1e-10

@@ -86,6 +86,7 @@ _SQRT3 = 1.7320508075688772935274463415058723669428052538104
 _LOWER_MAP_C = 1.2091995761561452337293855889768331894610  # 2 pi / sqrt(27)
 _NEWTON_TOL = 1e-8  # relative Newton step below which an iterate has converged
 _MAX_ITER = 100  # Householder steps plus bisection fallbacks; never reached in practice
+_COMPACT_MIN = 2048  # drop converged items from the iteration only in batches this large
 
 # ---------------------------------------------------------------------------------------------
 # Normal distribution
@@ -364,12 +365,12 @@ def compute(
         ln_fk = np.log(fwd / k)
         if iv is not None:
             sigma = target.copy()  # returned as the result's iv
-            if not ((sigma > 0.0) & (sigma < np.inf)).all():
+            if np.count_nonzero((sigma > 0.0) & (sigma < np.inf)) < n:
                 _flag(codes, np.isnan(sigma), _E_IV_MISSING)
                 _flag(codes, ~((sigma > 0.0) & (sigma < np.inf)), _E_IV)
             out_price = None
         else:
-            sigma, codes = _implied_vol(call, target, fwd, k, disc, sqrt_t, ln_fk, codes)
+            sigma, codes = _implied_vol(omega, target, fwd, k, disc, sqrt_t, ln_fk, codes)
             out_price = target
         out = np.empty((6, n))
         _greeks(
@@ -433,7 +434,8 @@ def _input_codes(
 ) -> npt.NDArray[np.int8]:
     codes = np.zeros(n, dtype=np.int8)
     # fast path: one reduction when everything is well formed
-    if bool(np.isfinite(s + k + t + r + q).all() & (s > 0).all() & (k > 0).all() & (t > 0).all()):
+    ok = np.isfinite(s + k + t + r + q) & (s > 0.0) & (k > 0.0) & (t > 0.0)
+    if np.count_nonzero(ok) == n:
         return codes
     _flag(codes, ~((s > 0.0) & np.isfinite(s)), _E_SPOT)
     _flag(codes, ~((k > 0.0) & np.isfinite(k)), _E_STRIKE)
@@ -470,26 +472,23 @@ def _greeks(
     d1 = ln_fk / s + 0.5 * s
     d2 = d1 - s
     dfwd = disc * fwd  # = e^{-qT} S for bsm
-    fwd_leg = dfwd * _ndtr(omega * d1)
-    strike_leg = (disc * k) * _ndtr(omega * d2)
+    fwd_leg = omega * dfwd * _ndtr(omega * d1)  # omega e^{-rT} F N(omega d1)
+    strike_leg = omega * (disc * k) * _ndtr(omega * d2)  # omega e^{-rT} K N(omega d2)
     if given_price is None:
-        np.multiply(omega, fwd_leg - strike_leg, out=price)
+        np.subtract(fwd_leg, strike_leg, out=price)
     else:
         price[...] = given_price
     dfwd_pdf = dfwd * (_INV_SQRT_2PI * np.exp(-0.5 * d1 * d1))
-    np.divide(omega * fwd_leg, spot, out=delta)
+    np.divide(fwd_leg, spot, out=delta)
     np.divide(dfwd_pdf, spot * spot * s, out=gamma)
-    theta_annual = omega * (carry * fwd_leg - r * strike_leg) - dfwd_pdf * sigma / (2.0 * sqrt_t)
+    theta_annual = carry * fwd_leg - r * strike_leg - dfwd_pdf * sigma / (2.0 * sqrt_t)
     np.multiply(theta_annual, 1.0 / 365.0, out=theta)
     np.multiply(dfwd_pdf, sqrt_t * 0.01, out=vega)
-    if black76:
-        np.multiply(price, t * -0.01, out=rho)
-    else:
-        np.multiply(omega * strike_leg, t * 0.01, out=rho)
+    np.multiply(price if black76 else strike_leg, t * (-0.01 if black76 else 0.01), out=rho)
 
 
 def _implied_vol(
-    call: npt.NDArray[np.bool_],
+    omega: FloatArray,
     price: FloatArray,
     fwd: FloatArray,
     k: FloatArray,
@@ -501,13 +500,13 @@ def _implied_vol(
     """Implied volatility (decimal) per item; NaN where ``codes`` end up non-zero."""
     undisc = price / disc
     # out-of-the-money time value: price - e^{-rT} max(omega (F - K), 0), undiscounted
-    intrinsic = np.maximum(np.where(call, fwd - k, k - fwd), 0.0)
+    intrinsic = np.maximum(omega * (fwd - k), 0.0)
     otm = undisc - intrinsic
     low_fk = np.minimum(fwd, k)  # upper bound of the OTM option, undiscounted
     # an in-the-money price within rounding of its intrinsic value carries no time value
-    noise = np.where(intrinsic > 0.0, (4.0 * _EPS) * (undisc + fwd + k), 0.0)
+    noise = (intrinsic > 0.0) * ((4.0 * _EPS) * (undisc + fwd + k))
     solvable = (otm > noise) & (otm < low_fk)  # False for NaN
-    if not solvable.all():
+    if np.count_nonzero(solvable) < price.size:
         # the reason, for the few items that cannot be solved and have no earlier reason
         bad = np.flatnonzero(~solvable & (codes == _OK))
         p, o = price[bad], otm[bad]
@@ -515,14 +514,16 @@ def _implied_vol(
         codes[bad] = np.where(
             np.isnan(p) | (p == 0.0),
             _E_PRICE_MISSING,
-            np.where(p < 0.0, _E_PRICE_NEGATIVE, np.where(o > noise[bad], _E_UPPER, _E_INTRINSIC)),
+            np.where(
+                p < 0.0, _E_PRICE_NEGATIVE, np.where(o >= low_fk[bad], _E_UPPER, _E_INTRINSIC)
+            ),
         )
 
-    sigma = np.full(price.shape, np.nan)
-    idx_all = not codes.any()
+    idx_all = np.count_nonzero(codes) == 0
     if idx_all:  # common case: no gather needed
         f_i, k_i, otm_i, lfk_i, lnfk_i = fwd, k, otm, low_fk, ln_fk
     else:
+        sigma = np.full(price.shape, np.nan)
         idx = np.flatnonzero(codes == _OK)
         if idx.size == 0:
             return sigma, codes
@@ -538,7 +539,7 @@ def _implied_vol(
 
     sig = s / (sqrt_t if idx_all else sqrt_t[idx])
     in_bounds = (sig >= SIGMA_MIN) & (sig <= SIGMA_MAX)
-    if in_bounds.all() and converged.all():
+    if np.count_nonzero(in_bounds & converged) == sig.size:
         sub_codes = np.zeros(sig.size, dtype=np.int8)
     else:
         sub_codes = np.where(
@@ -562,17 +563,20 @@ def _solve_normalised(
     """Solve b(x, s) = beta for s > 0 (x <= 0, 0 < beta < b_max).  Returns (s, converged).
 
     Items are sorted by objective (low, plain, high) so that the objective-specific terms are
-    computed on contiguous slices; converged items are dropped after every iteration (a boolean
-    gather keeps the order, so the slices stay contiguous).
+    computed on contiguous slices.  In a large batch converged items are dropped after each
+    iteration (a boolean gather keeps the order, so the slices stay contiguous); in a small one
+    the per-call overhead of numpy dominates, so they simply ride along until all have converged.
+    Reductions use ``count_nonzero``, much cheaper than ``all``/``any`` on small arrays.
     """
     n = x.size
     # inflection point s_c = sqrt(2|x|): b_c = b(x, s_c), vega there = b_max / sqrt(2 pi)
     s_c = np.sqrt(-2.0 * x)
     b_c = 0.5 * b_max - _ndtr(-s_c) * inv_b_max
     low = beta < b_c
-    high = (beta > b_c) & (beta > 0.5 * b_max)
+    n_low = np.count_nonzero(low)
+    high = (beta > b_c) & (beta > 0.5 * b_max) if n_low < n else low & False
+    n_high = np.count_nonzero(high)
     # objective per item: 0 = low (1/ln b), 1 = plain (b - beta), 2 = high (ln(b_max - b))
-    n_low, n_high = int(np.count_nonzero(low)), int(np.count_nonzero(high))
     if n_low in (0, n) and n_high in (0, n):  # one objective for all (a typical chain): no sort
         order = np.arange(n)
         xa, ba, bma, ibma, bca, sca, bcs = x, beta, b_max, inv_b_max, b_comp, s_c, b_c
@@ -592,15 +596,18 @@ def _solve_normalised(
         ax, tangent = -xa[:n_low], sa[:n_low]
         u = np.minimum(np.cbrt(ba[:n_low] / (_LOWER_MAP_C * ax)), 0.4999)
         s_map = ax / (_SQRT3 * -_ndtri(u))
-        sa[:n_low] = np.where(tangent > 0.0, np.minimum(s_map, tangent), s_map)
+        guess = np.minimum(s_map, tangent)
+        np.copyto(guess, s_map, where=tangent <= 0.0)  # no bound from a negative tangent root
+        sa[:n_low] = guess
     if n_low < n:
         # b_max - b ~ (e^{x/2} + e^{-x/2}) N(-s/2), exact at the money
         rest = slice(n_low, n)
         s_map = -2.0 * _ndtri(bca[rest] / (bma[rest] + ibma[rest]))
         np.maximum(s_map, sa[rest], out=sa[rest])
-    bad_guess = ~((sa > 0.0) & (sa < np.inf))
-    if bad_guess.any():  # only for arguments at the edge of the floating-point range
-        sa = np.where(bad_guess, np.where(np.arange(n) < n_low, 0.5 * sca, sca + 1.0), sa)
+        # a price within rounding of b_max (sigma far beyond SIGMA_MAX) can make this infinite
+        bad_guess = ~(sa[rest] < np.inf)
+        if np.count_nonzero(bad_guess):
+            np.copyto(sa[rest], sca[rest] + 1.0, where=bad_guess)
     # bracket from the inflection point
     sla = np.zeros(n)
     sla[n_low:] = sca[n_low:]
@@ -616,8 +623,10 @@ def _solve_normalised(
     s_out = np.empty(n)
     converged = np.zeros(n, dtype=np.bool_)
     act = order  # original positions of the active items, in sorted order
-    for _ in range(_MAX_ITER):
-        lo, hi = n_low, act.size - n_high  # slices [:lo] low, [lo:hi] plain, [hi:] high
+    done_before = np.zeros(n, dtype=np.bool_)
+    for iteration in range(_MAX_ITER):
+        m = act.size
+        lo, hi = n_low, m - n_high  # slices [:lo] low, [lo:hi] plain, [hi:] high
         h = xa / sa
         d1 = h + 0.5 * sa
         d2 = d1 - sa
@@ -627,31 +636,37 @@ def _solve_normalised(
         magn = t1 + t2  # b_max - b for the high objective; size of the terms otherwise
         if n_high:
             b[hi:] = bma[hi:] - magn[hi:]
-        resid = ba - b  # beta - b
+        resid = ba - b
         vega = vega_c * np.exp(-0.5 * d1 * d1)
         # Newton step of each objective
         newton = resid / vega
         if n_low:  # 1/ln b - 1/ln beta
             ln_b = np.log(b[:lo])
             vob = vega[:lo] / b[:lo]
-            newton[:lo] = (lba - ln_b) * ln_b / (lba * vob)
+            np.divide((lba - ln_b) * ln_b, lba * vob, out=newton[:lo])
         if n_high:  # ln((b_max - beta) / (b_max - b))
             gp = vega[hi:] / magn[hi:]
-            newton[hi:] = np.log(magn[hi:] / bca[hi:]) / gp
+            np.divide(np.log(magn[hi:] / bca[hi:]), gp, out=newton[hi:])
         # converged: the residual is at the rounding noise of b, or the Newton step is so small
-        # that taking it leaves an error of order step^2 (below 1e-16 relative)
-        at_noise = np.abs(resid) <= (4.0 * _EPS) * magn
-        if n_high:
-            at_noise[hi:] = np.abs(resid[hi:]) <= (4.0 * _EPS) * bma[hi:]
-        done = at_noise | (np.abs(newton) <= _NEWTON_TOL * sa)
-        if done.all():
-            s_out[act] = np.where(at_noise, sa, sa + newton)
-            converged[act] = True
-            break
+        # that taking it leaves an error of order step^2 (below 1e-16 relative); not tested
+        # before the first step, which starts from a guess
+        if iteration:
+            at_noise = np.abs(resid) <= (4.0 * _EPS) * magn
+            if n_high:
+                at_noise[hi:] = np.abs(resid[hi:]) <= (4.0 * _EPS) * bma[hi:]
+            done = at_noise | (np.abs(newton) <= _NEWTON_TOL * sa) | done_before
+            if np.count_nonzero(done) == m:
+                s_out[act] = np.where(at_noise, sa, sa + newton)
+                converged[act] = True
+                break
+        else:
+            at_noise = None
+            done = np.zeros(m, dtype=np.bool_)
 
-        # third-order (Householder) step, safeguarded by a bracket
-        sra = np.where(resid < 0.0, sa, sra)  # the iterate always lies inside the bracket
-        sla = np.where(resid > 0.0, sa, sla)
+        # third-order (Householder) step, safeguarded by a bracket that every evaluation
+        # tightens (the iterate always lies inside it, so no min/max is needed)
+        np.copyto(sra, sa, where=resid < 0.0)
+        np.copyto(sla, sa, where=resid > 0.0)
         h_s = h / sa
         hal = h * h_s - 0.25 * sa  # b''/b'
         hh3 = hal * hal - 3.0 * h_s * h_s - 0.25  # b'''/b'
@@ -667,33 +682,34 @@ def _solve_normalised(
             hh3[hi:] += gp * (2.0 * gp + 3.0 * hal[hi:])
             hal[hi:] += gp
         hn = hal * newton
-        ds = newton * (1.0 + 0.5 * hn) / (1.0 + hn + hh3 * newton * newton * (1.0 / 6.0))
-        np.maximum(ds, -0.5 * sa, out=ds)
-        s_new = sa + ds
+        s_new = sa + newton * (1.0 + 0.5 * hn) / (1.0 + hn + hh3 * newton * newton * (1.0 / 6.0))
         inside = (s_new >= sla) & (s_new <= sra)  # False for NaN
-        if not inside.all():
+        if np.count_nonzero(inside) < m:
             bisect = np.where(sra < np.inf, 0.5 * (sla + sra), 2.0 * np.maximum(sla, sa))
             s_new = np.where(inside | done, s_new, bisect)
             done |= sra - sla <= (4.0 * _EPS) * sa
-        if at_noise.any():
-            s_new = np.where(at_noise, sa, s_new)
-        if done.any():
-            fin = act[done]
-            s_out[fin] = s_new[done]
-            converged[fin] = True
-            keep = ~done
-            act = act[keep]
-            if n_low:
-                lba = lba[keep[:lo]]
-            n_low = int(np.count_nonzero(keep[:lo]))
-            if n_high:
-                n_high = int(np.count_nonzero(keep[hi:]))
-                sign_d1 = sign_d1[keep] if n_high else None  # type: ignore[index]
-            xa, sa, ba, bma, ibma, bca, sla, sra, vega_c = (
-                a[keep] for a in (xa, s_new, ba, bma, ibma, bca, sla, sra, vega_c)
-            )
-        else:
+        if at_noise is not None:
+            np.copyto(s_new, sa, where=at_noise)
+        n_done = np.count_nonzero(done)
+        if n_done == 0 or m < _COMPACT_MIN:
+            done_before = done
             sa = s_new
+            continue
+        fin = act[done]
+        s_out[fin] = s_new[done]
+        converged[fin] = True
+        keep = ~done
+        act = act[keep]
+        if n_low:
+            lba = lba[keep[:lo]]
+        n_low = np.count_nonzero(keep[:lo])
+        if n_high:
+            n_high = np.count_nonzero(keep[hi:])
+            sign_d1 = sign_d1[keep] if n_high else None  # type: ignore[index]
+        xa, sa, ba, bma, ibma, bca, sla, sra, vega_c = (
+            a[keep] for a in (xa, s_new, ba, bma, ibma, bca, sla, sra, vega_c)
+        )
+        done_before = np.zeros(act.size, dtype=np.bool_)
     else:
         s_out[act] = sa
     return s_out, converged
