@@ -151,6 +151,17 @@ def test_concurrent_closes_with_one_key_close_once(stack: Any, engine: Engine) -
         position = session.get(Position, pid)
     assert position is not None and position.quantity_open == 3
 
+    rest = {"as_of": closes_at()}  # everything still open, again ten times with one key
+    headers = {"Idempotency-Key": "close-burst-2"}
+    responses = all_at_once(
+        10,
+        lambda client, _: client.post(
+            f"{orders.url}/v1/positions/{pid}/close", json=rest, headers=headers
+        ),
+    )
+    assert Counter(r.status_code for r in responses) == {200: 10}, [r.text for r in responses]
+    assert {r.json()["trade"]["lots"] for r in responses} == {3}
+
 
 def test_auth_rejects_without_leaking_the_key(stack: Any, engine: Engine) -> None:
     orders, option, log = stack

@@ -189,6 +189,31 @@ def close_position(
     earlier = _replay_close(engine, position_id, idempotency_key, fingerprint)
     if earlier is not None:
         return earlier
+    try:
+        return _close_now(
+            engine, market_data, position_id, close, instant, capture_enabled,
+            idempotency_key=idempotency_key, fingerprint=fingerprint,
+        )  # fmt: skip
+    except (IntegrityError, Conflict):
+        # The same close key may have won concurrently: its trade (the unique key), or the lots
+        # it took (409), mean this request is a retry of that close.
+        earlier = _replay_close(engine, position_id, idempotency_key, fingerprint)
+        if earlier is None:
+            raise
+        return earlier
+
+
+def _close_now(
+    engine: Engine,
+    market_data: MarketDataClient,
+    position_id: int,
+    close: CloseRequest,
+    instant: datetime,
+    capture_enabled: bool,
+    *,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> CloseOutcome:
     position = get_position(engine, position_id)
     _check_closable(position, close.quantity)
     if instant < position.opened_at:
@@ -196,36 +221,30 @@ def close_position(
             "as_of", f"before the position opened ({position.opened_at.isoformat()})"
         )
     exit_snapshot, fill = _capture_exit(market_data, position, close, instant, capture_enabled)
-    try:
-        with session_scope(engine) as session:
-            lots = _take_lots(session, position_id, close.quantity, instant)
-            position = session.exec(select(Position).where(Position.id == position_id)).one()
-            trade = trade_from_position(
-                position,
+    with session_scope(engine) as session:
+        lots = _take_lots(session, position_id, close.quantity, instant)
+        position = session.exec(select(Position).where(Position.id == position_id)).one()
+        trade = trade_from_position(
+            position,
+            lots=lots,
+            exit_price=fill.price,
+            exit_price_source=fill.source,
+            exit_spread=fill.spread,
+            pnl=pnl(
+                side=position.side,
+                entry=position.entry_price,
+                exit_=fill.price,
                 lots=lots,
-                exit_price=fill.price,
-                exit_price_source=fill.source,
-                exit_spread=fill.spread,
-                pnl=pnl(
-                    side=position.side,
-                    entry=position.entry_price,
-                    exit_=fill.price,
-                    lots=lots,
-                    lot_size=position.lot_size,
-                ),
-                closed_at=instant,
-                close_reason=close.reason,
-                close_idempotency_key=idempotency_key,
-                close_request_fingerprint=fingerprint,
-                **exit_snapshot,
-            )
-            session.add(trade)
-            session.flush()  # the unique close key fails here, and rolls the quantity back
-    except IntegrityError:
-        earlier = _replay_close(engine, position_id, idempotency_key, fingerprint)
-        if earlier is None:
-            raise
-        return earlier
+                lot_size=position.lot_size,
+            ),
+            closed_at=instant,
+            close_reason=close.reason,
+            close_idempotency_key=idempotency_key,
+            close_request_fingerprint=fingerprint,
+            **exit_snapshot,
+        )
+        session.add(trade)
+        session.flush()  # a reused close key fails here, and the rollback returns the lots
     SNAPSHOTS.labels("exit", exit_snapshot["exit_source"]).inc()
     return CloseOutcome(trade, position, replayed=False)
 
