@@ -37,11 +37,10 @@ Implied volatility
     at the inflection point, which bounds the root (b is convex below s_c and concave above).
     Every evaluation tightens a bracket; a step leaving it is replaced by bisection.  An item has
     converged when its residual is at the rounding noise of b or its Newton step is below 1e-8
-    relative (the step is then taken, leaving an error of order 1e-16); converged items leave the
-    iteration, so later iterations only touch the few that need them.  Typically two Householder
-    iterations and a cheap final check; the result is as accurate as b itself can be evaluated
-    (about 1e-15 of the underlying in price terms).  Solutions outside [SIGMA_MIN, SIGMA_MAX] are
-    reported as errors, not clamped.
+    relative (the step is then taken, leaving an error of order 1e-16); in large batches converged
+    items leave the iteration.  Typically two Householder iterations and a cheap final check;
+    the result is as accurate as b itself can be evaluated (about 1e-15 of the underlying in
+    price terms).  Solutions outside [SIGMA_MIN, SIGMA_MAX] are reported as errors, not clamped.
 
     Price bounds are checked against the discounted forward, not S - K:
     ``e^{-rT} max(omega (F - K), 0) < price < e^{-rT} F`` (call) or ``e^{-rT} K`` (put), with
