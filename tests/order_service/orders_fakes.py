@@ -11,8 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
 
 from optrade.clients.market_data import MarketDataClient, MarketDataClientSettings
+from optrade.db.models import Position, Trade
 
 EXPIRY = date(2025, 12, 2)
 EXPIRIES = (EXPIRY, date(2025, 12, 9))
@@ -126,3 +129,8 @@ def in_process_client(app: Any) -> Any:
         warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
         from fastapi.testclient import TestClient
     return TestClient(app)
+
+
+def count_rows(engine: Engine, model: type[Position] | type[Trade]) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(model)).one())

@@ -10,8 +10,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from orders_fakes import EXPIRY, MARKET_AT, FakeMarket, fake_client, in_process_client
-from sqlalchemy import Engine, func
+from orders_fakes import (
+    EXPIRY,
+    MARKET_AT,
+    FakeMarket,
+    count_rows,
+    fake_client,
+    in_process_client,
+)
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from optrade.db.models import METADATA_FIELDS, Position, Trade, carried_trade_fields
@@ -77,11 +84,6 @@ def close(api: Any, position_id: int, body: dict[str, Any] | None = None, **head
     return api.post(f"/v1/positions/{position_id}/close", json=payload, headers={**AUTH, **headers})
 
 
-def count(engine: Engine, model: type[Position] | type[Trade]) -> int:
-    with Session(engine) as session:
-        return int(session.exec(select(func.count()).select_from(model)).one())
-
-
 # --- opening ----------------------------------------------------------------------------------
 
 
@@ -121,11 +123,11 @@ def test_open_with_no_provider_answering_is_503_and_writes_nothing(
     api: Any, markets: Any, engine: Engine
 ) -> None:
     markets[0].mode, markets[1].mode = "down", "error500"
-    before = count(engine, Position)
+    before = count_rows(engine, Position)
     response = api.post("/v1/orders", json=order(), headers={**AUTH, "Idempotency-Key": "dead-1"})
     assert response.status_code == 503, response.text
     assert response.json()["type"] == "upstream_unavailable"
-    assert count(engine, Position) == before
+    assert count_rows(engine, Position) == before
 
 
 @pytest.mark.parametrize(
@@ -159,12 +161,12 @@ def test_open_with_no_provider_answering_is_503_and_writes_nothing(
 def test_invalid_orders_are_422_naming_the_field(
     api: Any, engine: Engine, overrides: dict[str, Any], field: str
 ) -> None:
-    before = count(engine, Position)
+    before = count_rows(engine, Position)
     response = api.post("/v1/orders", json=order(**overrides), headers=AUTH)
     assert response.status_code == 422, response.text
     fields = [error["field"] for error in response.json()["errors"]]
     assert field in fields, response.json()
-    assert count(engine, Position) == before
+    assert count_rows(engine, Position) == before
 
 
 def test_missing_metadata_is_422(api: Any) -> None:
@@ -200,13 +202,13 @@ def test_an_unfillable_quote_is_409(api: Any, markets: Any) -> None:
 def test_the_same_idempotency_key_replays_and_never_opens_twice(api: Any, engine: Engine) -> None:
     headers = {**AUTH, "Idempotency-Key": "sig-123"}
     first = api.post("/v1/orders", json=order(), headers=headers)
-    before = count(engine, Position)
+    before = count_rows(engine, Position)
     again = api.post("/v1/orders", json=order(), headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
     assert again.json() == first.json()
-    assert count(engine, Position) == before
+    assert count_rows(engine, Position) == before
 
 
 def test_the_same_key_with_another_body_is_422_naming_the_header(api: Any) -> None:
@@ -219,12 +221,12 @@ def test_the_same_key_with_another_body_is_422_naming_the_header(api: Any) -> No
 
 def test_client_order_id_is_unique_too(api: Any, engine: Engine) -> None:
     first = open_position(api, client_order_id="coid-1")
-    before = count(engine, Position)
+    before = count_rows(engine, Position)
     again = api.post("/v1/orders", json=order(client_order_id="coid-1"), headers=AUTH)
     assert again.status_code == 201 and again.json()["id"] == first["id"]
     other = api.post("/v1/orders", json=order(client_order_id="coid-1", side="SELL"), headers=AUTH)
     assert other.status_code == 422 and other.json()["errors"][0]["field"] == "client_order_id"
-    assert count(engine, Position) == before
+    assert count_rows(engine, Position) == before
 
 
 def test_a_malformed_idempotency_key_is_422(api: Any) -> None:
@@ -318,13 +320,13 @@ def test_no_provider_and_no_price_is_503_and_the_position_is_untouched(
 ) -> None:
     position = open_position(api, quantity=2)
     markets[0].mode, markets[1].mode = "error500", "error500"
-    trades_before = count(engine, Trade)
+    trades_before = count_rows(engine, Trade)
     response = close(api, position["id"], {"quantity": 1})
     assert response.status_code == 503 and "left open" in response.json()["detail"]
     now = api.get(f"/v1/positions/{position['id']}").json()
     assert now["quantity_open"] == 2 and now["status"] == "open"
     assert now["updated_at"] == position["updated_at"]
-    assert count(engine, Trade) == trades_before
+    assert count_rows(engine, Trade) == trades_before
 
 
 def test_capture_disabled_closes_at_the_client_price_with_a_missing_snapshot(
@@ -460,12 +462,12 @@ def test_unknown_ids_are_404_naming_them(api: Any) -> None:
     "headers", [{}, {"Authorization": "Bearer wrong-key"}, {"Authorization": "Basic x"}]
 )
 def test_mutations_need_the_api_key(api: Any, engine: Engine, headers: dict[str, str]) -> None:
-    before = count(engine, Position)
+    before = count_rows(engine, Position)
     opened = api.post("/v1/orders", json=order(), headers=headers)
     assert opened.status_code == 401 and TEST_API_KEY not in opened.text
     assert opened.headers["WWW-Authenticate"] == "Bearer"
     assert api.post("/v1/positions/1/close", json={}, headers=headers).status_code == 401
-    assert count(engine, Position) == before
+    assert count_rows(engine, Position) == before
 
 
 def test_reads_are_open(api: Any) -> None:

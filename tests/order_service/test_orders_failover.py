@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from orders_fakes import count_rows
 from orders_processes import (
     AUTH,
     SESSION_AT,
@@ -21,10 +22,9 @@ from orders_processes import (
     order_service,
     warm_up,
 )
-from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlalchemy import Engine
 
-from optrade.db.models import Position, Trade
+from optrade.db.models import Position
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -45,11 +45,6 @@ def option(healthy_fallback: ServiceProcess) -> dict[str, Any]:
 
 def close_body(**fields: Any) -> dict[str, Any]:
     return {"as_of": (SESSION_AT + timedelta(minutes=30)).isoformat(), **fields}
-
-
-def count(engine: Engine, model: type[Position] | type[Trade]) -> int:
-    with Session(engine) as session:
-        return int(session.exec(select(func.count()).select_from(model)).one())
 
 
 def test_primary_then_fallback_then_nothing(
@@ -105,12 +100,12 @@ def test_primary_then_fallback_then_nothing(
             assert "no market-data provider answered" in trade["exit_error"]
             assert trade["exit_delta"] is None and trade["entry_delta"] is not None
 
-            positions_before = count(engine, Position)
+            positions_before = count_rows(engine, Position)
             dead_open = api.post(
                 "/v1/orders", json=order_body(option), headers={"Idempotency-Key": "dead-open"}
             )
             assert dead_open.status_code == 503, dead_open.text
-            assert count(engine, Position) == positions_before
+            assert count_rows(engine, Position) == positions_before
     finally:
         orders.stop()
         primary.stop()
