@@ -122,6 +122,14 @@ def test_odd_inputs_never_give_a_500(replay: Any, simulated: Any, value: str) ->
             assert response.status_code < 500, (path, value, response.text)
 
 
+def test_an_unencoded_plus_in_the_offset_is_understood(replay: Any) -> None:
+    # curl '...?as_of=2025-12-02T09:34:45+05:30' sends a space where the plus was
+    body = replay.get("/v1/context/NIFTY?as_of=2025-12-02T09:34:45+05:30").json()
+    assert body["as_of"] == "2025-12-02T04:04:45Z"
+    response = replay.get("/v1/context/NIFTY?as_of=2025-12-02 09:34")
+    assert response.status_code == 200
+
+
 def test_date_only_and_naive_as_of_are_ist(replay: Any) -> None:
     naive = replay.get("/v1/context/NIFTY", params={"as_of": "2025-12-02T09:34:45"}).json()
     assert naive["as_of"] == "2025-12-02T04:04:45Z"

@@ -3,14 +3,17 @@
 `as_of` convention: ISO-8601; an offset (`+05:30`, `Z`) is recommended. A naive value is read as
 IST wall-clock time, the way NSE stamps its data (`2025-12-02T09:34:45` means 09:34:45 IST). A
 bare date means 00:00 IST of that date. Absent: now. More than a minute in the future: 422.
+An unencoded `+05:30` in a URL arrives as ` 05:30`; it is read as the offset it was meant to be.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from pydantic import TypeAdapter, ValidationError
 
 from market_data_service.providers.base import MarketDataProvider
 from market_data_service.settings import MarketDataSettings
@@ -18,6 +21,8 @@ from optrade.calendar import IST
 from optrade.errors import InvalidInput
 
 FUTURE_TOLERANCE = timedelta(minutes=1)
+_DATETIME = TypeAdapter(datetime)
+_SPACE_BEFORE_OFFSET = re.compile(r"^(.+\d)\s(\d{2}:?\d{2})$")
 
 AS_OF_DESCRIPTION = (
     "market instant, ISO-8601; naive values are IST wall clock (as NSE stamps its data); "
@@ -35,15 +40,31 @@ def get_market_settings(request: Request) -> MarketDataSettings:
     return settings
 
 
+def parse_as_of(text: str) -> datetime:
+    """An ISO-8601 instant; a `+` that a URL turned into a space before the offset is restored."""
+    text = text.strip()
+    decoded_plus = _SPACE_BEFORE_OFFSET.match(text)
+    if decoded_plus and "T" in text:
+        text = f"{decoded_plus.group(1)}+{decoded_plus.group(2)}"
+    try:
+        return _DATETIME.validate_python(text)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        raise InvalidInput("as_of", f"not an ISO-8601 date-time ({reason})") from None
+
+
 def requested_instant(
-    as_of: Annotated[datetime | None, Query(description=AS_OF_DESCRIPTION)] = None,
+    as_of: Annotated[
+        str | None, Query(description=AS_OF_DESCRIPTION, json_schema_extra={"format": "date-time"})
+    ] = None,
 ) -> datetime:
     """`as_of` as an aware UTC instant (naive = IST), not in the future."""
     now = datetime.now(UTC)
     if as_of is None:
         return now
+    parsed = parse_as_of(as_of)
     try:
-        instant = (as_of if as_of.tzinfo else as_of.replace(tzinfo=IST)).astimezone(UTC)
+        instant = (parsed if parsed.tzinfo else parsed.replace(tzinfo=IST)).astimezone(UTC)
     except (OverflowError, ValueError) as exc:
         raise InvalidInput("as_of", f"out of range: {exc}") from exc
     if instant > now + FUTURE_TOLERANCE:
