@@ -9,11 +9,13 @@ everything was down is made up for as soon as the service is back.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init, worker_ready, worker_shutdown
+from celery.signals import beat_init, worker_init, worker_ready, worker_shutdown
+from sqlalchemy.exc import IntegrityError
 
 from optrade.db.types import utcnow
 from quality_service import backfill, runs
@@ -73,6 +75,26 @@ def catch_up() -> int | None:
     return outcome.run.id if outcome else None
 
 
+def declare_queues(celery: Celery, attempts: int = 5) -> None:
+    """Create the task queues before worker or beat uses them, surviving a concurrent creator.
+
+    kombu's SQLAlchemy transport (the serverless default broker) creates a queue row with a
+    SELECT then an INSERT, guarded only within one process: a worker and a beat starting together
+    can both INSERT, and the loser's IntegrityError is fatal to a worker. Here the loser just
+    finds the row on its next attempt. On Redis a declaration is a no-op.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with celery.connection_for_write() as connection:
+                for queue in celery.amqp.queues.values():
+                    queue(connection.default_channel).declare()
+            return
+        except IntegrityError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.1 * attempt)
+
+
 def _send_catch_up(sender: Any) -> None:
     if not get_quality_settings().catch_up_on_start:
         return
@@ -82,6 +104,11 @@ def _send_catch_up(sender: Any) -> None:
         log.exception("could not send the start-up catch-up task")
 
 
+@worker_init.connect
+def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    declare_queues(sender.app)
+
+
 @worker_ready.connect
 def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     _send_catch_up(sender)
@@ -89,6 +116,10 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
 
 @beat_init.connect
 def _on_beat_init(sender: Any = None, **_: Any) -> None:
+    try:
+        declare_queues(sender.app)
+    except Exception:  # noqa: BLE001 - beat can still send; the send will declare again
+        log.exception("could not declare the task queues")
     _send_catch_up(sender)
 
 

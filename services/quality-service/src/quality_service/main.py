@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import httpx
 from fastapi import FastAPI
 from kombu import Connection
 
 from optrade.app import build_app, database_ready
+from optrade.calendar import IST, coverage_warning, next_trading_day, previous_trading_day
 from optrade.db.engine import create_db_engine
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
@@ -29,6 +32,14 @@ def broker_ready(app: FastAPI) -> None:
         )
 
 
+def warm_calendar() -> None:
+    """Load the NSE calendar (pandas and its session tables) once, off the request path."""
+    today = datetime.now(IST).date()
+    coverage_warning(today)
+    previous_trading_day(today, regular_only=False)
+    next_trading_day(today)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_app_settings()
@@ -45,6 +56,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else None
     )
     COLLECTOR.engine = app.state.engine
+    # The first /quality/status (or scrape) would otherwise pay the calendar's seconds of pandas.
+    threading.Thread(target=warm_calendar, name="calendar-warm-up", daemon=True).start()
     try:
         yield
     finally:
