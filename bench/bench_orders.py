@@ -150,6 +150,9 @@ def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
                 API_KEY=API_KEY,
                 MARKET_DATA_PRIMARY_URL=primary,
                 MARKET_DATA_FALLBACK_URL=md["fallback"],
+                # A busy machine can take longer than the production 0.5 s to answer a quote;
+                # a healthy provider must not fall back here. The hanging one still times out.
+                MARKET_DATA_READ_TIMEOUT="2",
                 **extra,
             )
         yield urls
