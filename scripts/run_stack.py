@@ -99,7 +99,7 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
             (
                 "quality worker",
                 [*celery, "worker", "--loglevel=INFO", "--concurrency=1", "--pool=solo"],
-                {},
+                {"ORDER_SERVICE_URL": f"http://127.0.0.1:{order_port}"},  # the daily backfill
                 None,
             )
         )

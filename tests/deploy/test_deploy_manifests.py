@@ -150,6 +150,8 @@ def test_compose_production_wiring(services: dict[str, Any]) -> None:
     assert order["MARKET_DATA_FALLBACK_URL"] == "http://market-data-fallback:8002"
     assert services["market-data-primary"]["environment"]["MARKET_DATA_INSTANCE"] == "primary"
     assert services["market-data-fallback"]["environment"]["MARKET_DATA_INSTANCE"] == "fallback"
+    # The worker's daily backfill reaches the order service by its compose name.
+    assert services["quality-worker"]["environment"]["ORDER_SERVICE_URL"] == "http://order:8000"
 
 
 def test_compose_state_lives_in_volumes(compose: dict[str, Any]) -> None:
@@ -234,6 +236,7 @@ def test_k8s_secret_and_config_are_split(k8s: list[dict[str, Any]]) -> None:
     assert not {"API_KEY", "DATABASE_URL"} & set(config), "secrets belong in the Secret"
     assert config["MARKET_DATA_PRIMARY_URL"] == "http://market-data-primary:8001"
     assert config["MARKET_DATA_FALLBACK_URL"] == "http://market-data-fallback:8002"
+    assert config["ORDER_SERVICE_URL"] == "http://order:8000"
     assert all(d["metadata"]["namespace"] == "optrade" for d in k8s if d["kind"] != "Namespace")
 
 

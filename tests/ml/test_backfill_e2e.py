@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 
 from optrade.db.models import Trade
 from quality_service.backfill import OrderServiceSettings, request_backfill
-from quality_service.runs import run_manual_check
+from quality_service.runs import run_backfill_check, run_manual_check
 from tests.conftest import TEST_API_KEY
 from tests.ml.factories import insert_trades, missing_snapshot, snapshot, trade_values
 from tests.support.processes import ServiceProcess, free_port
@@ -107,6 +107,12 @@ def test_down_providers_trade_is_repaired_and_coverage_rises(
     assert (after["total"], after["passed"]) == (2, 2) and after["coverage"] > before["coverage"]
     by_source = {g["value"]: g for g in after["breakdown"]["exit_source"]}
     assert (by_source["backfill"]["total"], by_source["backfill"]["passed"]) == (1, 1)
+
+    # The daily backfill run of that date says the same, and counts the repaired trade apart.
+    recheck = run_backfill_check(engine, date(2025, 12, 1), totals, now=QUALITY_NOW, webhook=None)
+    exit_greeks = next(check for check in recheck.checks if check["name"] == "exit_greeks")
+    assert (exit_greeks["passed"], exit_greeks["backfilled"]) == (2, 1)
+    assert recheck.trigger == "backfill" and recheck.details["backfill"] == totals
 
     again = request_backfill(OrderServiceSettings(url=order_url))
     assert again["batches"] == 1 and again["exit"]["examined"] == 0

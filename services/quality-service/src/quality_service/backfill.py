@@ -21,8 +21,6 @@ from optrade.settings import get_app_settings
 
 log = logging.getLogger(__name__)
 
-BACKFILL_TASK = "quality.backfill_and_recheck"
-
 
 class OrderServiceSettings(BaseSettings):
     """`ORDER_SERVICE_*`: where the quality worker asks the order service to backfill."""

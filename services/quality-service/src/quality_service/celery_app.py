@@ -9,24 +9,39 @@ everything was down is made up for as soon as the service is back.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from datetime import date
 from typing import Any
 
+import httpx
 from celery import Celery
 from celery.signals import beat_init, worker_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import IntegrityError
 
+from optrade.calendar import is_trading_day
 from optrade.db.types import utcnow
+from optrade.settings import (
+    ConfigurationError,
+    check_production_settings,
+    get_app_settings,
+    get_database_settings,
+)
 from quality_service import backfill, runs
 from quality_service.celeryconfig import (
+    BACKFILL_TASK,
     CATCH_UP_TASK,
     RUN_MANUAL_TASK,
     RUN_SCHEDULED_TASK,
     celery_config,
 )
 from quality_service.schedule import slot_date
-from quality_service.settings import CelerySettings, get_celery_settings, get_quality_settings
+from quality_service.settings import (
+    CelerySettings,
+    check_production_celery,
+    get_celery_settings,
+    get_quality_settings,
+)
 from quality_service.worker import resources
 
 log = logging.getLogger(__name__)
@@ -59,13 +74,23 @@ def run_manual(lookback_days: int = 1) -> int | None:
     return run.id
 
 
-@app.task(name=backfill.BACKFILL_TASK, **TASK_OPTIONS)
-def backfill_and_recheck(lookback_days: int = 1) -> int | None:
-    """Repair missing snapshots through the order service, then check the window again."""
-    backfill.request_backfill(backfill.get_order_service_settings())
-    run = runs.run_manual_check(
-        resources.engine, lookback_days=lookback_days, webhook=resources.webhook()
-    )
+@app.task(name=BACKFILL_TASK, **TASK_OPTIONS)
+def backfill_and_recheck(trading_date: str | None = None) -> int | None:
+    """Beat's task after the daily check: repair missing snapshots, then check the date again.
+
+    The backfill is asked of the order service (it owns the trades); if that fails, the re-check
+    still runs and its note says why, so the day's history shows the backfill did not happen.
+    """
+    day = date.fromisoformat(trading_date) if trading_date else slot_date(utcnow())
+    if not is_trading_day(day):
+        log.info("%s is not an NSE trading day: no backfill re-check", day)
+        return None
+    try:
+        report = backfill.request_backfill(backfill.get_order_service_settings())
+    except httpx.HTTPError as exc:
+        log.warning("snapshot backfill failed: %s", exc)
+        report = {"error": f"{type(exc).__name__}: {exc}"}
+    run = runs.run_backfill_check(resources.engine, day, report, webhook=resources.webhook())
     return run.id
 
 
@@ -104,8 +129,24 @@ def _send_catch_up(sender: Any) -> None:
         log.exception("could not send the start-up catch-up task")
 
 
+def refuse_unsafe_production_settings() -> None:
+    """Exit at worker/beat start on a setting production must not run with.
+
+    Celery logs and swallows an ordinary exception raised by a signal handler, so this exits
+    with the reason on stderr instead: a worker must not run half-configured.
+    """
+    try:
+        app_settings = get_app_settings()
+        check_production_settings(app_settings, get_database_settings())
+        check_production_celery(app_settings, get_celery_settings())
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from exc
+
+
 @worker_init.connect
 def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    refuse_unsafe_production_settings()
     declare_queues(sender.app)
 
 
@@ -116,6 +157,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
 
 @beat_init.connect
 def _on_beat_init(sender: Any = None, **_: Any) -> None:
+    refuse_unsafe_production_settings()
     try:
         declare_queues(sender.app)
     except Exception:  # noqa: BLE001 - beat can still send; the send will declare again

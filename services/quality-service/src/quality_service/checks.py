@@ -31,7 +31,14 @@ from sqlalchemy import (
     union_all,
 )
 
-from optrade.db.models import CHAIN_FIELDS, CONTEXT_FIELDS, GREEK_FIELDS, METADATA_FIELDS, Trade
+from optrade.db.models import (
+    CHAIN_FIELDS,
+    CONTEXT_FIELDS,
+    GREEK_FIELDS,
+    METADATA_FIELDS,
+    SnapshotSource,
+    Trade,
+)
 from quality_service.schemas import (
     CheckBreakdown,
     CheckResult,
@@ -60,6 +67,15 @@ class CheckSpec:
     name: str
     label: str
     fields: tuple[FieldSpec, ...]
+
+    @property
+    def snapshot_sides(self) -> tuple[str, ...]:
+        """`entry` and/or `exit`: the snapshots whose columns this check reads."""
+        return tuple(
+            side
+            for side in ("entry", "exit")
+            if any(f.column.startswith(f"{side}_") for f in self.fields)
+        )
 
 
 def _label(name: str) -> str:
@@ -121,6 +137,15 @@ class WindowCounts:
 
     def check_passed(self, check: str) -> int:
         return sum(g.checks[check] for g in self.groups)
+
+    def check_backfilled(self, check: CheckSpec) -> int:
+        """Passing trades with a snapshot this check reads repaired by the backfill."""
+        sides = check.snapshot_sides
+        return sum(
+            g.checks[check.name]
+            for g in self.groups
+            if any(g.key[f"{side}_source"] == SnapshotSource.BACKFILL for side in sides)
+        )
 
 
 def present(column: str, dialect: str) -> ColumnElement[bool]:
@@ -284,6 +309,7 @@ def evaluate(
                 fields=fields,
                 breakdown=_breakdown(counts, check.name),
                 failing_trade_ids=list(samples.get(check.name, [])),
+                backfilled=counts.check_backfilled(check),
             )
         )
     return results

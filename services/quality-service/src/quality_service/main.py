@@ -19,7 +19,11 @@ from optrade.settings import check_production_settings, get_app_settings, get_da
 from quality_service.alerts import Webhook
 from quality_service.api.routes import router
 from quality_service.metrics import COLLECTOR
-from quality_service.settings import get_celery_settings, get_quality_settings
+from quality_service.settings import (
+    check_production_celery,
+    get_celery_settings,
+    get_quality_settings,
+)
 
 BROKER_TIMEOUT_S = 2.0
 
@@ -45,6 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_app_settings()
     database = get_database_settings()
     check_production_settings(settings, database)
+    check_production_celery(settings, get_celery_settings())
     configure_logging("quality", settings.log_level, settings.log_json)
     quality = get_quality_settings()
     app.state.engine = create_db_engine(database)

@@ -27,7 +27,7 @@ def _groups(groups: list[GroupCoverage]) -> str:
     return ", ".join(f"{g.value or '(none)'} {g.passed}/{g.total}" for g in groups)
 
 
-def _check_lines(number: int, check: CheckResult) -> list[str]:
+def _check_lines(number: int, check: CheckResult, before: float | None = None) -> list[str]:
     if check.coverage is None:
         return [f"{number}. {check.label} Coverage: n/a (no trades)"]
     head = f"{number}. {check.label} Coverage: {percent(check.coverage)}"
@@ -36,6 +36,10 @@ def _check_lines(number: int, check: CheckResult) -> list[str]:
     elif check.status == CheckStatus.WARN:
         head += f"  ⚠️ WARN (below {check.warn_below:g}%)"
     lines = [head]
+    if before is not None:
+        lines.append(f"   Before backfill: {percent(before)}")
+    if check.backfilled:
+        lines.append(f"   Complete thanks to backfill: {check.backfilled} of {check.passed}")
     for field in check.fields:
         icon = _field_icon(field.present, field.total, check)
         lines.append(f"   {field.label}: {field.present}/{field.total}  {icon}")
@@ -71,10 +75,13 @@ def render_text(run: QualityRunPublic) -> str:
         "=== DATA QUALITY CHECK ===",
         f"Checking {run.total_trades} trades from {run.window_label or 'the window'}",
     ]
+    before = run.coverage_before or {}
     for number, check in enumerate(run.checks, start=1):
-        lines.extend(_check_lines(number, check))
+        lines.extend(_check_lines(number, check, before.get(check.name)))
     start = run.window_start.astimezone(IST).strftime("%Y-%m-%d %H:%M")
     end = run.window_end.astimezone(IST).strftime("%Y-%m-%d %H:%M")
     lines.append(f"Run #{run.id} ({run.trigger}), trades closed {start} to {end} IST")
+    if run.note and run.status != "skipped":  # a skipped run's summary line is its note
+        lines.append(f"Note: {run.note}")
     lines.append(_summary(run))
     return "\n".join(lines) + "\n"

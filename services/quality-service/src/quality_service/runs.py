@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -114,12 +115,48 @@ def run_manual_check(
     now = now or utcnow()
     run = _new_run(Trigger.MANUAL, lookback_window(now, lookback_days), now, settings)
     run.details["lookback_days"] = lookback_days
+    _store_evaluated(engine, run, settings)
+    if alert:
+        _after_run(engine, run, settings, webhook)
+    return run
+
+
+def _store_evaluated(engine: Engine, run: QualityRun, settings: QualitySettings) -> None:
     with session_scope(engine) as session:
         session.add(run)
         session.flush()
         _evaluate_into(session, run, settings)
-    if alert:
-        _after_run(engine, run, settings, webhook)
+
+
+def run_backfill_check(
+    engine: Engine,
+    trading_date: date,
+    backfill_report: dict[str, Any],
+    *,
+    now: datetime | None = None,
+    settings: QualitySettings | None = None,
+    webhook: Webhook | None = None,
+) -> QualityRun:
+    """Check `trading_date` again after the snapshot backfill and store it as a `backfill` run.
+
+    The run carries the coverage of the same date's scheduled run (before the backfill) and the
+    backfill's own counts, so the history shows what the repair changed; the per-check
+    `backfilled` count says how many passing trades owe it to a repaired snapshot.
+    """
+    settings = settings or get_quality_settings()
+    now = now or utcnow()
+    run = _new_run(Trigger.BACKFILL, trading_date_window(trading_date), now, settings)
+    run.trading_date = trading_date
+    run.details["backfill"] = backfill_report
+    before = find_scheduled(engine, trading_date)
+    if before is not None and before.checks:
+        run.details["before_run_id"] = before.id
+        run.details["coverage_before"] = {c["name"]: c["coverage"] for c in before.checks}
+    if "error" in backfill_report:
+        run.note = f"backfill failed: {backfill_report['error']}"
+    _store_evaluated(engine, run, settings)
+    log.info("backfill re-check %s for %s: %s", run.id, trading_date, run.status)
+    _after_run(engine, run, settings, webhook)
     return run
 
 

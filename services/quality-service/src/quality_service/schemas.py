@@ -28,7 +28,7 @@ class RunStatus(StrEnum):
 class Trigger(StrEnum):
     SCHEDULED = "scheduled"
     MANUAL = "manual"
-    BACKFILL = "backfill"  # allowed by the table; no code path stores it yet
+    BACKFILL = "backfill"  # the daily re-check after the snapshot backfill
 
 
 class FieldCount(BaseModel):
@@ -64,6 +64,11 @@ class CheckResult(BaseModel):
     fields: list[FieldCount]
     breakdown: CheckBreakdown
     failing_trade_ids: list[int] = Field(description="up to QUALITY_FAILING_IDS_LIMIT, by id")
+    backfilled: int = Field(
+        0,
+        description="of the passing trades, those with a snapshot this check reads repaired by "
+        "the backfill (source `backfill`) rather than captured live",
+    )
 
 
 class QualityRunPublic(BaseModel):
@@ -81,6 +86,15 @@ class QualityRunPublic(BaseModel):
     checks: list[CheckResult]
     alerts: list[dict[str, Any]] = Field(description="webhook notices sent or suppressed")
     note: str | None
+    before_run_id: int | None = Field(
+        None, description="backfill runs: the scheduled run of the same date, before the backfill"
+    )
+    coverage_before: dict[str, float | None] | None = Field(
+        None, description="backfill runs: coverage percent per check before the backfill"
+    )
+    backfill: dict[str, Any] | None = Field(
+        None, description="backfill runs: what the backfill examined, repaired and left missing"
+    )
 
 
 class RunSummary(BaseModel):

@@ -11,6 +11,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from optrade.settings import AppSettings, ConfigurationError
+
 DEFAULT_BROKER_URL = "sqla+sqlite:///./data/celery-broker.db"
 DEFAULT_RESULT_BACKEND = "db+sqlite:///./data/celery-results.db"
 
@@ -50,6 +52,26 @@ class CelerySettings(BaseSettings):
     broker_url: str = DEFAULT_BROKER_URL
     result_backend: str = DEFAULT_RESULT_BACKEND
     queue: str = "quality"
+
+
+def check_production_celery(app: AppSettings, celery: CelerySettings) -> None:
+    """Refuse the serverless SQLite broker and result backend when APP_ENV=production.
+
+    They exist so `make run` needs no server; several hosts cannot share them, and a worker on
+    another machine would silently read an empty queue of its own.
+    """
+    if app.app_env != "production":
+        return
+    for name, url in (
+        ("CELERY_BROKER_URL", celery.broker_url),
+        ("CELERY_RESULT_BACKEND", celery.result_backend),
+    ):
+        scheme = url.split("://", 1)[0]
+        if "sqlite" in scheme:
+            raise ConfigurationError(
+                f"{name} must point at Redis (redis://host:6379/N) when APP_ENV=production "
+                f"(the SQLite broker is the development default), not {scheme}://"
+            )
 
 
 @lru_cache

@@ -40,6 +40,9 @@ def to_public(run: QualityRun) -> QualityRunPublic:
         checks=[CheckResult.model_validate(c) for c in run.checks],
         alerts=details.get("alerts", []),
         note=run.note,
+        before_run_id=details.get("before_run_id"),
+        coverage_before=details.get("coverage_before"),
+        backfill=details.get("backfill"),
     )
 
 
