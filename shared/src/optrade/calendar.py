@@ -35,17 +35,31 @@ def _settings() -> CalendarSettings:
     return CalendarSettings()
 
 
+# A regular session opens by 10:00 IST and lasts at least four hours. That holds for every era
+# of NSE hours the library knows (10:00-15:30 in the 1990s, 09:55 until 2010, 09:15 since) and
+# excludes the one-hour Muhurat sessions and other short special sessions.
+REGULAR_OPENS_BY = time(10, 0)
+REGULAR_MIN_HOURS = 4.0
+FIRST_CALENDAR_YEAR = 1995  # the library's NSE history starts in the mid-1990s
+
+
+class OutsideCalendar(ValueError):
+    """A date before the NSE calendar's history: no trading day can be named for it."""
+
+
 @lru_cache
 def _sessions(year: int) -> dict[date, bool]:
-    """Trading dates of one year, each mapped to whether it is a full regular session."""
+    """Trading dates of one year, each mapped to whether it is a regular session."""
     import pandas_market_calendars as mcal  # imported lazily: pandas is slow to import
 
     schedule = mcal.get_calendar("XNSE").schedule(f"{year}-01-01", f"{year}-12-31")
     sessions: dict[date, bool] = {}
-    for day, row in schedule.iterrows():
-        opens = row["market_open"].tz_convert(IST).time()
-        closes = row["market_close"].tz_convert(IST).time()
-        sessions[day.date()] = opens <= MARKET_OPEN and closes >= MARKET_CLOSE
+    for day, opens, closes in zip(
+        schedule.index, schedule["market_open"], schedule["market_close"], strict=True
+    ):
+        hours = (closes - opens).total_seconds() / 3600
+        local_open = opens.tz_convert(IST).time()
+        sessions[day.date()] = local_open <= REGULAR_OPENS_BY and hours >= REGULAR_MIN_HOURS
     return sessions
 
 
@@ -74,6 +88,8 @@ def is_trading_day(day: date, *, regular_only: bool = False) -> bool:
         return False
     if day in settings.extra_trading_days:
         return True
+    if day.year < FIRST_CALENDAR_YEAR:
+        return False  # before the calendar's history: not known to be a trading day
     regular = _sessions(day.year).get(day)
     if regular is None:
         return False
@@ -81,9 +97,15 @@ def is_trading_day(day: date, *, regular_only: bool = False) -> bool:
 
 
 def previous_trading_day(day: date, *, regular_only: bool = True) -> date:
-    """The latest trading day on or before `day`."""
+    """The latest trading day on or before `day` (OutsideCalendar before the calendar's history)."""
+    asked = day
     while not is_trading_day(day, regular_only=regular_only):
         day -= timedelta(days=1)
+        if day.year < FIRST_CALENDAR_YEAR:
+            raise OutsideCalendar(
+                f"no NSE trading day on or before {asked.isoformat()}: the calendar starts in "
+                f"{FIRST_CALENDAR_YEAR}"
+            )
     return day
 
 
