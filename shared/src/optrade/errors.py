@@ -101,7 +101,37 @@ def _is_out_of_range(exc: BaseException) -> bool:
     return isinstance(exc, StatementError) and isinstance(exc.orig, OverflowError)
 
 
+def _is_database_unavailable(exc: BaseException) -> bool:
+    """The database is down, restarting, refusing connections or out of pool slots.
+
+    Whatever the request was doing rolled back with its transaction, so the client may retry
+    (with the same Idempotency-Key for an order).
+    """
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if _is_database_unavailable(exc):
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
+        return JSONResponse(
+            error_body(
+                "database_unavailable",
+                "the database cannot be reached right now and the request did not complete; "
+                "retry shortly (with the same Idempotency-Key an order is never applied twice)",
+            ),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
     if _is_out_of_range(exc):
         # Clients can send integers no column holds; that is their input, not our failure.
         return JSONResponse(
@@ -117,4 +147,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Handlers keyed on a class below Exception run inside the app's ExceptionMiddleware and end
+    # the request there. The catch-all Exception handler runs in ServerErrorMiddleware, which
+    # re-raises after answering, so uvicorn logs a traceback and drops the keep-alive connection
+    # (the client's next request on it is reset): database outages and out-of-range numbers are
+    # expected conditions, not crashes, and get the quiet path.
+    from sqlalchemy.exc import SQLAlchemyError
+
+    app.add_exception_handler(SQLAlchemyError, _unexpected_error)
+    app.add_exception_handler(OverflowError, _unexpected_error)
     app.add_exception_handler(Exception, _unexpected_error)
