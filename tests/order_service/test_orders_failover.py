@@ -117,19 +117,20 @@ def test_primary_then_fallback_then_nothing(
 def test_a_misbehaving_primary_is_skipped_and_its_breaker_opens(
     database_url: str, healthy_fallback: ServiceProcess, option: dict[str, Any]
 ) -> None:
-    """Garbage, then stale quotes, then a hang: three consecutive failures open the breaker, after
-    which the hanging primary is not asked and adds no latency."""
+    """Malformed JSON, a stale as_of, 500s, NaN Greeks, then a hang: each is a failure that sends
+    the capture to the fallback; the fifth consecutive one opens the breaker, after which the
+    hanging primary is not asked and adds no latency."""
     port = free_port()
     orders = order_service(
         database_url,
         f"http://127.0.0.1:{port}",
         healthy_fallback.url,
-        MARKET_DATA_BREAKER_FAIL_MAX="3",
+        MARKET_DATA_BREAKER_FAIL_MAX="5",
         MARKET_DATA_BREAKER_RESET_TIMEOUT="600",
     )
     try:
         with httpx.Client(base_url=orders.url, headers=AUTH, timeout=10) as api:
-            for fault in ("garbage", "stale"):
+            for fault in ("garbage", "stale", "error500", "nan"):
                 with market_data("primary", port=port, MARKET_DATA_FAULT=fault):
                     opened = api.post("/v1/orders", json=order_body(option))
                 assert opened.status_code == 201, opened.text
