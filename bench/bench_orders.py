@@ -43,6 +43,7 @@ ROUND_TRIPS = int(os.environ.get("BENCH_ORDERS_ROUND_TRIPS", "120"))  # per run
 CAPTURE_PAIRS = 40  # closes per service per run, alternating, one at a time
 BREAKER_CLOSES = 80  # closes per service per run, interleaved, at CONCURRENCY
 GOAL_CAPTURE_MS = 2.0
+GOAL_ROUND_TRIPS = 500.0  # open+close round trips per second on 2 cores
 GOAL_DEAD_PRIMARY_RATIO = 1.2
 
 
@@ -118,10 +119,23 @@ def drive(jobs: list[dict[str, Any]], concurrency: int, order: dict[str, Any]) -
 
 # --- the processes -------------------------------------------------------------------------------
 
+PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 @contextmanager
 def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
-    """Start the processes; yield the URLs of the order services (and market data) by name."""
+    """Start the processes; yield the URLs of the order services (and market data) by name.
+
+    `PIDS` maps the same names to the process ids while they run (for CPU accounting)."""
     from tests.support.processes import ServiceProcess
 
     with ExitStack() as started:
@@ -130,7 +144,10 @@ def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
             env = {"APP_ENV": "test", "LOG_LEVEL": "WARNING", **env}
             process = ServiceProcess(factory, env=env, log_path=logs / f"{name}.log")
             started.callback(process.stop)  # also when start() fails: stop() closes the log
-            return process.start(timeout=120).url  # a busy machine starts processes slowly
+            process.start(timeout=120)  # a busy machine starts processes slowly
+            assert process.proc is not None
+            PIDS[name] = process.proc.pid
+            return process.url
 
         md = {
             name: service(MARKET_DATA, f"market-data-{name}", MARKET_DATA_FAULT=fault)
@@ -183,9 +200,15 @@ def listed_option(md_url: str) -> dict[str, Any]:
 
 def _round_trips(urls: dict[str, str], order: dict[str, Any]) -> list[dict[str, Any]]:
     opens_p50, opens_p99, closes_p50, closes_p99, per_second = [], [], [], [], []
+    order_cpu, market_cpu = [], []
     jobs = [{"kind": "round_trip", "base": urls["healthy"]}] * ROUND_TRIPS
+    watched = (PIDS["order-healthy"], PIDS["market-data-primary"])
     for _ in range(RUNS):
+        before = [cpu_seconds(pid) for pid in watched]
         result = drive(jobs, CONCURRENCY, order)
+        after = [cpu_seconds(pid) for pid in watched]
+        order_cpu.append(1e3 * (after[0] - before[0]) / ROUND_TRIPS)
+        market_cpu.append(1e3 * (after[1] - before[1]) / ROUND_TRIPS)
         opens, closes = result["latencies_ms"]["open"], result["latencies_ms"]["close"]
         opens_p50.append(percentile(opens, 0.5))
         opens_p99.append(percentile(opens, 0.99))
@@ -198,7 +221,17 @@ def _round_trips(urls: dict[str, str], order: dict[str, Any]) -> list[dict[str, 
         figure(f"POST /v1/orders latency p99 ({label})", "ms", opens_p99),
         figure(f"POST close latency p50 ({label})", "ms", closes_p50),
         figure(f"POST close latency p99 ({label})", "ms", closes_p99),
-        figure(f"open+close round trips/s ({label})", "round trips/s", per_second),
+        figure(
+            f"open+close round trips/s ({label})",
+            "round trips/s",
+            per_second,
+            goal=f">= {GOAL_ROUND_TRIPS:g} on {os.cpu_count()} cores",
+            goal_met=statistics.median(per_second) >= GOAL_ROUND_TRIPS,
+        ),
+        # What bounds the round trips: CPU per round trip of each process (one open, one close,
+        # two quotes); a process at 1000 ms/s of CPU is saturated (the GIL: one core each).
+        figure("order-service CPU per open+close round trip", "ms", order_cpu),
+        figure("market-data CPU per round trip (two quotes)", "ms", market_cpu),
     ]
 
 

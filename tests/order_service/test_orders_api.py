@@ -23,9 +23,10 @@ from sqlmodel import Session, select
 
 from optrade.db.models import METADATA_FIELDS, Position, Trade, carried_trade_fields
 from optrade.settings import reset_settings_cache
+from order_service.api.deps import order_settings
 from order_service.main import create_app
 from order_service.schemas import PositionPublic, TradePublic
-from order_service.settings import OrderSettings, get_order_settings
+from order_service.settings import OrderSettings
 from tests.conftest import TEST_API_KEY
 
 AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
@@ -332,7 +333,7 @@ def test_no_provider_and_no_price_is_503_and_the_position_is_untouched(
 def test_capture_disabled_closes_at_the_client_price_with_a_missing_snapshot(
     api: Any, markets: Any
 ) -> None:
-    api.app.dependency_overrides[get_order_settings] = lambda: OrderSettings(capture_enabled=False)
+    api.app.dependency_overrides[order_settings] = lambda: OrderSettings(capture_enabled=False)
     position = open_position(api, quantity=1)
     requests_before = len(markets[0].requests)
     without_price = close(api, position["id"])

@@ -14,10 +14,13 @@ from optrade.settings import get_app_settings
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API_KEY>")
 
 
-def require_api_key(
+async def require_api_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Reject the request unless it carries the configured API key (compared in constant time)."""
+    """Reject the request unless it carries the configured API key (compared in constant time).
+
+    `async def`: it never blocks, and a plain `def` dependency costs a thread-pool hand-off.
+    """
     configured = get_app_settings().api_key
     if configured is None or not configured.get_secret_value():
         raise Unauthorized("no API key is configured on this service; set API_KEY")

@@ -33,6 +33,7 @@ from fastapi import FastAPI
 
 from market_data_service.api import calculator, market
 from market_data_service.faults import FaultInjectionMiddleware
+from market_data_service.pricing import ChainPricer
 from market_data_service.providers import build_provider
 from market_data_service.settings import MarketDataSettings, get_settings
 from optrade.app import build_app
@@ -60,6 +61,9 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
         provider.ready()  # load the calendar and the first snapshot before the first request
         app.state.provider = provider
         app.state.settings = settings
+        app.state.pricer = ChainPricer(
+            rate=settings.risk_free_rate, dividend_yield=settings.dividend_yield
+        )
         log.info(
             "market data ready",
             extra={"provider": provider.name, "instance": settings.market_data_instance,

@@ -10,6 +10,8 @@ rate is reportedly 10%) is reported beside ours as `nse_iv` where the data has i
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
@@ -116,6 +118,40 @@ def chain_greeks(
             else LegGreeks(iv * 100.0, delta, gamma, theta, vega, rho, source, None)
         )
     return out
+
+
+class ChainPricer:
+    """`chain_greeks` at the service's rate and dividend yield, remembered for recent chains.
+
+    Quotes of one option after another from the same chain (every capture of an order in the
+    same market minute) solve the chain's IVs once. An entry is used only for the very Chain
+    object it was computed from (providers hand out the same object for the same instant from
+    their own caches), so a different chain under the same key is never answered from the cache.
+    """
+
+    def __init__(self, *, rate: float, dividend_yield: float, size: int = 128) -> None:
+        self.rate = rate
+        self.dividend_yield = dividend_yield
+        self._size = size
+        self._entries: OrderedDict[
+            tuple[str, date, datetime], tuple[Chain, dict[tuple[float, OptionSide], LegGreeks]]
+        ] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def greeks(self, chain: Chain) -> dict[tuple[float, OptionSide], LegGreeks]:
+        key = (chain.underlying, chain.expiry, chain.as_of)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] is chain:
+                self._entries.move_to_end(key)
+                return entry[1]
+        priced = chain_greeks(chain, rate=self.rate, dividend_yield=self.dividend_yield)
+        with self._lock:
+            self._entries[key] = (chain, priced)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return priced
 
 
 @dataclass(frozen=True, slots=True)

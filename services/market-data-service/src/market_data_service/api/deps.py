@@ -1,5 +1,8 @@
 """Dependencies of the routes: the provider built by the lifespan, settings, and `as_of`.
 
+They are `async def` because they are quick and never block: FastAPI runs a plain `def`
+dependency in its thread pool, one hand-off per dependency per request.
+
 `as_of` convention: ISO-8601; an offset (`+05:30`, `Z`) is recommended. A naive value is read as
 IST wall-clock time, the way NSE stamps its data (`2025-12-02T09:34:45` means 09:34:45 IST). A
 bare date means 00:00 IST of that date. Absent: now. More than a minute in the future: 422.
@@ -15,6 +18,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from pydantic import TypeAdapter, ValidationError
 
+from market_data_service.pricing import ChainPricer
 from market_data_service.providers.base import MarketDataProvider
 from market_data_service.settings import MarketDataSettings
 from optrade.calendar import IST
@@ -30,12 +34,17 @@ AS_OF_DESCRIPTION = (
 )
 
 
-def get_provider(request: Request) -> MarketDataProvider:
+async def get_provider(request: Request) -> MarketDataProvider:
     provider: MarketDataProvider = request.app.state.provider
     return provider
 
 
-def get_market_settings(request: Request) -> MarketDataSettings:
+async def get_pricer(request: Request) -> ChainPricer:
+    pricer: ChainPricer = request.app.state.pricer
+    return pricer
+
+
+async def get_market_settings(request: Request) -> MarketDataSettings:
     settings: MarketDataSettings = request.app.state.settings
     return settings
 
@@ -53,7 +62,7 @@ def parse_as_of(text: str) -> datetime:
         raise InvalidInput("as_of", f"not an ISO-8601 date-time ({reason})") from None
 
 
-def requested_instant(
+async def requested_instant(
     as_of: Annotated[
         str | None, Query(description=AS_OF_DESCRIPTION, json_schema_extra={"format": "date-time"})
     ] = None,
@@ -74,7 +83,7 @@ def requested_instant(
     return instant
 
 
-def underlying_name(
+async def underlying_name(
     underlying: Annotated[
         str, Path(min_length=1, max_length=32, description="index symbol, e.g. NIFTY")
     ],
@@ -84,5 +93,6 @@ def underlying_name(
 
 ProviderDep = Annotated[MarketDataProvider, Depends(get_provider)]
 SettingsDep = Annotated[MarketDataSettings, Depends(get_market_settings)]
+PricerDep = Annotated[ChainPricer, Depends(get_pricer)]
 AsOfDep = Annotated[datetime, Depends(requested_instant)]
 UnderlyingDep = Annotated[str, Depends(underlying_name)]

@@ -202,6 +202,7 @@ class SimulatedProvider:
         self.dividend_yield = dividend_yield
         self._instruments = get_instruments()
         self._chain = lru_cache(maxsize=256)(self._build_chain)
+        self._listed = lru_cache(maxsize=4096)(self._listed_expiries)
 
     # -- the provider interface ----------------------------------------------------------------
 
@@ -225,7 +226,7 @@ class SimulatedProvider:
     def chain(self, underlying: str, expiry: date | None, as_of: datetime) -> Chain:
         spec = self._spec(underlying)
         day, minute = self._minute(as_of)
-        listed = listed_expiries(spec, minute_time(day, minute))
+        listed = self._listed(spec.name, day, minute)
         if expiry is None:
             expiry = listed[0]
         elif expiry not in listed:
@@ -263,6 +264,9 @@ class SimulatedProvider:
         if as_of.astimezone(IST).date() < EARLIEST:
             raise InvalidInput("as_of", f"the simulated market starts on {EARLIEST.isoformat()}")
         return market_minute(as_of)
+
+    def _listed_expiries(self, underlying: str, day: date, minute: int) -> tuple[date, ...]:
+        return tuple(listed_expiries(self._instruments[underlying], minute_time(day, minute)))
 
     def _build_chain(self, underlying: str, expiry: date, day: date, minute: int) -> Chain:
         spec = self._instruments[underlying]

@@ -1,4 +1,8 @@
-"""Dependencies the routes share: the process's engine and market-data client, listing filters."""
+"""Dependencies the routes share: the process's engine and market-data client, listing filters.
+
+`async def` because they are quick and never block: FastAPI runs a plain `def` dependency in its
+thread pool, one hand-off per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +20,17 @@ from order_service.settings import OrderSettings, get_order_settings
 MAX_PAGE = 500
 
 
-def _engine(request: Request) -> Engine:
+async def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def _market_data(request: Request) -> MarketDataClient:
+async def _market_data(request: Request) -> MarketDataClient:
     client: MarketDataClient = request.app.state.market_data
     return client
 
 
-def _window(
+async def _window(
     underlying: Annotated[str | None, Query(max_length=20)] = None,
     model_version: Annotated[str | None, Query(max_length=64)] = None,
     start: Annotated[
@@ -41,9 +45,13 @@ def _window(
     return Window(underlying, model_version, start, end, limit, offset)
 
 
+async def order_settings() -> OrderSettings:
+    return get_order_settings()
+
+
 EngineDep = Annotated[Engine, Depends(_engine)]
 MarketDataDep = Annotated[MarketDataClient, Depends(_market_data)]
-SettingsDep = Annotated[OrderSettings, Depends(get_order_settings)]
+SettingsDep = Annotated[OrderSettings, Depends(order_settings)]
 WindowDep = Annotated[Window, Depends(_window)]
 IdempotencyKeyDep = Annotated[
     str | None,
