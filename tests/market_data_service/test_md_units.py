@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,10 @@ from typing import Any
 import pytest
 
 from market_data_service.main import create_app
+from market_data_service.pricing import ChainPricer, chain_greeks
 from market_data_service.providers.india_vix import IndiaVixHistory
 from market_data_service.providers.nse_replay import index_file, parse_leg, parse_snapshot
+from market_data_service.providers.simulated import SimulatedProvider
 from market_data_service.settings import MarketDataSettings
 from optrade.calendar import IST
 from optrade.settings import ConfigurationError, reset_settings_cache
@@ -194,3 +197,16 @@ def test_greeks_reason_for_a_leg_without_any_price() -> None:
     priced = chain_greeks(chain, rate=0.065, dividend_yield=0.0)
     assert priced[(26000.0, "CE")].error == NO_PRICE  # an offer alone is no price
     assert priced[(26000.0, "PE")].error == NO_PRICE
+
+
+def test_the_chain_pricer_reuses_greeks_only_for_the_same_chain_object() -> None:
+    chain = SimulatedProvider(seed=7).chain("NIFTY", None, datetime(2025, 12, 1, 5, 0, tzinfo=UTC))
+    pricer = ChainPricer(rate=0.065, dividend_yield=0.0, size=2)
+    first = pricer.greeks(chain)
+    assert pricer.greeks(chain) is first  # the same chain: from the cache
+    assert first == chain_greeks(chain, rate=0.065, dividend_yield=0.0)
+    # Another chain under the same (underlying, expiry, as_of), e.g. from another provider:
+    # priced afresh, never answered with the first chain's Greeks.
+    moved = replace(chain, spot=chain.spot * 1.01)
+    other = pricer.greeks(moved)
+    assert other is not first and other != first
