@@ -149,7 +149,8 @@ def stack(
         },
         log_path=tmp / "order.log",
     )
-    celery_env = {**common, **_broker_env(tmp, redis_url)}
+    # The worker's backfill (queued by each stored daily check) asks this stack's order service.
+    celery_env = {**common, **_broker_env(tmp, redis_url), "ORDER_SERVICE_URL": orders.url}
     quality = ServiceProcess(
         "quality_service.main:create_app", env=celery_env, log_path=tmp / "quality.log"
     )

@@ -109,7 +109,7 @@ def test_down_providers_trade_is_repaired_and_coverage_rises(
     assert (by_source["backfill"]["total"], by_source["backfill"]["passed"]) == (1, 1)
 
     # The daily backfill run of that date says the same, and counts the repaired trade apart.
-    recheck = run_backfill_check(engine, date(2025, 12, 1), totals, now=QUALITY_NOW, webhook=None)
+    recheck = run_backfill_check(engine, date(2025, 12, 1), totals, now=QUALITY_NOW).run
     exit_greeks = next(check for check in recheck.checks if check["name"] == "exit_greeks")
     assert (exit_greeks["passed"], exit_greeks["backfilled"]) == (2, 1)
     assert recheck.trigger == "backfill" and recheck.details["backfill"] == totals

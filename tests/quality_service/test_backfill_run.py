@@ -1,5 +1,6 @@
-"""The daily backfill re-check: scheduled after the daily check, stored as a `backfill` run that
-carries the coverage before the repair, and counting repaired snapshots separately."""
+"""The daily backfill re-check: queued by the check that stores a trading day's run, stored once per
+date as a `backfill` run that carries the coverage before the repair, and counting repaired
+snapshots separately."""
 
 from __future__ import annotations
 
@@ -14,21 +15,38 @@ from optrade.db.models import QualityRun, Trade
 from quality_service import celery_app
 from quality_service.celeryconfig import BACKFILL_TASK, beat_schedule
 from quality_service.report import render_text
-from quality_service.runs import run_backfill_check, run_scheduled_check
+from quality_service.runs import find_backfill, run_backfill_check, run_scheduled_check
 from quality_service.status import to_public
 from tests.quality_service.conftest import NOW, TRADING_DAY, TradeFactory
 
 REPORT = {"batches": 1, "entry": {"repaired": 0}, "exit": {"repaired": 2}}
 
 
-def test_backfill_is_scheduled_after_the_daily_check_on_weekdays() -> None:
-    schedule = beat_schedule()
-    daily = schedule["daily-quality-check"]["schedule"]
-    entry = schedule["daily-snapshot-backfill"]
-    cron = entry["schedule"]
-    assert entry["task"] == BACKFILL_TASK
-    assert cron.day_of_week == daily.day_of_week
-    assert (cron.hour, cron.minute) == ({15}, {50})  # IST, five minutes after the 15:45 check
+def test_the_check_that_stores_a_trading_day_queues_its_backfill(
+    clean_db: Engine, add_trades: TradeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[str] = []
+    monkeypatch.setattr(celery_app.backfill_and_recheck, "delay", queued.append)
+    monkeypatch.setattr(celery_app.resources, "_engine", clean_db)
+    add_trades(2)
+    celery_app.run_scheduled.run(TRADING_DAY.isoformat())
+    celery_app.run_scheduled.run(TRADING_DAY.isoformat())  # a duplicate trigger queues nothing
+    celery_app.run_scheduled.run(date(2025, 12, 25).isoformat())  # a holiday: skipped, nothing
+    assert queued == [TRADING_DAY.isoformat()]
+    assert celery_app.backfill_and_recheck.name == BACKFILL_TASK
+    assert BACKFILL_TASK not in {e["task"] for e in beat_schedule().values()}  # chained, not timed
+
+
+def test_a_successful_backfill_is_stored_once_per_date_a_failed_one_can_be_retried(
+    clean_db: Engine, add_trades: TradeFactory
+) -> None:
+    add_trades(2)
+    failed = run_backfill_check(clean_db, TRADING_DAY, {"error": "ConnectError: refused"}, now=NOW)
+    first = run_backfill_check(clean_db, TRADING_DAY, REPORT, now=NOW)
+    again = run_backfill_check(clean_db, TRADING_DAY, REPORT, now=NOW)
+    assert (failed.created, first.created, again.created) == (True, True, False)
+    assert again.run.id == first.run.id and failed.run.id != first.run.id
+    assert find_backfill(clean_db, TRADING_DAY).id == first.run.id  # type: ignore[union-attr]
 
 
 def test_backfill_run_reports_coverage_before_and_counts_backfilled_separately(
@@ -46,7 +64,7 @@ def test_backfill_run_reports_coverage_before_and_counts_backfilled_separately(
             .values(exit_delta=0.4, exit_source="backfill")
         )
 
-    after = to_public(run_backfill_check(clean_db, TRADING_DAY, REPORT, now=NOW))
+    after = to_public(run_backfill_check(clean_db, TRADING_DAY, REPORT, now=NOW).run)
     checks = {c.name: c for c in after.checks}
     assert after.trigger == "backfill" and after.trading_date == TRADING_DAY
     assert after.before_run_id == before.id

@@ -27,7 +27,7 @@ from optrade.db.models import QualityRun
 from quality_service.schedule import latest_due_trading_date
 from tests.conftest import TEST_API_KEY
 from tests.quality_service.conftest import TradeFactory
-from tests.support.processes import REPO_ROOT, ServiceProcess
+from tests.support.processes import REPO_ROOT, ServiceProcess, free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -79,6 +79,8 @@ def worker(
     env = {
         **os.environ, **broker, "DATABASE_URL": database_url, "API_KEY": TEST_API_KEY,
         "QUALITY_CATCH_UP_ON_START": "true",
+        # No order service here: the backfill each stored check queues fails, and says so.
+        "ORDER_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
     }  # fmt: skip
     command = [
         sys.executable, "-m", "celery", "-A", "quality_service.celery_app", "worker",
@@ -111,8 +113,16 @@ def test_a_real_worker_runs_tasks_sent_through_the_broker(
     add_trades(1, closed_at=datetime.now(UTC), exit_delta=None)
     # Worker start-up sent itself a catch-up for the latest due trading date, which had no run.
     due = latest_due_trading_date(datetime.now(UTC))
-    catch_up = wait_for(lambda: _runs(clean_db, trading_date=due), timeout=30, what="catch-up")
-    assert [r.trigger for r in catch_up] == ["scheduled"]
+    catch_up = wait_for(
+        lambda: (
+            [r for r in _runs(clean_db, trading_date=due) if r.trigger == "backfill"]
+            and _runs(clean_db, trading_date=due)
+        ),
+        timeout=60,
+        what="catch-up and the backfill it queued",
+    )
+    assert [r.trigger for r in catch_up] == ["scheduled", "backfill"]
+    assert (catch_up[1].note or "").startswith("backfill failed: ConnectError")
 
     producer = Celery("test-producer", broker=broker["CELERY_BROKER_URL"],
                       backend=broker["CELERY_RESULT_BACKEND"])  # fmt: skip
@@ -131,7 +141,8 @@ def test_a_real_worker_runs_tasks_sent_through_the_broker(
     [stored] = _runs(clean_db, id=run_id)
     assert (stored.trigger, stored.status, stored.total_trades) == ("manual", "fail", 5)
     assert len(scheduled_ids) == 1  # the redundant trigger returned the stored run
-    assert [r.id for r in _runs(clean_db, trading_date=date(2025, 12, 2))] == list(scheduled_ids)
+    day_runs = _runs(clean_db, trading_date=date(2025, 12, 2))
+    assert [r.id for r in day_runs if r.trigger == "scheduled"] == list(scheduled_ids)
     assert "Traceback" not in worker.read_text()
 
 

@@ -36,6 +36,7 @@ from quality_service.celeryconfig import (
     celery_config,
 )
 from quality_service.schedule import slot_date
+from quality_service.schemas import RunStatus
 from quality_service.settings import (
     CelerySettings,
     check_production_celery,
@@ -63,7 +64,21 @@ def run_scheduled(trading_date: str | None = None) -> int | None:
     """Beat's daily task: the check for `trading_date` (default: the cron slot just reached)."""
     day = date.fromisoformat(trading_date) if trading_date else slot_date(utcnow())
     outcome = runs.run_scheduled_check(resources.engine, day, webhook=resources.webhook())
+    follow_with_backfill(outcome)
     return outcome.run.id
+
+
+def follow_with_backfill(outcome: runs.ScheduledOutcome | None) -> None:
+    """Queue the snapshot backfill of a trading date right after its scheduled check is stored.
+
+    Only the check that created the day's run queues it (a duplicate trigger finds the run and
+    queues nothing), and holidays have nothing to repair.
+    """
+    if outcome is None or not outcome.created or outcome.run.trading_date is None:
+        return
+    if outcome.run.status == RunStatus.SKIPPED:
+        return
+    backfill_and_recheck.delay(outcome.run.trading_date.isoformat())
 
 
 @app.task(name=RUN_MANUAL_TASK, **TASK_OPTIONS)
@@ -76,27 +91,33 @@ def run_manual(lookback_days: int = 1) -> int | None:
 
 @app.task(name=BACKFILL_TASK, **TASK_OPTIONS)
 def backfill_and_recheck(trading_date: str | None = None) -> int | None:
-    """Beat's task after the daily check: repair missing snapshots, then check the date again.
+    """After the daily check: repair missing snapshots, then check the same date again.
 
     The backfill is asked of the order service (it owns the trades); if that fails, the re-check
-    still runs and its note says why, so the day's history shows the backfill did not happen.
+    still runs and its note says why, so the day's history shows the backfill did not happen. A
+    date whose backfill already succeeded is not backfilled again (duplicate or redelivered task).
     """
     day = date.fromisoformat(trading_date) if trading_date else slot_date(utcnow())
     if not is_trading_day(day):
         log.info("%s is not an NSE trading day: no backfill re-check", day)
         return None
+    done = runs.find_backfill(resources.engine, day)
+    if done is not None:
+        log.info("the backfill of %s ran already (run %s)", day, done.id)
+        return done.id
     try:
         report = backfill.request_backfill(backfill.get_order_service_settings())
     except httpx.HTTPError as exc:
         log.warning("snapshot backfill failed: %s", exc)
         report = {"error": f"{type(exc).__name__}: {exc}"}
-    run = runs.run_backfill_check(resources.engine, day, report, webhook=resources.webhook())
-    return run.id
+    outcome = runs.run_backfill_check(resources.engine, day, report, webhook=resources.webhook())
+    return outcome.run.id
 
 
 @app.task(name=CATCH_UP_TASK, **TASK_OPTIONS)
 def catch_up() -> int | None:
     outcome = runs.catch_up(resources.engine, webhook=resources.webhook())
+    follow_with_backfill(outcome)
     return outcome.run.id if outcome else None
 
 

@@ -2,8 +2,10 @@
 
 The crontab fires Mon-Fri at 15:45 Asia/Kolkata; NSE holidays are skipped by the task itself (it
 records a `skipped` run), so the schedule needs no holiday list and a holiday is visible in the
-run history rather than silently absent. At 15:50 the snapshot backfill repairs what it can and
-checks the same date again (a `backfill` run beside the scheduled one: coverage before and after).
+run history rather than silently absent. The check that stores a trading date's run queues the
+snapshot backfill of that date right away (`celery_app.follow_with_backfill`), which repairs what
+it can and checks the date again (a `backfill` run beside the scheduled one: coverage before and
+after); a caught-up check queues it too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from quality_service.settings import CelerySettings
 
 TIMEZONE = "Asia/Kolkata"
 DAILY_RUN_AT = time(15, 45)  # IST, after the 15:30 close
-BACKFILL_RUN_AT = time(15, 50)  # IST, after the daily check: repair, then check again
 DAILY_RUN_WEEKDAYS = "mon-fri"
 OVERDUE_AFTER = time(16, 30)  # IST: no scheduled run stored by then on a trading day = overdue
 # Beat catches up a daily run it missed while down if it restarts within this many seconds of
@@ -39,15 +40,7 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
                 minute=DAILY_RUN_AT.minute,
                 day_of_week=DAILY_RUN_WEEKDAYS,
             ),
-        },
-        "daily-snapshot-backfill": {
-            "task": BACKFILL_TASK,
-            "schedule": crontab(
-                hour=BACKFILL_RUN_AT.hour,
-                minute=BACKFILL_RUN_AT.minute,
-                day_of_week=DAILY_RUN_WEEKDAYS,
-            ),
-        },
+        }
     }
 
 

@@ -53,6 +53,10 @@ def scheduled_key(trading_date: date) -> str:
     return f"scheduled:{trading_date.isoformat()}"
 
 
+def backfill_key(trading_date: date) -> str:
+    return f"backfill:{trading_date.isoformat()}"
+
+
 def thresholds_in_force(settings: QualitySettings) -> dict[str, float]:
     return {name: settings.threshold(name) for name in CHECK_NAMES} | {
         "warn_margin": settings.warn_margin
@@ -136,12 +140,14 @@ def run_backfill_check(
     now: datetime | None = None,
     settings: QualitySettings | None = None,
     webhook: Webhook | None = None,
-) -> QualityRun:
+) -> ScheduledOutcome:
     """Check `trading_date` again after the snapshot backfill and store it as a `backfill` run.
 
     The run carries the coverage of the same date's scheduled run (before the backfill) and the
     backfill's own counts, so the history shows what the repair changed; the per-check
-    `backfilled` count says how many passing trades owe it to a repaired snapshot.
+    `backfilled` count says how many passing trades owe it to a repaired snapshot. A successful
+    backfill's run is stored once per date (the unique `backfill:<date>` key, as for the scheduled
+    run); one whose backfill failed carries no key, so a later attempt can still succeed.
     """
     settings = settings or get_quality_settings()
     now = now or utcnow()
@@ -154,10 +160,26 @@ def run_backfill_check(
         run.details["coverage_before"] = {c["name"]: c["coverage"] for c in before.checks}
     if "error" in backfill_report:
         run.note = f"backfill failed: {backfill_report['error']}"
-    _store_evaluated(engine, run, settings)
+    else:
+        run.scheduled_key = backfill_key(trading_date)
+    try:
+        _store_evaluated(engine, run, settings)
+    except IntegrityError:
+        existing = find_backfill(engine, trading_date)
+        if existing is None:
+            raise
+        log.info("backfill run for %s exists already (run %s)", trading_date, existing.id)
+        return ScheduledOutcome(existing, created=False)
     log.info("backfill re-check %s for %s: %s", run.id, trading_date, run.status)
     _after_run(engine, run, settings, webhook)
-    return run
+    return ScheduledOutcome(run, created=True)
+
+
+def find_backfill(engine: Engine, trading_date: date) -> QualityRun | None:
+    """The stored run of a successful backfill of `trading_date`, if any."""
+    with Session(engine, expire_on_commit=False) as session:
+        statement = select(QualityRun).where(QualityRun.scheduled_key == backfill_key(trading_date))
+        return session.exec(statement).first()
 
 
 def find_scheduled(engine: Engine, trading_date: date) -> QualityRun | None:
