@@ -116,3 +116,73 @@ def test_down_providers_trade_is_repaired_and_coverage_rises(
 
     again = request_backfill(OrderServiceSettings(url=order_url))
     assert again["batches"] == 1 and again["exit"]["examined"] == 0
+
+
+def test_a_close_with_both_providers_down_is_repaired_once_the_market_is_back(
+    engine: Engine,
+) -> None:
+    """The whole story through the services: open, both providers die, close at the client's
+    price (exit snapshot `missing` with the reason), the primary comes back on its address, the
+    backfill repairs the exit snapshot from the simulated market's history, and exit coverage
+    rises in the next quality run."""
+    port = free_port()
+    env = {"MARKET_DATA_INSTANCE": "primary", "MARKET_DATA_FAULT": "none", "APP_ENV": "test"}
+    primary = ServiceProcess("market_data_service.main:create_app", env=env, port=port).start()
+    orders = ServiceProcess(
+        "order_service.main:create_app",
+        env={
+            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
+            "API_KEY": TEST_API_KEY,
+            "APP_ENV": "test",
+            "MARKET_DATA_PRIMARY_URL": primary.url,
+            "MARKET_DATA_FALLBACK_URL": f"http://127.0.0.1:{free_port()}",  # never up
+            "MARKET_DATA_READ_TIMEOUT": "5",
+        },
+    )
+    try:
+        orders.start()
+        option = listed_option(primary.url)
+        auth = {"Authorization": f"Bearer {TEST_API_KEY}"}
+        with httpx.Client(base_url=orders.url, headers=auth, timeout=30) as api:
+            opened = api.post(
+                "/v1/orders",
+                json={
+                    "underlying": "NIFTY",
+                    "expiry": option["expiry"].isoformat(),
+                    "strike": float(option["strike"]),
+                    "option_type": "CE",
+                    "side": "BUY",
+                    "quantity": 1,
+                    "ml_score": 0.6,
+                    "model_version": "backfill-e2e",
+                    "model_hash": "ab" * 32,
+                    "features_snapshot": {"x": 1},
+                    "as_of": OPENED_AT.isoformat(),
+                },  # fmt: skip
+            )
+            assert opened.status_code == 201, opened.text
+            primary.stop()  # both providers are down now
+            closed = api.post(
+                f"/v1/positions/{opened.json()['id']}/close",
+                json={"exit_price": 101.5, "reason": "stop", "as_of": CLOSED_AT.isoformat()},
+            )
+            assert closed.status_code == 200, closed.text
+            trade = closed.json()["trade"]
+            assert trade["exit_source"] == "missing" and trade["exit_delta"] is None
+            assert "no market-data provider answered" in trade["exit_error"]
+            before = exit_coverage(engine)
+
+            primary = ServiceProcess(
+                "market_data_service.main:create_app", env=env, port=port
+            ).start()  # back, on the address the order service knows
+            totals = request_backfill(OrderServiceSettings(url=orders.url))
+            assert totals["exit"]["repaired"] >= 1, totals
+            repaired = api.get(f"/v1/trades/{trade['id']}").json()
+        assert repaired["exit_source"] == "backfill"
+        assert all(repaired[f"exit_{g}"] is not None for g in ("delta", "gamma", "iv", "spot"))
+        assert repaired["exit_price"] == trade["exit_price"]  # the fill is history: untouched
+        after = exit_coverage(engine)
+        assert after["passed"] == before["passed"] + 1 and after["coverage"] > before["coverage"]
+    finally:
+        orders.stop()
+        primary.stop()
