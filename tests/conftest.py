@@ -49,11 +49,35 @@ def _drop_postgres_database(base_url: str, db_url: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(scope="module")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated, empty database for one test module (PostgreSQL in CI, else SQLite)."""
+def _postgres_base() -> str | None:
     base = os.environ.get("TEST_DATABASE_URL")
-    if base and not is_sqlite(base):
+    return base if base and not is_sqlite(base) else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules marked `both_databases` run twice when PostgreSQL is configured: the embedded
+    default (SQLite, what `make run` uses) is then still proven by CI, not only on laptops."""
+    if (
+        "database_backend" in metafunc.fixturenames
+        and metafunc.definition.get_closest_marker("both_databases")
+        and _postgres_base()
+    ):
+        metafunc.parametrize(
+            "database_backend", ["postgresql", "sqlite"], indirect=True, scope="module"
+        )
+
+
+@pytest.fixture(scope="module")
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """`postgresql` when TEST_DATABASE_URL names one, else `sqlite` (or the parametrized one)."""
+    return str(getattr(request, "param", "postgresql" if _postgres_base() else "sqlite"))
+
+
+@pytest.fixture(scope="module")
+def database_url(database_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for one test module (PostgreSQL in CI, else SQLite)."""
+    base = _postgres_base()
+    if database_backend == "postgresql" and base:
         url = _create_postgres_database(base)
         upgrade(url)
         yield url

@@ -29,7 +29,7 @@ from optrade.db.models import Position, Trade
 from tests.conftest import TEST_API_KEY
 from tests.support.processes import ServiceProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_databases]
 WRONG_KEY = "wrong-key-9f8e7d6c5b4a"
 
 

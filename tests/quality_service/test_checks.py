@@ -18,6 +18,8 @@ from quality_service.schemas import CheckResult
 from quality_service.status import to_public
 from tests.quality_service.conftest import MIDDAY, NOW, TradeFactory
 
+pytestmark = pytest.mark.both_databases  # the embedded default is proven too
+
 EXIT_MISSING = {
     f"exit_{name}": None
     for name in ("delta", "gamma", "theta", "vega", "iv", "oi", "volume", "bid", "ask",

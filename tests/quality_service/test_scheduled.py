@@ -26,6 +26,8 @@ from quality_service.settings import CelerySettings
 from quality_service.status import quality_status
 from tests.quality_service.conftest import NOW, TRADING_DAY, TradeFactory
 
+pytestmark = pytest.mark.both_databases  # the embedded default is proven too
+
 
 def _stored(engine: Engine) -> list[QualityRun]:
     with Session(engine) as session:

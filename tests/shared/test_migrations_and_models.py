@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Engine, inspect
 from sqlmodel import Session, SQLModel
 
@@ -16,6 +17,8 @@ from optrade.db.models import (
     snapshot_columns,
     trade_from_position,
 )
+
+pytestmark = pytest.mark.both_databases  # the embedded default is proven too
 
 
 def test_migrated_schema_has_every_model_column(engine: Engine) -> None:
