@@ -1,7 +1,8 @@
 """`make run`: migrate, then start every service in the foreground; Ctrl-C stops them all.
 
-Runs on the embedded default (SQLite and a serverless Celery broker under ./data/) unless
-DATABASE_URL / CELERY_BROKER_URL say otherwise. Ports are overridable by environment.
+Runs on the embedded default (SQLite and a serverless Celery broker under ./data/, or under
+OPTRADE_DATA_DIR) unless DATABASE_URL / CELERY_BROKER_URL say otherwise. Settings come from the
+environment, then from `.env`; ports are overridable the same way.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data"
+DATA = Path(os.environ.get("OPTRADE_DATA_DIR") or ROOT / "data")
 ENV_FILE = ROOT / ".env"
 
 
@@ -115,8 +118,10 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
 
 
 def main() -> int:
-    DATA.mkdir(exist_ok=True)
-    env = dict(os.environ)
+    DATA.mkdir(parents=True, exist_ok=True)
+    # The environment wins over .env, and both win over the embedded defaults below.
+    from_file = dotenv_values(ENV_FILE) if ENV_FILE.exists() else {}
+    env = {**{k: v for k, v in from_file.items() if v is not None}, **os.environ}
     env.setdefault("DATABASE_URL", f"sqlite:///{DATA / 'optrade.db'}")
     env.setdefault("CELERY_BROKER_URL", f"sqla+sqlite:///{DATA / 'celery-broker.db'}")
     env.setdefault("CELERY_RESULT_BACKEND", f"db+sqlite:///{DATA / 'celery-results.db'}")
