@@ -1,19 +1,23 @@
 """The database goes away in the middle of a burst of orders and closes, then comes back.
 
-What a PostgreSQL restart looks like to the order service, on the real server: every connection
-to the test database is terminated and new ones are refused (ALLOW_CONNECTIONS false) for a few
-seconds, then allowed again. Every request must be fully recorded or answered with a clean 503,
-no partial position or trade may exist, retries with the same keys must complete the rest, and
-the same order-service process must serve again afterwards (no restart).
+Two outages of the real PostgreSQL server: (1) every connection to the test database is
+terminated and new ones are refused (ALLOW_CONNECTIONS false) for a few seconds, then allowed
+again; (2) the server itself is restarted with the command in TEST_DATABASE_RESTART_COMMAND
+(`.ci/run` sets it to `pg_ctlcluster ... restart`; without it that case is skipped, since it
+restarts every database of the server). Every request must be fully recorded or answered with a
+clean 503, no partial position or trade may exist, retries with the same keys must complete the
+rest, and the same order-service process must serve again afterwards (no restart).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -93,6 +97,32 @@ def client(stack: tuple[ServiceProcess, dict[str, Any]]) -> Iterator[httpx.Clien
         yield client
 
 
+RESTART_COMMAND = os.environ.get("TEST_DATABASE_RESTART_COMMAND", "")
+
+
+def _restart_server(_database_url: str) -> None:
+    """Restart the PostgreSQL server: every connection drops, nothing connects until it is up."""
+    subprocess.run(shlex.split(RESTART_COMMAND), check=True, timeout=120)
+
+
+def _terminate_and_refuse(database_url: str) -> None:
+    _outage(database_url, OUTAGE_SECONDS)
+
+
+OUTAGES = [
+    pytest.param(_terminate_and_refuse, id="sessions-terminated-and-refused"),
+    pytest.param(
+        _restart_server,
+        id="server-restarted",
+        marks=pytest.mark.skipif(
+            not RESTART_COMMAND,
+            reason="set TEST_DATABASE_RESTART_COMMAND to let the test restart the server "
+            "(.ci/run does)",
+        ),
+    ),
+]
+
+
 def _outage(database_url: str, seconds: float) -> None:
     """Terminate every session of the test database and refuse new ones for `seconds`."""
     name = make_url(database_url).database
@@ -123,7 +153,9 @@ def _send(client: httpx.Client, kind: str, url: str, key: str, body: dict[str, A
     return Outcome(kind, key, body, url, answer.status_code, payload)
 
 
+@pytest.mark.parametrize("outage", OUTAGES)
 def test_a_database_restart_mid_burst_loses_nothing_and_needs_no_service_restart(
+    outage: Callable[[str], None],
     stack: tuple[ServiceProcess, dict[str, Any]],
     client: httpx.Client,
     database_url: str,
@@ -168,7 +200,7 @@ def test_a_database_restart_mid_burst_loses_nothing_and_needs_no_service_restart
     with ThreadPoolExecutor(WORKERS) as pool:
         futures = [pool.submit(worker) for _ in range(WORKERS)]
         assert started.wait(120), "the burst never got going"
-        _outage(database_url, OUTAGE_SECONDS)
+        outage(database_url)
         back.set()
         for future in futures:
             future.result(timeout=300)
