@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from optrade.errors import install_error_handlers
 from optrade.observability import RequestContextMiddleware, metrics_response
+from optrade.openapi import document_error_contract
 
 ReadinessCheck = Callable[[FastAPI], None]
 
@@ -54,6 +55,7 @@ def build_app(
     app.add_api_route(
         "/metrics", metrics_response, methods=["GET"], tags=["ops"], summary="Prometheus metrics"
     )
+    document_error_contract(app)
     return app
 
 
