@@ -182,7 +182,7 @@ def _interleaved(
 ) -> tuple[list[float], list[float]]:
     """Alternate the two so both see the same machine load; fewer Python runs when large."""
     sql_runs = 9 if size < 1_000_000 else 7
-    python_runs = {10_000: 5, 100_000: 3}.get(size, 1)
+    python_runs = {10_000: 5, 100_000: 3}.get(size, 3)
     sql()  # warm the cache and the plan
     sql_samples, python_samples = [], []
     for i in range(sql_runs):
