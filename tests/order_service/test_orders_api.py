@@ -440,6 +440,10 @@ def test_listings_filter_paginate_and_put_the_newest_first(api: Any) -> None:
     assert api.get(f"/v1/trades/{trade_id}").json()["model_version"] == "list-v1"
     later = {"model_version": "list-v1", "from": "2030-01-01T00:00:00Z"}
     assert api.get("/v1/trades", params=later).json()["total"] == 0
+    by_underlying = {"model_version": "list-v1", "underlying": "nifty"}  # case-insensitive
+    assert api.get("/v1/trades", params=by_underlying).json()["total"] == 1
+    other = {"model_version": "list-v1", "underlying": "BANKNIFTY"}
+    assert api.get("/v1/trades", params=other).json()["total"] == 0
 
 
 @pytest.mark.parametrize(

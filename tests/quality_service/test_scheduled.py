@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from optrade.calendar import IST
 from optrade.db.models import QualityRun
 from quality_service.celeryconfig import beat_schedule, celery_config
-from quality_service.runs import ScheduledOutcome, catch_up, run_scheduled_check
+from quality_service.runs import ScheduledOutcome, catch_up, run_manual_check, run_scheduled_check
 from quality_service.schedule import (
     latest_due_trading_date,
     next_scheduled_run,
@@ -182,6 +182,17 @@ def test_status_reports_an_overdue_scheduled_run(
     assert on_time.next_scheduled_run == datetime(2025, 12, 3, 15, 45, tzinfo=IST)
     assert [r.trading_date for r in on_time.recent_runs] == [TRADING_DAY, date(2025, 12, 1)]
     assert on_time.calendar_warning is None  # December 2025 is a year before coverage ends
+
+
+def test_status_shows_the_last_seven_runs_newest_first(
+    clean_db: Engine, add_trades: TradeFactory
+) -> None:
+    add_trades(1)
+    ids = [run_manual_check(clean_db, now=NOW, alert=False).id for _ in range(9)]
+    with Session(clean_db) as session:
+        status = quality_status(session, NOW)
+    assert [r.id for r in status.recent_runs] == ids[::-1][:7]
+    assert status.latest_run is not None and status.latest_run.id == ids[-1]
 
 
 def test_status_before_any_run_is_never_run(clean_db: Engine) -> None:
