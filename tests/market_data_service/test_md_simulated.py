@@ -111,6 +111,10 @@ def test_open_interest_peaks_near_the_money(simulated: Any) -> None:
     volume = sum(r["ce"]["volume"] + r["pe"]["volume"] for r in body["strikes"])
     later = chain(simulated, as_of="2025-12-02T14:07:00+05:30", expiry="2025-12-09")
     assert sum(r["ce"]["volume"] + r["pe"]["volume"] for r in later["strikes"]) > volume
+    traded = {r["strike"]: r["ce"]["volume"] + r["pe"]["volume"] for r in later["strikes"]}
+    near_volume = [v for k, v in traded.items() if abs(k - later["spot"]) <= 5 * step]
+    wing_volume = [v for k, v in traded.items() if abs(k - later["spot"]) > 25 * step]
+    assert sum(near_volume) / len(near_volume) > 3 * sum(wing_volume) / len(wing_volume)
 
 
 def test_vix_is_near_thirty_day_atm_iv(simulated: Any) -> None:
