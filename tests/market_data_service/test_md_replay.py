@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,13 @@ import pytest
 
 from market_data_service import greeks
 from market_data_service.pricing import EXPIRED, NO_PRICE
-from market_data_service.providers.nse_replay import index_file, parse_snapshot
+from market_data_service.providers.nse_replay import (
+    NseReplayProvider,
+    index_file,
+    parse_snapshot,
+)
+from optrade.calendar import IST
+from tests.market_data_service.conftest import replay_settings
 
 MORNING = "2025-12-02T09:34:45+05:30"  # expiry-day morning
 LATE = "2025-12-02T15:13:29+05:30"  # 17 minutes before expiry
@@ -226,3 +233,13 @@ def test_nse_iv_convention_is_ltp_at_ten_percent_and_whole_days(nse_snapshot_dir
         ours = result.iv * 100
         published = np.array([leg.nse_iv for _, _, leg in legs])
         assert np.median(np.abs(ours - published)) < 0.05, (expiry, ours, published)
+
+
+def test_the_same_snapshot_and_expiry_is_the_same_chain_object(nse_snapshot_dir: Path) -> None:
+    """So the pricer's cache of a chain's Greeks serves every quote of one replayed snapshot."""
+    provider = NseReplayProvider.from_settings(replay_settings(nse_snapshot_dir))
+    at = datetime(2025, 12, 2, 10, 0, tzinfo=IST)
+    first = provider.chain("NIFTY", None, at)
+    assert provider.chain("NIFTY", first.expiry, at) is first
+    later = provider.chain("NIFTY", first.expiry, datetime(2025, 12, 2, 15, 20, tzinfo=IST))
+    assert later is not first and later.as_of > first.as_of

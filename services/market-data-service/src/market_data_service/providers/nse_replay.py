@@ -55,6 +55,7 @@ _TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"([^"]+)"')
 _UNDERLYING = re.compile(rb'"underlying"\s*:\s*"([^"]+)"')
 _FILE_UNDERLYING = re.compile(r"^([A-Za-z]+)[_-]")
 PARSED_CACHE_SIZE = 8
+CHAIN_CACHE_SIZE = 64
 
 
 class SnapshotFormatError(ValueError):
@@ -232,6 +233,7 @@ class NseReplayProvider:
         if not self._files:
             raise ConfigurationError("no usable NSE snapshot for any configured underlying")
         self._parsed: OrderedDict[Path, Snapshot] = OrderedDict()
+        self._chains: OrderedDict[tuple[str, datetime, date], Chain] = OrderedDict()
         self._lot_warnings: set[tuple[str, date]] = set()
         self._lock = threading.Lock()
 
@@ -281,6 +283,23 @@ class NseReplayProvider:
             expiry = nearest_live_expiry(listed, snapshot.taken_at)
         elif expiry not in snapshot.chains:
             raise unknown_expiry(underlying, expiry, listed)
+        key = (underlying, snapshot.taken_at, expiry)
+        with self._lock:
+            cached = self._chains.get(key)
+            if cached is not None:
+                self._chains.move_to_end(key)
+                return cached
+        built = self._build_chain(snapshot, expiry)
+        with self._lock:
+            self._chains[key] = built
+            while len(self._chains) > CHAIN_CACHE_SIZE:
+                self._chains.popitem(last=False)
+        return built
+
+    def _build_chain(self, snapshot: Snapshot, expiry: date) -> Chain:
+        """The Chain of one expiry of a parsed snapshot. `chain` hands out the same object for
+        the same snapshot and expiry, so the pricer's cache of its Greeks applies."""
+        underlying = snapshot.underlying
         rows = snapshot.chains[expiry]
         settled = snapshot.taken_at >= expiry_close(expiry) and snapshot.official_close is not None
         return Chain(
