@@ -1,4 +1,5 @@
-"""Replay of recorded NSE option-chain snapshots (`option-chain-indices` JSON, legacy or v3).
+"""Replay of recorded NSE option-chain snapshots (`option-chain-indices` JSON, legacy or v3, and
+the 2019 HTML-page CSVs).
 
 - A folder of `*.json` files; each is indexed at startup by its `records.timestamp` (IST wall
   clock, `02-Dec-2025 15:13:29`) and underlying, found by a byte scan without parsing the JSON.
@@ -13,11 +14,16 @@
   `records.index.last` (NSE's official close, on which index options settle), not the last tick
   `underlyingValue`; without an index block the last tick is used.
 - Lot size from the instruments table by expiry; VIX from the India VIX file (see india_vix).
+- Legacy CSV (`NIFTY_exp2019-09-12_2019-09-09_09-30_IST.csv`, scraped from NSE's old HTML
+  option-chain page): one expiry per file, expiry and IST time from the file name, `-` for none,
+  spot in `CurrentVal`. Its OI is in units (multiples of the lot), so it is divided by the lot
+  size of the expiry to give contracts like the JSON; volume is already in contracts.
 """
 
 from __future__ import annotations
 
 import bisect
+import csv
 import json
 import logging
 import math
@@ -54,6 +60,12 @@ log = logging.getLogger(__name__)
 _TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"([^"]+)"')
 _UNDERLYING = re.compile(rb'"underlying"\s*:\s*"([^"]+)"')
 _FILE_UNDERLYING = re.compile(r"^([A-Za-z]+)[_-]")
+_LEGACY_CSV_NAME = re.compile(
+    r"^(?P<underlying>[A-Za-z]+)_exp(?P<expiry>\d{4}-\d{2}-\d{2})_(?P<day>\d{4}-\d{2}-\d{2})_"
+    r"(?P<hh>\d{2})-(?P<mm>\d{2})(?:-(?P<ss>\d{2}))?_IST\.csv$",
+    re.IGNORECASE,
+)
+SNAPSHOT_PATTERNS = ("*.json", "*.csv")
 PARSED_CACHE_SIZE = 8
 CHAIN_CACHE_SIZE = 64
 
@@ -100,7 +112,11 @@ def parse_nse_date(text: str) -> date:
 
 
 def index_file(path: Path) -> SnapshotFile:
-    """Underlying and NSE time of one file, from a byte scan (no JSON parse)."""
+    """Underlying and NSE time of one file, from a byte scan (no JSON parse) or, for a legacy
+    CSV, from its name."""
+    if path.suffix.lower() == ".csv":
+        underlying, _, taken_at = legacy_csv_name(path)
+        return SnapshotFile(underlying, taken_at, path)
     raw = path.read_bytes()
     stamp = _TIMESTAMP.search(raw)
     if stamp is None:
@@ -204,6 +220,84 @@ def parse_snapshot(path: Path, underlying: str) -> Snapshot:
     )
 
 
+def legacy_csv_name(path: Path) -> tuple[str, date, datetime]:
+    """Underlying, expiry and NSE time (UTC) from `NIFTY_exp2019-09-12_2019-09-09_09-30_IST.csv`."""
+    found = _LEGACY_CSV_NAME.match(path.name)
+    if found is None:
+        raise SnapshotFormatError(
+            f"{path.name}: a CSV snapshot is named <UNDERLYING>_exp<YYYY-MM-DD>_<YYYY-MM-DD>_"
+            "<HH-MM>_IST.csv"
+        )
+    wall = f"{found['day']} {found['hh']}:{found['mm']}:{found['ss'] or '00'}"
+    taken_at = datetime.strptime(wall, "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST).astimezone(UTC)
+    return found["underlying"].upper(), date.fromisoformat(found["expiry"]), taken_at
+
+
+def _cell(raw: dict[str, str | None], name: str) -> float | None:
+    """A CSV number; `-`, blanks and non-numbers are none."""
+    text = (raw.get(name) or "").strip().replace(",", "")
+    if text in ("", "-"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _legacy_leg(raw: dict[str, str | None], side: str, lot_size: int) -> Leg | None:
+    """`Call*` or `Put*` columns of one row; None when the page showed nothing on that side."""
+    oi_units = _cell(raw, f"{side}OI")
+    volume = _cell(raw, f"{side}Volume")
+    leg = Leg(
+        ltp=_positive(_cell(raw, f"{side}LTP")),
+        bid=_positive(_cell(raw, f"{side}BidPrice")),
+        ask=_positive(_cell(raw, f"{side}AskPrice")),
+        oi=oi_units / lot_size if oi_units is not None else None,
+        volume=int(volume) if volume is not None else None,
+        nse_iv=_positive(_cell(raw, f"{side}IV")),
+    )
+    if all(v is None for v in (leg.ltp, leg.bid, leg.ask, leg.oi, leg.volume)):
+        return None
+    return leg
+
+
+def parse_legacy_csv(path: Path, underlying: str, lot_size: int) -> Snapshot:
+    """Parse one 2019 HTML-page CSV (one expiry) into a Snapshot."""
+    _, expiry, taken_at = legacy_csv_name(path)
+    rows: dict[float, StrikeRow] = {}
+    spot: float | None = None
+    gcd = 0
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or "StrikePrice" not in reader.fieldnames:
+            raise SnapshotFormatError(f"{path.name}: no StrikePrice column")
+        for raw in reader:
+            strike = _positive(_cell(raw, "StrikePrice"))
+            if strike is None:
+                continue
+            spot = spot or _positive(_cell(raw, "CurrentVal"))
+            for name in ("CallBidQty", "CallAskQty", "PutBidQty", "PutAskQty"):
+                quantity = _cell(raw, name)
+                if quantity is not None and quantity > 0:
+                    gcd = math.gcd(gcd, int(quantity))
+            ce, pe = _legacy_leg(raw, "Call", lot_size), _legacy_leg(raw, "Put", lot_size)
+            if ce is not None or pe is not None:
+                rows[strike] = StrikeRow(strike, ce, pe)
+    if spot is None:
+        raise SnapshotFormatError(f"{path.name}: no CurrentVal (spot)")
+    if not rows:
+        raise SnapshotFormatError(f"{path.name}: no strike with data")
+    return Snapshot(
+        underlying=underlying,
+        taken_at=taken_at,
+        last=spot,
+        official_close=None,
+        chains={expiry: tuple(rows[k] for k in sorted(rows))},
+        quantity_gcd={expiry: gcd},
+    )
+
+
 class NseReplayProvider:
     """Serves the snapshot at or before the instant asked for."""
 
@@ -245,7 +339,8 @@ class NseReplayProvider:
                 f"MARKET_DATA_PROVIDER=nse-replay needs NSE_REPLAY_DIR to be a folder; got {folder}"
             )
         files = []
-        for path in sorted(folder.glob("*.json")):
+        paths = sorted({p for pattern in SNAPSHOT_PATTERNS for p in folder.glob(pattern)})
+        for path in paths:
             try:
                 files.append(index_file(path))
             except (OSError, SnapshotFormatError, ValueError) as exc:
@@ -371,7 +466,12 @@ class NseReplayProvider:
             if cached is not None:
                 self._parsed.move_to_end(item.path)
                 return cached
-        snapshot = parse_snapshot(item.path, item.underlying)
+        if item.path.suffix.lower() == ".csv":
+            _, expiry, _ = legacy_csv_name(item.path)
+            lot = self._instruments[item.underlying].lot_size_for(expiry)
+            snapshot = parse_legacy_csv(item.path, item.underlying, lot)
+        else:
+            snapshot = parse_snapshot(item.path, item.underlying)
         with self._lock:
             self._parsed[item.path] = snapshot
             while len(self._parsed) > PARSED_CACHE_SIZE:
