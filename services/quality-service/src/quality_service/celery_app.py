@@ -78,7 +78,10 @@ def follow_with_backfill(outcome: runs.ScheduledOutcome | None) -> None:
         return
     if outcome.run.status == RunStatus.SKIPPED:
         return
-    backfill_and_recheck.delay(outcome.run.trading_date.isoformat())
+    try:
+        backfill_and_recheck.delay(outcome.run.trading_date.isoformat())
+    except Exception:  # noqa: BLE001 - the check is stored; a lost backfill is logged, not fatal
+        log.exception("could not queue the backfill of %s", outcome.run.trading_date)
 
 
 @app.task(name=RUN_MANUAL_TASK, **TASK_OPTIONS)
@@ -107,7 +110,7 @@ def backfill_and_recheck(trading_date: str | None = None) -> int | None:
         return done.id
     try:
         report = backfill.request_backfill(backfill.get_order_service_settings())
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:  # unreachable or garbled
         log.warning("snapshot backfill failed: %s", exc)
         report = {"error": f"{type(exc).__name__}: {exc}"}
     outcome = runs.run_backfill_check(resources.engine, day, report, webhook=resources.webhook())
