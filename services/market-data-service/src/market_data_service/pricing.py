@@ -60,15 +60,13 @@ def reference_price(leg: Leg) -> tuple[float | None, PriceSource | None]:
     return None, None
 
 
-def _legs(
-    chain: Chain, only: tuple[float, OptionSide] | None
-) -> list[tuple[tuple[float, OptionSide], Leg]]:
-    """Every listed leg of `chain` (or just `only`), keyed by (strike, CE|PE)."""
+def _legs(chain: Chain) -> list[tuple[tuple[float, OptionSide], Leg]]:
+    """Every listed leg of `chain`, keyed by (strike, CE|PE)."""
     legs: list[tuple[tuple[float, OptionSide], Leg]] = []
     for row in chain.rows:
         sides: tuple[tuple[OptionSide, Leg | None], ...] = (("CE", row.ce), ("PE", row.pe))
         for side, leg in sides:
-            if leg is not None and (only is None or only == (row.strike, side)):
+            if leg is not None:
                 legs.append(((row.strike, side), leg))
     return legs
 
@@ -78,10 +76,9 @@ def chain_greeks(
     *,
     rate: float,
     dividend_yield: float,
-    only: tuple[float, OptionSide] | None = None,
 ) -> dict[tuple[float, OptionSide], LegGreeks]:
-    """IV and Greeks of every leg of `chain` (or just `only`) in one kernel call."""
-    legs = _legs(chain, only)
+    """IV and Greeks of every leg of `chain` in one kernel call."""
+    legs = _legs(chain)
     t_years = time_to_expiry_years(chain.expiry, chain.as_of)
     if t_years <= 0:
         return {key: undefined(EXPIRED) for key, _ in legs}
