@@ -164,29 +164,36 @@ def run_backfill_check(
         run.scheduled_key = backfill_key(trading_date)
     try:
         _store_evaluated(engine, run, settings)
-    except IntegrityError:
-        existing = find_backfill(engine, trading_date)
-        if existing is None:
-            raise
-        log.info("backfill run for %s exists already (run %s)", trading_date, existing.id)
-        return ScheduledOutcome(existing, created=False)
+    except IntegrityError as exc:
+        return _stored_twin(engine, run, exc)
     log.info("backfill re-check %s for %s: %s", run.id, trading_date, run.status)
     _after_run(engine, run, settings, webhook)
     return ScheduledOutcome(run, created=True)
 
 
+def find_by_key(engine: Engine, key: str) -> QualityRun | None:
+    """The run stored under a once-per-date key (`scheduled:<date>`, `backfill:<date>`), if any."""
+    with Session(engine, expire_on_commit=False) as session:
+        statement = select(QualityRun).where(QualityRun.scheduled_key == key)
+        return session.exec(statement).first()
+
+
 def find_backfill(engine: Engine, trading_date: date) -> QualityRun | None:
     """The stored run of a successful backfill of `trading_date`, if any."""
-    with Session(engine, expire_on_commit=False) as session:
-        statement = select(QualityRun).where(QualityRun.scheduled_key == backfill_key(trading_date))
-        return session.exec(statement).first()
+    return find_by_key(engine, backfill_key(trading_date))
 
 
 def find_scheduled(engine: Engine, trading_date: date) -> QualityRun | None:
-    with Session(engine, expire_on_commit=False) as session:
-        key = scheduled_key(trading_date)
-        statement = select(QualityRun).where(QualityRun.scheduled_key == key)
-        return session.exec(statement).first()
+    return find_by_key(engine, scheduled_key(trading_date))
+
+
+def _stored_twin(engine: Engine, run: QualityRun, exc: IntegrityError) -> ScheduledOutcome:
+    """`run` lost the race on its once-per-date key: the run its twin stored first."""
+    existing = find_by_key(engine, run.scheduled_key) if run.scheduled_key else None
+    if existing is None:
+        raise exc
+    log.info("%s run for %s exists already (run %s)", run.trigger, run.trading_date, existing.id)
+    return ScheduledOutcome(existing, created=False)
 
 
 def run_scheduled_check(
@@ -219,12 +226,8 @@ def run_scheduled_check(
                 run.status = RunStatus.SKIPPED
                 run.finished_at = run.started_at
                 run.note = f"{trading_date.isoformat()} is not an NSE trading day"
-    except IntegrityError:
-        existing = find_scheduled(engine, trading_date)
-        if existing is None:
-            raise
-        log.info("scheduled run for %s exists already (run %s)", trading_date, existing.id)
-        return ScheduledOutcome(existing, created=False)
+    except IntegrityError as exc:
+        return _stored_twin(engine, run, exc)
     log.info("scheduled run %s for %s: %s", run.id, trading_date, run.status)
     _after_run(engine, run, settings, webhook)
     return ScheduledOutcome(run, created=True)
