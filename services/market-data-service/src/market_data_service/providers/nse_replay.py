@@ -32,6 +32,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -327,7 +328,7 @@ class NseReplayProvider:
         if not self._files:
             raise ConfigurationError("no usable NSE snapshot for any configured underlying")
         self._parsed: OrderedDict[Path, Snapshot] = OrderedDict()
-        self._chains: OrderedDict[tuple[str, datetime, date], Chain] = OrderedDict()
+        self._chain = lru_cache(maxsize=CHAIN_CACHE_SIZE)(self._build_chain)
         self._lot_warnings: set[tuple[str, date]] = set()
         self._lock = threading.Lock()
 
@@ -372,28 +373,20 @@ class NseReplayProvider:
         return listings
 
     def chain(self, underlying: str, expiry: date | None, as_of: datetime) -> Chain:
-        snapshot = self._snapshot(underlying, as_of)
+        item = self._snapshot_file(underlying, as_of)
+        snapshot = self._parse(item)
         listed = snapshot.expiries
         if expiry is None:
             expiry = nearest_live_expiry(listed, snapshot.taken_at)
         elif expiry not in snapshot.chains:
             raise unknown_expiry(underlying, expiry, listed)
-        key = (underlying, snapshot.taken_at, expiry)
-        with self._lock:
-            cached = self._chains.get(key)
-            if cached is not None:
-                self._chains.move_to_end(key)
-                return cached
-        built = self._build_chain(snapshot, expiry)
-        with self._lock:
-            self._chains[key] = built
-            while len(self._chains) > CHAIN_CACHE_SIZE:
-                self._chains.popitem(last=False)
-        return built
+        return self._chain(item, expiry)
 
-    def _build_chain(self, snapshot: Snapshot, expiry: date) -> Chain:
-        """The Chain of one expiry of a parsed snapshot. `chain` hands out the same object for
-        the same snapshot and expiry, so the pricer's cache of its Greeks applies."""
+    def _build_chain(self, item: SnapshotFile, expiry: date) -> Chain:
+        """The Chain of one expiry of a snapshot file. Cached (`self._chain`), so the same object
+        is handed out for the same snapshot and expiry and the pricer's cache of its Greeks
+        applies."""
+        snapshot = self._parse(item)
         underlying = snapshot.underlying
         rows = snapshot.chains[expiry]
         settled = snapshot.taken_at >= expiry_close(expiry) and snapshot.official_close is not None
@@ -446,6 +439,9 @@ class NseReplayProvider:
         return seen
 
     def _snapshot(self, underlying: str, as_of: datetime) -> Snapshot:
+        return self._parse(self._snapshot_file(underlying, as_of))
+
+    def _snapshot_file(self, underlying: str, as_of: datetime) -> SnapshotFile:
         files = self._files.get(underlying)
         if files is None:
             raise unknown_underlying(underlying, self._files)
@@ -458,7 +454,7 @@ class NseReplayProvider:
                 f"the replay holds {len(files)} snapshots from {first.astimezone(IST).isoformat()} "
                 f"to {last.astimezone(IST).isoformat()}",
             )
-        return self._parse(files[i])
+        return files[i]
 
     def _parse(self, item: SnapshotFile) -> Snapshot:
         with self._lock:
