@@ -19,7 +19,7 @@ from optrade.settings import (
     check_production_settings,
 )
 from quality_service.settings import CelerySettings, check_production_celery
-from tests.support.processes import REPO_ROOT, free_port
+from tests.support.processes import REPO_ROOT, free_port, uvicorn_command
 
 GOOD_KEY = "k3y-0f-at-least-16-chars"
 PG = "postgresql://postgres@127.0.0.1:5432/nowhere"
@@ -81,13 +81,6 @@ def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
-def _uvicorn(factory: str) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", factory, "--factory",
-        "--host", "127.0.0.1", "--port", str(free_port()), "--log-level", "warning",
-    ]  # fmt: skip
-
-
 CASES = [
     ("placeholder key", {"API_KEY": "change-me"}, "API_KEY"),
     ("sqlite database", {"DATABASE_URL": "sqlite:///./data/x.db"}, "DATABASE_URL"),
@@ -100,7 +93,7 @@ CASES = [
 def test_services_refuse_to_start(
     service: str, case: str, overrides: dict[str, str], named: str
 ) -> None:
-    result = _run(_uvicorn(UVICORN_APPS[service]), _env(**overrides))
+    result = _run(uvicorn_command(UVICORN_APPS[service], free_port()), _env(**overrides))
     assert result.returncode != 0, f"{service} started with a {case}"
     assert named in result.stderr
     assert GOOD_KEY not in result.stderr + result.stdout
@@ -110,7 +103,7 @@ def test_services_refuse_to_start(
 def test_quality_api_refuses_the_sqlite_broker() -> None:
     env = _env()
     del env["CELERY_BROKER_URL"]
-    result = _run(_uvicorn(UVICORN_APPS["quality API"]), env)
+    result = _run(uvicorn_command(UVICORN_APPS["quality API"], free_port()), env)
     assert result.returncode != 0
     assert "CELERY_BROKER_URL" in result.stderr
 

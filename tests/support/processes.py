@@ -22,6 +22,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def uvicorn_command(app_factory: str, port: int) -> list[str]:
+    """The command that serves `app_factory` (a `create_app` import string) on `port`."""
+    return [
+        sys.executable, "-m", "uvicorn", app_factory, "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+
+
 class ServiceProcess:
     """One uvicorn process serving `app` (an import string with `--factory` semantics)."""
 
@@ -50,10 +58,7 @@ class ServiceProcess:
         The timeout is generous because a loaded 2-core machine can take 20+ s to import a
         service; waiting longer costs nothing when the machine is idle.
         """
-        cmd = [
-            sys.executable, "-m", "uvicorn", self.app_factory, "--factory",
-            "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-        ]  # fmt: skip
+        cmd = uvicorn_command(self.app_factory, self.port)
         out = subprocess.DEVNULL
         if self.log_path is not None:
             self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
