@@ -106,7 +106,24 @@ def _restart_server(_database_url: str) -> None:
 
 
 def _terminate_and_refuse(database_url: str) -> None:
-    _outage(database_url, OUTAGE_SECONDS)
+    """Terminate every session of the test database and refuse new ones for OUTAGE_SECONDS."""
+    name = make_url(database_url).database
+    admin = create_engine(normalize_url(BASE_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+        time.sleep(OUTAGE_SECONDS)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
 
 
 OUTAGES = [
@@ -121,27 +138,6 @@ OUTAGES = [
         ),
     ),
 ]
-
-
-def _outage(database_url: str, seconds: float) -> None:
-    """Terminate every session of the test database and refuse new ones for `seconds`."""
-    name = make_url(database_url).database
-    admin = create_engine(normalize_url(BASE_URL), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-        time.sleep(seconds)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
-        admin.dispose()
 
 
 def _send(client: httpx.Client, kind: str, url: str, key: str, body: dict[str, Any]) -> Outcome:
