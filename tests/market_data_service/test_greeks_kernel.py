@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import pytest
 import QuantLib as ql
-import scipy.special
 import vollib.black as vb
 import vollib.black.greeks.analytical as vb_greeks
 import vollib.black.implied_volatility as vb_iv
@@ -557,41 +556,6 @@ def test_inputs_are_not_modified() -> None:
     res = compute("bsm", np.array([True, True, True]), 100.0, strike, 0.5, 0.065, price=price)
     np.testing.assert_array_equal(price, before)
     assert res.price[0] == 5.0
-
-
-# ---------------------------------------------------------------------------------------------
-# the numpy-only normal distribution (used when scipy is not installed)
-# ---------------------------------------------------------------------------------------------
-
-
-def test_numpy_normal_cdf_matches_scipy() -> None:
-    z = np.concatenate([np.linspace(-38.0, 38.0, 40001), np.linspace(-1.0, 1.0, 4001), [0.0, -0.0]])
-    ours = greeks._ndtr_numpy(z)
-    ref = scipy.special.ndtr(z)
-    mid = np.abs(z) <= 10.0
-    np.testing.assert_allclose(ours[mid], ref[mid], rtol=1e-14, atol=0)
-    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-300)
-    edge = greeks._ndtr_numpy(np.array([np.inf, -np.inf, np.nan]))
-    assert edge[0] == 1.0 and edge[1] == 0.0 and np.isnan(edge[2])
-    p = np.concatenate([np.logspace(-300, -1, 500), np.linspace(0.01, 0.99, 500)])
-    np.testing.assert_allclose(greeks._ndtri_numpy(p), scipy.special.ndtri(p), rtol=1.2e-9)
-
-
-def test_kernel_without_scipy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(greeks, "_ndtr", greeks._ndtr_numpy)
-    monkeypatch.setattr(greeks, "_ndtri", greeks._ndtri_numpy)
-    g = _grid((1, 30, 365))
-    rows = [
-        _ql_engine_bsm(bool(c), S0, float(k), int(d), R, Q, float(sig))
-        for c, k, d, sig in zip(g["call"], g["strike"], g["days"], g["sigma"], strict=True)
-    ]
-    t = g["days"] / 365.0
-    spot = np.full(t.size, S0)
-    priced = compute("bsm", g["call"], S0, g["strike"], t, R, Q, iv=g["sigma"])
-    _compare(priced, _stack(rows), spot, "numpy-only vs QuantLib")
-    solved = compute("bsm", g["call"], S0, g["strike"], t, R, Q, price=priced.price)
-    ok = _well_posed(priced, g["call"], spot, g["strike"], t, R, Q, "bsm", g["sigma"])
-    _assert_close(solved.iv[ok], g["sigma"][ok], _floors(spot[ok])["iv"], "numpy-only round trip")
 
 
 # ---------------------------------------------------------------------------------------------

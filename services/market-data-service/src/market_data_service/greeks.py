@@ -53,21 +53,19 @@ Errors
     ``GreeksResult.error``; other items of the same call are unaffected.  Nothing is clamped or
     made up.
 
-Normal CDF: ``scipy.special.ndtr``/``ndtri`` when scipy is importable (measured: about 2 us per
-400 values); otherwise a numpy port of W. J. Cody's rational Chebyshev erf/erfc (Math. Comp. 1969,
-a few ulp) and Acklam's inverse (first guesses only), so the module also works with numpy alone,
-about 2.5x slower.  scipy is not a declared runtime dependency of the service yet.
+Normal CDF and its inverse: ``scipy.special.ndtr``/``ndtri`` (about 2 us per 400 values).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import ndtr as _ndtr
+from scipy.special import ndtri as _ndtri
 
 __all__ = ["SIGMA_MAX", "SIGMA_MIN", "GreeksResult", "compute"]
 
@@ -86,162 +84,6 @@ _LOWER_MAP_C = 1.2091995761561452337293855889768331894610  # 2 pi / sqrt(27)
 _NEWTON_TOL = 1e-8  # relative Newton step below which an iterate has converged
 _MAX_ITER = 100  # Householder steps plus bisection fallbacks; never reached in practice
 _COMPACT_MIN = 2048  # drop converged items from the iteration only in batches this large
-
-# ---------------------------------------------------------------------------------------------
-# Normal distribution
-# ---------------------------------------------------------------------------------------------
-
-# W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969).
-_CODY_A = (
-    3.1611237438705656,
-    113.864154151050156,
-    377.485237685302021,
-    3209.37758913846947,
-    0.185777706184603153,
-)
-_CODY_B = (23.6012909523441209, 244.024637934444173, 1282.61652607737228, 2844.23683343917062)
-_CODY_C = (
-    0.564188496988670089,
-    8.88314979438837594,
-    66.1191906371416295,
-    298.635138197400131,
-    881.95222124176909,
-    1712.04761263407058,
-    2051.07837782607147,
-    1230.33935479799725,
-    2.15311535474403846e-8,
-)
-_CODY_D = (
-    15.7449261107098347,
-    117.693950891312499,
-    537.181101862009858,
-    1621.38957456669019,
-    3290.79923573345963,
-    4362.61909014324716,
-    3439.36767414372164,
-    1230.33935480374942,
-)
-_CODY_P = (
-    0.305326634961232344,
-    0.360344899949804439,
-    0.125781726111229246,
-    0.0160837851487422766,
-    6.58749161529837803e-4,
-    0.0163153871373020978,
-)
-_CODY_Q = (
-    2.56852019228982242,
-    1.87295284992346047,
-    0.527905102951428412,
-    0.0605183413124413191,
-    0.00233520497626869185,
-)
-_SQRT_1_PI = 0.56418958354775628695
-
-
-def _ndtr_numpy(z: FloatArray) -> FloatArray:
-    """Standard normal CDF with numpy only: Cody's erf (|y| <= 0.46875) and erfc (beyond)."""
-    z = np.asarray(z, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        y = np.minimum(np.abs(z) * 0.70710678118654752440, 40.0)  # erfc(40) underflows to 0
-        # 0.46875 < y <= 4: erfc(y) = exp(-y^2) P(y) / Q(y)
-        num = _CODY_C[8] * y
-        den = y.copy()
-        for i in range(7):
-            num = (num + _CODY_C[i]) * y
-            den = (den + _CODY_D[i]) * y
-        ratio = (num + _CODY_C[7]) / (den + _CODY_D[7])
-        big = y > 4.0
-        if big.any():  # erfc(y) = exp(-y^2) / y (1/sqrt(pi) + y^-2 R(y^-2))
-            zz = 1.0 / np.maximum(y * y, 16.0)
-            num = _CODY_P[5] * zz
-            den = zz.copy()
-            for i in range(4):
-                num = (num + _CODY_P[i]) * zz
-                den = (den + _CODY_Q[i]) * zz
-            tail = (_SQRT_1_PI - zz * (num + _CODY_P[4]) / (den + _CODY_Q[4])) / np.maximum(y, 4.0)
-            ratio = np.where(big, tail, ratio)
-        # exp(-y^2) with y^2 split so that the rounding of y^2 is not amplified by exp
-        y16 = np.trunc(y * 16.0) / 16.0
-        half_erfc = 0.5 * np.exp(-y16 * y16) * np.exp(-(y - y16) * (y + y16)) * ratio
-        out = np.where(z < 0.0, half_erfc, 1.0 - half_erfc)
-        small = y <= 0.46875
-        if small.any():  # erf(y) = y P(y^2) / Q(y^2); N(z) = 1/2 + erf(z / sqrt 2) / 2
-            ysq = y * y
-            num = _CODY_A[4] * ysq
-            den = ysq.copy()
-            for i in range(3):
-                num = (num + _CODY_A[i]) * ysq
-                den = (den + _CODY_B[i]) * ysq
-            erf = y * (num + _CODY_A[3]) / (den + _CODY_B[3])
-            out = np.where(small, 0.5 + 0.5 * np.copysign(erf, z), out)
-    return np.asarray(out, dtype=np.float64)
-
-
-# P. J. Acklam's inverse normal CDF (relative error < 1.2e-9).  Used only for first guesses.
-_ACKLAM_A = (
-    -3.969683028665376e01,
-    2.209460984245205e02,
-    -2.759285104469687e02,
-    1.383577518672690e02,
-    -3.066479806614716e01,
-    2.506628277459239e00,
-)
-_ACKLAM_B = (
-    -5.447609879822406e01,
-    1.615858368580409e02,
-    -1.556989798598866e02,
-    6.680131188771972e01,
-    -1.328068155288572e01,
-)
-_ACKLAM_C = (
-    -7.784894002430293e-03,
-    -3.223964580411365e-01,
-    -2.400758277161838e00,
-    -2.549732539343734e00,
-    4.374664141464968e00,
-    2.938163982698783e00,
-)
-_ACKLAM_D = (
-    7.784695709041462e-03,
-    3.224671290700398e-01,
-    2.445134137142996e00,
-    3.754408661907416e00,
-)
-
-
-def _ndtri_numpy(p: FloatArray) -> FloatArray:
-    """Inverse standard normal CDF to ~1e-9 relative (Acklam), numpy only."""
-    p = np.asarray(p, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        q = p - 0.5
-        r = q * q
-        a, b = _ACKLAM_A, _ACKLAM_B
-        central = ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (
-            ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0
-        )
-        c, d = _ACKLAM_C, _ACKLAM_D
-        t = np.sqrt(-2.0 * np.log(np.minimum(p, 1.0 - p)))
-        tail = (((((c[0] * t + c[1]) * t + c[2]) * t + c[3]) * t + c[4]) * t + c[5]) / (
-            (((d[0] * t + d[1]) * t + d[2]) * t + d[3]) * t + 1.0
-        )
-        tail = np.where(p > 0.5, -tail, tail)
-        out = np.where(np.abs(q) <= 0.5 - 0.02425, central, tail)
-    return np.asarray(out, dtype=np.float64)
-
-
-def _scipy_normal() -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
-    """scipy's ndtr/ndtri (about 10x faster than the numpy fallbacks) when scipy is installed."""
-    try:
-        from scipy.special import ndtr, ndtri
-    except ImportError:  # pragma: no cover - the tests exercise the fallback by monkeypatching
-        return None
-    return ndtr, ndtri
-
-
-_SCIPY_NORMAL = _scipy_normal()
-_ndtr, _ndtri = _SCIPY_NORMAL if _SCIPY_NORMAL is not None else (_ndtr_numpy, _ndtri_numpy)
-
 
 # ---------------------------------------------------------------------------------------------
 # Result type and error reasons
@@ -552,6 +394,66 @@ def _implied_vol(
     return sigma, codes
 
 
+# ---------------------------------------------------------------------------------------------
+# The normalised solver: find the total volatility s = sigma sqrt(T) of an OTM option price
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Search:
+    """The options still being solved, in normalised terms, sorted by objective.
+
+    Slices: ``[:n_low]`` cheap options (below the inflection point, objective 1/ln b),
+    ``[n_low:size - n_high]`` the plain objective b - beta, ``[size - n_high:]`` options priced
+    near their ceiling (objective ln(b_max - b)).  ``active`` maps each item back to its position
+    in the caller's arrays.
+    """
+
+    active: npt.NDArray[np.intp]
+    log_moneyness: FloatArray  # x = -|ln(F/K)| <= 0
+    target: FloatArray  # beta: OTM undiscounted price / sqrt(F K)
+    ceiling: FloatArray  # b_max = e^{x/2}: the normalised price as s -> infinity
+    ceiling_inv: FloatArray  # e^{-x/2}
+    headroom: FloatArray  # b_max - beta, computed without cancellation
+    total_vol: FloatArray  # the current iterate s
+    lower: FloatArray  # bracket of the root, tightened by every evaluation
+    upper: FloatArray
+    peak_vega: FloatArray  # b_max / sqrt(2 pi): b'(s) = peak_vega e^{-d1^2 / 2}
+    log_target: FloatArray  # ln beta of the cheap options
+    n_low: int
+    n_high: int
+
+    @property
+    def size(self) -> int:
+        return int(self.active.size)
+
+    def keep(self, keep: npt.NDArray[np.bool_], total_vol: FloatArray) -> None:
+        """Drop the items where ``keep`` is False; ``total_vol`` becomes the iterate."""
+        lo, hi = self.n_low, self.size - self.n_high
+        self.log_target = self.log_target[keep[:lo]]
+        self.n_low = int(np.count_nonzero(keep[:lo]))
+        self.n_high = int(np.count_nonzero(keep[hi:]))
+        self.active = self.active[keep]
+        self.total_vol = total_vol[keep]
+        for name in ("log_moneyness", "target", "ceiling", "ceiling_inv", "headroom", "lower",
+                     "upper", "peak_vega"):  # fmt: skip
+            setattr(self, name, getattr(self, name)[keep])
+
+
+@dataclass
+class _Evaluation:
+    """b(x, s) at the current iterate and the Newton step of each item's objective."""
+
+    h: FloatArray  # x / s
+    price: FloatArray  # b(x, s)
+    scale: FloatArray  # size of b's two terms; b_max - b for the near-ceiling items
+    residual: FloatArray  # beta - b
+    newton: FloatArray
+    log_price: FloatArray  # ln b of the cheap options
+    vega_over_price: FloatArray  # b'/b of the cheap options
+    vega_over_gap: FloatArray  # b'/(b_max - b) of the near-ceiling options
+
+
 def _solve_normalised(
     x: FloatArray,
     beta: FloatArray,
@@ -567,148 +469,198 @@ def _solve_normalised(
     the per-call overhead of numpy dominates, so they simply ride along until all have converged.
     Reductions use ``count_nonzero``, much cheaper than ``all``/``any`` on small arrays.
     """
+    search = _start_search(x, beta, b_max, inv_b_max, b_comp)
+    s_out = np.empty(x.size)
+    converged = np.zeros(x.size, dtype=np.bool_)
+    done_before = np.zeros(x.size, dtype=np.bool_)
+    for iteration in range(_MAX_ITER):
+        ev = _evaluate(search)
+        # not tested before the first step, which starts from a guess
+        at_noise = _at_noise(search, ev) if iteration else None
+        if at_noise is None:
+            done = np.zeros(search.size, dtype=np.bool_)
+        else:
+            done = at_noise | (np.abs(ev.newton) <= _NEWTON_TOL * search.total_vol) | done_before
+            if np.count_nonzero(done) == search.size:
+                # a Newton step this small leaves an error of order step^2: take it
+                s_final = np.where(at_noise, search.total_vol, search.total_vol + ev.newton)
+                s_out[search.active] = s_final
+                converged[search.active] = True
+                return s_out, converged
+        s_new = _householder_step(search, ev, done)
+        if at_noise is not None:
+            np.copyto(s_new, search.total_vol, where=at_noise)
+        if np.count_nonzero(done) == 0 or search.size < _COMPACT_MIN:
+            done_before = done
+            search.total_vol = s_new
+            continue
+        finished = search.active[done]
+        s_out[finished] = s_new[done]
+        converged[finished] = True
+        search.keep(~done, s_new)
+        done_before = np.zeros(search.size, dtype=np.bool_)
+    s_out[search.active] = search.total_vol
+    return s_out, converged
+
+
+def _start_search(
+    x: FloatArray,
+    beta: FloatArray,
+    b_max: FloatArray,
+    inv_b_max: FloatArray,
+    b_comp: FloatArray,
+) -> _Search:
+    """Sort the items by objective, bracket them at the inflection point and guess a first s."""
     n = x.size
     # inflection point s_c = sqrt(2|x|): b_c = b(x, s_c), vega there = b_max / sqrt(2 pi)
-    s_c = np.sqrt(-2.0 * x)
-    b_c = 0.5 * b_max - _ndtr(-s_c) * inv_b_max
-    low = beta < b_c
-    n_low = np.count_nonzero(low)
-    high = (beta > b_c) & (beta > 0.5 * b_max) if n_low < n else low & False
-    n_high = np.count_nonzero(high)
-    # objective per item: 0 = low (1/ln b), 1 = plain (b - beta), 2 = high (ln(b_max - b))
+    s_infl = np.sqrt(-2.0 * x)
+    b_infl = 0.5 * b_max - _ndtr(-s_infl) * inv_b_max
+    low = beta < b_infl
+    n_low = int(np.count_nonzero(low))
+    high = (beta > b_infl) & (beta > 0.5 * b_max) if n_low < n else low & False
+    n_high = int(np.count_nonzero(high))
+    columns: tuple[FloatArray, ...] = (x, beta, b_max, inv_b_max, b_comp, s_infl, b_infl)
     if n_low in (0, n) and n_high in (0, n):  # one objective for all (a typical chain): no sort
         order = np.arange(n)
-        xa, ba, bma, ibma, bca, sca, bcs = x, beta, b_max, inv_b_max, b_comp, s_c, b_c
     else:
         region = high.astype(np.intp) - low.astype(np.intp) + 1
         order = np.argsort(region, kind="stable")
-        xa, ba, bma, ibma, bca, sca, bcs = (
-            a[order] for a in (x, beta, b_max, inv_b_max, b_comp, s_c, b_c)
-        )
+        columns = tuple(a[order] for a in columns)
+    x, beta, b_max, inv_b_max, b_comp, s_infl, b_infl = columns
+    guess = _first_guess(x, beta, b_max, inv_b_max, b_comp, s_infl, b_infl, n_low)
+    # b is convex below s_c and concave above: the inflection point bounds every root
+    lower = np.zeros(n)
+    lower[n_low:] = s_infl[n_low:]
+    upper = np.full(n, np.inf)
+    upper[:n_low] = s_infl[:n_low]
+    return _Search(
+        active=order,
+        log_moneyness=x,
+        target=beta,
+        ceiling=b_max,
+        ceiling_inv=inv_b_max,
+        headroom=b_comp,
+        total_vol=guess,
+        lower=lower,
+        upper=upper,
+        peak_vega=_INV_SQRT_2PI * b_max,
+        log_target=np.log(beta[:n_low]),
+        n_low=n_low,
+        n_high=n_high,
+    )
 
-    # first guess; the tangent at s_c bounds the root from above below s_c (b convex there)
-    # and from below above s_c (b concave there)
-    sa = sca + (ba - bcs) * (_SQRT_2PI / bma)
+
+def _first_guess(
+    x: FloatArray,
+    beta: FloatArray,
+    b_max: FloatArray,
+    inv_b_max: FloatArray,
+    b_comp: FloatArray,
+    s_infl: FloatArray,
+    b_infl: FloatArray,
+    n_low: int,
+) -> FloatArray:
+    """Jaeckel's asymptotic maps, bounded by the tangent at the inflection point.
+
+    The tangent bounds the root from above below s_c (b convex there) and from below above s_c
+    (b concave there).
+    """
+    n = x.size
+    guess = s_infl + (beta - b_infl) * (_SQRT_2PI / b_max)  # the tangent's root
     if n_low:
         # inverse of Jaeckel's lower map f(s) = 2 pi |x| / sqrt(27) N(-|x| / (sqrt3 s))^3,
         # which tends to b(x, s) as s -> 0
-        ax, tangent = -xa[:n_low], sa[:n_low]
-        u = np.minimum(np.cbrt(ba[:n_low] / (_LOWER_MAP_C * ax)), 0.4999)
+        ax, tangent = -x[:n_low], guess[:n_low]
+        u = np.minimum(np.cbrt(beta[:n_low] / (_LOWER_MAP_C * ax)), 0.4999)
         s_map = ax / (_SQRT3 * -_ndtri(u))
-        guess = np.minimum(s_map, tangent)
-        np.copyto(guess, s_map, where=tangent <= 0.0)  # no bound from a negative tangent root
-        sa[:n_low] = guess
+        low_guess = np.minimum(s_map, tangent)
+        np.copyto(low_guess, s_map, where=tangent <= 0.0)  # a negative tangent root bounds nothing
+        guess[:n_low] = low_guess
     if n_low < n:
         # b_max - b ~ (e^{x/2} + e^{-x/2}) N(-s/2), exact at the money
         rest = slice(n_low, n)
-        s_map = -2.0 * _ndtri(bca[rest] / (bma[rest] + ibma[rest]))
-        np.maximum(s_map, sa[rest], out=sa[rest])
+        s_map = -2.0 * _ndtri(b_comp[rest] / (b_max[rest] + inv_b_max[rest]))
+        np.maximum(s_map, guess[rest], out=guess[rest])
         # a price within rounding of b_max (sigma far beyond SIGMA_MAX) can make this infinite
-        bad_guess = ~(sa[rest] < np.inf)
+        bad_guess = ~(guess[rest] < np.inf)
         if np.count_nonzero(bad_guess):
-            np.copyto(sa[rest], sca[rest] + 1.0, where=bad_guess)
-    # bracket from the inflection point
-    sla = np.zeros(n)
-    sla[n_low:] = sca[n_low:]
-    sra = np.full(n, np.inf)
-    sra[:n_low] = sca[:n_low]
-    lba = np.log(ba[:n_low])
-    vega_c = _INV_SQRT_2PI * bma  # b'(s) = b_max phi(d1)
-    sign_d1 = None
-    if n_high:
-        sign_d1 = np.ones(n)
-        sign_d1[n - n_high :] = -1.0
+            np.copyto(guess[rest], s_infl[rest] + 1.0, where=bad_guess)
+    return guess
 
-    s_out = np.empty(n)
-    converged = np.zeros(n, dtype=np.bool_)
-    act = order  # original positions of the active items, in sorted order
-    done_before = np.zeros(n, dtype=np.bool_)
-    for iteration in range(_MAX_ITER):
-        m = act.size
-        lo, hi = n_low, m - n_high  # slices [:lo] low, [lo:hi] plain, [hi:] high
-        h = xa / sa
-        d1 = h + 0.5 * sa
-        d2 = d1 - sa
-        t1 = bma * _ndtr(d1 if sign_d1 is None else d1 * sign_d1)  # N(-d1) for the high ones
-        t2 = ibma * _ndtr(d2)
-        b = t1 - t2
-        magn = t1 + t2  # b_max - b for the high objective; size of the terms otherwise
-        if n_high:
-            b[hi:] = bma[hi:] - magn[hi:]
-        resid = ba - b
-        vega = vega_c * np.exp(-0.5 * d1 * d1)
-        # Newton step of each objective
-        newton = resid / vega
-        if n_low:  # 1/ln b - 1/ln beta
-            ln_b = np.log(b[:lo])
-            vob = vega[:lo] / b[:lo]
-            np.divide((lba - ln_b) * ln_b, lba * vob, out=newton[:lo])
-        if n_high:  # ln((b_max - beta) / (b_max - b))
-            gp = vega[hi:] / magn[hi:]
-            np.divide(np.log(magn[hi:] / bca[hi:]), gp, out=newton[hi:])
-        # converged: the residual is at the rounding noise of b, or the Newton step is so small
-        # that taking it leaves an error of order step^2 (below 1e-16 relative); not tested
-        # before the first step, which starts from a guess
-        if iteration:
-            at_noise = np.abs(resid) <= (4.0 * _EPS) * magn
-            if n_high:
-                at_noise[hi:] = np.abs(resid[hi:]) <= (4.0 * _EPS) * bma[hi:]
-            done = at_noise | (np.abs(newton) <= _NEWTON_TOL * sa) | done_before
-            if np.count_nonzero(done) == m:
-                s_out[act] = np.where(at_noise, sa, sa + newton)
-                converged[act] = True
-                break
-        else:
-            at_noise = None
-            done = np.zeros(m, dtype=np.bool_)
 
-        # third-order (Householder) step, safeguarded by a bracket that every evaluation
-        # tightens (the iterate always lies inside it, so no min/max is needed)
-        np.copyto(sra, sa, where=resid < 0.0)
-        np.copyto(sla, sa, where=resid > 0.0)
-        h_s = h / sa
-        hal = h * h_s - 0.25 * sa  # b''/b'
-        hh3 = hal * hal - 3.0 * h_s * h_s - 0.25  # b'''/b'
-        if n_low:
-            inv_ln_b = 1.0 / ln_b
-            f2 = 1.0 + 2.0 * inv_ln_b
-            hal_l = hal[:lo]
-            hh3[:lo] += vob * (
-                2.0 * vob * (1.0 + 3.0 * inv_ln_b * (1.0 + inv_ln_b)) - 3.0 * hal_l * f2
-            )
-            hal_l -= vob * f2
-        if n_high:
-            hh3[hi:] += gp * (2.0 * gp + 3.0 * hal[hi:])
-            hal[hi:] += gp
-        hn = hal * newton
-        s_new = sa + newton * (1.0 + 0.5 * hn) / (1.0 + hn + hh3 * newton * newton * (1.0 / 6.0))
-        inside = (s_new >= sla) & (s_new <= sra)  # False for NaN
-        if np.count_nonzero(inside) < m:
-            bisect = np.where(sra < np.inf, 0.5 * (sla + sra), 2.0 * np.maximum(sla, sa))
-            s_new = np.where(inside | done, s_new, bisect)
-            done |= sra - sla <= (4.0 * _EPS) * sa
-        if at_noise is not None:
-            np.copyto(s_new, sa, where=at_noise)
-        n_done = np.count_nonzero(done)
-        if n_done == 0 or m < _COMPACT_MIN:
-            done_before = done
-            sa = s_new
-            continue
-        fin = act[done]
-        s_out[fin] = s_new[done]
-        converged[fin] = True
-        keep = ~done
-        act = act[keep]
-        if n_low:
-            lba = lba[keep[:lo]]
-        n_low = np.count_nonzero(keep[:lo])
-        if n_high:
-            n_high = np.count_nonzero(keep[hi:])
-            sign_d1 = sign_d1[keep] if n_high else None  # type: ignore[index]
-        xa, sa, ba, bma, ibma, bca, sla, sra, vega_c = (
-            a[keep] for a in (xa, s_new, ba, bma, ibma, bca, sla, sra, vega_c)
+def _evaluate(search: _Search) -> _Evaluation:
+    """b(x, s), its residual and each item's Newton step on its own objective."""
+    lo, hi = search.n_low, search.size - search.n_high
+    s, x = search.total_vol, search.log_moneyness
+    h = x / s
+    d1 = h + 0.5 * s
+    d2 = d1 - s
+    forward_term = search.ceiling * _ndtr(d1)
+    if search.n_high:  # N(-d1): the near-ceiling items need b_max - b, not b
+        forward_term[hi:] = search.ceiling[hi:] * _ndtr(-d1[hi:])
+    strike_term = search.ceiling_inv * _ndtr(d2)
+    price = forward_term - strike_term
+    scale = forward_term + strike_term  # b_max - b for the near-ceiling items
+    if search.n_high:
+        price[hi:] = search.ceiling[hi:] - scale[hi:]
+    residual = search.target - price
+    vega = search.peak_vega * np.exp(-0.5 * d1 * d1)
+    newton = residual / vega
+    log_price = np.log(price[:lo])
+    vega_over_price = vega[:lo] / price[:lo]
+    if lo:  # 1/ln b - 1/ln beta
+        log_target = search.log_target
+        np.divide(
+            (log_target - log_price) * log_price, log_target * vega_over_price, out=newton[:lo]
         )
-        done_before = np.zeros(act.size, dtype=np.bool_)
-    else:
-        s_out[act] = sa
-    return s_out, converged
+    vega_over_gap = vega[hi:] / scale[hi:]
+    if search.n_high:  # ln((b_max - beta) / (b_max - b))
+        np.divide(np.log(scale[hi:] / search.headroom[hi:]), vega_over_gap, out=newton[hi:])
+    return _Evaluation(h, price, scale, residual, newton, log_price, vega_over_price, vega_over_gap)
+
+
+def _at_noise(search: _Search, ev: _Evaluation) -> npt.NDArray[np.bool_]:
+    """Items whose residual is within the rounding noise of b: nothing more to gain."""
+    at_noise: npt.NDArray[np.bool_] = np.abs(ev.residual) <= (4.0 * _EPS) * ev.scale
+    hi = search.size - search.n_high
+    if search.n_high:
+        at_noise[hi:] = np.abs(ev.residual[hi:]) <= (4.0 * _EPS) * search.ceiling[hi:]
+    return at_noise
+
+
+def _householder_step(search: _Search, ev: _Evaluation, done: npt.NDArray[np.bool_]) -> FloatArray:
+    """The next iterate: a third-order step, replaced by bisection where it leaves the bracket.
+
+    Tightens the bracket with the current evaluation first, and marks in ``done`` the items
+    whose bracket has shrunk to rounding noise.
+    """
+    lo, hi = search.n_low, search.size - search.n_high
+    s = search.total_vol
+    np.copyto(search.upper, s, where=ev.residual < 0.0)
+    np.copyto(search.lower, s, where=ev.residual > 0.0)
+    h_over_s = ev.h / s
+    curvature = ev.h * h_over_s - 0.25 * s  # b''/b'
+    third = curvature * curvature - 3.0 * h_over_s * h_over_s - 0.25  # b'''/b'
+    if lo:  # the same ratios for 1/ln b
+        vob = ev.vega_over_price
+        inv_ln_b = 1.0 / ev.log_price
+        f2 = 1.0 + 2.0 * inv_ln_b
+        low_curvature = curvature[:lo]
+        third[:lo] += vob * (
+            2.0 * vob * (1.0 + 3.0 * inv_ln_b * (1.0 + inv_ln_b)) - 3.0 * low_curvature * f2
+        )
+        low_curvature -= vob * f2
+    if search.n_high:  # and for ln(b_max - b)
+        gp = ev.vega_over_gap
+        third[hi:] += gp * (2.0 * gp + 3.0 * curvature[hi:])
+        curvature[hi:] += gp
+    newton = ev.newton
+    hn = curvature * newton
+    s_new = s + newton * (1.0 + 0.5 * hn) / (1.0 + hn + third * newton * newton * (1.0 / 6.0))
+    lower, upper = search.lower, search.upper
+    inside = (s_new >= lower) & (s_new <= upper)  # False for NaN
+    if np.count_nonzero(inside) < search.size:
+        bisect = np.where(upper < np.inf, 0.5 * (lower + upper), 2.0 * np.maximum(lower, s))
+        s_new = np.where(inside | done, s_new, bisect)
+        done |= upper - lower <= (4.0 * _EPS) * s
+    return s_new
