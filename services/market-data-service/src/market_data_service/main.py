@@ -6,7 +6,7 @@ Run: `uvicorn market_data_service.main:create_app --factory`. Endpoints: DESIGN.
 
 Settings (environment or `.env`, read when the app is created):
 - `MARKET_DATA_PROVIDER`: `simulated` (default; deterministic, see providers/simulated.py) or
-  `nse-replay` (recorded NSE snapshots, see providers/nse_replay.py).
+  `nse-replay` (recorded NSE snapshots, see providers/nse_replay/).
 - `NSE_REPLAY_DIR`: folder of NSE option-chain JSON files (nse-replay only).
 - `INDIA_VIX_FILE`: India VIX daily CSV for nse-replay; unset: VIX is null.
 - `MARKET_DATA_SEED` (42): seed of the simulated market.
