@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -25,7 +26,7 @@ from market_data_service.api.schemas import (
     UnderlyingsOut,
 )
 from market_data_service.pricing import LegGreeks, time_to_expiry_years
-from market_data_service.providers.base import Leg, not_found
+from market_data_service.providers.base import Chain, Leg, OptionSide, not_found
 
 router = APIRouter(prefix="/v1", tags=["market"])
 
@@ -121,10 +122,9 @@ def get_chain(
 @router.get(
     "/quote/{underlying}", summary="One option with Greeks and context", responses=_NOT_FOUND
 )
-# `async def`: the order service's every entry and exit capture lands here, and with the chain
-# and its Greeks cached the work is tens of microseconds, less than a thread-pool hand-off. A
-# cold chain (a new market minute, about 2-3 ms) is computed on the event loop; with the GIL a
-# worker thread would not compute it any sooner.
+# `async def` with the provider's work in a worker thread: a cold chain may parse a replay file
+# (tens of milliseconds) or, for a live provider, wait on the network, and must not stall the
+# event loop; the chain and its Greeks stay cached by the provider and the pricer.
 async def get_quote(
     underlying: UnderlyingDep,
     provider: ProviderDep,
@@ -136,7 +136,12 @@ async def get_quote(
     expiry: ExpiryQuery = None,
 ) -> QuoteOut:
     """One option's quote, OI, volume, IV and Greeks, with spot, VIX and PCR."""
-    chain = provider.chain(underlying, expiry, as_of)
+
+    def priced_chain() -> tuple[Chain, dict[tuple[float, OptionSide], LegGreeks]]:
+        chain = provider.chain(underlying, expiry, as_of)
+        return chain, pricer.greeks(chain)
+
+    chain, chain_greeks = await asyncio.to_thread(priced_chain)
     row = chain.row(strike)
     leg = row.leg(option_type)
     if leg is None:
@@ -145,7 +150,7 @@ async def get_quote(
             f"option_type {option_type} not listed for {underlying} {chain.expiry.isoformat()} "
             f"at strike {strike:g}: the exchange shows no {option_type} at this strike",
         )
-    priced = pricer.greeks(chain)[(row.strike, option_type)]
+    priced = chain_greeks[(row.strike, option_type)]
     return QuoteOut(
         underlying=chain.underlying,
         expiry=chain.expiry,
