@@ -70,3 +70,12 @@ def test_before_the_first_legacy_snapshot_is_a_clear_404(legacy: Any) -> None:
     answer = legacy.get("/v1/chain/NIFTY", params={"as_of": "2019-09-06T15:00:00+05:30"})
     assert answer.status_code == 404
     assert "2019-09-09" in answer.json()["detail"]
+
+
+def test_the_2019_thursday_expiry_is_listed_and_tradeable(legacy: Any) -> None:
+    body = legacy.get("/v1/underlyings", params={"as_of": "2019-09-12T09:31:00+05:30"}).json()
+    (nifty,) = body["underlyings"]
+    assert nifty["expiries"] == [{"expiry": EXPIRY, "lot_size": 75, "calendar": "official"}]
+    params = {"as_of": "2019-09-12T09:31:00+05:30", "expiry": EXPIRY, "strike": 11000,
+              "option_type": "PE"}  # fmt: skip
+    assert legacy.get("/v1/quote/NIFTY", params=params).status_code == 200

@@ -175,6 +175,19 @@ def test_a_holiday_moves_the_expiry_to_the_previous_trading_day(simulated: Any) 
     assert "2025-10-20" in listed and "2025-10-21" not in listed
 
 
+def test_on_1_dec_2026_republic_day_2027_is_no_expiry_and_finnifty_lots_60(simulated: Any) -> None:
+    body = simulated.get("/v1/underlyings", params={"as_of": "2026-12-01T10:00:00+05:30"}).json()
+    listed = {u["name"]: {e["expiry"]: e for e in u["expiries"]} for u in body["underlyings"]}
+    for name, expiries in listed.items():
+        assert "2027-01-26" not in expiries, name
+        january = expiries["2027-01-25"]  # Monday: the Tuesday is Republic Day
+        assert january["calendar"] == "estimated", name  # NSE has not published 2027
+        assert expiries["2026-12-29"]["calendar"] == "official", name
+    assert {e["lot_size"] for e in listed["FINNIFTY"].values()} == {60}
+    assert listed["NIFTY"]["2026-12-01"]["lot_size"] == 65
+    assert listed["BANKNIFTY"]["2026-12-29"]["lot_size"] == 30
+
+
 def test_lot_size_belongs_to_the_expiry(simulated: Any) -> None:
     body = simulated.get("/v1/underlyings", params={"as_of": AS_OF}).json()
     nifty = next(u for u in body["underlyings"] if u["name"] == "NIFTY")

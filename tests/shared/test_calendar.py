@@ -1,7 +1,8 @@
-"""The NSE calendar across eras of trading hours: regular sessions, special sessions, bounds."""
+"""The NSE calendar: the holidays library's XNSE, the shipped corrections, overrides, estimates."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
@@ -9,16 +10,25 @@ import pytest
 from market_data_service.providers.simulated import SimulatedProvider
 from optrade.calendar import (
     OutsideCalendar,
+    coverage_warning,
+    is_estimated,
     is_trading_day,
     next_trading_day,
     previous_trading_day,
+    reset_calendar_cache,
 )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_calendar_settings() -> Iterator[None]:
+    reset_calendar_cache()
+    yield
+    reset_calendar_cache()
 
 
 @pytest.mark.parametrize(
     "day",
     [
-        date(1999, 3, 1),  # 09:55-15:30 era
         date(2001, 3, 5),
         date(2009, 6, 1),
         date(2010, 7, 1),  # 09:00 open, mid-2010
@@ -48,9 +58,9 @@ def test_holidays_and_weekends_are_skipped_both_ways() -> None:
 
 
 def test_before_the_calendar_history_is_a_clear_error_not_an_endless_walk() -> None:
-    with pytest.raises(OutsideCalendar, match="calendar starts in 1995"):
+    with pytest.raises(OutsideCalendar, match="calendar starts in 2001"):
         previous_trading_day(date(1990, 1, 1))
-    assert not is_trading_day(date(1994, 6, 1))
+    assert not is_trading_day(date(1999, 6, 1))
 
 
 def test_the_simulated_market_serves_its_first_decade() -> None:
@@ -59,3 +69,49 @@ def test_the_simulated_market_serves_its_first_decade() -> None:
     chain = provider.chain("NIFTY", None, datetime(2001, 3, 5, 5, 0, tzinfo=UTC))
     assert chain.as_of == datetime(2001, 3, 5, 5, 0, tzinfo=UTC)
     assert chain.rows and chain.spot > 0
+
+
+def test_republic_day_2027_is_a_holiday_from_the_library_and_marked_estimated() -> None:
+    # pandas_market_calendars stopped at 2026; the holidays library estimates 2027.
+    assert not is_trading_day(date(2027, 1, 26))
+    assert previous_trading_day(date(2027, 1, 26)) == date(2027, 1, 25)
+    assert is_estimated(date(2027, 1, 26)) and is_estimated(date(2027, 1, 25))
+    assert not is_estimated(date(2026, 1, 26)) and not is_estimated(date(2025, 12, 2))
+
+
+def test_a_lunar_holiday_the_library_estimates_marks_its_neighbours_estimated() -> None:
+    # Bakri Id 2026 is "(estimated)" in the library: 27-29 May depend on the moon.
+    assert not is_trading_day(date(2026, 5, 28))
+    assert is_estimated(date(2026, 5, 27)) and is_estimated(date(2026, 5, 29))
+    assert not is_estimated(date(2026, 5, 26))
+
+
+@pytest.mark.parametrize(
+    "closed",
+    [date(2024, 5, 20), date(2024, 11, 20), date(2019, 10, 21), date(2026, 1, 15)],
+)
+def test_one_off_closures_the_library_lacks_are_corrected(closed: date) -> None:
+    """Election days and other NSE closures outside the library, from the shipped table."""
+    assert closed.weekday() < 5 and not is_trading_day(closed)
+
+
+def test_a_moved_holiday_is_corrected() -> None:
+    # NSE moved Bakri Id 2023 from 28 to 29 June; the library still has the 28th.
+    assert is_trading_day(date(2023, 6, 28), regular_only=True)
+    assert not is_trading_day(date(2023, 6, 29))
+
+
+def test_settings_override_the_library_and_confirm_an_estimate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NSE_EXTRA_HOLIDAYS", '["2027-02-23"]')
+    monkeypatch.setenv("NSE_EXTRA_TRADING_DAYS", '["2027-01-26"]')
+    reset_calendar_cache()
+    assert not is_trading_day(date(2027, 2, 23)) and not is_estimated(date(2027, 2, 23))
+    assert is_trading_day(date(2027, 1, 26)) and not is_estimated(date(2027, 1, 26))
+
+
+def test_the_coverage_warning_names_the_last_confirmed_year() -> None:
+    assert coverage_warning(date(2026, 6, 1)) is None
+    warning = coverage_warning(date(2026, 12, 1))
+    assert warning is not None and "2026-12-31" in warning and "NSE_EXTRA_HOLIDAYS" in warning

@@ -1,14 +1,20 @@
-"""NSE trading days from pandas_market_calendars' `XNSE`, with an override table in settings.
+"""NSE trading days from the `holidays` library's `XNSE` calendar, corrected by a shipped table
+(`nse_calendar.json`) and by the settings `NSE_EXTRA_HOLIDAYS` / `NSE_EXTRA_TRADING_DAYS`.
 
-Special sessions (Muhurat trading, short DR drills) count as trading days for the quality checks but
-not as regular sessions: an expiry falling on one moves to the previous regular session.
+Special sessions (Muhurat trading) count as trading days for the quality checks but not as regular
+sessions: an expiry falling on one moves to the previous regular session. Holiday data for a year
+after the last NSE circular the library encodes (`confirmed_through`), and Islamic holidays the
+library labels "(estimated)", are estimates: `is_estimated` says whether a date depends on them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +25,9 @@ IST = ZoneInfo("Asia/Kolkata")
 MARKET_OPEN = time(9, 15)
 MARKET_CLOSE = time(15, 30)
 COVERAGE_WARNING_DAYS = 90
+FIRST_CALENDAR_YEAR = 2001  # the holidays library's NSE history starts in 2001
+CORRECTIONS_FILE = Path(__file__).with_name("nse_calendar.json")
+ESTIMATE_MARGIN = timedelta(days=1)  # a lunar holiday's estimated date may be a day off
 
 
 class CalendarSettings(BaseSettings):
@@ -35,51 +44,69 @@ def _settings() -> CalendarSettings:
     return CalendarSettings()
 
 
-# A regular session opens by 10:00 IST and lasts at least four hours. That holds for every era
-# of NSE hours the library knows (10:00-15:30 in the 1990s, 09:55 until 2010, 09:15 since) and
-# excludes the one-hour Muhurat sessions and other short special sessions.
-REGULAR_OPENS_BY = time(10, 0)
-REGULAR_MIN_HOURS = 4.0
-FIRST_CALENDAR_YEAR = 1995  # the library's NSE history starts in the mid-1990s
+@dataclass(frozen=True)
+class Corrections:
+    """What the library gets wrong or leaves out, and the last year it has from NSE itself."""
+
+    confirmed_through: int
+    closures: frozenset[date]
+    open_days: frozenset[date]
+    muhurat_sessions: frozenset[date]
+
+
+@lru_cache
+def corrections() -> Corrections:
+    raw = json.loads(CORRECTIONS_FILE.read_text())
+
+    def dates(key: str) -> frozenset[date]:
+        return frozenset(date.fromisoformat(d) for d in raw[key])
+
+    return Corrections(
+        confirmed_through=int(raw["confirmed_through"]),
+        closures=dates("closures"),
+        open_days=dates("open_days"),
+        muhurat_sessions=dates("muhurat_sessions"),
+    )
 
 
 class OutsideCalendar(ValueError):
     """A date before the NSE calendar's history: no trading day can be named for it."""
 
 
-@lru_cache
-def _sessions(year: int) -> dict[date, bool]:
-    """Trading dates of one year, each mapped to whether it is a regular session."""
-    import pandas_market_calendars as mcal  # imported lazily: pandas is slow to import
+@lru_cache(maxsize=256)
+def _holidays(year: int) -> dict[date, str]:
+    """The library's NSE holidays of one year, by date, with their names."""
+    import holidays  # imported lazily: it loads every country's module tree on first use
 
-    schedule = mcal.get_calendar("XNSE").schedule(f"{year}-01-01", f"{year}-12-31")
-    sessions: dict[date, bool] = {}
-    for day, opens, closes in zip(
-        schedule.index, schedule["market_open"], schedule["market_close"], strict=True
-    ):
-        hours = (closes - opens).total_seconds() / 3600
-        local_open = opens.tz_convert(IST).time()
-        sessions[day.date()] = local_open <= REGULAR_OPENS_BY and hours >= REGULAR_MIN_HOURS
-    return sessions
+    return dict(holidays.financial_holidays("XNSE", years=year).items())
 
 
-@lru_cache
 def coverage_end() -> date:
-    """Last date for which the library has real holiday data."""
-    import pandas_market_calendars as mcal
-
-    holidays = mcal.get_calendar("XNSE").holidays().holidays
-    return date(max(holidays).astype("datetime64[D]").item().year, 12, 31)
+    """Last date for which the holiday data comes from NSE's own circular."""
+    return date(corrections().confirmed_through, 12, 31)
 
 
 def coverage_warning(today: date) -> str | None:
     end = coverage_end()
     if (end - today).days <= COVERAGE_WARNING_DAYS:
         return (
-            f"the NSE holiday calendar ends on {end.isoformat()}: update pandas_market_calendars "
-            "or set NSE_EXTRA_HOLIDAYS before then"
+            f"the NSE holiday calendar is confirmed only to {end.isoformat()}: update the holidays "
+            "library (and confirmed_through in nse_calendar.json) or set NSE_EXTRA_HOLIDAYS"
         )
     return None
+
+
+def is_estimated(day: date) -> bool:
+    """Whether `day`'s trading status rests on estimated holiday data (not an NSE circular)."""
+    settings = _settings()
+    if day in settings.extra_holidays or day in settings.extra_trading_days:
+        return False  # the operator entered what NSE announced
+    if day.year > corrections().confirmed_through:
+        return True
+    for near in (day - ESTIMATE_MARGIN, day, day + ESTIMATE_MARGIN):
+        if "(estimated)" in _holidays(near.year).get(near, ""):
+            return True
+    return False
 
 
 def is_trading_day(day: date, *, regular_only: bool = False) -> bool:
@@ -90,10 +117,14 @@ def is_trading_day(day: date, *, regular_only: bool = False) -> bool:
         return True
     if day.year < FIRST_CALENDAR_YEAR:
         return False  # before the calendar's history: not known to be a trading day
-    regular = _sessions(day.year).get(day)
-    if regular is None:
+    fixes = corrections()
+    if day in fixes.muhurat_sessions:
+        return not regular_only
+    if day in fixes.closures:
         return False
-    return regular or not regular_only
+    if day in fixes.open_days:
+        return True
+    return day.weekday() < 5 and day not in _holidays(day.year)
 
 
 def previous_trading_day(day: date, *, regular_only: bool = True) -> date:
@@ -138,3 +169,4 @@ def expiry_close(expiry: date) -> datetime:
 
 def reset_calendar_cache() -> None:
     _settings.cache_clear()
+    corrections.cache_clear()

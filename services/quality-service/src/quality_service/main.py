@@ -37,7 +37,7 @@ def broker_ready(app: FastAPI) -> None:
 
 
 def warm_calendar() -> None:
-    """Load the NSE calendar (pandas and its session tables) once, off the request path."""
+    """Load the NSE calendar (the holidays library and its tables) once, off the request path."""
     today = datetime.now(IST).date()
     coverage_warning(today)
     previous_trading_day(today, regular_only=False)
@@ -61,7 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else None
     )
     COLLECTOR.engine = app.state.engine
-    # The first /quality/status (or scrape) would otherwise pay the calendar's seconds of pandas.
+    # The first /quality/status (or scrape) would otherwise pay for loading the holiday library.
     threading.Thread(target=warm_calendar, name="calendar-warm-up", daemon=True).start()
     try:
         yield

@@ -70,7 +70,14 @@ def list_underlyings(
                 spot=u.spot,
                 lot_size=u.expiries[0].lot_size,
                 strike_step=u.strike_step,
-                expiries=[ExpiryOut(expiry=e.expiry, lot_size=e.lot_size) for e in u.expiries],
+                expiries=[
+                    ExpiryOut(
+                        expiry=e.expiry,
+                        lot_size=e.lot_size,
+                        calendar="estimated" if e.estimated else "official",
+                    )
+                    for e in u.expiries
+                ],
                 as_of=u.as_of,
             )
             for u in listings

@@ -23,6 +23,11 @@ _IV_SOURCE = "price the IV was solved from: mid of bid/ask when both exist, else
 class ExpiryOut(BaseModel):
     expiry: date
     lot_size: int = Field(description="contract lot size for this expiry, units per lot")
+    calendar: Literal["official", "estimated"] = Field(
+        description="official: the date follows NSE's published holidays; estimated: it rests on "
+        "holiday dates not yet published by NSE (lunar estimates, or a year after the last "
+        "circular), so NSE may still move it"
+    )
 
 
 class UnderlyingOut(BaseModel):

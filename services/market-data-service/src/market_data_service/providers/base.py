@@ -82,6 +82,7 @@ class MarketSnapshot:
 class ExpiryListing:
     expiry: date
     lot_size: int
+    estimated: bool = False  # the date rests on estimated holiday data (not an NSE circular)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,15 +19,15 @@ as_of = now), so any past instant can be asked for again, by any process with th
   from the money. A bid below 0.05 is no bid; ask and LTP are at least 0.05.
 - OI and volume peak near the money (call OI a little above spot, put OI below); nearer expiries
   hold more. Volume accrues through the session; OI drifts a little.
-- Expiries. Weeklies (for weekly instruments) on `expiry_weekday`, monthlies on the last
-  `expiry_weekday` of the month, moved to the previous regular trading day when that is a holiday.
+- Expiries. By the instrument's expiry rule of each era (`optrade.instruments`): weeklies where
+  the era lists them, monthlies on the era's last weekday of the month, moved to the previous
+  regular trading day when that is a holiday.
   Listed: the next 4 weeklies and the next 3 monthlies, each until 15:30 IST on its date.
 - Strikes: 40 strike steps either side of the day's opening ATM strike (fixed for the day).
 """
 
 from __future__ import annotations
 
-import calendar as _calendar
 import hashlib
 import math
 from dataclasses import dataclass
@@ -57,7 +57,7 @@ from optrade.calendar import (
     previous_trading_day,
 )
 from optrade.errors import InvalidInput
-from optrade.instruments import InstrumentSpec, get_instruments
+from optrade.instruments import ContractExpiry, InstrumentSpec, get_instruments
 
 SESSION_MINUTES = 375  # 09:15 to 15:30
 SECONDS_PER_YEAR = 365 * 86400
@@ -73,7 +73,8 @@ SMILE_SKEW = -0.07  # per standard deviation of moneyness: low strikes carry mor
 SMILE_CURVATURE = 0.015
 MONEYNESS_CLIP = 5.0
 VIX_PREMIUM = 0.8  # points over 30-day ATM IV
-EARLIEST = date(2000, 1, 1)
+EARLIEST = date(2001, 1, 1)  # the NSE calendar's first year
+LISTING_HORIZON_DAYS = 4 * 31 + 10  # three monthlies ahead, whatever the day of the month
 
 
 @dataclass(frozen=True)
@@ -153,29 +154,23 @@ def minute_time(day: date, minute: int) -> datetime:
     return (opened + timedelta(minutes=minute)).astimezone(UTC)
 
 
-def _last_weekday(year: int, month: int, weekday: int) -> date:
-    last = date(year, month, _calendar.monthrange(year, month)[1])
-    return last - timedelta(days=(last.weekday() - weekday) % 7)
+def listed_contracts(spec: InstrumentSpec, market_time: datetime) -> list[ContractExpiry]:
+    """Next weeklies and monthlies at `market_time`, holiday-adjusted, nearest first."""
+    today = market_time.astimezone(IST).date()
+    live = [
+        c
+        for c in spec.expiries_between(today, today + timedelta(days=LISTING_HORIZON_DAYS))
+        if expiry_close(c.expiry) > market_time
+    ]
+    monthly = [c for c in live if c.monthly][:MONTHLIES_LISTED]
+    # A monthly that falls on a weekly date counts as one of the weeklies too.
+    weekly = [c for c in live if spec.is_weekly_nominal(c.nominal)][:WEEKLIES_LISTED]
+    return sorted({c.expiry: c for c in monthly + weekly}.values(), key=lambda c: c.expiry)
 
 
 def listed_expiries(spec: InstrumentSpec, market_time: datetime) -> list[date]:
-    """Next weeklies and monthlies at `market_time`, holiday-adjusted, nearest first."""
-    today = market_time.astimezone(IST).date()
-    monthly: list[date] = []
-    year, month = today.year, today.month
-    while len(monthly) < MONTHLIES_LISTED:
-        expiry = previous_trading_day(_last_weekday(year, month, spec.expiry_weekday))
-        if expiry_close(expiry) > market_time:
-            monthly.append(expiry)
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    weekly: list[date] = []
-    nominal = today - timedelta(days=(today.weekday() - spec.expiry_weekday) % 7)
-    while spec.weekly and len(weekly) < WEEKLIES_LISTED:
-        expiry = previous_trading_day(nominal)
-        if expiry_close(expiry) > market_time and expiry not in weekly:
-            weekly.append(expiry)
-        nominal += timedelta(days=7)
-    return sorted(set(weekly) | set(monthly))
+    """The expiry dates of `listed_contracts`."""
+    return [c.expiry for c in listed_contracts(spec, market_time)]
 
 
 def atm_vol(level: float, t_years: float) -> float:
@@ -211,13 +206,16 @@ class SimulatedProvider:
         market_time = minute_time(day, minute)
         listings = []
         for name, spec in sorted(self._instruments.items()):
-            expiries = listed_expiries(spec, market_time)
+            contracts = listed_contracts(spec, market_time)
             listings.append(
                 UnderlyingListing(
                     name=name,
                     spot=round(self._path(spec, day)[minute], 2),
                     strike_step=spec.strike_step,
-                    expiries=tuple(ExpiryListing(e, spec.lot_size_for(e)) for e in expiries),
+                    expiries=tuple(
+                        ExpiryListing(c.expiry, spec.lot_size_for(c.expiry), c.estimated)
+                        for c in contracts
+                    ),
                     as_of=market_time,
                 )
             )
