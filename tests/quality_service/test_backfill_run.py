@@ -14,8 +14,9 @@ from sqlmodel import Session
 from optrade.db.models import QualityRun, Trade
 from quality_service import celery_app
 from quality_service.celeryconfig import BACKFILL_TASK, beat_schedule
+from quality_service.history import find_backfill
 from quality_service.report import render_text
-from quality_service.runs import find_backfill, run_backfill_check, run_scheduled_check
+from quality_service.runs import run_backfill_check, run_scheduled_check
 from quality_service.status import to_public
 from tests.quality_service.conftest import NOW, TRADING_DAY, TradeFactory
 

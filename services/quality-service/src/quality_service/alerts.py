@@ -1,7 +1,7 @@
 """Failure and recovery notices: a WARNING log line always, a Slack-compatible webhook post when
 QUALITY_WEBHOOK_URL is set.
 
-The cooldown state is derived from the stored runs: each run records in `details["alerts"]` what
+The cooldown state is derived from the stored runs: each run records in `RunDetails.alerts` what
 was posted for it, so "was this check's failure posted within the cooldown?" is a query over the
 last few runs, and a restarted worker or a second API replica sees the same answer.
 """
@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 from sqlalchemy import Engine
@@ -21,7 +20,7 @@ from sqlmodel import Session, col, select
 from optrade.db.engine import session_scope
 from optrade.db.models import QualityRun
 from quality_service.report import percent
-from quality_service.schemas import CheckResult, CheckStatus, RunStatus
+from quality_service.schemas import AlertRecord, CheckResult, CheckStatus, RunDetails, RunStatus
 from quality_service.settings import QualitySettings
 
 log = logging.getLogger(__name__)
@@ -95,15 +94,15 @@ def _posted_recently(session: Session, run: QualityRun, since: datetime) -> set[
         )
     ).all()
     return {
-        alert["check"]
+        alert.check
         for other in recent
-        for alert in (other.details or {}).get("alerts", [])
-        if alert.get("kind") == "failure" and alert.get("delivered")
+        for alert in RunDetails.of(other.details).alerts
+        if alert.kind == "failure" and alert.delivered
     }
 
 
 def _describe(run: QualityRun, check: CheckResult) -> str:
-    window = (run.details or {}).get("window_label") or run.window_start.isoformat()
+    window = RunDetails.of(run.details).window_label or run.window_start.isoformat()
     worst = min(check.fields, key=lambda f: f.present)
     return (
         f"{check.label}: {percent(check.coverage or 0.0)} of {check.total} trades complete "
@@ -114,19 +113,19 @@ def _describe(run: QualityRun, check: CheckResult) -> str:
 
 def plan_alerts(
     session: Session, run: QualityRun, settings: QualitySettings, now: datetime
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[AlertRecord], list[str]]:
     """Decide the notices for `run`: (records to store, lines to post)."""
     previous = _previous_statuses(session, run)
     cooldown_since = now - timedelta(minutes=settings.alert_cooldown_minutes)
     posted = _posted_recently(session, run, cooldown_since)
-    records: list[dict[str, Any]] = []
+    records: list[AlertRecord] = []
     lines: list[str] = []
     for check in _checks(run).values():
         if check.status == CheckStatus.FAIL:
             log.warning("data quality check %s FAILED: %s", check.name, _describe(run, check))
-            record: dict[str, Any] = {"check": check.name, "kind": "failure"}
+            record = AlertRecord(check=check.name, kind="failure")
             if check.name in posted:
-                record["suppressed"] = "cooldown"
+                record.suppressed = "cooldown"
             else:
                 lines.append(f":x: FAILED {_describe(run, check)}")
             records.append(record)
@@ -136,7 +135,7 @@ def plan_alerts(
                         _describe(run, check))  # fmt: skip
         if previous.get(check.name) == CheckStatus.FAIL and check.status != CheckStatus.NO_DATA:
             log.info("data quality check %s recovered: %s", check.name, _describe(run, check))
-            records.append({"check": check.name, "kind": "recovery"})
+            records.append(AlertRecord(check=check.name, kind="recovery"))
             lines.append(f":white_check_mark: RECOVERED {_describe(run, check)}")
     return records, lines
 
@@ -148,7 +147,7 @@ def dispatch_alerts(
     settings: QualitySettings,
     webhook: Webhook | None,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[AlertRecord]:
     """Log and post the notices of a stored run, and record on the run what was posted."""
     if run.status not in EVALUATED:
         return []
@@ -167,11 +166,20 @@ def dispatch_alerts(
     elif lines:
         error = "no webhook configured (QUALITY_WEBHOOK_URL)"
     for record in records:
-        if "suppressed" not in record:
-            record.update(delivered=delivered, **({"error": error} if error else {}))
+        if record.suppressed is None:
+            record.delivered, record.error = delivered, error
+    _record_alerts(engine, run, records)
+    return records
+
+
+def _record_alerts(engine: Engine, run: QualityRun, records: list[AlertRecord]) -> None:
+    """Store on the run (row and object) what was posted for it."""
     with session_scope(engine) as session:
         stored = session.get(QualityRun, run.id)
         if stored is not None:
-            stored.details = {**(stored.details or {}), "alerts": records}
-    run.details = {**(run.details or {}), "alerts": records}
-    return records
+            details = RunDetails.of(stored.details)
+            details.alerts = records
+            stored.details = details.stored()
+    details = RunDetails.of(run.details)
+    details.alerts = records
+    run.details = details.stored()

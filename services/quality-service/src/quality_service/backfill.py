@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import httpx
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.observability import outgoing_headers
@@ -31,6 +31,12 @@ class OrderServiceSettings(BaseSettings):
     timeout_seconds: float = Field(300.0, gt=0)  # one batch asks a provider once per snapshot
     backfill_batch: int = Field(500, ge=1, le=5000)
     backfill_max_batches: int = Field(200, ge=1)
+    # The worker's own credential for the order service; unset: the deployment's API_KEY.
+    api_key: SecretStr | None = None
+
+    def credential(self) -> SecretStr | None:
+        """The key the worker sends to the order service."""
+        return self.api_key or get_app_settings().api_key
 
 
 @lru_cache
@@ -42,7 +48,7 @@ def request_backfill(
     settings: OrderServiceSettings, *, transport: httpx.BaseTransport | None = None
 ) -> dict[str, Any]:
     """Run backfill batches on the order service until none is left; totals per side."""
-    key = get_app_settings().api_key
+    key = settings.credential()
     headers = {
         **outgoing_headers(),
         "Authorization": f"Bearer {key.get_secret_value() if key else ''}",

@@ -27,7 +27,7 @@ from optrade.settings import (
     get_app_settings,
     get_database_settings,
 )
-from quality_service import backfill, runs
+from quality_service import backfill, history, runs
 from quality_service.celeryconfig import (
     BACKFILL_TASK,
     CATCH_UP_TASK,
@@ -104,7 +104,7 @@ def backfill_and_recheck(trading_date: str | None = None) -> int | None:
     if not is_trading_day(day):
         log.info("%s is not an NSE trading day: no backfill re-check", day)
         return None
-    done = runs.find_backfill(resources.engine, day)
+    done = history.find_backfill(resources.engine, day)
     if done is not None:
         log.info("the backfill of %s ran already (run %s)", day, done.id)
         return done.id

@@ -10,17 +10,15 @@ after); a caught-up check queues it too.
 
 from __future__ import annotations
 
-from datetime import time
 from typing import Any
 
 from celery.schedules import crontab
 
+from quality_service.schedule import DAILY_RUN_AT
 from quality_service.settings import CelerySettings
 
 TIMEZONE = "Asia/Kolkata"
-DAILY_RUN_AT = time(15, 45)  # IST, after the 15:30 close
 DAILY_RUN_WEEKDAYS = "mon-fri"
-OVERDUE_AFTER = time(16, 30)  # IST: no scheduled run stored by then on a trading day = overdue
 # Beat catches up a daily run it missed while down if it restarts within this many seconds of
 # 15:45 (it needs its schedule file for that); start-up catch-up covers longer outages.
 CRON_STARTING_DEADLINE_S = 18 * 3600

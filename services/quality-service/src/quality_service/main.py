@@ -10,6 +10,7 @@ from datetime import datetime
 import httpx
 from fastapi import FastAPI
 from kombu import Connection
+from prometheus_client import REGISTRY
 
 from optrade.app import build_app, database_ready
 from optrade.calendar import IST, coverage_warning, next_trading_day, previous_trading_day
@@ -18,7 +19,7 @@ from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
 from quality_service.alerts import Webhook
 from quality_service.api.routes import router
-from quality_service.metrics import COLLECTOR
+from quality_service.metrics import LatestRunCollector
 from quality_service.settings import (
     check_production_celery,
     get_celery_settings,
@@ -60,13 +61,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if quality.webhook_url
         else None
     )
-    COLLECTOR.engine = app.state.engine
+    app.state.quality_settings = quality
+    collector = LatestRunCollector(app.state.engine)
+    REGISTRY.register(collector)
     # The first /quality/status (or scrape) would otherwise pay for loading the holiday library.
     threading.Thread(target=warm_calendar, name="calendar-warm-up", daemon=True).start()
     try:
         yield
     finally:
-        COLLECTOR.engine = None
+        REGISTRY.unregister(collector)
         client.close()
         app.state.engine.dispose()
 

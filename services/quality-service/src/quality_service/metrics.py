@@ -11,12 +11,13 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from optrade.db.models import QualityRun
+from quality_service.status import latest_and_overdue
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,13 @@ def observe_run(run: QualityRun) -> None:
 
 
 class LatestRunCollector(Collector):
-    """Coverage and status per check of the latest evaluated run, and the overdue flag."""
+    """Coverage and status per check of the latest evaluated run, and the overdue flag.
 
-    def __init__(self) -> None:
-        self.engine: Engine | None = None
+    Registered by the API's lifespan for its engine (and unregistered when the app stops).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def describe(self) -> Iterator[Metric]:
         yield from self._families()
@@ -60,10 +64,6 @@ class LatestRunCollector(Collector):
         )
 
     def collect(self) -> Iterator[Metric]:
-        if self.engine is None:
-            return
-        from quality_service.status import latest_and_overdue  # the status module imports us
-
         try:
             latest, overdue = latest_and_overdue(self.engine, datetime.now(UTC))
         except Exception:  # noqa: BLE001 - a scrape must not fail because the database does
@@ -78,7 +78,3 @@ class LatestRunCollector(Collector):
                     coverage.add_metric([check["name"]], float(check["coverage"]))
                 status.add_metric([check["name"], check["status"]], 1.0)
         yield from (coverage, status, last_run, overdue_gauge)
-
-
-COLLECTOR = LatestRunCollector()
-REGISTRY.register(COLLECTOR)

@@ -1,7 +1,8 @@
-"""Running the checks and storing each run: manual, scheduled (once per trading date), catch-up.
+"""The run lifecycle: start a run, count and grade it, store it, finish it (metrics, alerts).
 
-Every function takes an engine and primitives, so the Celery tasks, the API and the tests all
-call the same code.
+Manual, scheduled (once per trading date), backfill and catch-up runs. Every function takes an
+engine and primitives, so the Celery tasks, the API and the tests all call the same code; reading
+stored runs lives in `history`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
 from optrade.calendar import is_trading_day
 from optrade.db.engine import session_scope
@@ -29,13 +30,14 @@ from quality_service.checks import (
     failing_samples,
     overall_status,
 )
+from quality_service.history import backfill_key, find_by_key, find_scheduled, scheduled_key
 from quality_service.schedule import (
     Window,
     latest_due_trading_date,
     lookback_window,
     trading_date_window,
 )
-from quality_service.schemas import RunStatus, Trigger
+from quality_service.schemas import RunDetails, RunStatus, Trigger
 from quality_service.settings import QualitySettings, get_quality_settings
 
 log = logging.getLogger(__name__)
@@ -49,14 +51,6 @@ class ScheduledOutcome:
     created: bool  # False: this trading date had its scheduled run already
 
 
-def scheduled_key(trading_date: date) -> str:
-    return f"scheduled:{trading_date.isoformat()}"
-
-
-def backfill_key(trading_date: date) -> str:
-    return f"backfill:{trading_date.isoformat()}"
-
-
 def thresholds_in_force(settings: QualitySettings) -> dict[str, float]:
     return {name: settings.threshold(name) for name in CHECK_NAMES} | {
         "warn_margin": settings.warn_margin
@@ -64,7 +58,7 @@ def thresholds_in_force(settings: QualitySettings) -> dict[str, float]:
 
 
 def _new_run(
-    trigger: Trigger, window: Window, now: datetime, settings: QualitySettings
+    trigger: Trigger, window: Window, now: datetime, settings: QualitySettings, **details: Any
 ) -> QualityRun:
     return QualityRun(
         trigger=trigger,
@@ -73,7 +67,7 @@ def _new_run(
         window_end=window.end,
         started_at=now,
         thresholds=thresholds_in_force(settings),
-        details={"window_label": window.label},
+        details=RunDetails(window_label=window.label, **details).stored(),
     )
 
 
@@ -93,14 +87,35 @@ def _evaluate_into(session: Session, run: QualityRun, settings: QualitySettings)
     run.checks = [r.model_dump(mode="json") for r in results]
     run.status = overall_status(results, counts.total)
     run.finished_at = run.started_at + timedelta(seconds=elapsed)
-    run.details = {**run.details, "duration_ms": round(elapsed * 1000, 3)}
+    details = RunDetails.of(run.details)
+    details.duration_ms = round(elapsed * 1000, 3)
+    run.details = details.stored()
 
 
-def _after_run(
-    engine: Engine, run: QualityRun, settings: QualitySettings, webhook: Webhook | None
+class Defer(Protocol):
+    """Something that runs a call later, e.g. FastAPI's `BackgroundTasks.add_task`."""
+
+    def __call__(self, func: Any, /, *args: Any, **kwargs: Any) -> None: ...
+
+
+def finish_run(
+    engine: Engine,
+    run: QualityRun,
+    *,
+    settings: QualitySettings,
+    webhook: Webhook | None,
+    defer: Defer | None = None,
 ) -> None:
+    """End a stored run: count it in the metrics and send its notices (now, or via `defer`).
+
+    The API defers the notices so a slow webhook (with retries) never holds its response; the
+    worker sends them in the task.
+    """
     metrics.observe_run(run)
-    dispatch_alerts(engine, run, settings=settings, webhook=webhook, now=run.started_at)
+    if defer is None:
+        dispatch_alerts(engine, run, settings=settings, webhook=webhook, now=run.started_at)
+    else:
+        defer(dispatch_alerts, engine, run, settings=settings, webhook=webhook, now=run.started_at)
 
 
 def run_manual_check(
@@ -117,11 +132,11 @@ def run_manual_check(
         raise ValueError(f"lookback_days must be within 1..{MAX_LOOKBACK_DAYS}")
     settings = settings or get_quality_settings()
     now = now or utcnow()
-    run = _new_run(Trigger.MANUAL, lookback_window(now, lookback_days), now, settings)
-    run.details["lookback_days"] = lookback_days
+    window = lookback_window(now, lookback_days)
+    run = _new_run(Trigger.MANUAL, window, now, settings, lookback_days=lookback_days)
     _store_evaluated(engine, run, settings)
     if alert:
-        _after_run(engine, run, settings, webhook)
+        finish_run(engine, run, settings=settings, webhook=webhook)
     return run
 
 
@@ -130,6 +145,14 @@ def _store_evaluated(engine: Engine, run: QualityRun, settings: QualitySettings)
         session.add(run)
         session.flush()
         _evaluate_into(session, run, settings)
+
+
+def _compared_with(before: QualityRun | None) -> dict[str, Any]:
+    """The scheduled run a backfill run is compared with: its id and coverage per check."""
+    if before is None or not before.checks:
+        return {}
+    coverage = {c["name"]: c["coverage"] for c in before.checks}
+    return {"before_run_id": before.id, "coverage_before": coverage}
 
 
 def run_backfill_check(
@@ -151,13 +174,10 @@ def run_backfill_check(
     """
     settings = settings or get_quality_settings()
     now = now or utcnow()
-    run = _new_run(Trigger.BACKFILL, trading_date_window(trading_date), now, settings)
+    before = _compared_with(find_scheduled(engine, trading_date))
+    window = trading_date_window(trading_date)
+    run = _new_run(Trigger.BACKFILL, window, now, settings, backfill=backfill_report, **before)
     run.trading_date = trading_date
-    run.details["backfill"] = backfill_report
-    before = find_scheduled(engine, trading_date)
-    if before is not None and before.checks:
-        run.details["before_run_id"] = before.id
-        run.details["coverage_before"] = {c["name"]: c["coverage"] for c in before.checks}
     if "error" in backfill_report:
         run.note = f"backfill failed: {backfill_report['error']}"
     else:
@@ -167,24 +187,8 @@ def run_backfill_check(
     except IntegrityError as exc:
         return _stored_twin(engine, run, exc)
     log.info("backfill re-check %s for %s: %s", run.id, trading_date, run.status)
-    _after_run(engine, run, settings, webhook)
+    finish_run(engine, run, settings=settings, webhook=webhook)
     return ScheduledOutcome(run, created=True)
-
-
-def find_by_key(engine: Engine, key: str) -> QualityRun | None:
-    """The run stored under a once-per-date key (`scheduled:<date>`, `backfill:<date>`), if any."""
-    with Session(engine, expire_on_commit=False) as session:
-        statement = select(QualityRun).where(QualityRun.scheduled_key == key)
-        return session.exec(statement).first()
-
-
-def find_backfill(engine: Engine, trading_date: date) -> QualityRun | None:
-    """The stored run of a successful backfill of `trading_date`, if any."""
-    return find_by_key(engine, backfill_key(trading_date))
-
-
-def find_scheduled(engine: Engine, trading_date: date) -> QualityRun | None:
-    return find_by_key(engine, scheduled_key(trading_date))
 
 
 def _stored_twin(engine: Engine, run: QualityRun, exc: IntegrityError) -> ScheduledOutcome:
@@ -229,7 +233,7 @@ def run_scheduled_check(
     except IntegrityError as exc:
         return _stored_twin(engine, run, exc)
     log.info("scheduled run %s for %s: %s", run.id, trading_date, run.status)
-    _after_run(engine, run, settings, webhook)
+    finish_run(engine, run, settings=settings, webhook=webhook)
     return ScheduledOutcome(run, created=True)
 
 
@@ -247,34 +251,3 @@ def catch_up(
         return None
     log.warning("scheduled quality run for %s is missing: catching up", due)
     return run_scheduled_check(engine, due, now=now, settings=settings, webhook=webhook)
-
-
-# --- reading stored runs -------------------------------------------------------------------
-
-
-def get_run(session: Session, run_id: int) -> QualityRun | None:
-    return session.get(QualityRun, run_id)
-
-
-def latest_evaluated(session: Session) -> QualityRun | None:
-    """The newest run that counted trades (skipped holidays are not a verdict)."""
-    evaluated = (RunStatus.PASS, RunStatus.WARN, RunStatus.FAIL, RunStatus.NO_DATA)
-    statement = (
-        select(QualityRun)
-        .where(col(QualityRun.status).in_(evaluated))
-        .order_by(col(QualityRun.id).desc())
-        .limit(1)
-    )
-    return session.exec(statement).first()
-
-
-def list_runs(session: Session, *, limit: int, offset: int = 0) -> tuple[list[QualityRun], int]:
-    """A page of runs, newest first, and the number of runs stored."""
-    statement = select(QualityRun).order_by(col(QualityRun.id).desc()).offset(offset).limit(limit)
-    total = session.exec(select(func.count()).select_from(QualityRun)).one()
-    return list(session.exec(statement).all()), int(total)
-
-
-def has_scheduled_run(session: Session, trading_date: date) -> bool:
-    statement = select(QualityRun.id).where(QualityRun.scheduled_key == scheduled_key(trading_date))
-    return session.exec(statement).first() is not None

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from optrade.calendar import IST, next_trading_day, previous_trading_day
-from quality_service.celeryconfig import DAILY_RUN_AT, OVERDUE_AFTER
+
+DAILY_RUN_AT = time(15, 45)  # IST, after the 15:30 close
+OVERDUE_AFTER = time(16, 30)  # IST: no scheduled run stored by then on a trading day = overdue
 
 # A beat message may reach a worker whose clock is a little behind beat's: count a slot as
 # reached this long before 15:45, so the 15:45 run never picks the previous day.

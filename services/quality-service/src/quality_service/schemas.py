@@ -71,6 +71,45 @@ class CheckResult(BaseModel):
     )
 
 
+class AlertRecord(BaseModel):
+    """One notice of a run: a check's failure or recovery, and whether it reached anyone."""
+
+    check: str
+    kind: str = Field(description="failure | recovery")
+    delivered: bool | None = None
+    error: str | None = None
+    suppressed: str | None = Field(None, description="why it was not sent, e.g. cooldown")
+
+
+class RunDetails(BaseModel):
+    """What a run records beside its counts (stored as JSON in `quality_run.details`)."""
+
+    window_label: str | None = Field(None, description="'today', 'the last 7 days' or a date")
+    lookback_days: int | None = Field(None, description="manual runs: the days looked back")
+    duration_ms: float | None = Field(None, description="time spent counting and grading")
+    backfill: dict[str, Any] | None = Field(
+        None, description="backfill runs: what the backfill examined, repaired and left missing"
+    )
+    before_run_id: int | None = Field(
+        None, description="backfill runs: the scheduled run of the same date, before the backfill"
+    )
+    coverage_before: dict[str, float | None] | None = Field(
+        None, description="backfill runs: coverage percent per check before the backfill"
+    )
+    alerts: list[AlertRecord] = Field(
+        default_factory=list, description="notices sent or suppressed"
+    )
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> RunDetails:
+        """The typed details of a stored run (older rows may lack any key)."""
+        return cls.model_validate(stored or {})
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON stored in `quality_run.details`: only the keys that say something."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
 class QualityRunPublic(BaseModel):
     id: int
     trigger: Trigger

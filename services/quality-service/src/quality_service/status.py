@@ -9,13 +9,14 @@ from sqlmodel import Session
 
 from optrade.calendar import IST, coverage_warning
 from optrade.db.models import QualityRun
-from quality_service.runs import has_scheduled_run, latest_evaluated, list_runs
+from quality_service.history import has_scheduled_run, latest_evaluated, list_runs
 from quality_service.schedule import next_scheduled_run, overdue_candidate
 from quality_service.schemas import (
     CheckResult,
     OverallStatus,
     QualityRunPublic,
     QualityStatus,
+    RunDetails,
     RunSummary,
 )
 
@@ -24,7 +25,7 @@ RECENT_RUNS = 7
 
 def to_public(run: QualityRun) -> QualityRunPublic:
     assert run.id is not None
-    details = run.details or {}
+    details = RunDetails.of(run.details)
     return QualityRunPublic(
         id=run.id,
         trigger=run.trigger,  # type: ignore[arg-type]
@@ -32,17 +33,17 @@ def to_public(run: QualityRun) -> QualityRunPublic:
         trading_date=run.trading_date,
         window_start=run.window_start,
         window_end=run.window_end,
-        window_label=details.get("window_label"),
+        window_label=details.window_label,
         started_at=run.started_at,
         finished_at=run.finished_at,
         total_trades=run.total_trades,
         thresholds=run.thresholds,
         checks=[CheckResult.model_validate(c) for c in run.checks],
-        alerts=details.get("alerts", []),
+        alerts=[a.model_dump(mode="json", exclude_none=True) for a in details.alerts],
         note=run.note,
-        before_run_id=details.get("before_run_id"),
-        coverage_before=details.get("coverage_before"),
-        backfill=details.get("backfill"),
+        before_run_id=details.before_run_id,
+        coverage_before=details.coverage_before,
+        backfill=details.backfill,
     )
 
 

@@ -1,4 +1,4 @@
-"""Request dependencies: the database session, the webhook, the stored run named in the path."""
+"""Request dependencies: engine, session, settings, webhook, and the run named in the path."""
 
 from __future__ import annotations
 
@@ -6,19 +6,36 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from optrade.db.models import QualityRun
 from optrade.errors import NotFound
 from quality_service.alerts import Webhook
+from quality_service.settings import QualitySettings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_session(engine: EngineDep) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_settings(request: Request) -> QualitySettings:
+    """The quality settings the app was started with (read once, in the lifespan)."""
+    return request.app.state.quality_settings  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[QualitySettings, Depends(get_settings)]
 
 
 def get_webhook(request: Request) -> Webhook | None:

@@ -5,18 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from optrade.security import ApiKeyDep
-from quality_service import runs
-from quality_service.alerts import dispatch_alerts
-from quality_service.api.deps import RunDep, SessionDep, WebhookDep
+from quality_service import history, runs
+from quality_service.api.deps import EngineDep, RunDep, SessionDep, SettingsDep, WebhookDep
 from quality_service.dashboard import render_dashboard
-from quality_service.metrics import observe_run
 from quality_service.report import render_text
 from quality_service.schemas import QualityRunPublic, QualityStatus, RunPage
-from quality_service.settings import get_quality_settings
 from quality_service.status import quality_status, to_public
 
 router = APIRouter(prefix="/quality", tags=["quality"])
@@ -44,21 +41,16 @@ def get_status(session: SessionDep) -> QualityStatus:
     responses={201: TEXT, 401: {"description": "missing or invalid API key"}},
 )
 def run_checks(
-    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
     background: BackgroundTasks,
     webhook: WebhookDep,
     lookback_days: Annotated[int, Query(ge=1, le=runs.MAX_LOOKBACK_DAYS)] = 1,
     format: Annotated[Format, Query(description="json or the text report")] = "json",
 ) -> Response:
     """Run the checks now over today (IST) or the last `lookback_days` days, and store the run."""
-    engine = request.app.state.engine
-    settings = get_quality_settings()
     run = runs.run_manual_check(engine, lookback_days=lookback_days, settings=settings, alert=False)
-    observe_run(run)
-    # Posting to a slow webhook (with retries) must not hold the response.
-    background.add_task(
-        dispatch_alerts, engine, run, settings=settings, webhook=webhook, now=run.started_at
-    )
+    runs.finish_run(engine, run, settings=settings, webhook=webhook, defer=background.add_task)
     return _respond(to_public(run), format, status_code=201)
 
 
@@ -69,7 +61,7 @@ def list_runs(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> RunPage:
     """Stored runs, newest first."""
-    page, total = runs.list_runs(session, limit=limit, offset=offset)
+    page, total = history.list_runs(session, limit=limit, offset=offset)
     return RunPage(items=[to_public(r) for r in page], total=total, limit=limit, offset=offset)
 
 
@@ -85,6 +77,6 @@ def dashboard(
 ) -> HTMLResponse:
     """The coverage trend of each check over the stored runs, as an HTML page."""
     status = quality_status(session, datetime.now(UTC))
-    page, _ = runs.list_runs(session, limit=runs_shown)
+    page, _ = history.list_runs(session, limit=runs_shown)
     shown = [to_public(r) for r in reversed(page) if r.status not in ("skipped", "running")]
     return HTMLResponse(render_dashboard(status, shown))
