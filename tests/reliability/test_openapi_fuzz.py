@@ -8,6 +8,9 @@ code the operation documents, and must match the documented response schema.
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -129,5 +132,94 @@ def test_operation_never_errors_and_answers_as_documented(
     @given(case=api_operation.as_strategy(), data=st.data())
     def fuzz(case: schemathesis.Case, data: st.DataObject) -> None:
         case.call_and_validate(base_url=service.url, headers=AUTH, checks=CHECKS, timeout=30)
+
+    fuzz()
+
+
+# Hostile bodies: each documented JSON body, as schemathesis generates it, turned into something a
+# careless or malicious client sends: nested thousands deep, carrying numbers no float or int
+# conversion survives, or labelled with the wrong content type. The answer is a 4xx in the error
+# shape (or the route's ordinary answer, when the hostility does not matter to it), never a 500,
+# and always with a request id.
+HUGE_NUMBERS = ["1e400", "-1e400", "1e-400", "9" * 5000, "1" + "0" * 400, "-0", "NaN", "Infinity"]
+WRONG_CONTENT_TYPES = [
+    "text/plain",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/octet-stream",
+    "application/json; charset=utf-16",
+]
+
+
+def _with_body(service_name: str) -> list[str]:
+    return [op for op in OPERATIONS[service_name] if op.split(" ", 1)[0] in {"POST", "PUT"}]
+
+
+def _replace_one_value(body: object, data: st.DataObject, raw: str) -> str:
+    """The body as JSON text with one top-level value (or the whole body) replaced by `raw`."""
+    if isinstance(body, dict) and body:
+        key = data.draw(st.sampled_from(sorted(body)), label="key")
+        return json.dumps({**body, key: "\x00HOSTILE\x00"}).replace('"\\u0000HOSTILE\\u0000"', raw)
+    return raw
+
+
+def _hostile(body: object, data: st.DataObject) -> tuple[bytes, str]:
+    kind = data.draw(st.sampled_from(["deep", "huge_number", "content_type"]), label="kind")
+    if kind == "deep":
+        depth = data.draw(st.integers(min_value=30, max_value=5000), label="depth")
+        opener, closer = data.draw(st.sampled_from([("[", "]"), ('{"a":', "}")]), label="shape")
+        return _replace_one_value(body, data, opener * depth + "1" + closer * depth).encode(), (
+            "application/json"
+        )
+    if kind == "huge_number":
+        number = data.draw(st.sampled_from(HUGE_NUMBERS), label="number")
+        return _replace_one_value(body, data, number).encode(), "application/json"
+    content_type = data.draw(st.sampled_from(WRONG_CONTENT_TYPES), label="content_type")
+    return json.dumps(body).encode(), content_type
+
+
+def _hostile_cases() -> list[object]:
+    return [
+        pytest.param(service, operation, id=f"{service}:{operation}")
+        for service in OPERATIONS
+        for operation in _with_body(service)
+    ]
+
+
+@pytest.mark.parametrize(("service_name", "operation"), _hostile_cases())
+def test_hostile_bodies_get_a_4xx_never_a_500(
+    services: dict[str, Service], service_name: str, operation: str
+) -> None:
+    service = services[service_name]
+    method, path = operation.split(" ", 1)
+    api_operation = _schema(service)[path][method]
+
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    @given(case=api_operation.as_strategy(), data=st.data())
+    def fuzz(case: schemathesis.Case, data: st.DataObject) -> None:
+        body = case.body if isinstance(case.body, dict | list) else {}
+        content, content_type = _hostile(body, data)
+        answer = httpx.request(
+            method,
+            service.url + case.formatted_path,
+            params=case.query or None,
+            content=content,
+            headers={**AUTH, "Content-Type": content_type},
+            timeout=30,
+        )
+        assert answer.status_code < 500, (content[:300], content_type, answer.text[:500])
+        assert answer.headers.get("x-request-id"), answer.headers
+        if answer.status_code >= 400:
+            problem = answer.json()
+            assert isinstance(problem.get("detail"), str), problem
+            if answer.status_code in (413, 422):
+                assert problem["errors"] and all(e["field"] for e in problem["errors"]), problem
 
     fuzz()

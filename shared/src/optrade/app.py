@@ -8,9 +8,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from optrade.body_limits import BodyLimitMiddleware
 from optrade.errors import install_error_handlers
 from optrade.observability import RequestContextMiddleware, metrics_response
 from optrade.openapi import document_error_contract
+from optrade.settings import get_request_limit_settings
 
 ReadinessCheck = Callable[[FastAPI], None]
 
@@ -30,6 +32,13 @@ def build_app(
     """
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    limits = get_request_limit_settings()
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=limits.max_body_bytes,
+        max_json_depth=limits.max_json_depth,
+    )
+    # Added last, so outermost: every answer, the body limits' refusals included, carries the id.
     app.add_middleware(RequestContextMiddleware, service=service)
     checks = dict(readiness or {})
     details = dict(health_details or {})

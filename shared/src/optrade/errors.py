@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -50,6 +51,11 @@ class Unauthorized(DomainError):
     type = "unauthorized"
 
 
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    type = "payload_too_large"
+
+
 class UpstreamUnavailable(DomainError):
     status_code = 503
     type = "upstream_unavailable"
@@ -64,29 +70,72 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or ".".join(str(p) for p in loc)
 
 
-async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+def error_response(exc: DomainError) -> JSONResponse:
+    """The wire answer for one error of the family (also used by middleware outside the app)."""
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return JSONResponse(
         error_body(exc.type, exc.detail, **exc.extra), status_code=exc.status_code, headers=headers
     )
 
 
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return error_response(exc)
+
+
+def _validation_issue(error: Mapping[str, Any]) -> dict[str, str]:
+    """One `{"field", "reason"}` entry; a body that is not JSON at all is named `body`."""
+    if error.get("type") == "json_invalid":
+        # FastAPI puts the parser's character offset in `loc`; pydantic's own JSON parsing
+        # says line and column in its message instead.
+        loc = tuple(error.get("loc", ()))
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        cause = (error.get("ctx") or {}).get("error") or error.get("msg", "invalid JSON")
+        return {"field": "body", "reason": f"malformed JSON{where}: {cause}"}
+    return {
+        "field": _field_name(tuple(error.get("loc", ()))),
+        "reason": str(error.get("msg", "invalid")),
+    }
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"field": _field_name(tuple(e.get("loc", ()))), "reason": str(e.get("msg", "invalid"))}
-        for e in exc.errors()
-    ]
+    errors = [_validation_issue(e) for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors) or "invalid request"
     return JSONResponse(error_body("validation_error", detail, errors=errors), status_code=422)
 
 
+def _unparsable_body_reason(exc: StarletteHTTPException) -> str | None:
+    """Why FastAPI could not parse a JSON body, when that is what this 400 says (else None).
+
+    FastAPI answers a body its JSON parser raised on (invalid UTF-8, an integer of more digits
+    than Python converts, nesting past the interpreter's recursion limit) with a bare 400 and the
+    parser's exception as the cause; the client gets the reason and the field instead.
+    """
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return f"not valid UTF-8 at byte {cause.start}"
+    if isinstance(cause, RecursionError):
+        return "JSON nested too deeply"
+    if isinstance(cause, ValueError):
+        return f"unreadable JSON: {str(cause).splitlines()[0][:200]}"
+    return None
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    type_ = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
-        exc.status_code, "http_error"
-    )
+    body_reason = _unparsable_body_reason(exc)
+    if body_reason is not None:
+        return error_response(InvalidInput("body", body_reason))
+    type_ = {
+        404: "not_found",
+        405: "method_not_allowed",
+        401: "unauthorized",
+        413: "payload_too_large",
+        415: "unsupported_media_type",
+    }.get(exc.status_code, "http_error")
     return JSONResponse(
         error_body(type_, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
     )
@@ -115,7 +164,8 @@ def _is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+async def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an exception nothing else handled: 503, 422 or a logged 500."""
     if _is_database_unavailable(exc):
         log.warning(
             "database unavailable on %s %s: %s",
@@ -134,9 +184,9 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         )
     if _is_out_of_range(exc):
         # Clients can send integers no column holds; that is their input, not our failure.
-        return JSONResponse(
-            error_body("validation_error", "a number in the request is out of the accepted range"),
-            status_code=422,
+        # Which number is unknown here (the database refused the statement): name the request.
+        return error_response(
+            InvalidInput("request", "a number in the request is out of the accepted range")
         )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
@@ -154,6 +204,6 @@ def install_error_handlers(app: FastAPI) -> None:
     # expected conditions, not crashes, and get the quiet path.
     from sqlalchemy.exc import SQLAlchemyError
 
-    app.add_exception_handler(SQLAlchemyError, _unexpected_error)
-    app.add_exception_handler(OverflowError, _unexpected_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(SQLAlchemyError, unexpected_error_response)
+    app.add_exception_handler(OverflowError, unexpected_error_response)
+    app.add_exception_handler(Exception, unexpected_error_response)

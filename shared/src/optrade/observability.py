@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from optrade.errors import unexpected_error_response
+
 REQUEST_ID_HEADER = "X-Request-ID"
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 access_log = logging.getLogger("optrade.access")
@@ -95,18 +97,26 @@ class RequestContextMiddleware:
         incoming = Request(scope).headers.get(REQUEST_ID_HEADER, "")
         rid = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(rid)
-        status = {"code": 500}
+        status = {"code": 500, "started": False}
         start = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                status["started"] = True
                 message.setdefault("headers", [])
                 message["headers"].append((REQUEST_ID_HEADER.lower().encode(), rid.encode()))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if status["started"]:
+                raise  # the client already has a status line; nothing better can be sent
+            # Answered here, not by Starlette's outermost error middleware, so the 500 (or 503)
+            # carries the request id like every other response.
+            response = await unexpected_error_response(Request(scope), exc)
+            await response(scope, receive, send_with_id)
         finally:
             route = _route_template(scope)
             method = scope.get("method", "GET")

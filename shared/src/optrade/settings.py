@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///./data/optrade.db"
@@ -43,6 +43,15 @@ class AppSettings(_Base):
         return value.upper()
 
 
+class RequestLimitSettings(_Base):
+    """What a request body may be, checked before the body is parsed."""
+
+    model_config = SettingsConfigDict(env_prefix="REQUEST_", env_file=".env", extra="ignore")
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_json_depth: int = Field(default=32, ge=2, le=200)
+
+
 class ConfigurationError(RuntimeError):
     """A setting is missing or unsafe for the environment the service runs in."""
 
@@ -57,10 +66,16 @@ def get_app_settings() -> AppSettings:
     return AppSettings()
 
 
+@lru_cache
+def get_request_limit_settings() -> RequestLimitSettings:
+    return RequestLimitSettings()
+
+
 def reset_settings_cache() -> None:
     """Forget cached settings so the next access reads the environment again (tests)."""
     get_database_settings.cache_clear()
     get_app_settings.cache_clear()
+    get_request_limit_settings.cache_clear()
 
 
 def check_production_settings(app: AppSettings, db: DatabaseSettings) -> None:

@@ -22,6 +22,7 @@ from optrade.db.models import (
     OptionType,
     Side,
 )
+from optrade.settings import get_request_limit_settings
 from order_service.ml.schemas import GreekAttribution
 
 FEATURES_MAX_BYTES = 64 * 1024
@@ -92,6 +93,9 @@ class OrderRequest(_Request):
     def _bounded_features(cls, value: dict[str, Any]) -> dict[str, Any]:
         if not value:
             raise ValueError("must not be empty: a trade without features cannot train a model")
+        max_depth = get_request_limit_settings().max_json_depth
+        if _nesting_depth(value) > max_depth - 1:  # the request body itself is one level
+            raise ValueError(f"nested deeper than {max_depth - 1} levels")
         if len(value) > FEATURES_MAX_KEYS:
             raise ValueError(f"has {len(value)} keys, at most {FEATURES_MAX_KEYS} are allowed")
         try:
@@ -101,6 +105,19 @@ class OrderRequest(_Request):
         if size > FEATURES_MAX_BYTES:
             raise ValueError(f"is {size} bytes serialized, at most {FEATURES_MAX_BYTES} allowed")
         return value
+
+
+def _nesting_depth(value: Any) -> int:
+    """How many JSON containers deep `value` goes, without recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class CloseRequest(_Request):
