@@ -180,14 +180,14 @@ def _child(url: str, export_format: str, closed_to: str | None) -> None:
 
     from optrade.db.engine import create_db_engine
     from optrade.db.models import Trade
+    from optrade.domain import TradeWindow
     from order_service.ml.export import ExportFormat, plan_export, stream_export
-    from order_service.ml.reading import TradeWindow
 
     # pyarrow imports pandas (when installed) on its first conversion: a once-per-process cost
     # the service pays on its first export, not per export, so it is paid before the clock runs.
     pa.array([0.0])
     engine = create_db_engine(url)
-    window = TradeWindow(closed_to=datetime.fromisoformat(closed_to) if closed_to else None)
+    window = TradeWindow(end=datetime.fromisoformat(closed_to) if closed_to else None)
     started = time.perf_counter()
     plan = plan_export(engine, window)
     size = sum(len(chunk) for chunk in stream_export(engine, plan, ExportFormat(export_format)))

@@ -39,9 +39,9 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.stats import figure  # noqa: E402
-from optrade.calendar import IST
 from optrade.db.engine import create_db_engine, normalize_url
 from optrade.db.migrate import upgrade
+from optrade.domain import IST
 from quality_service.checks import CHECKS, GROUP_KEYS, TRADE
 from quality_service.runs import run_manual_check
 

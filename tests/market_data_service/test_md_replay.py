@@ -17,7 +17,7 @@ from market_data_service.providers.nse_replay import (
     index_file,
     parse_snapshot,
 )
-from optrade.calendar import IST
+from optrade.domain import IST
 from tests.market_data_service.conftest import replay_settings
 
 MORNING = "2025-12-02T09:34:45+05:30"  # expiry-day morning

@@ -16,7 +16,7 @@ from market_data_service.providers.india_vix import IndiaVixHistory
 from market_data_service.providers.nse_replay import index_file, parse_leg, parse_snapshot
 from market_data_service.providers.simulated import SimulatedProvider
 from market_data_service.settings import MarketDataSettings
-from optrade.calendar import IST
+from optrade.domain import IST
 from optrade.settings import ConfigurationError, reset_settings_cache
 from tests.market_data_service.conftest import INDIA_VIX_FILE, in_process_client, replay_settings
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, text
 
 from optrade.db.models import SNAPSHOT_FIELDS, Position, Trade
+from optrade.domain import Side
 
 OPENED_AT = datetime(2025, 12, 1, 4, 0, tzinfo=UTC)  # 09:30 IST, Monday
 EXPIRY = date(2025, 12, 2)
@@ -49,7 +50,7 @@ def trade_values(
     **overrides: Any,
 ) -> dict[str, Any]:
     """Column values of one trade (pnl computed from prices, side, lots and lot size)."""
-    sign = 1 if side == "BUY" else -1
+    sign = Side(side).sign
     closed_at = opened_at + held
     pnl = (Decimal(exit_price) - Decimal(entry_price)) * lots * lot_size * sign
     values: dict[str, Any] = {

@@ -18,7 +18,7 @@ from optrade.clients.market_data import (
     QuoteRequest,
     QuoteUnavailable,
 )
-from optrade.db.types import utcnow
+from optrade.domain import utcnow
 from optrade.schemas.market import OptionQuote
 
 GREEKS = {"delta": 0.41, "gamma": 0.0009, "theta": -9.5, "vega": 7.25, "iv": 13.4}

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, delete, select, update
 
 from optrade.clients.market_data import QuoteRequest
 from optrade.db.models import Position, Trade
-from optrade.db.types import utcnow
+from optrade.domain import utcnow
 from order_service.ml.backfill import backfill_snapshots
 from tests.ml.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
 from tests.ml.quotes import GREEKS, ScriptedQuotes

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, delete, select
 
-from optrade.db.models import GREEK_FIELDS, SNAPSHOT_FIELDS, Position, Trade
+from optrade.db.models import SNAPSHOT_FIELDS, Position, Trade
+from optrade.domain import GREEK_FIELDS, TradeWindow
 from order_service.ml.attribution import ATTRIBUTION_COLUMNS, attribution
 from order_service.ml.export import (
     ExportFormat,
@@ -23,7 +24,6 @@ from order_service.ml.export import (
     plan_export,
     stream_export,
 )
-from order_service.ml.reading import TradeWindow
 from tests.ml.factories import (
     OPENED_AT,
     insert_trades,
@@ -80,7 +80,7 @@ def trades(engine: Engine) -> Iterator[dict[str, dict[str, Any]]]:
         connection.execute(delete(Position))
 
 
-WINDOW = TradeWindow(closed_from=OPENED_AT, closed_to=OPENED_AT + 5 * DAY)
+WINDOW = TradeWindow(start=OPENED_AT, end=OPENED_AT + 5 * DAY)
 
 
 def export_frame(engine: Engine, fmt: ExportFormat, window: TradeWindow = WINDOW) -> pd.DataFrame:
@@ -188,7 +188,7 @@ def test_filters_by_model_version_and_window(engine: Engine, trades: Any) -> Non
 
 
 def test_an_empty_window_gives_a_header_or_an_empty_table(engine: Engine, trades: Any) -> None:
-    empty = TradeWindow(closed_from=OPENED_AT - 3 * DAY, closed_to=OPENED_AT - DAY)
+    empty = TradeWindow(start=OPENED_AT - 3 * DAY, end=OPENED_AT - DAY)
     assert export_frame(engine, ExportFormat.CSV, empty).empty
     table = export_frame(engine, ExportFormat.PARQUET, empty)
     assert table.empty and "attr_residual" in table.columns

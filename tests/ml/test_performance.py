@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, delete
 
 from optrade.db.models import Position, Trade
+from optrade.domain import TradeWindow
 from order_service.ml.performance import UNVERSIONED, model_performance
-from order_service.ml.reading import TradeWindow
 from tests.ml.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
 
 HOUR = timedelta(hours=1)
@@ -54,7 +54,7 @@ def trades(engine: Engine) -> Iterator[None]:
 
 
 def by_model(engine: Engine) -> dict[tuple[str | None, str | None], Any]:
-    window = TradeWindow(closed_from=OPENED_AT, closed_to=OPENED_AT + timedelta(days=1))
+    window = TradeWindow(start=OPENED_AT, end=OPENED_AT + timedelta(days=1))
     return {(m.model_version, m.model_hash): m for m in model_performance(engine, window)}
 
 

@@ -21,7 +21,8 @@ from orders_fakes import (
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from optrade.db.models import METADATA_FIELDS, Position, Trade, carried_trade_fields
+from optrade.db.models import Position, Trade, carried_trade_fields
+from optrade.domain import METADATA_FIELDS
 from optrade.settings import reset_settings_cache
 from order_service.api.deps import order_settings
 from order_service.main import create_app

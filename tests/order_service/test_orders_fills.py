@@ -10,8 +10,8 @@ import pytest
 from orders_fakes import EXPIRY, MARKET_AT, full_quote
 
 from optrade.clients.market_data import CapturedQuote
-from optrade.db.models import SNAPSHOT_FIELDS, Side
-from optrade.db.types import utcnow
+from optrade.db.models import SNAPSHOT_FIELDS
+from optrade.domain import Side, utcnow
 from optrade.schemas.market import OptionQuote
 from order_service.fills import Unfillable, client_fill, closing_action, pnl, quote_fill, to_tick
 from order_service.snapshots import captured_snapshot, missing_snapshot

@@ -15,7 +15,6 @@ import pytest
 from orders_fakes import EXPIRY, MARKET_AT, FakeMarket, fake_client
 from prometheus_client import REGISTRY
 
-from optrade.calendar import IST
 from optrade.clients.market_data import (
     MarketDataClientSettings,
     QuoteRejected,
@@ -23,6 +22,7 @@ from optrade.clients.market_data import (
     QuoteUnavailable,
     latest_market_instant,
 )
+from optrade.domain import IST
 from optrade.observability import request_id_var
 
 REQUEST = QuoteRequest("NIFTY", EXPIRY, Decimal("26100.00"), "PE", MARKET_AT)

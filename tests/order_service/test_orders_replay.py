@@ -11,7 +11,7 @@ import httpx
 import pytest
 from orders_processes import AUTH, market_data, order_service
 
-from optrade.calendar import IST
+from optrade.domain import IST
 from tests.conftest import SHARED_DATA
 from tests.support.processes import ServiceProcess
 

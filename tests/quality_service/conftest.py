@@ -13,15 +13,8 @@ import pytest
 from sqlalchemy import Engine, delete
 from sqlmodel import Session
 
-from optrade.calendar import IST
-from optrade.db.models import (
-    CHAIN_FIELDS,
-    CONTEXT_FIELDS,
-    GREEK_FIELDS,
-    Position,
-    QualityRun,
-    Trade,
-)
+from optrade.db.models import Position, QualityRun, Trade
+from optrade.domain import CHAIN_FIELDS, CONTEXT_FIELDS, GREEK_FIELDS, IST
 from quality_service.settings import reset_quality_settings_cache
 
 # Tuesday 2 Dec 2025, a regular NSE session (and a NIFTY weekly expiry).

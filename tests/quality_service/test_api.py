@@ -10,7 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from optrade.calendar import IST, coverage_warning
+from optrade.calendar import coverage_warning
+from optrade.domain import IST
 from optrade.settings import reset_settings_cache
 from quality_service.main import create_app
 from quality_service.settings import reset_quality_settings_cache

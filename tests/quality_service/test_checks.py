@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, event, null
 from sqlmodel import Session, select
 
-from optrade.calendar import IST
 from optrade.db.models import QualityRun
+from optrade.domain import IST
 from quality_service.checks import CHECK_NAMES, grade
 from quality_service.report import render_text
 from quality_service.runs import run_manual_check

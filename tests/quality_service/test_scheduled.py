@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import Session, select
 
-from optrade.calendar import IST
 from optrade.db.models import QualityRun
+from optrade.domain import IST
 from quality_service.celeryconfig import beat_schedule, celery_config
 from quality_service.runs import ScheduledOutcome, catch_up, run_manual_check, run_scheduled_check
 from quality_service.schedule import (

@@ -14,9 +14,9 @@ from optrade.db.models import (
     Position,
     Trade,
     carried_trade_fields,
-    snapshot_columns,
     trade_from_position,
 )
+from optrade.domain import snapshot_columns
 
 pytestmark = pytest.mark.both_databases  # the embedded default is proven too
 

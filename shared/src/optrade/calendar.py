@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Defined in optrade.domain; re-exported because every calendar caller needs them.
+from optrade.domain import IST as IST
+from optrade.domain import MARKET_CLOSE as MARKET_CLOSE
+from optrade.domain import MARKET_OPEN as MARKET_OPEN
+
 log = logging.getLogger(__name__)
 
-IST = ZoneInfo("Asia/Kolkata")
-MARKET_OPEN = time(9, 15)
-MARKET_CLOSE = time(15, 30)
 COVERAGE_WARNING_DAYS = 90
 FIRST_CALENDAR_YEAR = 2001  # the holidays library's NSE history starts in 2001
 CORRECTIONS_FILE = Path(__file__).with_name("nse_calendar.json")

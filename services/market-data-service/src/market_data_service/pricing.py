@@ -21,8 +21,8 @@ import numpy as np
 from market_data_service import greeks
 from market_data_service.providers.base import Chain, Leg, OptionSide
 from optrade.calendar import expiry_close
+from optrade.domain import SECONDS_PER_YEAR
 
-SECONDS_PER_YEAR = 365 * 86400
 PriceSource = Literal["mid", "ltp"]
 NO_PRICE = "no price: no two-sided quote and no trade"
 EXPIRED = "expired: no time to expiry left (15:30 IST on the expiry date has passed)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from optrade.db.models import Side
+from optrade.domain import Side
 from optrade.errors import DomainError
 from optrade.schemas.market import OptionQuote
 
@@ -59,10 +59,9 @@ def client_fill(price: Decimal, quote: OptionQuote | None) -> Fill:
 
 def closing_action(position_side: str) -> Side:
     """A long position closes by selling, a short one by buying."""
-    return Side.SELL if position_side == Side.BUY else Side.BUY
+    return Side(position_side).closing
 
 
 def pnl(*, side: str, entry: Decimal, exit_: Decimal, lots: int, lot_size: int) -> Decimal:
     """Rupees: price difference × lots × lot size, positive when a long rose or a short fell."""
-    direction = 1 if side == Side.BUY else -1
-    return ((exit_ - entry) * lots * lot_size * direction).quantize(PAISA)
+    return ((exit_ - entry) * lots * lot_size * Side(side).sign).quantize(PAISA)

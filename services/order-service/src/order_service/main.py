@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from optrade.app import build_app, database_ready
 from optrade.clients.market_data import MarketDataClient, latest_market_instant
 from optrade.db.engine import create_db_engine
-from optrade.db.types import utcnow
+from optrade.domain import utcnow
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
 from order_service.api import ml_routes, orders, positions, trades

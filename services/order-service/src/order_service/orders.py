@@ -28,8 +28,9 @@ from optrade.clients.market_data import (
     QuoteUnavailable,
 )
 from optrade.db.engine import session_scope
-from optrade.db.models import Position, PositionStatus, Trade, trade_from_position
-from optrade.db.types import UTCDateTime, utcnow
+from optrade.db.models import Position, Trade, trade_from_position
+from optrade.db.types import UTCDateTime
+from optrade.domain import PositionStatus, utcnow
 from optrade.errors import Conflict, InvalidInput, NotFound, UpstreamUnavailable
 from order_service.fills import Fill, client_fill, closing_action, pnl, quote_fill
 from order_service.schemas import CloseRequest, OrderRequest

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, func
 from sqlmodel import Session, SQLModel, select
 
 from optrade.db.models import Position, Trade
+from optrade.domain import TradeWindow
 from optrade.errors import NotFound
 
 Row = TypeVar("Row", bound=SQLModel)
@@ -24,52 +24,58 @@ class Page(Generic[Row]):
 
 
 @dataclass(frozen=True)
-class Window:
-    """Listing filters every endpoint shares; `start`/`end` bound the table's own time column."""
+class PageRequest:
+    """Which slice of a newest-first listing to answer."""
 
-    underlying: str | None = None
-    model_version: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
     limit: int = 50
     offset: int = 0
 
 
 def _page(
-    engine: Engine, model: type[Row], time_column: Any, window: Window, *filters: Any
+    engine: Engine,
+    model: type[Row],
+    time_column: str,
+    window: TradeWindow,
+    page: PageRequest,
+    *filters: Any,
 ) -> Page[Row]:
-    conditions = [*filters]
-    if window.underlying:
-        conditions.append(model.underlying == window.underlying.upper())  # type: ignore[attr-defined]
-    if window.model_version:
-        conditions.append(model.model_version == window.model_version)  # type: ignore[attr-defined]
-    if window.start:
-        conditions.append(time_column >= window.start)
-    if window.end:
-        conditions.append(time_column < window.end)
-    newest_first = (time_column.desc(), model.id.desc())  # type: ignore[attr-defined]
+    columns = model.__table__.c  # type: ignore[attr-defined]
+    conditions = [*filters, *window.conditions(columns, time_column)]
+    newest_first = (columns[time_column].desc(), columns.id.desc())
     with Session(engine) as session:
         total = session.exec(select(func.count()).select_from(model).where(*conditions)).one()
         rows = session.exec(
             select(model)
             .where(*conditions)
             .order_by(*newest_first)
-            .offset(window.offset)
-            .limit(window.limit)
+            .offset(page.offset)
+            .limit(page.limit)
         ).all()
-    return Page(list(rows), int(total), window.limit, window.offset)
+    return Page(list(rows), int(total), page.limit, page.offset)
 
 
-def list_positions(engine: Engine, window: Window, *, status: str | None = None) -> Page[Position]:
+def list_positions(
+    engine: Engine,
+    window: TradeWindow,
+    page: PageRequest = PageRequest(),
+    *,
+    status: str | None = None,
+) -> Page[Position]:
     """Positions opened in the window (`opened_at`), newest first."""
     filters = [Position.status == status] if status else []
-    return _page(engine, Position, Position.opened_at, window, *filters)
+    return _page(engine, Position, "opened_at", window, page, *filters)
 
 
-def list_trades(engine: Engine, window: Window, *, position_id: int | None = None) -> Page[Trade]:
+def list_trades(
+    engine: Engine,
+    window: TradeWindow,
+    page: PageRequest = PageRequest(),
+    *,
+    position_id: int | None = None,
+) -> Page[Trade]:
     """Trades closed in the window (`closed_at`), newest first."""
     filters = [Trade.position_id == position_id] if position_id is not None else []
-    return _page(engine, Trade, Trade.closed_at, window, *filters)
+    return _page(engine, Trade, "closed_at", window, page, *filters)
 
 
 def get_trade(engine: Engine, trade_id: int) -> Trade:

@@ -13,15 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, field_validator
 
-from optrade.db.models import (
-    EntryFill,
-    EntrySnapshot,
-    ExitSnapshot,
-    ModelMetadata,
-    OptionIdentity,
-    OptionType,
-    Side,
-)
+from optrade.db.models import EntryFill, EntrySnapshot, ExitSnapshot, ModelMetadata, OptionIdentity
+from optrade.domain import OptionType, Side
 from optrade.settings import get_request_limit_settings
 from order_service.ml.schemas import GreekAttribution
 

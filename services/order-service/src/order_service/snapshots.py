@@ -1,4 +1,4 @@
-"""Entry and exit snapshots: the `SNAPSHOT_FIELDS` column group filled from a captured quote."""
+"""Entry and exit snapshots: the snapshot field group filled from a captured quote."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from optrade.clients.market_data import CapturedQuote
-from optrade.db.models import SNAPSHOT_FIELDS, SnapshotSource
+from optrade.domain import SNAPSHOT_FIELD_NAMES, SNAPSHOT_FIELD_TYPES, SnapshotSource
 from order_service.fills import PAISA
 
 # Snapshot fields that are not read from the quote under the same name.
@@ -35,7 +35,7 @@ def captured_snapshot(prefix: str, captured: CapturedQuote) -> dict[str, Any]:
         "captured_at": captured.captured_at,
     }
     snapshot: dict[str, Any] = {}
-    for name, (py_type, _) in SNAPSHOT_FIELDS.items():
+    for name, py_type in SNAPSHOT_FIELD_TYPES.items():
         if name in bookkeeping:
             value = bookkeeping[name]
         else:  # a snapshot field the quote does not carry is a bug: fail loudly in tests
@@ -47,7 +47,7 @@ def captured_snapshot(prefix: str, captured: CapturedQuote) -> dict[str, Any]:
 def missing_snapshot(prefix: str, reason: str, *, market_at: datetime) -> dict[str, Any]:
     """A snapshot no provider served: source `missing`, the reason, and the instant it was for
     (so a backfill can repair it); `captured_at` stays empty because nothing was captured."""
-    snapshot: dict[str, Any] = {prefix + name: None for name in SNAPSHOT_FIELDS}
+    snapshot: dict[str, Any] = {prefix + name: None for name in SNAPSHOT_FIELD_NAMES}
     snapshot[prefix + "source"] = SnapshotSource.MISSING.value
     snapshot[prefix + "error"] = reason[:2000]
     snapshot[prefix + "market_at"] = market_at

@@ -20,7 +20,7 @@ from celery.signals import beat_init, worker_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import IntegrityError
 
 from optrade.calendar import is_trading_day
-from optrade.db.types import utcnow
+from optrade.domain import utcnow
 from optrade.settings import (
     ConfigurationError,
     check_production_settings,

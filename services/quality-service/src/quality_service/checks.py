@@ -25,20 +25,21 @@ from sqlalchemy import (
     case,
     func,
     literal,
-    literal_column,
     select,
     text,
     union_all,
 )
 
-from optrade.db.models import (
+from optrade.db.models import Trade
+from optrade.domain import (
     CHAIN_FIELDS,
     CONTEXT_FIELDS,
     GREEK_FIELDS,
     METADATA_FIELDS,
     SnapshotSource,
-    Trade,
+    complete_record,
 )
+from optrade.domain import present as domain_present
 from quality_service.schemas import (
     CheckBreakdown,
     CheckResult,
@@ -149,25 +150,13 @@ class WindowCounts:
 
 
 def present(column: str, dialect: str) -> ColumnElement[bool]:
-    """SQL that is true when the trade has `column` (never NULL, so NOT of it is safe).
-
-    `features_snapshot` counts only as a non-empty JSON object: SQL NULL, JSON `null` (what the
-    JSON type stores for Python None), `{}` and non-objects are missing. PostgreSQL compares JSONB
-    values; SQLite normalises the text with json() first, so `{ }` is empty too.
-    """
-    col = TRADE.c[column]
-    if column != "features_snapshot":
-        return col.is_not(None)
-    if dialect == "postgresql":
-        typed = and_(func.jsonb_typeof(col) == "object", col != literal_column("'{}'::jsonb"))
-    else:
-        typed = and_(func.json_type(col) == "object", func.json(col) != "{}")
-    # NULL AND x is NULL, not false, when x is true; testing NULL first keeps it two-valued.
-    return and_(col.is_not(None), typed)
+    """SQL that is true when the trade has `column` (see `optrade.domain.present`)."""
+    return domain_present(TRADE.c[column], dialect)
 
 
 def check_condition(check: CheckSpec, dialect: str) -> ColumnElement[bool]:
-    return and_(*(present(f.column, dialect) for f in check.fields))
+    """SQL that is true when the trade passes `check`: its fields form a complete record."""
+    return complete_record(TRADE.c, dialect, (f.column for f in check.fields))
 
 
 def _in_window(start: datetime, end: datetime) -> ColumnElement[bool]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from optrade.calendar import IST
+from optrade.domain import IST
 from quality_service.checks import CHECKS
 from quality_service.schemas import QualityRunPublic, QualityStatus
 

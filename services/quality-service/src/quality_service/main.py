@@ -13,8 +13,9 @@ from kombu import Connection
 from prometheus_client import REGISTRY
 
 from optrade.app import build_app, database_ready
-from optrade.calendar import IST, coverage_warning, next_trading_day, previous_trading_day
+from optrade.calendar import coverage_warning, next_trading_day, previous_trading_day
 from optrade.db.engine import create_db_engine
+from optrade.domain import IST
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
 from quality_service.alerts import Webhook

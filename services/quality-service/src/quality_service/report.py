@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from optrade.calendar import IST
+from optrade.domain import IST
 from quality_service.schemas import CheckResult, CheckStatus, GroupCoverage, QualityRunPublic
 
 ICONS = {CheckStatus.PASS: "✅", CheckStatus.WARN: "⚠️", CheckStatus.FAIL: "❌"}

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from optrade.calendar import is_trading_day
 from optrade.db.engine import session_scope
 from optrade.db.models import QualityRun
-from optrade.db.types import utcnow
+from optrade.domain import utcnow
 from quality_service import metrics
 from quality_service.alerts import Webhook, dispatch_alerts
 from quality_service.checks import (

@@ -29,8 +29,8 @@ from prometheus_client import Counter, Gauge
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from optrade.calendar import IST, MARKET_CLOSE, MARKET_OPEN, is_trading_day, previous_trading_day
-from optrade.db.types import utcnow
+from optrade.calendar import is_trading_day, previous_trading_day
+from optrade.domain import IST, MARKET_CLOSE, MARKET_OPEN, utcnow
 from optrade.observability import outgoing_headers
 from optrade.schemas.market import OptionQuote
 

@@ -1,22 +1,27 @@
 """Table models of the shared trade database (DESIGN section 5).
 
 A snapshot is one group of columns that stands at entry and at exit with the prefixes `entry_`
-and `exit_`. The group is declared once (`SNAPSHOT_FIELDS`) and the two column sets are generated
-from it, so the quality checks, the export and the carry-over from position to trade all read the
-same list and a new snapshot field cannot be forgotten by any of them.
+and `exit_`. The group is declared once in `optrade.domain.snapshot`; this module adds the SQL
+type of each field and generates the two column sets from it.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Float, Index, Numeric, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from optrade.db.types import JSONVariant, UTCDateTime, utcnow
+from optrade.db.types import JSONVariant, UTCDateTime
+from optrade.domain import (
+    SNAPSHOT_FIELD_TYPES,
+    OptionType,
+    PositionStatus,
+    Side,
+    utcnow,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -30,57 +35,30 @@ SQLModel.metadata.naming_convention = NAMING_CONVENTION
 MONEY = Numeric(14, 2)
 
 
-class OptionType(StrEnum):
-    CE = "CE"
-    PE = "PE"
-
-
-class Side(StrEnum):
-    BUY = "BUY"
-    SELL = "SELL"
-
-
-class PositionStatus(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class SnapshotSource(StrEnum):
-    PRIMARY = "primary"
-    FALLBACK = "fallback"
-    CLIENT = "client"
-    BACKFILL = "backfill"
-    MISSING = "missing"
-
-
-# name -> (python type, SQL type). Units are the wire units of DESIGN section 2.
-SNAPSHOT_FIELDS: dict[str, tuple[Any, Any]] = {
-    "delta": (float, Float()),
-    "gamma": (float, Float()),
-    "theta": (float, Float()),  # premium per calendar day
-    "vega": (float, Float()),  # premium per 1 vol point
-    "iv": (float, Float()),  # percent
-    "ltp": (Decimal, MONEY),
-    "bid": (Decimal, MONEY),
-    "ask": (Decimal, MONEY),
-    "oi": (float, Float()),  # contracts; NSE reports fractional OI after lot changes
-    "volume": (int, BigInteger()),  # contracts
-    "spot": (Decimal, MONEY),
-    "vix": (float, Float()),
-    "pcr": (float, Float()),
-    "market_at": (datetime, UTCDateTime()),  # market time the quote describes
-    "source": (str, String(16)),  # SnapshotSource
-    "error": (str, Text()),  # why the snapshot (or part of it) is missing
-    "captured_at": (datetime, UTCDateTime()),  # when it was captured or repaired
+# The SQL type of each snapshot field; names and Python types come from `optrade.domain`.
+_SNAPSHOT_SQL_TYPES: dict[str, Any] = {
+    "delta": Float(),
+    "gamma": Float(),
+    "theta": Float(),
+    "vega": Float(),
+    "iv": Float(),
+    "ltp": MONEY,
+    "bid": MONEY,
+    "ask": MONEY,
+    "oi": Float(),
+    "volume": BigInteger(),
+    "spot": MONEY,
+    "vix": Float(),
+    "pcr": Float(),
+    "market_at": UTCDateTime(),
+    "source": String(16),
+    "error": Text(),
+    "captured_at": UTCDateTime(),
 }
-GREEK_FIELDS = ("delta", "gamma", "theta", "vega", "iv")
-CHAIN_FIELDS = ("oi", "volume", "bid", "ask")
-CONTEXT_FIELDS = ("spot", "vix", "pcr")
-METADATA_FIELDS = ("ml_score", "model_version", "model_hash", "features_snapshot")
-
-
-def snapshot_columns(prefix: str) -> list[str]:
-    return [prefix + name for name in SNAPSHOT_FIELDS]
+# name -> (Python type, SQL type), in the order of the domain's field group.
+SNAPSHOT_FIELDS: dict[str, tuple[Any, Any]] = {
+    name: (py_type, _SNAPSHOT_SQL_TYPES[name]) for name, py_type in SNAPSHOT_FIELD_TYPES.items()
+}
 
 
 def _snapshot_mixin(prefix: str, class_name: str) -> type[SQLModel]:
@@ -109,8 +87,8 @@ class OptionIdentity(SQLModel):
     underlying: str = Field(sa_type=String(20), index=True)
     expiry: date
     strike: Decimal = Field(sa_type=Numeric(12, 2))
-    option_type: str = Field(sa_type=String(2))
-    side: str = Field(sa_type=String(4))
+    option_type: OptionType = Field(sa_type=String(2))
+    side: Side = Field(sa_type=String(4))
     lot_size: int
 
 
@@ -137,7 +115,7 @@ class Position(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, table=Tr
     id: int | None = Field(default=None, primary_key=True)
     lots: int  # opened quantity, in lots
     quantity_open: int  # still open, in lots
-    status: str = Field(default=PositionStatus.OPEN, sa_type=String(8), index=True)
+    status: PositionStatus = Field(default=PositionStatus.OPEN, sa_type=String(8), index=True)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     idempotency_key: str | None = Field(default=None, sa_type=String(200))
     client_order_id: str | None = Field(default=None, sa_type=String(200))

@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from optrade.db.models import OptionType
+from optrade.domain import OptionType
 
 
 class MarketContext(BaseModel):

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from market_data_service.pricing import ChainPricer
 from market_data_service.providers.base import MarketDataProvider
 from market_data_service.settings import MarketDataSettings
-from optrade.calendar import IST
+from optrade.domain import IST
 from optrade.errors import InvalidInput
 
 FUTURE_TOLERANCE = timedelta(minutes=1)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from optrade.calendar import IST, MARKET_CLOSE
+from optrade.domain import IST, MARKET_CLOSE
 
 MAX_AGE_DAYS = 7
 

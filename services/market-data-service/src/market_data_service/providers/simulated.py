@@ -48,19 +48,12 @@ from market_data_service.providers.base import (
     unknown_expiry,
     unknown_underlying,
 )
-from optrade.calendar import (
-    IST,
-    MARKET_OPEN,
-    expiry_close,
-    is_trading_day,
-    next_trading_day,
-    previous_trading_day,
-)
+from optrade.calendar import expiry_close, is_trading_day, next_trading_day, previous_trading_day
+from optrade.domain import IST, MARKET_OPEN, SECONDS_PER_YEAR
 from optrade.errors import InvalidInput
 from optrade.instruments import ContractExpiry, InstrumentSpec, get_instruments
 
 SESSION_MINUTES = 375  # 09:15 to 15:30
-SECONDS_PER_YEAR = 365 * 86400
 TRADING_DAYS_PER_YEAR = 252
 TICK = 0.05
 STRIKES_EACH_SIDE = 40

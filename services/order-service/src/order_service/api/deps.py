@@ -10,11 +10,13 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
-from pydantic import AwareDatetime
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, ValidationError
 from sqlalchemy import Engine
 
 from optrade.clients.market_data import MarketDataClient
-from order_service.queries import Window
+from optrade.domain import TradeWindow
+from order_service.queries import PageRequest
 from order_service.settings import OrderSettings, get_order_settings
 
 MAX_PAGE = 500
@@ -37,12 +39,26 @@ async def _window(
         AwareDatetime | None, Query(alias="from", description="inclusive, ISO-8601 with offset")
     ] = None,
     end: Annotated[
-        AwareDatetime | None, Query(alias="to", description="exclusive, ISO-8601 with offset")
+        AwareDatetime | None,
+        Query(alias="to", description="exclusive, ISO-8601 with offset; later than from"),
     ] = None,
+) -> TradeWindow:
+    """The window of a listing, export or report; `to` not later than `from` is a 422 on `to`."""
+    try:
+        return TradeWindow.model_validate(
+            {"from": start, "to": end, "underlying": underlying, "model_version": model_version}
+        )
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
+        ) from exc
+
+
+async def _page(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> Window:
-    return Window(underlying, model_version, start, end, limit, offset)
+) -> PageRequest:
+    return PageRequest(limit, offset)
 
 
 async def order_settings() -> OrderSettings:
@@ -52,7 +68,8 @@ async def order_settings() -> OrderSettings:
 EngineDep = Annotated[Engine, Depends(_engine)]
 MarketDataDep = Annotated[MarketDataClient, Depends(_market_data)]
 SettingsDep = Annotated[OrderSettings, Depends(order_settings)]
-WindowDep = Annotated[Window, Depends(_window)]
+WindowDep = Annotated[TradeWindow, Depends(_window)]
+PageDep = Annotated[PageRequest, Depends(_page)]
 IdempotencyKeyDep = Annotated[
     str | None,
     Header(

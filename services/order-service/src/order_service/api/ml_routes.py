@@ -6,35 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
-from optrade.errors import InvalidInput
 from optrade.security import ApiKeyDep
-from order_service.api.deps import EngineDep, MarketDataDep
+from order_service.api.deps import EngineDep, MarketDataDep, WindowDep
 from order_service.ml.backfill import DEFAULT_LIMIT, backfill_snapshots
 from order_service.ml.export import MEDIA_TYPES, ExportFormat, plan_export, stream_export
 from order_service.ml.performance import model_performance
-from order_service.ml.reading import TradeWindow
 from order_service.ml.schemas import BackfillReport, PerformanceReport
 
 router = APIRouter(tags=["ml"])
-
-FromQuery = Annotated[
-    AwareDatetime | None,
-    Query(alias="from", description="closed_at from (inclusive), ISO-8601 with offset"),
-]
-ToQuery = Annotated[
-    AwareDatetime | None,
-    Query(alias="to", description="closed_at before (exclusive), ISO-8601 with offset"),
-]
-
-
-def _window(
-    start: AwareDatetime | None, end: AwareDatetime | None, model_version: str | None = None
-) -> TradeWindow:
-    if start is not None and end is not None and end <= start:
-        raise InvalidInput("to", "must be later than from")
-    return TradeWindow(closed_from=start, closed_to=end, model_version=model_version)
 
 
 @router.get(
@@ -50,15 +30,13 @@ def _window(
 )
 def export_trades(
     engine: EngineDep,
-    start: FromQuery = None,
-    end: ToQuery = None,
-    model_version: Annotated[str | None, Query(max_length=64)] = None,
+    window: WindowDep,
     export_format: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.CSV,
 ) -> StreamingResponse:
     """Stream one row per trade closed in [from, to): identity, prices, P&L, return, holding
     time, entry and exit snapshots and their changes, model metadata, `feature_*` columns and
     the Greek P&L attribution (`attr_*`)."""
-    plan = plan_export(engine, _window(start, end, model_version))
+    plan = plan_export(engine, window)
     filename = f"trades.{export_format.value}"
     return StreamingResponse(
         stream_export(engine, plan, export_format),
@@ -72,13 +50,10 @@ def export_trades(
     response_model=PerformanceReport,
     summary="Per-model trades, win rate, P&L, return, holding time and data completeness",
 )
-def performance(
-    engine: EngineDep, start: FromQuery = None, end: ToQuery = None
-) -> PerformanceReport:
+def performance(engine: EngineDep, window: WindowDep) -> PerformanceReport:
     """Aggregate the trades closed in [from, to) per (model_version, model_hash)."""
-    window = _window(start, end)
     return PerformanceReport(
-        closed_from=start, closed_to=end, models=model_performance(engine, window)
+        closed_from=window.start, closed_to=window.end, models=model_performance(engine, window)
     )
 
 

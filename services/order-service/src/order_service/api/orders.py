@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from optrade.db.types import utcnow
+from optrade.domain import utcnow
 from optrade.security import ApiKeyDep
 from order_service.api.deps import (
     EngineDep,

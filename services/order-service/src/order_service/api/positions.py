@@ -6,12 +6,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Response
 
-from optrade.db.types import utcnow
+from optrade.domain import utcnow
 from optrade.security import ApiKeyDep
 from order_service.api.deps import (
     EngineDep,
     IdempotencyKeyDep,
     MarketDataDep,
+    PageDep,
     SettingsDep,
     WindowDep,
     max_skew,
@@ -43,10 +44,11 @@ CLOSE_ERRORS = {
 def positions(
     engine: EngineDep,
     window: WindowDep,
+    page_request: PageDep,
     status: Annotated[Literal["open", "closed"] | None, Query()] = None,
 ) -> PositionPage:
     """List positions opened in [from, to), filtered by status, underlying and model version."""
-    page = list_positions(engine, window, status=status)
+    page = list_positions(engine, window, page_request, status=status)
     items = [PositionPublic.model_validate(p) for p in page.items]
     return PositionPage(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
@@ -58,10 +60,12 @@ def position(position_id: int, engine: EngineDep) -> PositionPublic:
 
 
 @router.get("/{position_id}/trades", response_model=TradePage, responses={404: {}})
-def position_trades(position_id: int, engine: EngineDep, window: WindowDep) -> TradePage:
+def position_trades(
+    position_id: int, engine: EngineDep, window: WindowDep, page_request: PageDep
+) -> TradePage:
     """The trades (closes) of one position, newest first."""
     get_position(engine, position_id)  # 404 naming the id
-    page = list_trades(engine, window, position_id=position_id)
+    page = list_trades(engine, window, page_request, position_id=position_id)
     items = [TradePublic.model_validate(t) for t in page.items]
     return TradePage(items=items, total=page.total, limit=page.limit, offset=page.offset)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from order_service.api.deps import EngineDep, WindowDep
+from order_service.api.deps import EngineDep, PageDep, WindowDep
 from order_service.queries import get_trade, list_trades
 from order_service.schemas import TradePage, TradePublic
 
@@ -12,9 +12,9 @@ router = APIRouter(prefix="/v1/trades", tags=["trades"])
 
 
 @router.get("", response_model=TradePage, summary="Trades, newest first")
-def trades(engine: EngineDep, window: WindowDep) -> TradePage:
+def trades(engine: EngineDep, window: WindowDep, page_request: PageDep) -> TradePage:
     """List trades closed in [from, to), filtered by underlying and model version."""
-    page = list_trades(engine, window)
+    page = list_trades(engine, window, page_request)
     items = [TradePublic.model_validate(t) for t in page.items]
     return TradePage(items=items, total=page.total, limit=page.limit, offset=page.offset)
 

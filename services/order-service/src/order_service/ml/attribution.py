@@ -31,7 +31,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-SECONDS_PER_DAY = 86_400.0
+from optrade.domain import SECONDS_PER_DAY, Side
+
 ATTRIBUTION_PARTS = ("delta", "gamma", "theta", "vega")
 ATTRIBUTION_COLUMNS = tuple(
     f"attr_{part}" for part in (*ATTRIBUTION_PARTS, "explained", "residual")
@@ -66,10 +67,6 @@ def greek_parts(
     return parts
 
 
-def side_sign(side: str) -> int:
-    return 1 if str(side).upper() == "BUY" else -1
-
-
 def _number(value: Any) -> float:
     """A float for the formula; NaN for a missing value (NaN propagates through arithmetic)."""
     if value is None:
@@ -93,7 +90,7 @@ def attribution(trade: Any) -> dict[str, float | None]:
         "entry_delta", "entry_gamma", "entry_theta", "entry_vega",
         "entry_spot", "exit_spot", "entry_iv", "exit_iv", "pnl", "lots", "lot_size",
     )}  # fmt: skip
-    units = number["lots"] * number["lot_size"] * side_sign(_get(trade, "side"))
+    units = number["lots"] * number["lot_size"] * Side(str(_get(trade, "side")).upper()).sign
     parts = greek_parts(
         entry_delta=number["entry_delta"],
         entry_gamma=number["entry_gamma"],

@@ -25,8 +25,8 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, or_, select, update
 
 from optrade.clients.market_data import CapturedQuote, QuoteRejected, QuoteRequest, QuoteUnavailable
-from optrade.db.models import SnapshotSource, Trade
-from optrade.db.types import utcnow
+from optrade.db.models import Trade
+from optrade.domain import SnapshotSource, utcnow
 from order_service.ml.schemas import BackfillReport, SideBackfill
 from order_service.snapshots import captured_snapshot
 

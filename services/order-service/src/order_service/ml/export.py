@@ -1,7 +1,7 @@
 """Training export: one row per closed trade, streamed as CSV or Parquet without holding the result.
 
 Columns, in order: option identity, side, lots, lot size, prices, P&L, `return`, times and
-`holding_seconds`; every entry and exit snapshot field (generated from `SNAPSHOT_FIELDS`, so a
+`holding_seconds`; every entry and exit snapshot field (generated from `SNAPSHOT_FIELD_NAMES`, so a
 new field appears here by itself); `d_<name>` = exit − entry for each Greek, IV, spot, VIX and
 PCR; the model metadata; the features; the Greek attribution (`attr_*`, see `attribution.py`).
 
@@ -39,14 +39,19 @@ import pyarrow.parquet as pq
 from sqlalchemy import Column, Engine, Float, Numeric, Select, select, text
 from sqlalchemy.types import TypeDecorator
 
-from optrade.db.models import (
+from optrade.db.models import Trade
+from optrade.domain import (
     CONTEXT_FIELDS,
     GREEK_FIELDS,
-    SNAPSHOT_FIELDS,
-    Trade,
+    SECONDS_PER_DAY,
+    SNAPSHOT_FIELD_NAMES,
+    SNAPSHOT_PREFIXES,
+    Side,
+    TradeWindow,
+    snapshot_columns,
 )
-from order_service.ml.attribution import ATTRIBUTION_COLUMNS, SECONDS_PER_DAY, greek_parts
-from order_service.ml.reading import TradeWindow, reader_engine
+from order_service.ml.attribution import ATTRIBUTION_COLUMNS, greek_parts
+from order_service.ml.reading import reader_engine, trade_conditions, window_sql
 
 BATCH_ROWS = 5_000
 ROW_GROUP_ROWS = 50_000
@@ -104,7 +109,7 @@ def _table_column(name: str) -> Column[Any]:
 
 
 def _snapshot_names() -> list[str]:
-    return [prefix + name for prefix in ("entry_", "exit_") for name in SNAPSHOT_FIELDS]
+    return [column for prefix in SNAPSHOT_PREFIXES for column in snapshot_columns(prefix)]
 
 
 def _stored_columns() -> list[str]:
@@ -140,7 +145,7 @@ def export_schema(features: Sequence[FeatureColumn]) -> pa.Schema:
             fields.append(("return", pa.float64()))
         elif name == "closed_at":
             fields.append(("holding_seconds", pa.float64()))
-        elif name == "exit_" + list(SNAPSHOT_FIELDS)[-1]:
+        elif name == "exit_" + SNAPSHOT_FIELD_NAMES[-1]:
             fields.extend((f"d_{field}", pa.float64()) for field in DIFF_FIELDS)
     fields.extend((feature.name, feature.arrow_type) for feature in features)
     fields.extend((name, pa.float64()) for name in ATTRIBUTION_COLUMNS)
@@ -189,7 +194,7 @@ _KIND = {
 
 def feature_columns(engine: Engine, window: TradeWindow) -> tuple[FeatureColumn, ...]:
     """The flattened feature keys of the trades in `window`, each with its kind, sorted by path."""
-    clauses, binds, values = window.sql_conditions("t")
+    clauses, binds, values = window_sql(window, "t")
     where = " AND ".join(["t.features_snapshot IS NOT NULL", *clauses])
     sql = _FEATURE_KEYS_SQL[engine.dialect.name].format(where=where)
     kinds: dict[str, set[str]] = {}
@@ -263,7 +268,8 @@ def _derived(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
     )}  # fmt: skip
     stamps = {name: _numbers(columns[name].cast(pa.int64())) for name in TIME_COLUMNS}
     held = (stamps["closed_at"] - stamps["opened_at"]) / 1e6
-    sign = np.where(pc.equal(columns["side"], "BUY").to_numpy(zero_copy_only=False), 1.0, -1.0)
+    is_buy = pc.equal(columns["side"], Side.BUY.value).to_numpy(zero_copy_only=False)
+    sign = np.where(is_buy, float(Side.BUY.sign), float(Side.SELL.sign))
     units = number["lots"] * number["lot_size"]
     with np.errstate(divide="ignore", invalid="ignore"):
         derived = {
@@ -310,7 +316,7 @@ def _export_query(window: TradeWindow) -> Select[Any]:
     trade = Trade.__table__.c  # type: ignore[attr-defined]
     return (
         select(*selected, trade.features_snapshot)
-        .where(*window.conditions())
+        .where(*trade_conditions(window))
         .order_by(trade.closed_at, trade.id)
     )
 

@@ -2,9 +2,9 @@
 
 A model is a (model_version, model_hash) pair; trades without a version form their own group,
 reported with `model_version: null` and the label "unversioned" rather than dropped. A trade is
-complete when it has every entry and exit Greek, chain field and context field, and all of its
-model metadata (a non-empty `features_snapshot` object); a trade without a version therefore
-never counts as complete.
+complete by `optrade.domain.complete_record`: every entry and exit Greek, chain field and context
+field, and all of its model metadata (a non-empty `features_snapshot` object); a trade without a
+version therefore never counts as complete.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Float, and_, case, cast, func, literal_column, select
+from sqlalchemy import ColumnElement, Engine, Float, case, cast, func, select
 
-from optrade.db.models import CHAIN_FIELDS, CONTEXT_FIELDS, GREEK_FIELDS, METADATA_FIELDS, Trade
-from order_service.ml.reading import TradeWindow, reader_engine
+from optrade.db.models import Trade
+from optrade.domain import SECONDS_PER_DAY, TradeWindow, complete_record
+from order_service.ml.reading import reader_engine, trade_conditions
 from order_service.ml.schemas import ModelPerformance
 
 UNVERSIONED = "unversioned"
@@ -23,34 +24,17 @@ TRADE = Trade.__table__  # type: ignore[attr-defined]
 CENTS = Decimal("0.01")
 
 
-def completeness_columns() -> list[str]:
-    """The columns a trade needs for its record to count as complete."""
-    snapshot = (*GREEK_FIELDS, *CHAIN_FIELDS, *CONTEXT_FIELDS)
-    return [f"{side}_{name}" for side in ("entry", "exit") for name in snapshot] + list(
-        METADATA_FIELDS
-    )
-
-
-def _present(column: str, dialect: str) -> ColumnElement[bool]:
-    col = TRADE.c[column]
-    if column != "features_snapshot":
-        return col.is_not(None)
-    if dialect == "postgresql":
-        typed = and_(func.jsonb_typeof(col) == "object", col != literal_column("'{}'::jsonb"))
-    else:
-        typed = and_(func.json_type(col) == "object", func.json(col) != "{}")
-    return and_(col.is_not(None), typed)
-
-
 def _holding_seconds(dialect: str) -> ColumnElement[Any]:
     if dialect == "postgresql":
         return func.extract("epoch", TRADE.c.closed_at - TRADE.c.opened_at)
-    return (func.julianday(TRADE.c.closed_at) - func.julianday(TRADE.c.opened_at)) * 86400.0
+    return (func.julianday(TRADE.c.closed_at) - func.julianday(TRADE.c.opened_at)) * float(
+        SECONDS_PER_DAY
+    )
 
 
 def performance_query(window: TradeWindow, dialect: str) -> Any:
     premium = TRADE.c.entry_price * TRADE.c.lots * TRADE.c.lot_size
-    complete = and_(*(_present(column, dialect) for column in completeness_columns()))
+    complete = complete_record(TRADE.c, dialect)
     keys = (TRADE.c.model_version, TRADE.c.model_hash)
     return (
         select(
@@ -62,7 +46,7 @@ def performance_query(window: TradeWindow, dialect: str) -> Any:
             func.avg(cast(_holding_seconds(dialect), Float)).label("mean_holding_seconds"),
             func.count(case((complete, 1))).label("complete_trades"),
         )
-        .where(*window.conditions())
+        .where(*trade_conditions(window))
         .group_by(*keys)
     )
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +11,7 @@ from sqlalchemy.pool import NullPool
 
 from optrade.db.models import Trade
 from optrade.db.types import UTCDateTime
+from optrade.domain import TradeWindow
 
 
 @lru_cache(maxsize=8)
@@ -33,39 +32,26 @@ def reader_engine(engine: Engine) -> Engine:
     return _plain_sqlite_engine(engine.url.render_as_string(hide_password=False))
 
 
-@dataclass(frozen=True)
-class TradeWindow:
-    """Which closed trades a read covers: closed_at in [closed_from, closed_to), one model."""
+def window_sql(
+    window: TradeWindow, alias: str
+) -> tuple[list[str], list[BindParameter[Any]], dict[str, Any]]:
+    """The window's `closed_at` and model conditions as SQL text on `alias`, for raw queries."""
+    clauses: list[str] = []
+    binds: list[BindParameter[Any]] = []
+    values: dict[str, Any] = {}
+    for name, op, column, value, type_ in (
+        ("closed_from", ">=", "closed_at", window.start, UTCDateTime()),
+        ("closed_to", "<", "closed_at", window.end, UTCDateTime()),
+        ("underlying", "=", "underlying", window.underlying, String()),
+        ("model_version", "=", "model_version", window.model_version, String()),
+    ):
+        if value is not None:
+            clauses.append(f"{alias}.{column} {op} :{name}")
+            binds.append(bindparam(name, type_=type_))
+            values[name] = value
+    return clauses, binds, values
 
-    closed_from: datetime | None = None
-    closed_to: datetime | None = None
-    model_version: str | None = None
 
-    def conditions(self) -> Sequence[ColumnElement[bool]]:
-        table = Trade.__table__.c  # type: ignore[attr-defined]
-        found: list[ColumnElement[bool]] = []
-        if self.closed_from is not None:
-            found.append(table.closed_at >= self.closed_from)
-        if self.closed_to is not None:
-            found.append(table.closed_at < self.closed_to)
-        if self.model_version is not None:
-            found.append(table.model_version == self.model_version)
-        return found
-
-    def sql_conditions(
-        self, alias: str
-    ) -> tuple[list[str], list[BindParameter[Any]], dict[str, Any]]:
-        """The same window as SQL text on `alias`, with typed bind parameters, for raw queries."""
-        clauses: list[str] = []
-        binds: list[BindParameter[Any]] = []
-        values: dict[str, Any] = {}
-        for name, op, column, value, type_ in (
-            ("closed_from", ">=", "closed_at", self.closed_from, UTCDateTime()),
-            ("closed_to", "<", "closed_at", self.closed_to, UTCDateTime()),
-            ("model_version", "=", "model_version", self.model_version, String()),
-        ):
-            if value is not None:
-                clauses.append(f"{alias}.{column} {op} :{name}")
-                binds.append(bindparam(name, type_=type_))
-                values[name] = value
-        return clauses, binds, values
+def trade_conditions(window: TradeWindow) -> Sequence[ColumnElement[bool]]:
+    """The window as SQL conditions on the trade table's `closed_at`."""
+    return window.conditions(Trade.__table__.c)  # type: ignore[attr-defined]

@@ -1,0 +1,61 @@
+"""The snapshot field groups: what a position or trade records about the market at entry and exit.
+
+A snapshot is one group of fields that stands at entry and at exit with the prefixes `entry_` and
+`exit_`. The group is declared once here (names and Python types, in the wire units of DESIGN
+section 2); the table columns (`optrade.db.models`), the quality checks, the export and the
+carry-over from position to trade all derive from it, so a new field cannot be forgotten.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+# name -> Python type. Units are the wire units of DESIGN section 2.
+SNAPSHOT_FIELD_TYPES: dict[str, Any] = {
+    "delta": float,
+    "gamma": float,
+    "theta": float,  # premium per calendar day
+    "vega": float,  # premium per 1 vol point
+    "iv": float,  # percent
+    "ltp": Decimal,
+    "bid": Decimal,
+    "ask": Decimal,
+    "oi": float,  # contracts; NSE reports fractional OI after lot changes
+    "volume": int,  # contracts
+    "spot": Decimal,
+    "vix": float,
+    "pcr": float,
+    "market_at": datetime,  # market time the quote describes
+    "source": str,  # SnapshotSource
+    "error": str,  # why the snapshot (or part of it) is missing
+    "captured_at": datetime,  # when it was captured or repaired
+}
+SNAPSHOT_FIELD_NAMES = tuple(SNAPSHOT_FIELD_TYPES)
+SNAPSHOT_PREFIXES = ("entry_", "exit_")
+
+GREEK_FIELDS = ("delta", "gamma", "theta", "vega", "iv")
+CHAIN_FIELDS = ("oi", "volume", "bid", "ask")
+CONTEXT_FIELDS = ("spot", "vix", "pcr")
+METADATA_FIELDS = ("ml_score", "model_version", "model_hash", "features_snapshot")
+
+
+def snapshot_columns(prefix: str) -> list[str]:
+    """Every snapshot column name with `prefix` (`entry_` or `exit_`)."""
+    return [prefix + name for name in SNAPSHOT_FIELD_NAMES]
+
+
+def record_columns() -> tuple[str, ...]:
+    """The columns a trade needs to be a complete training record.
+
+    Every entry and exit Greek, chain and context field, and all of the model metadata.
+    """
+    snapshot = (*GREEK_FIELDS, *CHAIN_FIELDS, *CONTEXT_FIELDS)
+    return (
+        *(prefix + name for prefix in SNAPSHOT_PREFIXES for name in snapshot),
+        *METADATA_FIELDS,
+    )
+
+
+RECORD_COLUMNS = record_columns()

@@ -1,0 +1,42 @@
+"""The trading words every layer shares: sides, option types, position states, snapshot sources."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    """Which way a position faces: a BUY is long, a SELL is short."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        """+1 for BUY, -1 for SELL: P&L and Greek exposure of one unit in this direction."""
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def closing(self) -> Side:
+        """The side that closes a position opened on this side (a long closes by selling)."""
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OptionType(StrEnum):
+    CE = "CE"
+    PE = "PE"
+
+
+class PositionStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class SnapshotSource(StrEnum):
+    """Who served a stored snapshot, or `missing` when nobody could."""
+
+    PRIMARY = "primary"
+    FALLBACK = "fallback"
+    CLIENT = "client"
+    BACKFILL = "backfill"
+    MISSING = "missing"
