@@ -447,6 +447,14 @@ def test_listings_filter_paginate_and_put_the_newest_first(api: Any) -> None:
     assert api.get("/v1/trades", params=other).json()["total"] == 0
 
 
+@pytest.mark.parametrize("path", ["/v1/positions", "/v1/trades", "/v1/models/performance"])
+def test_listings_refuse_a_window_ending_before_it_starts(api: Any, path: str) -> None:
+    inverted = {"from": "2025-12-02T00:00:00+00:00", "to": "2025-12-01T00:00:00+00:00"}
+    response = api.get(path, params=inverted)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["to"]
+
+
 @pytest.mark.parametrize(
     "query", [{"limit": 501}, {"limit": 0}, {"offset": -1}, {"from": "yesterday"}, {"status": "x"}]
 )
