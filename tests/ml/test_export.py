@@ -15,7 +15,7 @@ from sqlalchemy import Engine, delete, select
 
 from optrade.db.models import SNAPSHOT_FIELDS, Position, Trade
 from optrade.domain import GREEK_FIELDS, TradeWindow
-from order_service.ml.attribution import ATTRIBUTION_COLUMNS, attribution
+from order_service.attribution import ATTRIBUTION_COLUMNS, attribution
 from order_service.ml.export import (
     ExportFormat,
     FeatureColumn,

@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field
 from optrade.db.models import EntryFill, EntrySnapshot, ExitSnapshot, ModelMetadata, OptionIdentity
 from optrade.domain import OptionType, Side
 from optrade.settings import get_request_limit_settings
-from order_service.ml.schemas import GreekAttribution
+from order_service.attribution import attribution
 
 FEATURES_MAX_BYTES = 64 * 1024
 FEATURES_MAX_KEYS = 500
@@ -124,6 +124,27 @@ class CloseRequest(_Request):
     )
     reason: str | None = Field(None, max_length=200)
     as_of: MarketInstant = None
+
+
+class GreekAttribution(BaseModel):
+    """A closed trade's P&L explained by each Greek, in rupees (see `order_service.attribution`).
+
+    From the entry Greeks: delta Δ·dS, gamma ½Γ·dS², theta Θ·calendar days held, vega ν·dIV
+    (vol points), each × lots × lot_size × side sign; residual = pnl − explained. Null where an
+    input is missing (e.g. no exit spot).
+    """
+
+    delta: float | None
+    gamma: float | None
+    theta: float | None
+    vega: float | None
+    explained: float | None = Field(description="delta + gamma + theta + vega")
+    residual: float | None = Field(description="pnl − explained")
+
+    @classmethod
+    def of(cls, trade: Any) -> GreekAttribution:
+        parts = attribution(trade)
+        return cls(**{name.removeprefix("attr_"): value for name, value in parts.items()})
 
 
 class PositionPublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot):

@@ -50,7 +50,7 @@ from optrade.domain import (
     TradeWindow,
     snapshot_columns,
 )
-from order_service.ml.attribution import ATTRIBUTION_COLUMNS, greek_parts
+from order_service.attribution import ATTRIBUTION_COLUMNS, greek_parts
 from order_service.ml.reading import reader_engine, trade_conditions, window_sql
 
 BATCH_ROWS = 5_000

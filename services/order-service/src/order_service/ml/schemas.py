@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, Field
-
-from order_service.ml.attribution import attribution
 
 
 class ModelPerformance(BaseModel):
@@ -63,24 +60,3 @@ class BackfillReport(BaseModel):
         description="highest trade id examined when the limit was reached (more may remain); "
         "null when every missing snapshot after `after_id` was examined"
     )
-
-
-class GreekAttribution(BaseModel):
-    """A closed trade's P&L explained by each Greek, in rupees (see `ml.attribution`).
-
-    From the entry Greeks: delta Δ·dS, gamma ½Γ·dS², theta Θ·calendar days held, vega ν·dIV
-    (vol points), each × lots × lot_size × side sign; residual = pnl − explained. Null where an
-    input is missing (e.g. no exit spot).
-    """
-
-    delta: float | None
-    gamma: float | None
-    theta: float | None
-    vega: float | None
-    explained: float | None = Field(description="delta + gamma + theta + vega")
-    residual: float | None = Field(description="pnl − explained")
-
-    @classmethod
-    def of(cls, trade: Any) -> GreekAttribution:
-        parts = attribution(trade)
-        return cls(**{name.removeprefix("attr_"): value for name, value in parts.items()})
