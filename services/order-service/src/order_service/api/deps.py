@@ -1,4 +1,4 @@
-"""Dependencies the routes share: the process's engine and market-data client, listing filters.
+"""Dependencies the routes share: engine, market-data client, clock, position, listing filters.
 
 `async def` because they are quick and never block: FastAPI runs a plain `def` dependency in its
 thread pool, one hand-off per dependency per request.
@@ -6,7 +6,8 @@ thread pool, one hand-off per dependency per request.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -15,7 +16,9 @@ from pydantic import AwareDatetime, ValidationError
 from sqlalchemy import Engine
 
 from optrade.clients.market_data import MarketDataClient
-from optrade.domain import TradeWindow
+from optrade.db.models import Position
+from optrade.domain import TradeWindow, utcnow
+from order_service.orders import get_position, market_instant
 from order_service.queries import PageRequest
 from order_service.settings import OrderSettings, get_order_settings
 
@@ -65,11 +68,32 @@ async def order_settings() -> OrderSettings:
     return get_order_settings()
 
 
+@dataclass(frozen=True)
+class MarketClock:
+    """Turns a request's `as_of` into the market instant to fill at (never in the future)."""
+
+    max_skew: timedelta
+
+    def instant(self, requested: datetime | None) -> datetime:
+        return market_instant(requested, utcnow(), self.max_skew)
+
+
+async def _market_clock(settings: Annotated[OrderSettings, Depends(order_settings)]) -> MarketClock:
+    return MarketClock(timedelta(seconds=settings.as_of_max_skew))
+
+
+def _position(position_id: int, engine: Annotated[Engine, Depends(_engine)]) -> Position:
+    """The position named in the path, or a 404 naming its id (a plain `def`: it reads the DB)."""
+    return get_position(engine, position_id)
+
+
 EngineDep = Annotated[Engine, Depends(_engine)]
 MarketDataDep = Annotated[MarketDataClient, Depends(_market_data)]
 SettingsDep = Annotated[OrderSettings, Depends(order_settings)]
 WindowDep = Annotated[TradeWindow, Depends(_window)]
 PageDep = Annotated[PageRequest, Depends(_page)]
+MarketClockDep = Annotated[MarketClock, Depends(_market_clock)]
+PositionDep = Annotated[Position, Depends(_position)]
 IdempotencyKeyDep = Annotated[
     str | None,
     Header(
@@ -80,7 +104,3 @@ IdempotencyKeyDep = Annotated[
         description="retries with the same key replay the first answer and never act twice",
     ),
 ]
-
-
-def max_skew(settings: OrderSettings) -> timedelta:
-    return timedelta(seconds=settings.as_of_max_skew)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from optrade.domain import utcnow
 from optrade.security import ApiKeyDep
 from order_service.api.deps import (
     EngineDep,
     IdempotencyKeyDep,
+    MarketClockDep,
     MarketDataDep,
-    SettingsDep,
-    max_skew,
 )
-from order_service.orders import market_instant, open_position
+from order_service.orders import open_position
 from order_service.schemas import OrderRequest, PositionPublic
 
 router = APIRouter(prefix="/v1", tags=["orders"])
@@ -40,7 +38,7 @@ def place_order(
     response: Response,
     engine: EngineDep,
     market_data: MarketDataDep,
-    settings: SettingsDep,
+    clock: MarketClockDep,
     idempotency_key: IdempotencyKeyDep = None,
 ) -> PositionPublic:
     """Open a position at the captured quote; a repeated key replays the first position."""
@@ -49,7 +47,7 @@ def place_order(
         market_data=market_data,
         order=order,
         idempotency_key=idempotency_key,
-        instant=market_instant(order.as_of, utcnow(), max_skew(settings)),
+        instant=clock.instant(order.as_of),
     )
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"

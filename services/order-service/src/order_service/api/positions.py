@@ -6,19 +6,19 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Response
 
-from optrade.domain import utcnow
 from optrade.security import ApiKeyDep
 from order_service.api.deps import (
     EngineDep,
     IdempotencyKeyDep,
+    MarketClockDep,
     MarketDataDep,
     PageDep,
+    PositionDep,
     SettingsDep,
     WindowDep,
-    max_skew,
 )
 from order_service.api.orders import REPLAYED_HEADER
-from order_service.orders import close_position, get_position, market_instant
+from order_service.orders import close_position
 from order_service.queries import list_positions, list_trades
 from order_service.schemas import (
     CloseRequest,
@@ -54,18 +54,17 @@ def positions(
 
 
 @router.get("/{position_id}", response_model=PositionPublic, responses={404: {}})
-def position(position_id: int, engine: EngineDep) -> PositionPublic:
+def position(found: PositionDep) -> PositionPublic:
     """One position."""
-    return PositionPublic.model_validate(get_position(engine, position_id))
+    return PositionPublic.model_validate(found)
 
 
 @router.get("/{position_id}/trades", response_model=TradePage, responses={404: {}})
 def position_trades(
-    position_id: int, engine: EngineDep, window: WindowDep, page_request: PageDep
+    found: PositionDep, engine: EngineDep, window: WindowDep, page_request: PageDep
 ) -> TradePage:
     """The trades (closes) of one position, newest first."""
-    get_position(engine, position_id)  # 404 naming the id
-    page = list_trades(engine, window, page_request, position_id=position_id)
+    page = list_trades(engine, window, page_request, position_id=found.id)
     items = [TradePublic.model_validate(t) for t in page.items]
     return TradePage(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
@@ -83,6 +82,7 @@ def close(
     engine: EngineDep,
     market_data: MarketDataDep,
     settings: SettingsDep,
+    clock: MarketClockDep,
     request: Annotated[CloseRequest | None, Body()] = None,
     idempotency_key: IdempotencyKeyDep = None,
 ) -> CloseResult:
@@ -94,7 +94,7 @@ def close(
         position_id=position_id,
         close=request,
         idempotency_key=idempotency_key,
-        instant=market_instant(request.as_of, utcnow(), max_skew(settings)),
+        instant=clock.instant(request.as_of),
         capture_enabled=settings.capture_enabled,
     )
     if outcome.replayed:
