@@ -23,6 +23,7 @@ from optrade.calendar import expiry_close
 from optrade.clients.market_data import (
     CapturedQuote,
     MarketDataClient,
+    MarketDataError,
     QuoteRejected,
     QuoteRequest,
     QuoteUnavailable,
@@ -306,7 +307,7 @@ def _capture_exit(
     )
     try:
         captured = market_data.capture_quote(request)
-    except (QuoteUnavailable, QuoteRejected) as exc:
+    except MarketDataError as exc:
         return _exit_without_market_data(position, close, instant, exc)
     if close.exit_price is not None:
         fill = client_fill(close.exit_price, captured.quote)
@@ -319,7 +320,7 @@ def _exit_without_market_data(
     position: Position,
     close: CloseRequest,
     instant: datetime,
-    exc: QuoteUnavailable | QuoteRejected,
+    exc: MarketDataError,
 ) -> tuple[dict[str, Any], Fill]:
     if isinstance(exc, QuoteRejected):
         reason = f"market data has no quote for this option: {exc.detail}"

@@ -80,7 +80,11 @@ class MarketDataClientSettings(BaseSettings):
         return value or None
 
 
-class QuoteUnavailable(Exception):
+class MarketDataError(Exception):
+    """No usable quote: the base of every error the market-data client raises for a quote."""
+
+
+class QuoteUnavailable(MarketDataError):
     """A provider (or every provider) could not give a usable quote."""
 
     def __init__(self, provider: str, reason: str) -> None:
@@ -89,7 +93,7 @@ class QuoteUnavailable(Exception):
         self.reason = reason
 
 
-class QuoteRejected(Exception):
+class QuoteRejected(MarketDataError):
     """The provider answered that the option does not exist: the caller's error, not an outage."""
 
     def __init__(self, field_name: str, detail: str, status_code: int) -> None:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, or_, select, update
 
-from optrade.clients.market_data import CapturedQuote, QuoteRejected, QuoteRequest, QuoteUnavailable
+from optrade.clients.market_data import CapturedQuote, MarketDataError, QuoteRequest
 from optrade.db.models import Trade
 from optrade.domain import SnapshotSource, utcnow
 from order_service.ml.schemas import BackfillReport, SideBackfill
@@ -102,7 +102,7 @@ def repair_snapshot(
     tally.examined += 1
     try:
         captured = quotes.capture_quote(request)
-    except (QuoteUnavailable, QuoteRejected) as exc:
+    except MarketDataError as exc:
         reason = f"backfill at {utcnow().isoformat()} for {request.as_of.isoformat()}: {exc}"
         if _write_if_missing(engine, trade["id"], side, {f"{side}_error": reason[:2000]}):
             tally.still_missing += 1
