@@ -5,8 +5,10 @@ Run: `uvicorn market_data_service.main:create_app --factory`. Endpoints: DESIGN.
 `/healthz`, `/readyz`, `/metrics`).
 
 Settings (environment or `.env`, read when the app is created):
-- `MARKET_DATA_PROVIDER`: `simulated` (default; deterministic, see providers/simulated.py) or
-  `nse-replay` (recorded NSE snapshots, see providers/nse_replay/).
+- `MARKET_DATA_PROVIDER`: `simulated` (default; deterministic, see providers/simulated.py),
+  `nse-replay` (recorded NSE snapshots, see providers/nse_replay/), `openalgo` or `upstox`
+  (live upstreams, see providers/live/ and docs/market-data.md) or `recorded` (replays what a
+  live provider served, see providers/recording.py).
 - `NSE_REPLAY_DIR`: folder of NSE option-chain JSON files (nse-replay only).
 - `INDIA_VIX_FILE`: India VIX daily CSV for nse-replay; unset: VIX is null.
 - `MARKET_DATA_SEED` (42): seed of the simulated market.
@@ -35,6 +37,7 @@ from market_data_service.api import calculator, market
 from market_data_service.faults import FaultInjectionMiddleware
 from market_data_service.pricing import ChainPricer
 from market_data_service.providers import build_provider
+from market_data_service.providers.live.errors import ProviderError, provider_error_handler
 from market_data_service.settings import MarketDataSettings, get_settings
 from optrade.app import build_app
 from optrade.observability import configure_logging
@@ -69,7 +72,12 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
             extra={"provider": provider.name, "instance": settings.market_data_instance,
                    "started_at": datetime.now(UTC).isoformat()},
         )  # fmt: skip
-        yield
+        try:
+            yield
+        finally:
+            close = getattr(provider, "aclose", None)
+            if close is not None:  # a live provider's HTTP client
+                await close()
 
     app = build_app(
         service=SERVICE,
@@ -82,6 +90,7 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
             "instance": settings.market_data_instance,
         },
     )
+    app.add_exception_handler(ProviderError, provider_error_handler)
     app.include_router(market.router)
     app.include_router(calculator.router)
     fault = settings.market_data_fault

@@ -51,4 +51,17 @@ class OptionQuote(BaseModel):
     vix: float | None = Field(None, description="India VIX, percent")
     pcr: float | None = Field(None, description="put-call ratio (OI) of this expiry")
     as_of: datetime = Field(description="market time of the quote (UTC)")
-    provider: str
+    provider: str = Field(description="simulated | nse-replay | recorded | openalgo | upstox")
+    instance: str | None = Field(None, description="primary | fallback: the instance that served")
+    upstream_at: datetime | None = Field(
+        None, description="the live upstream's own time of the data (UTC), when it sent one"
+    )
+    broker_iv: float | None = Field(None, description="the live upstream's own IV, percent")
+    broker_delta: float | None = Field(None, description="the upstream's delta, per point")
+    broker_gamma: float | None = Field(None, description="the upstream's gamma, per point squared")
+    broker_theta: float | None = Field(
+        None, description="the upstream's theta as sent (premium per calendar day)"
+    )
+    broker_vega: float | None = Field(
+        None, description="the upstream's vega as sent (premium per 1 vol point)"
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -26,7 +25,12 @@ from market_data_service.api.schemas import (
     UnderlyingsOut,
 )
 from market_data_service.pricing import LegGreeks, time_to_expiry_years
-from market_data_service.providers.base import Chain, Leg, OptionSide, not_found
+from market_data_service.providers.access import (
+    load_context,
+    load_priced_chain,
+    load_underlyings,
+)
+from market_data_service.providers.base import Leg, not_found
 
 router = APIRouter(prefix="/v1", tags=["market"])
 
@@ -38,8 +42,19 @@ ExpiryQuery = Annotated[
 ]
 
 
+def _broker(leg: Leg) -> dict[str, float | None]:
+    """The upstream's own IV/Greeks as `broker_*` fields (all null when it sent none)."""
+    broker = leg.broker
+    return {
+        f"broker_{name}": getattr(broker, name) if broker else None
+        for name in ("iv", "delta", "gamma", "theta", "vega")
+    }
+
+
 def _leg_out(leg: Leg, priced: LegGreeks) -> LegOut:
     return LegOut(
+        **_broker(leg),
+        units_warning=leg.units_warning,
         ltp=leg.ltp,
         bid=leg.bid,
         ask=leg.ask,
@@ -58,11 +73,11 @@ def _leg_out(leg: Leg, priced: LegGreeks) -> LegOut:
 
 
 @router.get("/underlyings", summary="Underlyings with spot, lot size, strike step and expiries")
-def list_underlyings(
+async def list_underlyings(
     provider: ProviderDep, settings: SettingsDep, as_of: AsOfDep
 ) -> UnderlyingsOut:
     """List every underlying served at `as_of`."""
-    listings = provider.underlyings(as_of)
+    listings = await load_underlyings(provider, as_of)
     return UnderlyingsOut(
         underlyings=[
             UnderlyingOut(
@@ -89,7 +104,7 @@ def list_underlyings(
 
 
 @router.get("/chain/{underlying}", summary="Option chain of one expiry", responses=_NOT_FOUND)
-def get_chain(
+async def get_chain(
     underlying: UnderlyingDep,
     provider: ProviderDep,
     pricer: PricerDep,
@@ -98,8 +113,7 @@ def get_chain(
     expiry: ExpiryQuery = None,
 ) -> ChainOut:
     """Every strike x CE/PE with quotes, OI, volume, recomputed IV and Greeks."""
-    chain = provider.chain(underlying, expiry, as_of)
-    priced = pricer.greeks(chain)
+    chain, priced = await load_priced_chain(provider, pricer, underlying, expiry, as_of)
     strikes = [
         StrikeOut(
             strike=row.strike,
@@ -123,6 +137,8 @@ def get_chain(
         provider=provider.name,
         instance=settings.market_data_instance,
         strikes=strikes,
+        as_of_source=chain.as_of_source,
+        upstream_at=chain.upstream_at,
     )
 
 
@@ -143,12 +159,7 @@ async def get_quote(
     expiry: ExpiryQuery = None,
 ) -> QuoteOut:
     """One option's quote, OI, volume, IV and Greeks, with spot, VIX and PCR."""
-
-    def priced_chain() -> tuple[Chain, dict[tuple[float, OptionSide], LegGreeks]]:
-        chain = provider.chain(underlying, expiry, as_of)
-        return chain, pricer.greeks(chain)
-
-    chain, chain_greeks = await asyncio.to_thread(priced_chain)
+    chain, chain_greeks = await load_priced_chain(provider, pricer, underlying, expiry, as_of)
     row = chain.row(strike)
     leg = row.leg(option_type)
     if leg is None:
@@ -185,15 +196,19 @@ async def get_quote(
         iv_source=priced.iv_source,
         time_to_expiry_years=time_to_expiry_years(chain.expiry, chain.as_of),
         instance=settings.market_data_instance,
+        as_of_source=chain.as_of_source,
+        upstream_at=chain.upstream_at,
+        units_warning=leg.units_warning,
+        **_broker(leg),
     )
 
 
 @router.get("/context/{underlying}", summary="Spot, India VIX and PCR", responses=_NOT_FOUND)
-def get_context(
+async def get_context(
     underlying: UnderlyingDep, provider: ProviderDep, settings: SettingsDep, as_of: AsOfDep
 ) -> ContextOut:
     """Spot, VIX and the PCR (OI) of the nearest live expiry."""
-    snapshot = provider.context(underlying, as_of)
+    snapshot = await load_context(provider, underlying, as_of)
     return ContextOut(
         underlying=snapshot.underlying,
         spot=snapshot.spot,

@@ -17,6 +17,12 @@ from optrade.schemas.market import MarketContext, OptionQuote
 MAX_GREEKS_ITEMS = 10_000
 
 IvSource = Literal["mid", "ltp"]
+AsOfSource = Literal["data", "upstream", "received"]
+_AS_OF_SOURCE = (
+    "where as_of comes from: data (the replayed file or simulated clock), upstream (the live "
+    "provider's own timestamp) or received (the upstream sent none: our receive time)"
+)
+_PROVIDER = "simulated | nse-replay | recorded | openalgo | upstox"
 _IV_SOURCE = "price the IV was solved from: mid of bid/ask when both exist, else LTP"
 
 
@@ -41,7 +47,7 @@ class UnderlyingOut(BaseModel):
 
 class UnderlyingsOut(BaseModel):
     underlyings: list[UnderlyingOut]
-    provider: str = Field(description="simulated | nse-replay")
+    provider: str = Field(description=_PROVIDER)
     instance: str = Field(description="primary | fallback (informational)")
 
 
@@ -64,6 +70,18 @@ class LegOut(BaseModel):
     vega: float | None = Field(None, description="premium per 1 vol point, rupees")
     rho: float | None = Field(None, description="premium per 1 rate point, rupees")
     greeks_error: str | None = Field(None, description="why IV/Greeks are null, if they are")
+    broker_iv: float | None = Field(None, description="the live upstream's own IV, percent")
+    broker_delta: float | None = Field(None, description="the upstream's delta, per point")
+    broker_gamma: float | None = Field(None, description="the upstream's gamma, per point squared")
+    broker_theta: float | None = Field(
+        None, description="the upstream's theta as sent (premium per calendar day)"
+    )
+    broker_vega: float | None = Field(
+        None, description="the upstream's vega as sent (premium per 1 vol point)"
+    )
+    units_warning: str | None = Field(
+        None, description="the upstream's OI/volume were not whole lots, or the leg was all zeros"
+    )
 
 
 class StrikeOut(BaseModel):
@@ -88,9 +106,13 @@ class ChainOut(BaseModel):
     )
     rate: float = Field(description="risk-free rate used for IV, decimal, continuous")
     dividend_yield: float = Field(description="dividend yield used for IV, decimal, continuous")
-    provider: str = Field(description="simulated | nse-replay")
+    provider: str = Field(description=_PROVIDER)
     instance: str = Field(description="primary | fallback (informational)")
     strikes: list[StrikeOut] = Field(description="ascending strike")
+    as_of_source: AsOfSource = Field("data", description=_AS_OF_SOURCE)
+    upstream_at: datetime | None = Field(
+        None, description="the live upstream's own time of the data (UTC), when it sent one"
+    )
 
 
 class QuoteOut(OptionQuote):
@@ -103,6 +125,10 @@ class QuoteOut(OptionQuote):
         description="calendar seconds to 15:30 IST on expiry / (365 x 86400)"
     )
     instance: str = Field(description="primary | fallback (informational)")
+    as_of_source: AsOfSource = Field("data", description=_AS_OF_SOURCE)
+    units_warning: str | None = Field(
+        None, description="the upstream's OI/volume were not whole lots, or the leg was all zeros"
+    )
 
 
 class ContextOut(MarketContext):

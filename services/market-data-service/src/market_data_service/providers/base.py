@@ -16,6 +16,20 @@ from typing import Literal, Protocol
 from optrade.errors import NotFound
 
 OptionSide = Literal["CE", "PE"]
+# Where a chain's `as_of` comes from: the data itself (a replayed file, the simulated clock), the
+# upstream's own timestamp, or, for an upstream that sends none, our receive time.
+AsOfSource = Literal["data", "upstream", "received"]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerGreeks:
+    """A live upstream's own IV and Greeks for one leg, kept beside ours for comparison."""
+
+    iv: float | None  # percent
+    delta: float | None
+    gamma: float | None
+    theta: float | None  # as the upstream sends it (premium per calendar day in both documents)
+    vega: float | None  # as the upstream sends it (premium per 1 vol point in both documents)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +42,8 @@ class Leg:
     oi: float | None  # contracts
     volume: int | None  # contracts traded today
     nse_iv: float | None = None  # percent, as NSE publishes it (replay only)
+    broker: BrokerGreeks | None = None  # a live upstream's IV/Greeks (live and recorded only)
+    units_warning: str | None = None  # OI/volume in units that were not a multiple of the lot
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +69,8 @@ class Chain:
     pcr: float | None  # total put OI / total call OI of this expiry
     rows: tuple[StrikeRow, ...]  # ascending strike
     spot_source: Literal["last", "settlement"] = "last"
+    as_of_source: AsOfSource = "data"
+    upstream_at: datetime | None = None  # the upstream's own time of the data, when it sent one
 
     def row(self, strike: float) -> StrikeRow:
         """The row at `strike`, or a 404 naming the strikes that exist."""

@@ -1,0 +1,1 @@
+"""Live upstreams (OpenAlgo, Upstox) behind the provider interface; see provider.py."""
