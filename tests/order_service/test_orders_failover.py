@@ -153,3 +153,80 @@ def test_a_misbehaving_primary_is_skipped_and_its_breaker_opens(
     assert state == 2  # open
     # The first waited out the read timeout and opened the breaker; the rest never asked.
     assert statistics.median(timings[1:]) < timings[0] / 3, timings
+
+
+def test_when_every_breaker_is_open_the_provider_that_came_back_serves_at_once(
+    database_url: str, option: dict[str, Any]
+) -> None:
+    """Both providers die and both breakers open; the primary comes back: the very next order is
+    served by it, not refused "not asked" until a background probe (600 s away here) notices."""
+    primary_port, fallback_port = free_port(), free_port()
+    primary = market_data("primary", port=primary_port).start()
+    fallback = market_data("fallback", port=fallback_port).start()
+    for process in (primary, fallback):
+        warm_up(process.url, option)
+    orders = order_service(
+        database_url,
+        primary.url,
+        fallback.url,
+        MARKET_DATA_BREAKER_FAIL_MAX="1",
+        MARKET_DATA_BREAKER_RESET_TIMEOUT="600",
+        MARKET_DATA_READ_TIMEOUT="5",
+    )
+    try:
+        with httpx.Client(base_url=orders.url, headers=AUTH, timeout=30) as api:
+            assert api.post("/v1/orders", json=order_body(option)).json()["entry_source"] == (
+                "primary"
+            )
+            primary.kill()
+            fallback.kill()
+            for _ in range(2):  # the first opens both breakers, the second finds them open
+                refused = api.post("/v1/orders", json=order_body(option))
+                assert refused.status_code == 503, refused.text
+            for provider in ("primary", "fallback"):
+                assert metric(orders.url, "market_data_breaker_state", provider=provider) == 2
+
+            primary = market_data("primary", port=primary_port).start()
+            warm_up(primary.url, option)
+            served = api.post("/v1/orders", json=order_body(option))
+            assert served.status_code == 201, served.text
+            assert served.json()["entry_source"] == "primary"
+            assert metric(orders.url, "market_data_breaker_state", provider="primary") == 0
+            again = api.post("/v1/orders", json=order_body(option))
+            assert again.json()["entry_source"] == "primary"
+    finally:
+        orders.stop()
+        primary.stop()
+        fallback.stop()
+
+
+def test_when_every_breaker_is_open_the_fallback_that_came_back_serves(
+    database_url: str, option: dict[str, Any]
+) -> None:
+    """The same with the fallback returning first: it last answered, so it is asked first."""
+    fallback_port = free_port()
+    fallback = market_data("fallback", port=fallback_port).start()
+    warm_up(fallback.url, option)
+    orders = order_service(
+        database_url,
+        f"http://127.0.0.1:{free_port()}",  # a primary that never runs
+        fallback.url,
+        MARKET_DATA_BREAKER_FAIL_MAX="1",
+        MARKET_DATA_BREAKER_RESET_TIMEOUT="600",
+        MARKET_DATA_READ_TIMEOUT="5",
+    )
+    try:
+        with httpx.Client(base_url=orders.url, headers=AUTH, timeout=30) as api:
+            assert api.post("/v1/orders", json=order_body(option)).json()["entry_source"] == (
+                "fallback"
+            )
+            fallback.kill()
+            assert api.post("/v1/orders", json=order_body(option)).status_code == 503
+            fallback = market_data("fallback", port=fallback_port).start()
+            warm_up(fallback.url, option)
+            served = api.post("/v1/orders", json=order_body(option))
+            assert served.status_code == 201, served.text
+            assert served.json()["entry_source"] == "fallback"
+    finally:
+        orders.stop()
+        fallback.stop()

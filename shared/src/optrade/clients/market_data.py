@@ -3,6 +3,8 @@
 Each provider (a market-data service URL) has its own `httpx.Client` with tight timeouts and its
 own circuit breaker, so a provider found dead costs nothing: while its breaker is open it is
 skipped, and after the reset timeout one background call (not a caller's request) tries it again.
+When every breaker is open, skipping would refuse unasked: the caller then tries them anyway, the
+one that last answered first, so a provider that came back serves at once.
 Transport errors, timeouts, 5xx and malformed, non-finite, mismatched or stale quotes all become
 one `QuoteUnavailable` and the next provider is asked. A 400/404/422 is the caller's mistake
 (an unknown underlying, expiry or strike): it becomes `QuoteRejected` naming the field, does not
@@ -182,8 +184,9 @@ class MarketDataProvider:
             listeners=[_BreakerGauge(name)],
             name=f"market-data-{name}",
         )
-        self._probing = threading.Lock()  # at most one background trial call at a time
+        self._probing = threading.Lock()  # at most one trial call (background or not) at a time
         self._next_probe_at = 0.0  # time.monotonic() before which no trial call is made
+        self.last_success_at: float | None = None  # time.monotonic() of the last usable quote
 
     @property
     def breaker_state(self) -> str:
@@ -203,6 +206,25 @@ class MarketDataProvider:
             PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
             raise QuoteUnavailable(self.name, "circuit breaker open, not asked")
         return self._guarded_fetch(request)
+
+    def trial_fetch(self, request: QuoteRequest) -> OptionQuote:
+        """Ask this provider now although its breaker is open: a trial made by a caller.
+
+        Used only when every provider's breaker is open, so refusing unasked would turn away a
+        provider that has come back. One trial per provider at a time: a concurrent caller does
+        not pile onto a provider that may still be dead. Success closes the breaker; failure
+        opens it again.
+        """
+        if self.breaker.current_state == pybreaker.STATE_CLOSED:
+            return self._guarded_fetch(request)
+        if not self._probing.acquire(blocking=False):
+            PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
+            raise QuoteUnavailable(self.name, "circuit breaker open, a trial call is in flight")
+        try:
+            self.breaker.half_open()
+            return self._guarded_fetch(request)
+        finally:
+            self._probing.release()
 
     def _probe_in_background(self, request: QuoteRequest) -> None:
         now = time.monotonic()
@@ -241,6 +263,7 @@ class MarketDataProvider:
             PROVIDER_CALLS.labels(self.name, "rejected").inc()
             raise
         PROVIDER_CALLS.labels(self.name, "ok").inc()
+        self.last_success_at = time.monotonic()
         return quote
 
     def _fetch(self, request: QuoteRequest) -> OptionQuote:
@@ -355,11 +378,19 @@ class MarketDataClient:
         )
 
     def capture_quote(self, request: QuoteRequest) -> CapturedQuote:
-        """The quote of the first provider that answers usably; `QuoteUnavailable` if none does."""
+        """The quote of the first provider that answers usably; `QuoteUnavailable` if none does.
+
+        When every breaker is open, nobody would be asked: the providers are then tried anyway
+        (`trial_fetch`), the one that last gave a usable quote first (the primary when none has),
+        so a provider that came back serves this request instead of the next background probe.
+        """
         skipped: list[str] = []
-        for provider in self.providers:
+        all_open = all(p.breaker_state != pybreaker.STATE_CLOSED for p in self.providers)
+        if all_open:
+            log.warning("every market-data circuit breaker is open: asking them anyway")
+        for provider in self._trial_order() if all_open else self.providers:
             try:
-                quote = provider.fetch_quote(request)
+                quote = provider.trial_fetch(request) if all_open else provider.fetch_quote(request)
             except QuoteUnavailable as exc:
                 skipped.append(str(exc))
                 continue
@@ -369,6 +400,13 @@ class MarketDataClient:
             return CapturedQuote(quote, provider.name, utcnow(), tuple(skipped))
         CAPTURES.labels(UNAVAILABLE).inc()
         raise QuoteUnavailable("all providers", "; ".join(skipped))
+
+    def _trial_order(self) -> list[MarketDataProvider]:
+        """Most recently successful first; never-successful ones after, in configured order."""
+        return sorted(
+            self.providers,
+            key=lambda p: -p.last_success_at if p.last_success_at is not None else float("inf"),
+        )
 
     def breaker_states(self) -> dict[str, str]:
         """Each provider's circuit breaker state, e.g. `{"primary": "open", ...}`."""
