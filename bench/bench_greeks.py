@@ -15,7 +15,11 @@ Measured side by side in one process, interleaved so that both see the same mach
 * the speed ratio, vollib median / kernel median, from thread CPU time (what each needs of a
   CPU, robust when other processes share the machine; this is the figure the goal applies to) and
   from wall-clock time; the ratio's p10/p90 are vollib's p10/p90 over the kernel median;
-* for reference, the kernel computing Greeks from a known IV (no solve).
+* for reference, the kernel computing Greeks from a known IV (no solve);
+* the service's whole chain pricing, ``market_data_service.pricing.chain_greeks``, on the same
+  chain quoted on the 0.05 tick (bid and ask one tick apart around the model price): the forward
+  implied by parity, every leg's own IV, one IV per strike from the out-of-the-money side and the
+  Greeks of the legs that take it (two or three kernel calls plus the per-leg Python around them).
 
 Run: ``uv run python bench/bench_greeks.py``.  ``run()`` returns the figures as dicts
 (name, unit, median, p10, p90, runs, goal, goal_met).
@@ -25,11 +29,14 @@ from __future__ import annotations
 
 import gc
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from market_data_service.greeks import compute
+from market_data_service.pricing import chain_greeks
+from market_data_service.providers.base import Chain, Leg, StrikeRow
 
 SPOT = 26000.0
 RATE = 0.065
@@ -49,6 +56,26 @@ def _chain() -> dict[str, np.ndarray]:
     sigma = np.tile(smile, 2)
     price = compute("bsm", call, SPOT, strike, T_YEARS, RATE, iv=sigma).price
     return {"call": call, "strike": strike, "sigma": sigma, "price": price}
+
+
+def _quoted_chain(chain: dict[str, np.ndarray]) -> Chain:
+    """The benchmark chain as the service sees it: bid and ask one tick around the model price."""
+    n = chain["call"].size // 2
+    bid = np.maximum(np.floor(chain["price"] / 0.05) * 0.05, 0.05).round(2)
+    legs = [Leg(ltp=float(b), bid=float(b), ask=round(float(b) + 0.05, 2), oi=1.0, volume=1)
+            for b in bid.tolist()]  # fmt: skip
+    rows = tuple(
+        StrikeRow(float(k), legs[i], legs[n + i]) for i, k in enumerate(chain["strike"][:n])
+    )
+    as_of = datetime(2025, 12, 2, 10, 0, tzinfo=UTC)
+    expiry = (as_of + timedelta(days=7)).date()
+    return Chain("NIFTY", expiry, as_of, SPOT, 75, None, None, rows)
+
+
+def _chain_pricing_once(chain: Chain) -> float:
+    t0 = time.perf_counter()
+    chain_greeks(chain, rate=RATE, dividend_yield=0.0)
+    return time.perf_counter() - t0
 
 
 def _kernel_once(chain: dict[str, np.ndarray]) -> tuple[float, float]:
@@ -118,6 +145,8 @@ def run(kernel_runs: int = 300, vollib_runs: int = 5) -> list[dict[str, Any]]:
     kernel: list[float] = []
     kernel_cpu: list[float] = []
     greeks_only: list[float] = []
+    quoted = _quoted_chain(chain)
+    chain_pricing: list[float] = []
     vollib: list[float] = []
     vollib_cpu: list[float] = []
     per_block = max(1, kernel_runs // vollib_runs)
@@ -133,6 +162,7 @@ def run(kernel_runs: int = 300, vollib_runs: int = 5) -> list[dict[str, Any]]:
                 kernel.append(wall)
                 kernel_cpu.append(cpu)
                 greeks_only.append(_kernel_greeks_only_once(chain))
+                chain_pricing.append(_chain_pricing_once(quoted))
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -176,6 +206,13 @@ def run(kernel_runs: int = 300, vollib_runs: int = 5) -> list[dict[str, Any]]:
             f"greeks kernel: Greeks from a given IV (no solve), {chain_name}",
             "ms",
             greeks_only,
+            1e3,
+        ),
+        _figure(
+            f"chain pricing (service): parity forward, own IVs, one IV per strike from the OTM "
+            f"side, Greeks of every leg, {chain_name} quoted on the 0.05 tick",
+            "ms",
+            chain_pricing,
             1e3,
         ),
     ]

@@ -55,7 +55,8 @@ def test_expiry_morning_snapshot_is_served_as_recorded(replay: Any) -> None:
     assert (atm["ce"]["bid"], atm["ce"]["ask"]) == (64.85, 65.00)
     assert (atm["pe"]["bid"], atm["pe"]["ask"]) == (38.40, 38.50)
     assert (atm["ce"]["nse_iv"], atm["pe"]["nse_iv"]) == (9.12, 9.27)
-    assert atm["ce"]["iv_source"] == "mid" and atm["ce"]["delta"] == pytest.approx(0.57, abs=0.03)
+    assert atm["ce"]["price_source"] == "mid"
+    assert atm["ce"]["delta"] == pytest.approx(0.57, abs=0.03)
     assert atm["pe"]["delta"] == pytest.approx(-0.43, abs=0.03)
     assert atm["ce"]["gamma"] > 0 and atm["ce"]["theta"] < 0 and atm["ce"]["vega"] > 0
 

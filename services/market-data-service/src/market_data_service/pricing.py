@@ -1,15 +1,34 @@
-"""Greeks over a whole chain with one kernel call, and the batch calculator behind /v1/greeks.
+"""Greeks over a whole chain with one IV per strike, and the batch calculator behind /v1/greeks.
 
-IV convention for a chain: the option's price is the mid of bid and ask when both are present (a
-two-sided quote is where the market is now), else the last traded price (which may be stale: the
-leg's `iv_source` says which). IV is solved from that price with Black-Scholes-Merton on spot at
-the configured rate and dividend yield, and the Greeks are evaluated at that IV. NSE's own IV (its
-rate is reportedly 10%) is reported beside ours as `nse_iv` where the data has it.
+IV convention for a chain (DESIGN section 2):
+
+- A leg's price is the mid of bid and ask when both are present (a two-sided quote is where the
+  market is now), else the last traded price (which may be stale): `price_source` says which.
+- The forward is implied by the chain near the money: at the strikes nearest the money where both
+  legs have a two-sided quote, put-call parity gives F = K + e^{rT} (C - P); the median over the
+  `PARITY_STRIKES` most tightly quoted of them is the chain's forward (`forward_source: parity`).
+  Without such strikes, or when that forward is more than `FORWARD_TOLERANCE` away from
+  spot x e^{(r - q)T}, the latter is used (`model`). Every IV of the chain is solved on this one
+  forward (Black-76 on F, discounted at the configured rate; in spot terms Black-Scholes-Merton
+  with the dividend yield the forward implies), so an in-the-money mid is checked against the
+  discounted forward, not against S - K.
+- A leg's own IV is well-posed when its quote pins it: a two-sided quote whose spread spans at
+  most `WELL_POSED_SPREAD` vol points (spread / vega). Such a leg keeps its own IV.
+- One IV per strike, from the out-of-the-money side (the call at and above the forward, the put
+  below): the OTM leg's own IV, unless only the ITM leg's quote pins an IV or the OTM leg has no
+  price or solution: then the ITM leg's own IV (its price through parity on the forward is an OTM
+  price). The other leg of the strike takes that IV unless its own is well-posed, so both legs of
+  every strike with an IV get Greeks.
+- `iv_source` per leg: `own` (its own price), `otm` (an ITM leg given its strike's OTM IV),
+  `parity` (an OTM leg given the IV its ITM partner's price implies through parity).
+- NSE's own IV (its rate is reportedly 10%) is reported beside ours as `nse_iv` where it exists.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,10 +41,17 @@ from market_data_service import greeks
 from market_data_service.providers.base import Chain, Leg, OptionSide
 from optrade.calendar import expiry_close
 from optrade.domain import SECONDS_PER_YEAR
+from optrade.schemas.market import IvSource
 
 PriceSource = Literal["mid", "ltp"]
+ForwardSource = Literal["parity", "model"]
 NO_PRICE = "no price: no two-sided quote and no trade"
 EXPIRED = "expired: no time to expiry left (15:30 IST on the expiry date has passed)"
+PARITY_STRIKES = 5  # strikes nearest the money whose mids imply the forward
+FORWARD_TOLERANCE = 0.05  # an implied forward further than this from the model's is not used
+WELL_POSED_SPREAD = 0.25  # vol points a bid-ask may span for its mid to pin an IV (+-1/8 point)
+
+LegKey = tuple[float, OptionSide]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +64,28 @@ class LegGreeks:
     theta: float | None
     vega: float | None
     rho: float | None
-    iv_source: PriceSource | None
+    price_source: PriceSource | None
+    iv_source: IvSource | None
     error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ChainGreeks:
+    """Every leg's IV and Greeks, with what a record needs to re-price them later."""
+
+    legs: dict[LegKey, LegGreeks]
+    t_years: float  # calendar seconds to expiry / (365 x 86400); <= 0 once expired
+    rate: float  # continuously compounded, decimal
+    forward: float  # index points; the spot once expired
+    forward_source: ForwardSource
+    dividend_yield: float  # the yield the forward implies (bsm on spot)
+
+    def __getitem__(self, key: LegKey) -> LegGreeks:
+        return self.legs[key]
+
+
 def undefined(reason: str, source: PriceSource | None = None) -> LegGreeks:
-    return LegGreeks(None, None, None, None, None, None, source, reason)
+    return LegGreeks(None, None, None, None, None, None, source, None, reason)
 
 
 def time_to_expiry_years(expiry: date, market_time: datetime) -> float:
@@ -60,9 +102,9 @@ def reference_price(leg: Leg) -> tuple[float | None, PriceSource | None]:
     return None, None
 
 
-def _legs(chain: Chain) -> list[tuple[tuple[float, OptionSide], Leg]]:
+def _legs(chain: Chain) -> list[tuple[LegKey, Leg]]:
     """Every listed leg of `chain`, keyed by (strike, CE|PE)."""
-    legs: list[tuple[tuple[float, OptionSide], Leg]] = []
+    legs: list[tuple[LegKey, Leg]] = []
     for row in chain.rows:
         sides: tuple[tuple[OptionSide, Leg | None], ...] = (("CE", row.ce), ("PE", row.pe))
         for side, leg in sides:
@@ -71,50 +113,182 @@ def _legs(chain: Chain) -> list[tuple[tuple[float, OptionSide], Leg]]:
     return legs
 
 
-def chain_greeks(
-    chain: Chain,
-    *,
-    rate: float,
-    dividend_yield: float,
-) -> dict[tuple[float, OptionSide], LegGreeks]:
-    """IV and Greeks of every leg of `chain` in one kernel call."""
-    legs = _legs(chain)
-    t_years = time_to_expiry_years(chain.expiry, chain.as_of)
-    if t_years <= 0:
-        return {key: undefined(EXPIRED) for key, _ in legs}
-    out: dict[tuple[float, OptionSide], LegGreeks] = {}
-    priced: list[tuple[tuple[float, OptionSide], float, PriceSource]] = []
-    for key, leg in legs:
-        price, source = reference_price(leg)
-        if price is None or source is None:
-            out[key] = undefined(NO_PRICE)
-        else:
-            priced.append((key, price, source))
-    if not priced:
-        return out
-    result = greeks.compute(
-        "bsm",
-        np.array([key[1] == "CE" for key, _, _ in priced]),
-        chain.spot,
-        np.array([key[0] for key, _, _ in priced]),
-        t_years,
-        rate,
-        dividend_yield,
-        price=np.array([price for _, price, _ in priced]),
-    )
+def implied_forward(
+    chain: Chain, rate: float, dividend_yield: float, t_years: float
+) -> tuple[float, ForwardSource]:
+    """The forward put-call parity implies near the money, else spot carried at r - q.
+
+    Of the `2 x PARITY_STRIKES` strikes nearest the model forward where both legs have a
+    two-sided quote, the `PARITY_STRIKES` with the tightest quotes (smallest sum of the two
+    spreads, the uncertainty of their parity forward) vote, by median: an illiquid strike's
+    stale offer cannot move the forward.
+    """
+    model = chain.spot * math.exp((rate - dividend_yield) * t_years)
+    growth = math.exp(rate * t_years)
+    pairs = []
+    for row in chain.rows:
+        call, put = _two_sided(row.ce), _two_sided(row.pe)
+        if call is not None and put is not None:
+            spread = call[1] - call[0] + put[1] - put[0]
+            parity = row.strike + growth * ((call[0] + call[1]) / 2 - (put[0] + put[1]) / 2)
+            pairs.append((abs(row.strike - model), spread, parity))
+    nearest = sorted(pairs)[: 2 * PARITY_STRIKES]
+    tightest = sorted(nearest, key=lambda pair: pair[1])[:PARITY_STRIKES]
+    if not tightest:
+        return model, "model"
+    forward = statistics.median(parity for _, _, parity in tightest)
+    if not abs(forward / model - 1.0) <= FORWARD_TOLERANCE:
+        return model, "model"
+    return forward, "parity"
+
+
+def _two_sided(leg: Leg | None) -> tuple[float, float] | None:
+    """(bid, ask) of a leg quoted on both sides, else None."""
+    if leg is None or leg.bid is None or leg.ask is None or not 0 < leg.bid <= leg.ask:
+        return None
+    return leg.bid, leg.ask
+
+
+@dataclass(frozen=True, slots=True)
+class _OwnSolve:
+    """A leg's IV from its own price (decimal) and how tightly its quote pins it (vol points)."""
+
+    greeks: LegGreeks
+    iv: float
+    spread_vol: float  # (ask - bid) / vega; inf without a two-sided quote
+
+    @property
+    def well_posed(self) -> bool:
+        """The quote pins the IV: its spread spans at most `WELL_POSED_SPREAD` vol points."""
+        return self.spread_vol <= WELL_POSED_SPREAD
+
+
+def _kernel_legs(
+    result: greeks.GreeksResult, keys: list[LegKey], sources: list[PriceSource | None],
+    iv_source: IvSource,
+) -> dict[LegKey, LegGreeks]:  # fmt: skip
+    """Kernel output as LegGreeks (iv in percent); undefined items carry the kernel's reason."""
     columns = zip(
         result.iv.tolist(), result.delta.tolist(), result.gamma.tolist(), result.theta.tolist(),
         result.vega.tolist(), result.rho.tolist(), result.error, strict=True,
     )  # fmt: skip
-    for (key, _, source), (iv, delta, gamma, theta, vega, rho, error) in zip(
-        priced, columns, strict=True
+    out = {}
+    for key, source, (iv, delta, gamma, theta, vega, rho, error) in zip(
+        keys, sources, columns, strict=True
     ):
         out[key] = (
             undefined(error, source)
             if error is not None
-            else LegGreeks(iv * 100.0, delta, gamma, theta, vega, rho, source, None)
+            else LegGreeks(iv * 100.0, delta, gamma, theta, vega, rho, source, iv_source, None)
         )
     return out
+
+
+def _solve_own(
+    chain: Chain, legs: list[tuple[LegKey, Leg]], pricing: ChainGreeks
+) -> tuple[dict[LegKey, _OwnSolve], dict[LegKey, LegGreeks]]:
+    """Each priced leg's IV from its own price (one kernel call); failures with their reason."""
+    failed: dict[LegKey, LegGreeks] = {}
+    priced: list[tuple[LegKey, Leg, float, PriceSource]] = []
+    for key, leg in legs:
+        price, source = reference_price(leg)
+        if price is None or source is None:
+            failed[key] = undefined(NO_PRICE)
+        else:
+            priced.append((key, leg, price, source))
+    if not priced:
+        return {}, failed
+    keys = [key for key, _, _, _ in priced]
+    result = greeks.compute(
+        "bsm",
+        np.array([key[1] == "CE" for key in keys]),
+        chain.spot,
+        np.array([key[0] for key in keys]),
+        pricing.t_years,
+        pricing.rate,
+        pricing.dividend_yield,
+        price=np.array([price for _, _, price, _ in priced]),
+    )
+    by_key = _kernel_legs(result, keys, [source for _, _, _, source in priced], "own")
+    solved: dict[LegKey, _OwnSolve] = {}
+    for key, leg, _, source in priced:
+        leg_greeks = by_key[key]
+        if leg_greeks.iv is None or leg_greeks.vega is None:
+            failed[key] = leg_greeks
+            continue
+        spread = (leg.ask - leg.bid) if source == "mid" and leg.ask and leg.bid else math.inf
+        spread_vol = spread / leg_greeks.vega if leg_greeks.vega > 0 else math.inf
+        solved[key] = _OwnSolve(leg_greeks, leg_greeks.iv / 100.0, spread_vol)
+    return solved, failed
+
+
+def _strike_ivs(
+    chain: Chain, forward: float, solved: dict[LegKey, _OwnSolve]
+) -> dict[LegKey, tuple[float, IvSource]]:
+    """The legs that take their strike's IV instead of their own: (IV decimal, source).
+
+    The strike's IV comes from the OTM leg when its quote pins an IV, or when neither leg's
+    does; from the ITM leg (through parity) when only the ITM quote pins it or the OTM leg has
+    no solution. A leg whose own quote pins its IV always keeps it.
+    """
+    borrowed: dict[LegKey, tuple[float, IvSource]] = {}
+    for row in chain.rows:
+        otm_side: OptionSide = "CE" if row.strike >= forward else "PE"
+        itm_side: OptionSide = "PE" if otm_side == "CE" else "CE"
+        otm, itm = solved.get((row.strike, otm_side)), solved.get((row.strike, itm_side))
+        itm_pinned = itm is not None and itm.well_posed
+        if otm is not None and (otm.well_posed or not itm_pinned):
+            if row.leg(itm_side) is not None and not itm_pinned:
+                borrowed[(row.strike, itm_side)] = (otm.iv, "otm")
+        elif itm is not None and row.leg(otm_side) is not None:
+            borrowed[(row.strike, otm_side)] = (itm.iv, "parity")
+    return borrowed
+
+
+def _price_at(
+    chain: Chain, pricing: ChainGreeks, borrowed: dict[LegKey, tuple[float, IvSource]],
+    price_sources: dict[LegKey, PriceSource | None],
+) -> dict[LegKey, LegGreeks]:  # fmt: skip
+    """Greeks of the legs that take their strike's IV, one kernel call per source."""
+    out: dict[LegKey, LegGreeks] = {}
+    for iv_source in ("otm", "parity"):
+        keys = [key for key, (_, source) in borrowed.items() if source == iv_source]
+        if not keys:
+            continue
+        result = greeks.compute(
+            "bsm",
+            np.array([key[1] == "CE" for key in keys]),
+            chain.spot,
+            np.array([key[0] for key in keys]),
+            pricing.t_years,
+            pricing.rate,
+            pricing.dividend_yield,
+            iv=np.array([borrowed[key][0] for key in keys]),
+        )
+        sources = [price_sources.get(key) for key in keys]
+        out |= _kernel_legs(result, keys, sources, iv_source)  # type: ignore[arg-type]
+    return out
+
+
+def chain_greeks(chain: Chain, *, rate: float, dividend_yield: float) -> ChainGreeks:
+    """IV per strike from the out-of-the-money side and Greeks for every leg of `chain`."""
+    legs = _legs(chain)
+    t_years = time_to_expiry_years(chain.expiry, chain.as_of)
+    if t_years <= 0:
+        expired = {key: undefined(EXPIRED) for key, _ in legs}
+        return ChainGreeks(expired, t_years, rate, chain.spot, "model", dividend_yield)
+    forward, forward_source = implied_forward(chain, rate, dividend_yield, t_years)
+    carry = rate - math.log(forward / chain.spot) / t_years
+    pricing = ChainGreeks({}, t_years, rate, forward, forward_source, carry)
+    solved, failed = _solve_own(chain, legs, pricing)
+    borrowed = _strike_ivs(chain, forward, solved)
+    price_sources = {key: reference_price(leg)[1] for key, leg in legs}
+    lent = _price_at(chain, pricing, borrowed, price_sources)
+    out: dict[LegKey, LegGreeks] = {}
+    for key, _ in legs:
+        own = solved.get(key)
+        out[key] = lent.get(key) or (own.greeks if own is not None else failed[key])
+    return ChainGreeks(out, t_years, rate, forward, forward_source, carry)
 
 
 class ChainPricer:
@@ -130,12 +304,12 @@ class ChainPricer:
         self.rate = rate
         self.dividend_yield = dividend_yield
         self._size = size
-        self._entries: OrderedDict[
-            tuple[str, date, datetime], tuple[Chain, dict[tuple[float, OptionSide], LegGreeks]]
-        ] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, date, datetime], tuple[Chain, ChainGreeks]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
-    def greeks(self, chain: Chain) -> dict[tuple[float, OptionSide], LegGreeks]:
+    def greeks(self, chain: Chain) -> ChainGreeks:
         key = (chain.underlying, chain.expiry, chain.as_of)
         with self._lock:
             entry = self._entries.get(key)

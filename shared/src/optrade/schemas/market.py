@@ -7,10 +7,15 @@ Units: `iv` in percent; `delta` per point; `gamma` per point²; `theta` premium 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from optrade.domain import OptionType
+
+# own: from the leg's own price; otm: an in-the-money leg given its strike's out-of-the-money IV;
+# parity: an out-of-the-money leg given the IV its in-the-money partner implies through parity.
+IvSource = Literal["own", "otm", "parity"]
 
 
 class MarketContext(BaseModel):
@@ -47,6 +52,14 @@ class OptionQuote(BaseModel):
     theta: float | None = Field(None, description="premium per calendar day")
     vega: float | None = Field(None, description="premium per 1 vol point")
     greeks_error: str | None = Field(None, description="why IV/Greeks are null, if they are")
+    iv_source: IvSource | None = Field(
+        None, description="own | otm | parity: which price the IV comes from (null: no IV)"
+    )
+    forward: float | None = Field(None, description="forward the IV is solved on, index points")
+    rate: float | None = Field(None, description="risk-free rate of the IV, decimal, continuous")
+    time_to_expiry_years: float | None = Field(
+        None, description="calendar seconds to 15:30 IST on expiry / (365 x 86400)"
+    )
     spot: float = Field(description="underlying value, index points")
     vix: float | None = Field(None, description="India VIX, percent")
     pcr: float | None = Field(None, description="put-call ratio (OI) of this expiry")

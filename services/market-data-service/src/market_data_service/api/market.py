@@ -24,7 +24,7 @@ from market_data_service.api.schemas import (
     UnderlyingOut,
     UnderlyingsOut,
 )
-from market_data_service.pricing import LegGreeks, time_to_expiry_years
+from market_data_service.pricing import LegGreeks
 from market_data_service.providers.access import (
     load_context,
     load_priced_chain,
@@ -62,6 +62,7 @@ def _leg_out(leg: Leg, priced: LegGreeks) -> LegOut:
         volume=leg.volume,
         iv=priced.iv,
         nse_iv=leg.nse_iv,
+        price_source=priced.price_source,
         iv_source=priced.iv_source,
         delta=priced.delta,
         gamma=priced.gamma,
@@ -131,9 +132,11 @@ async def get_chain(
         vix=chain.vix,
         pcr=chain.pcr,
         as_of=chain.as_of,
-        time_to_expiry_years=time_to_expiry_years(chain.expiry, chain.as_of),
-        rate=settings.risk_free_rate,
+        time_to_expiry_years=priced.t_years,
+        rate=priced.rate,
         dividend_yield=settings.dividend_yield,
+        forward=priced.forward,
+        forward_source=priced.forward_source,
         provider=provider.name,
         instance=settings.market_data_instance,
         strikes=strikes,
@@ -193,8 +196,11 @@ async def get_quote(
         provider=provider.name,
         nse_iv=leg.nse_iv,
         rho=priced.rho,
+        price_source=priced.price_source,
         iv_source=priced.iv_source,
-        time_to_expiry_years=time_to_expiry_years(chain.expiry, chain.as_of),
+        time_to_expiry_years=chain_greeks.t_years,
+        forward=chain_greeks.forward,
+        rate=chain_greeks.rate,
         instance=settings.market_data_instance,
         as_of_source=chain.as_of_source,
         upstream_at=chain.upstream_at,

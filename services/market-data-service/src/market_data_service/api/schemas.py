@@ -12,18 +12,24 @@ from typing import Annotated, Literal, NotRequired
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
-from optrade.schemas.market import MarketContext, OptionQuote
+from market_data_service.pricing import ForwardSource
+from optrade.schemas.market import IvSource, MarketContext, OptionQuote
 
 MAX_GREEKS_ITEMS = 10_000
 
-IvSource = Literal["mid", "ltp"]
+PriceSource = Literal["mid", "ltp"]
+_PRICE_SOURCE = "price the leg's own IV is solved from: mid of bid/ask when both exist, else LTP"
+_IV_SOURCE = (
+    "own: from this leg's price; otm: an in-the-money leg given its strike's out-of-the-money IV "
+    "(its own mid does not pin an IV); parity: an out-of-the-money leg given the IV its "
+    "in-the-money partner's price implies through put-call parity on `forward`"
+)
 AsOfSource = Literal["data", "upstream", "received"]
 _AS_OF_SOURCE = (
     "where as_of comes from: data (the replayed file or simulated clock), upstream (the live "
     "provider's own timestamp) or received (the upstream sent none: our receive time)"
 )
 _PROVIDER = "simulated | nse-replay | recorded | openalgo | upstox"
-_IV_SOURCE = "price the IV was solved from: mid of bid/ask when both exist, else LTP"
 
 
 class ExpiryOut(BaseModel):
@@ -63,6 +69,7 @@ class LegOut(BaseModel):
     nse_iv: float | None = Field(
         None, description="NSE's published IV, percent (replay only; NSE uses its own rate)"
     )
+    price_source: PriceSource | None = Field(None, description=_PRICE_SOURCE)
     iv_source: IvSource | None = Field(None, description=_IV_SOURCE)
     delta: float | None = Field(None, description="per 1 point of underlying")
     gamma: float | None = Field(None, description="per point squared")
@@ -105,7 +112,16 @@ class ChainOut(BaseModel):
         description="calendar seconds to 15:30 IST on expiry / (365 x 86400)"
     )
     rate: float = Field(description="risk-free rate used for IV, decimal, continuous")
-    dividend_yield: float = Field(description="dividend yield used for IV, decimal, continuous")
+    dividend_yield: float = Field(
+        description="configured dividend yield, decimal, continuous; IVs use `forward`"
+    )
+    forward: float = Field(
+        description="forward every IV of the chain is solved on (Black-76 on it, discounted at "
+        "`rate`), index points"
+    )
+    forward_source: ForwardSource = Field(
+        description="parity: implied by the mids near the money; model: spot x e^((r-q)T)"
+    )
     provider: str = Field(description=_PROVIDER)
     instance: str = Field(description="primary | fallback (informational)")
     strikes: list[StrikeOut] = Field(description="ascending strike")
@@ -116,14 +132,16 @@ class ChainOut(BaseModel):
 
 
 class QuoteOut(OptionQuote):
-    """`OptionQuote` plus NSE's IV, rho, the IV source, time to expiry and the instance."""
+    """`OptionQuote` plus NSE's IV, rho, the price source and the instance."""
 
     nse_iv: float | None = Field(None, description="NSE's published IV, percent (replay only)")
     rho: float | None = Field(None, description="premium per 1 rate point, rupees")
-    iv_source: IvSource | None = Field(None, description=_IV_SOURCE)
+    price_source: PriceSource | None = Field(None, description=_PRICE_SOURCE)
     time_to_expiry_years: float = Field(
         description="calendar seconds to 15:30 IST on expiry / (365 x 86400)"
     )
+    forward: float = Field(description="forward the IV is solved on, index points")
+    rate: float = Field(description="risk-free rate used for IV, decimal, continuous")
     instance: str = Field(description="primary | fallback (informational)")
     as_of_source: AsOfSource = Field("data", description=_AS_OF_SOURCE)
     units_warning: str | None = Field(

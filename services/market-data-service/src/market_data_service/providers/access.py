@@ -13,16 +13,13 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from market_data_service.pricing import ChainPricer, LegGreeks
+from market_data_service.pricing import ChainGreeks, ChainPricer
 from market_data_service.providers.base import (
     Chain,
     MarketDataProvider,
     MarketSnapshot,
-    OptionSide,
     UnderlyingListing,
 )
-
-ChainGreeks = dict[tuple[float, OptionSide], LegGreeks]
 
 
 async def load_priced_chain(
