@@ -125,6 +125,44 @@ def test_vix_is_near_thirty_day_atm_iv(simulated: Any) -> None:
     assert body["vix"] > atm_iv  # VIX carries a small premium
 
 
+@pytest.mark.parametrize(
+    "as_of", ["2025-12-02T09:20:00+05:30", AS_OF, "2025-12-02T15:29:00+05:30", "2026-03-13T12:00"]
+)
+def test_india_vix_is_one_number_for_every_underlying(simulated: Any, as_of: str) -> None:
+    names = ("NIFTY", "BANKNIFTY", "FINNIFTY")
+    contexts = [simulated.get(f"/v1/context/{u}", params={"as_of": as_of}).json() for u in names]
+    chains = [chain(simulated, as_of=as_of, underlying=u) for u in names]
+    assert len({c["vix"] for c in contexts + chains}) == 1, [c["vix"] for c in contexts]
+    # derived from NIFTY: near its 30-day ATM IV, not from each underlying's own vol
+    assert contexts[0]["vix"] > 5
+
+
+def test_in_the_money_legs_below_the_forward_bound_get_greeks(simulated: Any) -> None:
+    """The simulator quotes some ITM mids at or below the discounted forward intrinsic: no IV of
+    their own, so they take their strike's out-of-the-money IV, and every leg has Greeks."""
+    body = chain(simulated, as_of="2025-12-02T15:00:00+05:30", expiry="2025-12-02")
+    forward, t, rate = body["forward"], body["time_to_expiry_years"], body["rate"]
+    assert body["forward_source"] == "parity" and abs(forward - body["spot"]) < 5
+    rows = body["strikes"]
+    atm = min(range(len(rows)), key=lambda i: abs(rows[i]["strike"] - body["spot"]))
+    below_bound = 0
+    for r in rows[atm - 15 : atm + 16]:
+        ivs = set()
+        for side, sign in (("ce", 1), ("pe", -1)):
+            leg = r[side]
+            assert leg["greeks_error"] is None, (r["strike"], side, leg)
+            assert all(leg[g] is not None for g in ("iv", "delta", "gamma", "theta", "vega"))
+            assert 0 <= sign * leg["delta"] <= 1
+            ivs.add(leg["iv"])
+            intrinsic = math.exp(-rate * t) * max(sign * (forward - r["strike"]), 0.0)
+            if intrinsic > 0 and (leg["bid"] + leg["ask"]) / 2 <= intrinsic:
+                below_bound += 1
+                assert leg["iv_source"] == "otm"
+        if "otm" in (r["ce"]["iv_source"], r["pe"]["iv_source"]):
+            assert len(ivs) == 1  # one IV per strike: the ITM leg took the OTM leg's
+    assert below_bound >= 5
+
+
 def test_put_call_parity_holds_on_mids(simulated: Any) -> None:
     body = chain(simulated, expiry=MONTHLY)
     spot, t = body["spot"], body["time_to_expiry_years"]
@@ -143,7 +181,7 @@ def test_greeks_on_every_near_money_leg(simulated: Any) -> None:
     near = [r for r in body["strikes"] if abs(r["strike"] - body["spot"]) <= 1000]
     for r in near:
         for leg, sign in ((r["ce"], 1), (r["pe"], -1)):
-            assert leg["greeks_error"] is None and leg["iv_source"] == "mid"
+            assert leg["greeks_error"] is None and leg["price_source"] == "mid"
             assert 0 < sign * leg["delta"] < 1 and leg["gamma"] > 0 and leg["vega"] > 0
 
 

@@ -13,7 +13,8 @@ as_of = now), so any past instant can be asked for again, by any process with th
   regular session. Within the session the market moves once a minute.
 - Volatility. A day level per underlying (its base vol times a slow random factor), a term
   structure (the shortest expiries a little lower), and a skewed smile in standardised moneyness:
-  higher IV for low strikes. India VIX = 30-day ATM IV + 0.8 points.
+  higher IV for low strikes. India VIX is one market-wide number: NIFTY's 30-day ATM IV + 0.8
+  points, the same for every underlying at an instant.
 - Quotes. The Black-Scholes value at the smile IV (the configured rate and dividend yield), a mid a
   little off it, bid and ask on the 0.05 tick with a spread that widens with the premium and away
   from the money. A bid below 0.05 is no bid; ask and LTP are at least 0.05.
@@ -66,6 +67,7 @@ SMILE_SKEW = -0.07  # per standard deviation of moneyness: low strikes carry mor
 SMILE_CURVATURE = 0.015
 MONEYNESS_CLIP = 5.0
 VIX_PREMIUM = 0.8  # points over 30-day ATM IV
+VIX_UNDERLYING = "NIFTY"  # India VIX is computed from NIFTY options
 EARLIEST = date(2001, 1, 1)  # the NSE calendar's first year
 LISTING_HORIZON_DAYS = 4 * 31 + 10  # three monthlies ahead, whatever the day of the month
 
@@ -109,6 +111,11 @@ def day_vol(seed: int, underlying: str, day: date) -> float:
     """The day's ATM volatility level (decimal) before the term structure."""
     base = PROFILES.get(underlying, DEFAULT_PROFILE).base_vol
     return base * math.exp(VOL_OF_VOL * _slow_factor(seed, underlying, "vol", day))
+
+
+def india_vix(seed: int, day: date) -> float:
+    """India VIX (percent) on `day`: NIFTY's 30-day ATM IV plus a premium, for every underlying."""
+    return round(100.0 * atm_vol(day_vol(seed, VIX_UNDERLYING, day), 30 / 365) + VIX_PREMIUM, 2)
 
 
 def _log_open(seed: int, underlying: str, reference_spot: float, day: date) -> float:
@@ -281,7 +288,7 @@ class SimulatedProvider:
             as_of=market_time,
             spot=spot,
             lot_size=spec.lot_size_for(expiry),
-            vix=round(100.0 * atm_vol(level, 30 / 365) + VIX_PREMIUM, 2),
+            vix=india_vix(self.seed, day),
             pcr=put_call_ratio(rows),
             rows=rows,
         )
