@@ -18,6 +18,7 @@ EXPIRY = date(2025, 12, 2)
 
 LIVE_SNAPSHOT: dict[str, Any] = {
     "delta": 0.5, "gamma": 0.001, "theta": -12.0, "vega": 8.0, "iv": 14.0,
+    "iv_source": "own", "forward": 26010.0, "rate": 0.065, "t_years": 0.0027,
     "ltp": Decimal("100.00"), "bid": Decimal("99.95"), "ask": Decimal("100.05"),
     "oi": 120000.0, "volume": 50000, "spot": Decimal("26000.00"), "vix": 12.5, "pcr": 0.9,
     "source": "primary", "error": None,

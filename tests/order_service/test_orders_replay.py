@@ -11,6 +11,7 @@ import httpx
 import pytest
 from orders_processes import AUTH, market_data, order_service
 
+from market_data_service import greeks
 from optrade.domain import IST
 from tests.conftest import SHARED_DATA
 from tests.support.processes import ServiceProcess
@@ -20,18 +21,23 @@ INDIA_VIX_FILE = SHARED_DATA / "nse" / "india_vix" / "india_vix_daily_2012-01-02
 
 
 @pytest.fixture(scope="module")
-def orders_on_replay(database_url: str, nse_snapshot_dir: Path) -> Iterator[ServiceProcess]:
+def replay_market(nse_snapshot_dir: Path) -> Iterator[ServiceProcess]:
     replay = {
         "MARKET_DATA_PROVIDER": "nse-replay",
         "NSE_REPLAY_DIR": str(nse_snapshot_dir),
         "INDIA_VIX_FILE": str(INDIA_VIX_FILE),
     }
     with market_data("primary", **replay) as primary:
-        orders = order_service(database_url, primary.url, "", MARKET_DATA_READ_TIMEOUT="5")
-        try:
-            yield orders
-        finally:
-            orders.stop()
+        yield primary
+
+
+@pytest.fixture(scope="module")
+def orders_on_replay(database_url: str, replay_market: ServiceProcess) -> Iterator[ServiceProcess]:
+    orders = order_service(database_url, replay_market.url, "", MARKET_DATA_READ_TIMEOUT="5")
+    try:
+        yield orders
+    finally:
+        orders.stop()
 
 
 def test_the_readme_trade_fills_at_the_recorded_ask_and_bid(
@@ -72,3 +78,51 @@ def test_the_readme_trade_fills_at_the_recorded_ask_and_bid(
     assert (trade["exit_price"], trade["exit_price_source"]) == ("69.20", "bid")
     assert Decimal(trade["pnl"]) == Decimal("2302.50")
     assert trade["exit_market_at"] == "2025-12-02T09:43:29Z"
+
+
+def test_an_in_the_money_call_bought_at_09_34_45_has_entry_greeks(
+    orders_on_replay: ServiceProcess, replay_market: ServiceProcess
+) -> None:
+    """NIFTY 02-Dec-2025 25800 CE, 323 points in the money at 09:34:45: its own mid does not pin
+    an IV, so it carries its strike's out-of-the-money (put) IV and Greeks from it; the record
+    keeps the forward, rate and time to expiry, enough to solve that IV again from the put."""
+    morning = datetime(2025, 12, 2, 9, 34, 45, tzinfo=IST).isoformat()
+    chain = httpx.get(
+        f"{replay_market.url}/v1/chain/NIFTY",
+        params={"expiry": "2025-12-02", "as_of": morning},
+        timeout=30,
+    ).json()
+    put = next(r["pe"] for r in chain["strikes"] if r["strike"] == 25800)
+    body = {
+        "underlying": "NIFTY", "expiry": "2025-12-02", "strike": 25800, "option_type": "CE",
+        "side": "BUY", "quantity": 1, "ml_score": 0.7, "model_version": "replay-v1",
+        "model_hash": "c0ffee0", "features_snapshot": {"spot": 26122.65}, "as_of": morning,
+    }  # fmt: skip
+    with httpx.Client(base_url=orders_on_replay.url, headers=AUTH, timeout=30) as api:
+        opened = api.post("/v1/orders", json=body)
+        assert opened.status_code == 201, opened.text
+        position = opened.json()
+        closed = api.post(
+            f"/v1/positions/{position['id']}/close",
+            json={"as_of": datetime(2025, 12, 2, 15, 13, 29, tzinfo=IST).isoformat()},
+        )
+        assert closed.status_code == 200, closed.text
+        trade = closed.json()["trade"]
+    assert position["entry_price"] == "328.60" and position["entry_source"] == "primary"
+    for greek in ("delta", "gamma", "theta", "vega", "iv"):
+        assert position[f"entry_{greek}"] is not None, greek
+    assert 0.9 < position["entry_delta"] < 1 and position["entry_theta"] < 0
+    assert position["entry_iv_source"] == "otm"
+    assert position["entry_iv"] == pytest.approx(put["iv"], rel=1e-12)
+    assert position["entry_forward"] == pytest.approx(chain["forward"], rel=1e-12)
+    assert position["entry_t_years"] == pytest.approx(chain["time_to_expiry_years"], rel=1e-12)
+    assert position["entry_rate"] == 0.065
+    # re-priced from the record alone: Black-76 on the stored forward, the put's mid -> the IV
+    again = greeks.compute(
+        "black76", False, position["entry_forward"], 25800.0, position["entry_t_years"],
+        position["entry_rate"], price=(put["bid"] + put["ask"]) / 2,
+    )  # fmt: skip
+    assert float(again.iv) * 100 == pytest.approx(position["entry_iv"], rel=1e-9)
+    # and at 15:13:29 (17 minutes before expiry) the exit has Greeks too
+    assert trade["exit_iv"] is not None and trade["exit_delta"] > 0.9
+    assert trade["exit_iv_source"] in ("own", "otm")

@@ -19,6 +19,10 @@ SNAPSHOT_FIELD_TYPES: dict[str, Any] = {
     "theta": float,  # premium per calendar day
     "vega": float,  # premium per 1 vol point
     "iv": float,  # percent
+    "iv_source": str,  # own | otm | parity: which price the IV was solved from
+    "forward": float,  # index points: the forward the IV is solved on (Black-76)
+    "rate": float,  # decimal, continuous: the rate the IV is discounted at
+    "t_years": float,  # calendar seconds to 15:30 IST on expiry / (365 x 86400)
     "ltp": Decimal,
     "bid": Decimal,
     "ask": Decimal,
