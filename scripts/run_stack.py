@@ -2,7 +2,14 @@
 
 Runs on the embedded default (SQLite and a serverless Celery broker under ./data/, or under
 OPTRADE_DATA_DIR) unless DATABASE_URL / CELERY_BROKER_URL say otherwise. Settings come from the
-environment, then from `.env`; ports are overridable the same way.
+environment, then from `.env`, then from the defaults here, for every setting (the market-data
+URLs the order service asks included); ports are overridable the same way.
+
+The runner supervises: a process that exits while the stack runs is logged and restarted after a
+back-off (1 s, doubling to 30 s; reset once it has run a minute), while the others keep serving,
+so killing the primary market-data process shows the fallback at work. Every output line is
+labelled with the process it came from. (honcho and foreman stop the whole stack when one process
+exits, which is the behaviour this replaces.)
 """
 
 from __future__ import annotations
@@ -13,14 +20,30 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from dotenv import dotenv_values
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("OPTRADE_DATA_DIR") or ROOT / "data")
 ENV_FILE = ROOT / ".env"
+FIRST_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 30.0
+STEADY_AFTER_S = 60.0  # a process that ran this long before exiting restarts after 1 s again
+STOP_GRACE_S = 10.0
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Print one runner line (labelled like the processes' lines) without interleaving."""
+    with _print_lock:
+        sys.stdout.write(f"{'run_stack':22s} | {line}\n")
+        sys.stdout.flush()
 
 
 def _ensure_api_key(env: dict[str, str]) -> str:
@@ -75,9 +98,12 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
         )
     )
     if _has("order_service.main"):
+        # The environment and .env win: the order service may ask another deployment.
         order_env = {
-            "MARKET_DATA_PRIMARY_URL": f"http://127.0.0.1:{md_primary}",
-            "MARKET_DATA_FALLBACK_URL": f"http://127.0.0.1:{md_fallback}",
+            "MARKET_DATA_PRIMARY_URL": env.get("MARKET_DATA_PRIMARY_URL")
+            or f"http://127.0.0.1:{md_primary}",
+            "MARKET_DATA_FALLBACK_URL": env.get("MARKET_DATA_FALLBACK_URL")
+            or f"http://127.0.0.1:{md_fallback}",
         }
         plan.append(
             (
@@ -102,7 +128,11 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
             (
                 "quality worker",
                 [*celery, "worker", "--loglevel=INFO", "--concurrency=1", "--pool=solo"],
-                {"ORDER_SERVICE_URL": f"http://127.0.0.1:{order_port}"},  # the daily backfill
+                # The daily backfill asks the order service; the environment may say where.
+                {
+                    "ORDER_SERVICE_URL": env.get("ORDER_SERVICE_URL")
+                    or f"http://127.0.0.1:{order_port}"
+                },
                 None,
             )
         )
@@ -115,6 +145,92 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
             )
         )
     return plan  # fmt: skip
+
+
+@dataclass
+class Child:
+    """One supervised process: how to start it, and its restart back-off."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    backoff: float = FIRST_BACKOFF_S
+    restart_at: float | None = None  # time.monotonic() of a pending restart
+    relays: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.command,
+            env={"PYTHONUNBUFFERED": "1", **self.env},  # lines reach the relay as they are written
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        self.relays = [_relay(self.name, stream) for stream in (self.proc.stdout, self.proc.stderr)]
+        say(f"{self.name} started (pid {self.proc.pid})")
+
+    def exited(self, now: float) -> None:
+        """Log the unexpected exit and schedule the restart after the back-off."""
+        assert self.proc is not None
+        code = self.proc.returncode
+        if now - self.started_at >= STEADY_AFTER_S:
+            self.backoff = FIRST_BACKOFF_S
+        say(f"{self.name} (pid {self.proc.pid}) exited with code {code}; restarting in "
+            f"{self.backoff:g} s (the other processes keep serving)")  # fmt: skip
+        self.restart_at = now + self.backoff
+        self.backoff = min(self.backoff * 2, MAX_BACKOFF_S)
+
+
+def _relay(name: str, stream: IO[bytes] | None) -> threading.Thread:
+    """Copy a child's output to ours line by line, each line labelled with the child's name."""
+
+    def copy() -> None:
+        assert stream is not None
+        for raw in iter(stream.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            with _print_lock:
+                sys.stdout.write(f"{name:22s} | {line}\n")
+                sys.stdout.flush()
+        stream.close()
+
+    thread = threading.Thread(target=copy, name=f"relay-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def supervise(children: list[Child], stopping: Callable[[], bool]) -> None:
+    """Restart whatever exits, with back-off, until `stopping()`; then stop every child."""
+    while not stopping():
+        now = time.monotonic()
+        for child in children:
+            assert child.proc is not None
+            if child.restart_at is None and child.proc.poll() is not None:
+                child.exited(now)
+            elif child.restart_at is not None and now >= child.restart_at:
+                child.start()
+        time.sleep(0.2)
+    _stop_all(children)
+
+
+def _stop_all(children: list[Child]) -> None:
+    """SIGTERM every child still running, wait for all, SIGKILL any that outlive the grace."""
+    running = [c.proc for c in children if c.proc is not None and c.proc.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for proc in running:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for child in children:
+        for relay in child.relays:
+            relay.join(timeout=2)
 
 
 def main() -> int:
@@ -131,10 +247,10 @@ def main() -> int:
     print("migrating the database ...", flush=True)
     subprocess.run([sys.executable, "-m", "optrade.db.migrate", "upgrade"], env=env, check=True)
 
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    children: list[Child] = []
     print("\nOptrade is starting:")
     for name, cmd, extra, url in _plan(env):
-        procs.append((name, subprocess.Popen(cmd, env={**env, **extra}, cwd=ROOT)))
+        children.append(Child(name, cmd, {**env, **extra}))
         print(f"  {name:22s} {url or '(background)'}" + (f"  docs: {url}/docs" if url else ""))
     print(f"\nAPI key: {env['API_KEY']}   (Authorization: Bearer <key>; stored in .env)")
     print("Ctrl-C stops everything.\n", flush=True)
@@ -147,25 +263,11 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    exit_code = 0
-    while not stopping:
-        for name, proc in procs:
-            if proc.poll() is not None:
-                print(f"{name} exited with code {proc.returncode}; stopping the stack", flush=True)
-                exit_code = proc.returncode or 1
-                stopping = True
-        time.sleep(0.3)
-    for _, proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for _, proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    print("stopped.")
-    return exit_code
+    for child in children:
+        child.start()
+    supervise(children, lambda: stopping)
+    print("stopped.", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

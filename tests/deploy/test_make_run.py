@@ -1,18 +1,25 @@
 """`make run`'s script as a user starts it: every service comes up on the embedded default, the
-market-data primary and fallback serve a NIFTY chain, and Ctrl-C stops everything."""
+market-data primary and fallback serve a NIFTY chain, a killed process is restarted while the
+others keep serving (the fallback visibly at work meanwhile), and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import TEST_API_KEY
+from tests.order_service.orders_processes import listed_option, order_body
 from tests.support.processes import REPO_ROOT, free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -29,7 +36,7 @@ def test_make_run_serves_a_nifty_chain_on_both_instances_and_stops_on_ctrl_c(
     }
     env.update(
         OPTRADE_DATA_DIR=str(tmp_path / "data"),  # the embedded default, under a scratch folder
-        API_KEY="make-run-test-key-0123456789",
+        API_KEY=TEST_API_KEY,
         APP_ENV="development",
         MARKET_DATA_PORT=ports["md"],
         MARKET_DATA_FALLBACK_PORT=ports["fallback"],
@@ -60,7 +67,9 @@ def test_make_run_serves_a_nifty_chain_on_both_instances_and_stops_on_ctrl_c(
         printed = out.read_text()
         for port in ports.values():
             assert f"http://127.0.0.1:{port}" in printed
-        assert "API key: make-run-test-key-0123456789" in printed
+        assert f"API key: {TEST_API_KEY}" in printed
+        assert re.search(r"^order +\| ", printed, re.M), printed[-2000:]  # labelled output
+        _kill_the_primary_and_watch_the_runner_restart_it(out, ports)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
@@ -75,3 +84,75 @@ def test_make_run_serves_a_nifty_chain_on_both_instances_and_stops_on_ctrl_c(
     for port in ports.values():  # nothing left listening
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    started = [int(pid) for pid in re.findall(r"started \(pid (\d+)\)", out.read_text())]
+    assert len(started) == 7, started  # six processes, the primary twice
+    for pid in started:  # no process left behind, the worker and beat included
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def _pids(log: Path, name: str) -> list[int]:
+    found = re.findall(rf"{name} started \(pid (\d+)\)", log.read_text())
+    return [int(pid) for pid in found]
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not in {timeout} s: {what}"
+        time.sleep(0.2)
+
+
+def _kill_the_primary_and_watch_the_runner_restart_it(out: Path, ports: dict[str, str]) -> None:
+    """Primary killed: the next order says `fallback`; restarted: the one after says `primary`."""
+    option = listed_option(f"http://127.0.0.1:{ports['md']}")
+    orders = httpx.Client(
+        base_url=f"http://127.0.0.1:{ports['order']}",
+        headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+        timeout=30,
+    )
+    with orders:
+        first = orders.post("/v1/orders", json=order_body(option))
+        assert first.status_code == 201 and first.json()["entry_source"] == "primary", first.text
+        (primary_pid,) = _pids(out, "market-data primary")
+        os.kill(primary_pid, signal.SIGKILL)
+        served = orders.post("/v1/orders", json=order_body(option))
+        assert served.status_code == 201, served.text
+        assert served.json()["entry_source"] == "fallback"
+        assert served.json()["entry_error"].startswith("skipped primary")
+
+        _wait_for(lambda: len(_pids(out, "market-data primary")) == 2, 30, "primary restarted")
+        assert f"market-data primary (pid {primary_pid}) exited with code -9" in out.read_text()
+        wait_healthy(f"http://127.0.0.1:{ports['md']}", timeout=120)
+        again = orders.post("/v1/orders", json=order_body(option))
+        assert again.status_code == 201 and again.json()["entry_source"] == "primary", again.text
+    for port in ports.values():  # the others kept serving throughout
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+
+
+def _run_stack() -> object:
+    spec = importlib.util.spec_from_file_location("run_stack", REPO_ROOT / "scripts/run_stack.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_stack"] = module  # its dataclasses look their module up while defined
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules["run_stack"]
+    return module
+
+
+def test_the_environment_wins_over_the_runners_defaults() -> None:
+    """The order service asks the market-data deployment the user names, not the runner's own."""
+    run_stack: Any = _run_stack()
+    env = {
+        "MARKET_DATA_PRIMARY_URL": "http://md-a.example:9001",
+        "MARKET_DATA_FALLBACK_URL": "http://md-b.example:9002",
+        "ORDER_SERVICE_URL": "http://orders.example:9000",
+    }
+    plan = {name: extra for name, _, extra, _ in run_stack._plan(dict(env))}
+    assert plan["order"]["MARKET_DATA_PRIMARY_URL"] == "http://md-a.example:9001"
+    assert plan["order"]["MARKET_DATA_FALLBACK_URL"] == "http://md-b.example:9002"
+    assert plan["quality worker"]["ORDER_SERVICE_URL"] == "http://orders.example:9000"
+    defaults = {name: extra for name, _, extra, _ in run_stack._plan({})}
+    assert defaults["order"]["MARKET_DATA_PRIMARY_URL"] == "http://127.0.0.1:8001"
