@@ -48,6 +48,27 @@ def test_each_snapshot_serves_its_spot_and_pcr(
     assert sum(leg["delta"] is not None for leg in priced) > 50
 
 
+@pytest.mark.parametrize(
+    "as_of",
+    ["2019-09-09T09:30:00+05:30", "2019-09-11T10:00:00+05:30", "2019-09-12T09:31:00+05:30",
+     "2019-09-12T15:20:00+05:30"],
+)  # fmt: skip
+def test_near_the_money_both_legs_have_the_strike_iv(legacy: Any, as_of: str) -> None:
+    """The per-strike IV on 2019 quotes too: the forward from their parity, Greeks on both legs
+    of the ten strikes either side of the money, an ITM leg without its own taking the OTM IV."""
+    body = legacy.get("/v1/chain/NIFTY", params={"as_of": as_of}).json()
+    assert body["forward_source"] == "parity"
+    assert abs(body["forward"] / body["spot"] - 1) < 0.002
+    rows = body["strikes"]
+    atm = min(range(len(rows)), key=lambda i: abs(rows[i]["strike"] - body["spot"]))
+    for r in rows[atm - 10 : atm + 11]:
+        for side, other in (("ce", "pe"), ("pe", "ce")):
+            leg = r[side]
+            assert leg["iv"] is not None and leg["delta"] is not None, (r["strike"], side)
+            if leg["iv_source"] != "own":
+                assert leg["iv"] == r[other]["iv"] and r[other]["iv_source"] == "own"
+
+
 def test_oi_is_converted_from_units_to_contracts_and_iv_kept_in_percent(legacy: Any) -> None:
     body = legacy.get("/v1/chain/NIFTY", params={"as_of": "2019-09-11T10:00:00+05:30"}).json()
     atm = next(r for r in body["strikes"] if r["strike"] == 11000)

@@ -40,8 +40,7 @@ import numpy as np
 from market_data_service import greeks
 from market_data_service.providers.base import Chain, Leg, OptionSide
 from optrade.calendar import expiry_close
-from optrade.domain import SECONDS_PER_YEAR
-from optrade.schemas.market import IvSource
+from optrade.domain import SECONDS_PER_YEAR, IvSource
 
 PriceSource = Literal["mid", "ltp"]
 ForwardSource = Literal["parity", "model"]
@@ -209,7 +208,7 @@ def _solve_own(
         pricing.dividend_yield,
         price=np.array([price for _, _, price, _ in priced]),
     )
-    by_key = _kernel_legs(result, keys, [source for _, _, _, source in priced], "own")
+    by_key = _kernel_legs(result, keys, [source for _, _, _, source in priced], IvSource.OWN)
     solved: dict[LegKey, _OwnSolve] = {}
     for key, leg, _, source in priced:
         leg_greeks = by_key[key]
@@ -239,9 +238,9 @@ def _strike_ivs(
         itm_pinned = itm is not None and itm.well_posed
         if otm is not None and (otm.well_posed or not itm_pinned):
             if row.leg(itm_side) is not None and not itm_pinned:
-                borrowed[(row.strike, itm_side)] = (otm.iv, "otm")
+                borrowed[(row.strike, itm_side)] = (otm.iv, IvSource.OTM)
         elif itm is not None and row.leg(otm_side) is not None:
-            borrowed[(row.strike, otm_side)] = (itm.iv, "parity")
+            borrowed[(row.strike, otm_side)] = (itm.iv, IvSource.PARITY)
     return borrowed
 
 
@@ -251,7 +250,7 @@ def _price_at(
 ) -> dict[LegKey, LegGreeks]:  # fmt: skip
     """Greeks of the legs that take their strike's IV, one kernel call per source."""
     out: dict[LegKey, LegGreeks] = {}
-    for iv_source in ("otm", "parity"):
+    for iv_source in (IvSource.OTM, IvSource.PARITY):
         keys = [key for key, (_, source) in borrowed.items() if source == iv_source]
         if not keys:
             continue
@@ -266,7 +265,7 @@ def _price_at(
             iv=np.array([borrowed[key][0] for key in keys]),
         )
         sources = [price_sources.get(key) for key in keys]
-        out |= _kernel_legs(result, keys, sources, iv_source)  # type: ignore[arg-type]
+        out |= _kernel_legs(result, keys, sources, iv_source)
     return out
 
 

@@ -26,7 +26,7 @@ from optrade.domain.snapshot import (
     SNAPSHOT_PREFIXES,
     snapshot_columns,
 )
-from optrade.domain.vocabulary import OptionType, PositionStatus, Side, SnapshotSource
+from optrade.domain.vocabulary import IvSource, OptionType, PositionStatus, Side, SnapshotSource
 from optrade.domain.window import TradeWindow
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "GREEK_FIELDS",
     "IST",
     "IST_NAME",
+    "IvSource",
     "MARKET_CLOSE",
     "MARKET_OPEN",
     "METADATA_FIELDS",

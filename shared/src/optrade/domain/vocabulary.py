@@ -1,4 +1,5 @@
-"""The trading words every layer shares: sides, option types, position states, snapshot sources."""
+"""The trading words every layer shares: sides, option types, position states, snapshot sources,
+where an IV comes from."""
 
 from __future__ import annotations
 
@@ -40,3 +41,11 @@ class SnapshotSource(StrEnum):
     CLIENT = "client"
     BACKFILL = "backfill"
     MISSING = "missing"
+
+
+class IvSource(StrEnum):
+    """Which price a leg's IV was solved from (one IV per strike, from the OTM side)."""
+
+    OWN = "own"  # the leg's own price
+    OTM = "otm"  # an in-the-money leg given its strike's out-of-the-money IV
+    PARITY = "parity"  # an out-of-the-money leg given its ITM partner's IV through parity

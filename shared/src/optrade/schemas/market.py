@@ -7,15 +7,10 @@ Units: `iv` in percent; `delta` per point; `gamma` per point²; `theta` premium 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from optrade.domain import OptionType
-
-# own: from the leg's own price; otm: an in-the-money leg given its strike's out-of-the-money IV;
-# parity: an out-of-the-money leg given the IV its in-the-money partner implies through parity.
-IvSource = Literal["own", "otm", "parity"]
+from optrade.domain import IvSource, OptionType
 
 
 class MarketContext(BaseModel):

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 from market_data_service.pricing import ForwardSource
-from optrade.schemas.market import IvSource, MarketContext, OptionQuote
+from optrade.domain import IvSource
+from optrade.schemas.market import MarketContext, OptionQuote
 
 MAX_GREEKS_ITEMS = 10_000
 
