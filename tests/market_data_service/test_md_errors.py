@@ -87,7 +87,7 @@ def test_malformed_query_is_422_naming_the_field(
     replay: Any, params: dict[str, str], field: str
 ) -> None:
     body = assert_error(replay.get("/v1/quote/NIFTY", params={**QUOTE, **params}), 422)
-    assert body["type"] == "validation_error"
+    assert body["type"] == "/problems/invalid-input"
     assert body["errors"][0]["field"] == field, body
 
 

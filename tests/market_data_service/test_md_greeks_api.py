@@ -155,7 +155,7 @@ def test_invalid_item_is_422_naming_index_and_field(
     response = post(simulated, items)
     assert response.status_code == 422, response.text
     body = response.json()
-    assert body["type"] == "validation_error"
+    assert body["type"] == "/problems/invalid-input"
     assert body["errors"][0]["field"] == field, body
     if "price" in bad and "iv" in bad and bad["iv"] is not None:
         assert "exactly one of 'iv'" in body["detail"] and "got both" in body["detail"]
@@ -193,7 +193,7 @@ def test_malformed_json_is_422(simulated: Any) -> None:
         content=b'{"model": "bsm", "items": [',
         headers={"content-type": "application/json"},
     )
-    assert response.status_code == 422 and response.json()["type"] == "validation_error"
+    assert response.status_code == 422 and response.json()["type"] == "/problems/invalid-input"
 
 
 def test_an_oversized_body_is_refused(simulated: Any) -> None:

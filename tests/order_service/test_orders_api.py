@@ -128,7 +128,7 @@ def test_open_with_no_provider_answering_is_503_and_writes_nothing(
     before = count_rows(engine, Position)
     response = api.post("/v1/orders", json=order(), headers={**AUTH, "Idempotency-Key": "dead-1"})
     assert response.status_code == 503, response.text
-    assert response.json()["type"] == "upstream_unavailable"
+    assert response.json()["type"] == "/problems/upstream-unavailable"
     assert count_rows(engine, Position) == before
 
 
@@ -140,7 +140,7 @@ def test_open_with_no_provider_answering_is_503_and_writes_nothing(
         ({"underlying": "NOPE"}, "underlying"),
         ({"as_of": "2025-12-02T10:00:00+00:00"}, "expiry"),  # after 15:30 IST on expiry day
         ({"as_of": "2099-01-01T00:00:00+00:00"}, "as_of"),
-        ({"as_of": "2025-12-01T10:00:00"}, "as_of"),  # no time zone
+        ({"as_of": "2025-12-01T25:00:00"}, "as_of"),  # no such hour (naive times are IST)
         ({"quantity": 0}, "quantity"),
         ({"quantity": 1.5}, "quantity"),
         ({"quantity": "2"}, "quantity"),
@@ -195,7 +195,7 @@ def test_non_finite_numbers_are_422_not_500(api: Any) -> None:
 def test_an_unfillable_quote_is_409(api: Any, markets: Any) -> None:
     markets[0].quote = {"ask": None, "ltp": None}
     response = api.post("/v1/orders", json=order(), headers=AUTH)
-    assert response.status_code == 409 and response.json()["type"] == "unfillable"
+    assert response.status_code == 409 and response.json()["type"] == "/problems/unfillable"
 
 
 # --- idempotency -------------------------------------------------------------------------------

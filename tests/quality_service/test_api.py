@@ -63,7 +63,7 @@ async def test_running_checks_needs_the_api_key(client: Client) -> None:
     response = await client.post("/quality/checks")
 
     assert response.status_code == 401
-    assert response.json()["type"] == "unauthorized"
+    assert response.json()["type"] == "/problems/unauthorized"
 
 
 @pytest.mark.parametrize("days", ["0", "91", "x"])
@@ -133,7 +133,13 @@ async def test_runs_are_paginated_newest_first_and_a_missing_run_is_404(
     assert first["items"][0]["status"] == "no_data"
     missing = await client.get("/quality/runs/99999")
     assert missing.status_code == 404
-    assert missing.json() == {"type": "not_found", "detail": "quality run 99999 not found"}
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json() == {
+        "type": "/problems/not-found",
+        "title": "Not found",
+        "status": 404,
+        "detail": "quality run 99999 not found",
+    }
     text = (await client.get(f"/quality/runs/{ids[0]}?format=text")).text
     assert text.splitlines()[1] == "Checking 0 trades from today"
 

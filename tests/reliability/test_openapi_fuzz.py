@@ -55,6 +55,8 @@ OPERATIONS: dict[str, list[str]] = {
         "GET /v1/models/performance",
         "POST /v1/trades/backfill",
         "POST /v1/orders",
+        "GET /v1/orders",
+        "GET /v1/orders/{order_id}",
         "GET /v1/positions",
         "GET /v1/positions/{position_id}",
         "GET /v1/positions/{position_id}/trades",

@@ -145,7 +145,7 @@ def test_sql_looking_filters_are_treated_as_data(
         answer = httpx.get(order.url + path, params=params, headers=AUTH, timeout=30)
         assert answer.status_code in (200, 422), (path, params, answer.status_code, answer.text)
         if answer.status_code == 422:
-            assert answer.json()["type"] == "validation_error"
+            assert answer.json()["type"] == "/problems/invalid-input"
         elif path != "/v1/trades/export":
             body = answer.json()
             assert body["items"] == [] and body["total"] == 0, (path, params, body)

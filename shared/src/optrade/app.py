@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from importlib import metadata
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from optrade.body_limits import BodyLimitMiddleware
-from optrade.errors import install_error_handlers
+from optrade.errors import install_error_handlers, problem_response
 from optrade.observability import RequestContextMiddleware, metrics_response
-from optrade.openapi import document_error_contract
+from optrade.openapi import document_error_contract, operation_id
 from optrade.settings import get_request_limit_settings
 
 ReadinessCheck = Callable[[FastAPI], None]
+
+
+def package_version(distribution: str) -> str:
+    """The installed version of a distribution (e.g. `order-service`), or 0+unknown."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 def build_app(
@@ -29,8 +38,15 @@ def build_app(
     """Create a service app with the common endpoints; routes are added by the caller.
 
     `health_details` are static facts added to the /healthz body (e.g. which instance this is).
+    The OpenAPI document carries the version of the service's package (`<service>-service`).
     """
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=package_version(f"{service}-service"),
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
     install_error_handlers(app)
     limits = get_request_limit_settings()
     app.add_middleware(
@@ -43,11 +59,19 @@ def build_app(
     checks = dict(readiness or {})
     details = dict(health_details or {})
 
-    @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
+    @app.get(
+        "/healthz", tags=["ops"], summary="Liveness: the process answers", operation_id="getHealth"
+    )
     def healthz() -> dict[str, str]:
         return {**details, "status": "ok", "service": service}
 
-    @app.get("/readyz", tags=["ops"], summary="Readiness: dependencies answer")
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        summary="Readiness: dependencies answer",
+        operation_id="getReadiness",
+        responses={503: {"description": "a dependency does not answer (`checks` says which)"}},
+    )
     def readyz() -> JSONResponse:
         results: dict[str, str] = {}
         ok = True
@@ -58,13 +82,25 @@ def build_app(
             except Exception as exc:  # noqa: BLE001 - any failure means not ready
                 ok = False
                 results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
-        body = {"status": "ready" if ok else "not_ready", "service": service, "checks": results}
         if ok:
-            return JSONResponse(body)
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+            return JSONResponse({"status": "ready", "service": service, "checks": results})
+        failing = ", ".join(name for name, result in results.items() if result != "ok")
+        return problem_response(
+            "not_ready",
+            503,
+            f"not ready: {failing}",
+            headers={"Retry-After": "5"},
+            service=service,
+            checks=results,
+        )
 
     app.add_api_route(
-        "/metrics", metrics_response, methods=["GET"], tags=["ops"], summary="Prometheus metrics"
+        "/metrics",
+        metrics_response,
+        methods=["GET"],
+        tags=["ops"],
+        summary="Prometheus metrics",
+        operation_id="getMetrics",
     )
     document_error_contract(app)
     return app

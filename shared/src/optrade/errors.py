@@ -1,4 +1,10 @@
-"""One error family for every service, mapped to `{"type", "detail"}` responses by one handler."""
+"""One error family for every service, answered as RFC 9457 problem details by one handler.
+
+Every 4xx/5xx body is `application/problem+json`: `type` (a URI reference `/problems/<kind>`,
+each kind documented in docs/problems.md), `title` (the kind in words), `status`, `detail` (what
+went wrong, naming the field and the reason) and, for invalid input, our extension
+`errors: [{field, reason}]`. Every 503 carries `Retry-After`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,21 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+RETRY_AFTER_SECONDS = 1
+# Kinds answered by the handlers below rather than by a DomainError subclass.
+HTTP_KINDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
 
 
 class DomainError(Exception):
@@ -38,7 +59,7 @@ class Conflict(DomainError):
 
 class InvalidInput(DomainError):
     status_code = 422
-    type = "validation_error"
+    type = "invalid_input"
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(
@@ -61,8 +82,45 @@ class UpstreamUnavailable(DomainError):
     type = "upstream_unavailable"
 
 
-def error_body(type_: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {"type": type_, "detail": detail, **extra}
+def problem_type(kind: str) -> str:
+    """The problem type URI reference of a kind: `invalid_input` -> `/problems/invalid-input`."""
+    return PROBLEM_BASE + kind.replace("_", "-")
+
+
+def problem_title(kind: str) -> str:
+    """The kind in words: `invalid_input` -> `Invalid input`."""
+    return kind.replace("_", " ").capitalize()
+
+
+def problem_body(kind: str, status: int, detail: str, **extra: Any) -> dict[str, Any]:
+    """An RFC 9457 problem details object of `kind`."""
+    return {
+        "type": problem_type(kind),
+        "title": problem_title(kind),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+
+
+def problem_response(
+    kind: str,
+    status: int,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem details response; a 503 always says when to retry."""
+    all_headers = dict(headers or {})
+    if status == 503:
+        all_headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+    return JSONResponse(
+        problem_body(kind, status, detail, **extra),
+        status_code=status,
+        headers=all_headers or None,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -73,9 +131,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 def error_response(exc: DomainError) -> JSONResponse:
     """The wire answer for one error of the family (also used by middleware outside the app)."""
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return JSONResponse(
-        error_body(exc.type, exc.detail, **exc.extra), status_code=exc.status_code, headers=headers
-    )
+    return problem_response(exc.type, exc.status_code, exc.detail, headers=headers, **exc.extra)
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
@@ -102,7 +158,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [_validation_issue(e) for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors) or "invalid request"
-    return JSONResponse(error_body("validation_error", detail, errors=errors), status_code=422)
+    return problem_response("invalid_input", 422, detail, errors=errors)
 
 
 def _unparsable_body_reason(exc: StarletteHTTPException) -> str | None:
@@ -129,16 +185,8 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     body_reason = _unparsable_body_reason(exc)
     if body_reason is not None:
         return error_response(InvalidInput("body", body_reason))
-    type_ = {
-        404: "not_found",
-        405: "method_not_allowed",
-        401: "unauthorized",
-        413: "payload_too_large",
-        415: "unsupported_media_type",
-    }.get(exc.status_code, "http_error")
-    return JSONResponse(
-        error_body(type_, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
-    )
+    kind = HTTP_KINDS.get(exc.status_code, "http_error")
+    return problem_response(kind, exc.status_code, str(exc.detail), headers=exc.headers)
 
 
 def _is_out_of_range(exc: BaseException) -> bool:
@@ -173,14 +221,11 @@ async def unexpected_error_response(request: Request, exc: Exception) -> JSONRes
             request.url.path,
             str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
         )
-        return JSONResponse(
-            error_body(
-                "database_unavailable",
-                "the database cannot be reached right now and the request did not complete; "
-                "retry shortly (with the same Idempotency-Key an order is never applied twice)",
-            ),
-            status_code=503,
-            headers={"Retry-After": "1"},
+        return problem_response(
+            "database_unavailable",
+            503,
+            "the database cannot be reached right now and the request did not complete; "
+            "retry shortly (with the same Idempotency-Key an order is never applied twice)",
         )
     if _is_out_of_range(exc):
         # Clients can send integers no column holds; that is their input, not our failure.
@@ -189,11 +234,11 @@ async def unexpected_error_response(request: Request, exc: Exception) -> JSONRes
             InvalidInput("request", "a number in the request is out of the accepted range")
         )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+    return problem_response("internal_error", 500, "internal server error")
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map the error family, validation errors and HTTP errors to `{"type", "detail"}`."""
+    """Answer the error family, validation errors and HTTP errors as problem details."""
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -31,8 +31,10 @@ from optrade.clients.market_data import (
 from optrade.db.engine import session_scope
 from optrade.db.models import Position, Trade, trade_from_position
 from optrade.db.types import UTCDateTime
-from optrade.domain import PositionStatus, utcnow
+from optrade.domain import OptionType, PositionStatus, utcnow
 from optrade.errors import Conflict, InvalidInput, NotFound, UpstreamUnavailable
+from optrade.instruments import get_instruments
+from optrade.symbols import OptionSymbol
 from order_service.fills import Fill, client_fill, closing_action, pnl, quote_fill
 from order_service.schemas import CloseRequest, OrderRequest
 from order_service.snapshots import captured_snapshot, missing_snapshot
@@ -76,14 +78,21 @@ def open_position(
     instant: datetime,
 ) -> OpenOutcome:
     """Open a paper position filled from the captured quote, or replay an earlier identical one."""
-    fingerprint = order.fingerprint()
+    order, contract, lots = resolve_order(order)
+    fingerprint = order.fingerprint(lots)
     earlier = _replay_position(engine, idempotency_key, order.client_order_id, fingerprint)
     if earlier is not None:
         return OpenOutcome(earlier, replayed=True)
-    _check_not_expired(order, instant)
-    captured = _capture_entry(market_data, order, instant)
+    _check_not_expired(contract, instant)
+    captured = _capture_entry(market_data, contract, instant)
+    if order.units is not None and order.units != lots * captured.quote.lot_size:
+        raise InvalidInput(
+            "units", f"not a multiple of the lot size {captured.quote.lot_size} of this contract"
+        )
     fill = quote_fill(captured.quote, order.side)
-    position = _new_position(order, captured, fill, instant, idempotency_key, fingerprint)
+    position = _new_position(
+        order, contract, lots, captured, fill, instant, idempotency_key, fingerprint
+    )
     try:
         with session_scope(engine) as session:
             session.add(position)
@@ -95,6 +104,24 @@ def open_position(
         return OpenOutcome(earlier, replayed=True)
     SNAPSHOTS.labels("entry", captured.source).inc()
     return OpenOutcome(position, replayed=False)
+
+
+def resolve_order(order: OrderRequest) -> tuple[OrderRequest, OptionSymbol, int]:
+    """The order with its contract spelled out (from `symbol` if given) and its size in lots."""
+    order = order.contract()
+    assert order.underlying and order.expiry and order.strike and order.option_type
+    contract = OptionSymbol(order.underlying, order.expiry, order.strike, order.option_type)
+    lot_size = None
+    if order.units is not None:
+        spec = get_instruments().get(contract.underlying)
+        if spec is None:
+            known = ", ".join(get_instruments())
+            raise InvalidInput("underlying", f"{contract.underlying} is not one of {known}")
+        lot_size = spec.lot_size_for(contract.expiry)
+    lots = order.given_lots(lot_size)
+    if lots is None:
+        raise InvalidInput("lots", "required: the number of lots (or `units`)")
+    return order, contract, lots
 
 
 def _replay_position(
@@ -122,18 +149,20 @@ def _replay_position(
     return None
 
 
-def _check_not_expired(order: OrderRequest, instant: datetime) -> None:
-    if expiry_close(order.expiry) <= instant:
+def _check_not_expired(contract: OptionSymbol, instant: datetime) -> None:
+    if expiry_close(contract.expiry) <= instant:
         raise InvalidInput(
             "expiry",
-            f"{order.expiry.isoformat()} expired at 15:30 IST, before {instant.isoformat()}",
+            f"{contract.expiry.isoformat()} expired at 15:30 IST, before {instant.isoformat()}",
         )
 
 
 def _capture_entry(
-    market_data: MarketDataClient, order: OrderRequest, instant: datetime
+    market_data: MarketDataClient, contract: OptionSymbol, instant: datetime
 ) -> CapturedQuote:
-    request = QuoteRequest(order.underlying, order.expiry, order.strike, order.option_type, instant)
+    request = QuoteRequest(
+        contract.underlying, contract.expiry, contract.strike, contract.option_type, instant
+    )
     try:
         return market_data.capture_quote(request)
     except QuoteRejected as exc:
@@ -146,6 +175,8 @@ def _capture_entry(
 
 def _new_position(
     order: OrderRequest,
+    contract: OptionSymbol,
+    lots: int,
     captured: CapturedQuote,
     fill: Fill,
     instant: datetime,
@@ -153,14 +184,14 @@ def _new_position(
     fingerprint: str,
 ) -> Position:
     return Position(
-        underlying=order.underlying,
-        expiry=order.expiry,
-        strike=order.strike,
-        option_type=order.option_type,
+        underlying=contract.underlying,
+        expiry=contract.expiry,
+        strike=contract.strike,
+        option_type=OptionType(contract.option_type),
         side=order.side,
         lot_size=captured.quote.lot_size,
-        lots=order.quantity,
-        quantity_open=order.quantity,
+        lots=lots,
+        quantity_open=lots,
         entry_price=fill.price,
         entry_price_source=fill.source,
         entry_spread=fill.spread,
@@ -187,14 +218,15 @@ def close_position(
     capture_enabled: bool = True,
 ) -> CloseOutcome:
     """Close all or part of a position as one trade, or replay an earlier identical close."""
-    fingerprint = close.fingerprint()
+    requested = _close_lots(engine, position_id, close)
+    fingerprint = close.fingerprint(requested)
     earlier = _replay_close(engine, position_id, idempotency_key, fingerprint)
     if earlier is not None:
         return earlier
     try:
         return _close_now(
             engine, market_data, position_id, close, instant, capture_enabled,
-            idempotency_key=idempotency_key, fingerprint=fingerprint,
+            idempotency_key=idempotency_key, fingerprint=fingerprint, requested=requested,
         )  # fmt: skip
     except (IntegrityError, Conflict):
         # The same close key may have won concurrently: its trade (the unique key), or the lots
@@ -203,6 +235,13 @@ def close_position(
         if earlier is None:
             raise
         return earlier
+
+
+def _close_lots(engine: Engine, position_id: int, close: CloseRequest) -> int | None:
+    """The lots a close asks for (None: all that is open); `units` are read by the lot size."""
+    if close.units is None:
+        return close.given_lots(None)
+    return close.given_lots(get_position(engine, position_id).lot_size)
 
 
 def _close_now(
@@ -215,16 +254,17 @@ def _close_now(
     *,
     idempotency_key: str | None,
     fingerprint: str,
+    requested: int | None,
 ) -> CloseOutcome:
     position = get_position(engine, position_id)
-    _check_closable(position, close.quantity)
+    _check_closable(position, requested)
     if instant < position.opened_at:
         raise InvalidInput(
             "as_of", f"before the position opened ({position.opened_at.isoformat()})"
         )
     exit_snapshot, fill = _capture_exit(market_data, position, close, instant, capture_enabled)
     with session_scope(engine) as session:
-        lots = _take_lots(session, position_id, close.quantity, instant)
+        lots = _take_lots(session, position_id, requested, instant)
         position = session.exec(select(Position).where(Position.id == position_id)).one()
         trade = trade_from_position(
             position,

@@ -9,51 +9,123 @@ import hashlib
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from optrade.db.models import EntryFill, EntrySnapshot, ExitSnapshot, ModelMetadata, OptionIdentity
 from optrade.domain import OptionType, Side
+from optrade.errors import InvalidInput
+from optrade.instants import INSTANT_DESCRIPTION, Instant
 from optrade.settings import get_request_limit_settings
+from optrade.symbols import EXCHANGE, SYMBOL_DESCRIPTION, SymbolError, format_symbol, parse_symbol
 from order_service.attribution import attribution
 
 FEATURES_MAX_BYTES = 64 * 1024
 FEATURES_MAX_KEYS = 500
 MAX_LOTS = 100_000
 
+MAX_UNITS = 10_000_000
+
 Lots = Annotated[int, Field(strict=True, ge=1, le=MAX_LOTS, description="quantity in lots")]
+Units = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=1,
+        le=MAX_UNITS,
+        description="quantity in units (contracts), as Indian brokers count it: lots × lot size; "
+        "must be a multiple of the contract's lot size. Give `lots` or `units`, not both",
+    ),
+]
+DeprecatedLots = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=1,
+        le=MAX_LOTS,
+        description="deprecated alias of `lots`, kept for one release; send `lots` (or `units`)",
+        json_schema_extra={"deprecated": True},
+    ),
+]
 Money = Annotated[
     Decimal,
     Field(ge=0, le=10_000_000, max_digits=12, decimal_places=2, multiple_of=Decimal("0.05")),
 ]
 MarketInstant = Annotated[
-    AwareDatetime | None,
+    Instant | None,
     Field(
-        description="market instant to fill at (ISO-8601 with offset); default now. Lets a "
+        description=f"market instant to fill at: {INSTANT_DESCRIPTION}; default now. Lets a "
         "client replay a past market; never later than now"
     ),
 ]
 
 
+# Forms of the quantity that are not stored: the canonical body names the lots `quantity`, as it
+# did before `lots` and `units` existed, so fingerprints of earlier requests still match.
+_QUANTITY_FORMS = {"lots", "quantity", "units"}
+
+
 class _Request(BaseModel):
+    """A body with a quantity given as `lots`, `units` or the deprecated `quantity`."""
+
     model_config = ConfigDict(extra="forbid")
 
-    def fingerprint(self) -> str:
+    lots: Lots | None = None
+    quantity: DeprecatedLots | None = None
+    units: Units | None = None
+
+    def given_lots(self, lot_size: int | None) -> int | None:
+        """The lots asked for (None: not given); 422 naming the field when the forms disagree."""
+        if self.lots is not None and self.quantity is not None and self.lots != self.quantity:
+            raise InvalidInput("quantity", "deprecated alias of lots and disagrees with it")
+        lots = self.lots if self.lots is not None else self.quantity
+        if self.units is None:
+            return lots
+        if lots is not None:
+            raise InvalidInput("units", "give lots or units, not both")
+        if lot_size is None:
+            raise InvalidInput("units", "the contract's lot size is unknown; give lots")
+        if self.units % lot_size:
+            raise InvalidInput(
+                "units",
+                f"{self.units} is not a multiple of the lot size {lot_size} of this contract "
+                f"({self.units // lot_size or 1} lots = {(self.units // lot_size or 1) * lot_size} "
+                "units)",
+            )
+        if self.units // lot_size > MAX_LOTS:
+            raise InvalidInput("units", f"more than {MAX_LOTS} lots")
+        return self.units // lot_size
+
+    def canonical(self, lots: int | None) -> dict[str, Any]:
+        """The body with the quantity as lots (under its historic name `quantity`)."""
+        body = self.model_dump(mode="json", exclude=_QUANTITY_FORMS | {"symbol", "exchange"})
+        return {**body, "quantity": lots}
+
+    def fingerprint(self, lots: int | None = None) -> str:
         """sha256 of the canonical body: the same request always gives the same fingerprint."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        given = self.given_lots(None) if self.units is None else lots
+        body = self.canonical(given)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class OrderRequest(_Request):
-    """Open a paper position for a model's signal."""
+    """Open a paper position for a model's signal.
 
-    underlying: str = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9&_-]+$")
-    expiry: date
-    strike: Decimal = Field(gt=0, le=10_000_000, max_digits=12, decimal_places=2)
-    option_type: OptionType
+    The contract is `symbol` (`NIFTY02DEC2526100PE`) or underlying, expiry, strike and
+    option_type; the size is `lots`, or `units` (a multiple of the lot size).
+    """
+
+    symbol: str | None = Field(
+        None, min_length=1, max_length=40, description=SYMBOL_DESCRIPTION + "; or give the parts"
+    )
+    exchange: Literal["NFO"] | None = Field(None, description="NFO (the only one served)")
+    underlying: str | None = Field(None, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9&_-]+$")
+    expiry: date | None = None
+    strike: Decimal | None = Field(None, gt=0, le=10_000_000, max_digits=12, decimal_places=2)
+    option_type: OptionType | None = None
     side: Side
-    quantity: Lots
     ml_score: float = Field(ge=0, le=1, allow_inf_nan=False, description="model score, 0..1")
     model_version: str = Field(min_length=1, max_length=64)
     model_hash: str = Field(
@@ -68,13 +140,14 @@ class OrderRequest(_Request):
 
     @field_validator("underlying")
     @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value is not None else None
 
     @field_validator("strike")
     @classmethod
-    def _two_places(cls, value: Decimal) -> Decimal:
-        return value.quantize(Decimal("0.01"))  # 26100, 26100.0 and 26100.00 are one strike
+    def _two_places(cls, value: Decimal | None) -> Decimal | None:
+        # 26100, 26100.0 and 26100.00 are one strike
+        return value.quantize(Decimal("0.01")) if value is not None else None
 
     @field_validator("model_hash")
     @classmethod
@@ -99,6 +172,34 @@ class OrderRequest(_Request):
             raise ValueError(f"is {size} bytes serialized, at most {FEATURES_MAX_BYTES} allowed")
         return value
 
+    def contract(self) -> OrderRequest:
+        """This order with underlying, expiry, strike and option_type filled from `symbol`.
+
+        Raises 422 naming the field when a part is missing, or given and disagreeing with the
+        symbol.
+        """
+        parts = ("underlying", "expiry", "strike", "option_type")
+        if self.symbol is None:
+            for part in parts:
+                if getattr(self, part) is None:
+                    raise InvalidInput(part, "required (or give `symbol`)")
+            return self
+        try:
+            named = parse_symbol(self.symbol)
+        except SymbolError as exc:
+            raise InvalidInput("symbol", str(exc)) from None
+        implied = {
+            "underlying": named.underlying,
+            "expiry": named.expiry,
+            "strike": named.strike.quantize(Decimal("0.01")),
+            "option_type": OptionType(named.option_type),
+        }
+        for part, value in implied.items():
+            given = getattr(self, part)
+            if given is not None and given != value:
+                raise InvalidInput(part, f"{given} disagrees with symbol {self.symbol} ({value})")
+        return self.model_copy(update={**implied, "symbol": named.__str__()})
+
 
 def _nesting_depth(value: Any) -> int:
     """How many JSON containers deep `value` goes, without recursion."""
@@ -114,9 +215,8 @@ def _nesting_depth(value: Any) -> int:
 
 
 class CloseRequest(_Request):
-    """Close all (no `quantity`) or part of a position."""
+    """Close all (no `lots` or `units`) or part of a position."""
 
-    quantity: Lots | None = None
     exit_price: Money | None = Field(
         None,
         description="rupees on the 0.05 tick; used for the fill (source `client`) when given, "
@@ -147,15 +247,44 @@ class GreekAttribution(BaseModel):
         return cls(**{name.removeprefix("attr_"): value for name, value in parts.items()})
 
 
+def _symbol_of(row: OptionIdentity) -> str:
+    return format_symbol(row.underlying, row.expiry, row.strike, row.option_type)
+
+
 class PositionPublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot):
     id: int
     lots: int = Field(description="opened quantity, lots")
-    quantity_open: int = Field(description="still open, lots")
+    quantity_open: int = Field(description="still open, lots (same as lots_open)")
     status: str
     closed_at: datetime | None = None
     idempotency_key: str | None = None
     client_order_id: str | None = None
     updated_at: datetime
+
+    @computed_field(description=SYMBOL_DESCRIPTION)  # type: ignore[prop-decorator]
+    @property
+    def symbol(self) -> str:
+        return _symbol_of(self)
+
+    @computed_field(description="exchange segment of the contract: NFO")  # type: ignore[prop-decorator]
+    @property
+    def exchange(self) -> str:
+        return EXCHANGE
+
+    @computed_field(description="opened quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
+    @property
+    def units(self) -> int:
+        return self.lots * self.lot_size
+
+    @computed_field(description="still open, lots")  # type: ignore[prop-decorator]
+    @property
+    def lots_open(self) -> int:
+        return self.quantity_open
+
+    @computed_field(description="still open, units (lots_open × lot_size)")  # type: ignore[prop-decorator]
+    @property
+    def units_open(self) -> int:
+        return self.quantity_open * self.lot_size
 
 
 class TradePublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot):
@@ -169,6 +298,21 @@ class TradePublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitS
     closed_at: datetime
     close_reason: str | None = None
     close_idempotency_key: str | None = None
+
+    @computed_field(description=SYMBOL_DESCRIPTION)  # type: ignore[prop-decorator]
+    @property
+    def symbol(self) -> str:
+        return _symbol_of(self)
+
+    @computed_field(description="exchange segment of the contract: NFO")  # type: ignore[prop-decorator]
+    @property
+    def exchange(self) -> str:
+        return EXCHANGE
+
+    @computed_field(description="closed quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
+    @property
+    def units(self) -> int:
+        return self.lots * self.lot_size
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -121,6 +121,7 @@ def price_batch(body: bytes) -> bytes:
     summary=f"Batch price, implied volatility and Greeks (up to {MAX_GREEKS_ITEMS:,} items)",
     response_model=GreeksResponse,
     openapi_extra=_REQUEST_BODY,
+    operation_id="computeGreeks",
 )
 async def post_greeks(request: Request) -> Response:
     """Price each item from `iv`, or solve its IV from `price`; undefined items carry `error`."""

@@ -11,26 +11,22 @@ An unencoded `+05:30` in a URL arrives as ` 05:30`; it is read as the offset it 
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from pydantic import TypeAdapter, ValidationError
 
 from market_data_service.pricing import ChainPricer
 from market_data_service.providers.base import MarketDataProvider
 from market_data_service.settings import MarketDataSettings
-from optrade.domain import IST
 from optrade.errors import InvalidInput
+from optrade.instants import INSTANT_DESCRIPTION, instant_param
 
 FUTURE_TOLERANCE = timedelta(minutes=1)
-_DATETIME = TypeAdapter(datetime)
-_SPACE_BEFORE_OFFSET = re.compile(r"^(.+\d)\s(\d{2}:?\d{2})$")
 
 AS_OF_DESCRIPTION = (
-    "market instant, ISO-8601; naive values are IST wall clock (as NSE stamps its data); "
-    "default now. The response's as_of is the market time of the data actually served."
+    f"market instant: {INSTANT_DESCRIPTION}; default now. The response's as_of is the market "
+    "time of the data actually served."
 )
 
 
@@ -49,19 +45,6 @@ async def get_market_settings(request: Request) -> MarketDataSettings:
     return settings
 
 
-def parse_as_of(text: str) -> datetime:
-    """An ISO-8601 instant; a `+` that a URL turned into a space before the offset is restored."""
-    text = text.strip()
-    decoded_plus = _SPACE_BEFORE_OFFSET.match(text)
-    if decoded_plus and "T" in text:
-        text = f"{decoded_plus.group(1)}+{decoded_plus.group(2)}"
-    try:
-        return _DATETIME.validate_python(text)
-    except ValidationError as exc:
-        reason = exc.errors()[0]["msg"]
-        raise InvalidInput("as_of", f"not an ISO-8601 date-time ({reason})") from None
-
-
 async def requested_instant(
     as_of: Annotated[
         str | None, Query(description=AS_OF_DESCRIPTION, json_schema_extra={"format": "date-time"})
@@ -71,11 +54,8 @@ async def requested_instant(
     now = datetime.now(UTC)
     if as_of is None:
         return now
-    parsed = parse_as_of(as_of)
-    try:
-        instant = (parsed if parsed.tzinfo else parsed.replace(tzinfo=IST)).astimezone(UTC)
-    except (OverflowError, ValueError) as exc:
-        raise InvalidInput("as_of", f"out of range: {exc}") from exc
+    instant = instant_param("as_of", as_of)
+    assert instant is not None
     if instant > now + FUTURE_TOLERANCE:
         raise InvalidInput(
             "as_of", f"{instant.isoformat()} is in the future; now is {now.isoformat()}"

@@ -31,6 +31,7 @@ from market_data_service.providers.access import (
     load_underlyings,
 )
 from market_data_service.providers.base import Leg, not_found
+from optrade.symbols import format_symbol
 
 router = APIRouter(prefix="/v1", tags=["market"])
 
@@ -51,8 +52,9 @@ def _broker(leg: Leg) -> dict[str, float | None]:
     }
 
 
-def _leg_out(leg: Leg, priced: LegGreeks) -> LegOut:
+def _leg_out(leg: Leg, priced: LegGreeks, symbol: str) -> LegOut:
     return LegOut(
+        symbol=symbol,
         **_broker(leg),
         units_warning=leg.units_warning,
         ltp=leg.ltp,
@@ -115,11 +117,19 @@ async def get_chain(
 ) -> ChainOut:
     """Every strike x CE/PE with quotes, OI, volume, recomputed IV and Greeks."""
     chain, priced = await load_priced_chain(provider, pricer, underlying, expiry, as_of)
+
+    def symbol(strike: float, option_type: str) -> str:
+        return format_symbol(chain.underlying, chain.expiry, strike, option_type)
+
     strikes = [
         StrikeOut(
             strike=row.strike,
-            ce=_leg_out(row.ce, priced[(row.strike, "CE")]) if row.ce else None,
-            pe=_leg_out(row.pe, priced[(row.strike, "PE")]) if row.pe else None,
+            ce=_leg_out(row.ce, priced[(row.strike, "CE")], symbol(row.strike, "CE"))
+            if row.ce
+            else None,
+            pe=_leg_out(row.pe, priced[(row.strike, "PE")], symbol(row.strike, "PE"))
+            if row.pe
+            else None,
         )
         for row in chain.rows
     ]

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, computed_field, with_config
 from typing_extensions import TypedDict
 
 from market_data_service.pricing import ForwardSource
 from optrade.domain import IvSource
 from optrade.schemas.market import MarketContext, OptionQuote
+from optrade.symbols import EXCHANGE, SYMBOL_DESCRIPTION, format_symbol
 
 MAX_GREEKS_ITEMS = 10_000
 
@@ -61,6 +62,8 @@ class UnderlyingsOut(BaseModel):
 class LegOut(BaseModel):
     """One side of one strike; prices in rupees, OI and volume in contracts."""
 
+    symbol: str = Field(description=SYMBOL_DESCRIPTION)
+    exchange: str = Field(EXCHANGE, description="exchange segment: NFO")
     ltp: float | None = Field(None, description="last traded price, rupees; null if no trade")
     bid: float | None = Field(None, description="best bid, rupees; null if no bid")
     ask: float | None = Field(None, description="best ask, rupees; null if no offer")
@@ -148,6 +151,16 @@ class QuoteOut(OptionQuote):
     units_warning: str | None = Field(
         None, description="the upstream's OI/volume were not whole lots, or the leg was all zeros"
     )
+
+    @computed_field(description=SYMBOL_DESCRIPTION)  # type: ignore[prop-decorator]
+    @property
+    def symbol(self) -> str:
+        return format_symbol(self.underlying, self.expiry, self.strike, self.option_type)
+
+    @computed_field(description="exchange segment: NFO")  # type: ignore[prop-decorator]
+    @property
+    def exchange(self) -> str:
+        return EXCHANGE
 
 
 class ContextOut(MarketContext):

@@ -12,12 +12,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from optrade.clients.market_data import MarketDataClient
 from optrade.db.models import Position
 from optrade.domain import TradeWindow, utcnow
+from optrade.instants import INSTANT_DESCRIPTION, instant_param
 from order_service.orders import get_position, market_instant
 from order_service.queries import PageRequest
 from order_service.settings import OrderSettings, get_order_settings
@@ -39,17 +40,27 @@ async def _window(
     underlying: Annotated[str | None, Query(max_length=20)] = None,
     model_version: Annotated[str | None, Query(max_length=64)] = None,
     start: Annotated[
-        AwareDatetime | None, Query(alias="from", description="inclusive, ISO-8601 with offset")
+        str | None,
+        Query(alias="from", description=f"inclusive; {INSTANT_DESCRIPTION}", max_length=64),
     ] = None,
     end: Annotated[
-        AwareDatetime | None,
-        Query(alias="to", description="exclusive, ISO-8601 with offset; later than from"),
+        str | None,
+        Query(
+            alias="to",
+            description=f"exclusive, later than from; {INSTANT_DESCRIPTION}",
+            max_length=64,
+        ),
     ] = None,
 ) -> TradeWindow:
-    """The window of a listing, export or report; `to` not later than `from` is a 422 on `to`."""
+    """The window of a listing, export or report; `to` not later than `from` is a 422 on `to`.
+
+    `from`/`to` are read as every service reads them (`optrade.instants`): a date, a naive
+    date-time (IST) or one with an offset.
+    """
+    lower, upper = instant_param("from", start), instant_param("to", end)
     try:
         return TradeWindow.model_validate(
-            {"from": start, "to": end, "underlying": underlying, "model_version": model_version}
+            {"from": lower, "to": upper, "underlying": underlying, "model_version": model_version}
         )
     except ValidationError as exc:
         raise RequestValidationError(

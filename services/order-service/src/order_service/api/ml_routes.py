@@ -10,11 +10,18 @@ from fastapi.responses import StreamingResponse
 from optrade.security import ApiKeyDep
 from order_service.api.deps import EngineDep, MarketDataDep, WindowDep
 from order_service.ml.backfill import DEFAULT_LIMIT, backfill_snapshots
-from order_service.ml.export import MEDIA_TYPES, ExportFormat, plan_export, stream_export
+from order_service.ml.export import (
+    MEDIA_TYPES,
+    ExportFormat,
+    count_rows,
+    plan_export,
+    stream_export,
+)
 from order_service.ml.performance import model_performance
 from order_service.ml.schemas import BackfillReport, PerformanceReport
 
 router = APIRouter(tags=["ml"])
+TOTAL_COUNT_HEADER = "X-Total-Count"
 
 
 @router.get(
@@ -24,6 +31,12 @@ router = APIRouter(tags=["ml"])
         200: {
             "content": {MEDIA_TYPES[ExportFormat.CSV]: {}, MEDIA_TYPES[ExportFormat.PARQUET]: {}},
             "description": "one row per closed trade; columns described in the export module",
+            "headers": {
+                TOTAL_COUNT_HEADER: {
+                    "description": "rows in the export, counted when it started (for progress)",
+                    "schema": {"type": "integer"},
+                }
+            },
         }
     },
     summary="Training export of closed trades (CSV or Parquet, streamed)",
@@ -38,10 +51,14 @@ def export_trades(
     the Greek P&L attribution (`attr_*`)."""
     plan = plan_export(engine, window)
     filename = f"trades.{export_format.value}"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        TOTAL_COUNT_HEADER: str(count_rows(engine, window)),
+    }
     return StreamingResponse(
         stream_export(engine, plan, export_format),
         media_type=MEDIA_TYPES[export_format],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers=headers,
     )
 
 
@@ -49,6 +66,7 @@ def export_trades(
     "/v1/models/performance",
     response_model=PerformanceReport,
     summary="Per-model trades, win rate, P&L, return, holding time and data completeness",
+    operation_id="getModelPerformance",
 )
 def performance(engine: EngineDep, window: WindowDep) -> PerformanceReport:
     """Aggregate the trades closed in [from, to) per (model_version, model_hash)."""
@@ -63,6 +81,7 @@ def performance(engine: EngineDep, window: WindowDep) -> PerformanceReport:
     dependencies=[ApiKeyDep],
     responses={401: {}},
     summary="Repair missing entry/exit snapshots from market-data history",
+    operation_id="backfillSnapshots",
 )
 def backfill(
     engine: EngineDep,

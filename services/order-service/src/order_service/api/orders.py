@@ -1,9 +1,20 @@
-"""`POST /v1/orders`: open a paper position."""
+"""`POST /v1/orders`: open a paper position; read an order back by id or client_order_id.
+
+An order here opens one position at once (a paper fill), so the order and the position it
+opened share an id and a body: `GET /v1/orders/{id}` is `GET /v1/positions/{id}`, and
+`GET /v1/orders?client_order_id=` finds it by the client's own id (as Alpaca's
+`orders:by_client_order_id`).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
 
+from fastapi import APIRouter, Query, Response
+from sqlmodel import Session, select
+
+from optrade.db.models import Position
+from optrade.errors import NotFound
 from optrade.security import ApiKeyDep
 from order_service.api.deps import (
     EngineDep,
@@ -11,7 +22,7 @@ from order_service.api.deps import (
     MarketClockDep,
     MarketDataDep,
 )
-from order_service.orders import open_position
+from order_service.orders import get_position, open_position
 from order_service.schemas import OrderRequest, PositionPublic
 
 router = APIRouter(prefix="/v1", tags=["orders"])
@@ -32,6 +43,7 @@ ERRORS = {
     dependencies=[ApiKeyDep],
     responses=ERRORS,  # type: ignore[arg-type]
     summary="Open a paper position (BUY at the ask, SELL at the bid)",
+    operation_id="placeOrder",
 )
 def place_order(
     order: OrderRequest,
@@ -52,3 +64,36 @@ def place_order(
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return PositionPublic.model_validate(outcome.position)
+
+
+@router.get(
+    "/orders",
+    response_model=PositionPublic,
+    responses={404: {"description": "no order has this client_order_id"}},
+    summary="The order (its position) with this client_order_id",
+    operation_id="getOrderByClientOrderId",
+)
+def order_by_client_order_id(
+    engine: EngineDep,
+    client_order_id: Annotated[str, Query(min_length=1, max_length=200)],
+) -> PositionPublic:
+    """Find an order by the client_order_id it was placed with."""
+    with Session(engine) as session:
+        found = session.exec(
+            select(Position).where(Position.client_order_id == client_order_id)
+        ).first()
+    if found is None:
+        raise NotFound(f"no order has client_order_id {client_order_id!r}")
+    return PositionPublic.model_validate(found)
+
+
+@router.get(
+    "/orders/{order_id}",
+    response_model=PositionPublic,
+    responses={404: {"description": "no such order"}},
+    summary="One order (the position it opened)",
+    operation_id="getOrder",
+)
+def get_order(order_id: int, engine: EngineDep) -> PositionPublic:
+    """The order with this id: the position it opened, as it is now."""
+    return PositionPublic.model_validate(get_position(engine, order_id))

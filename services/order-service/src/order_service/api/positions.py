@@ -40,7 +40,12 @@ CLOSE_ERRORS = {
 }
 
 
-@router.get("", response_model=PositionPage, summary="Positions, newest first")
+@router.get(
+    "",
+    response_model=PositionPage,
+    summary="Positions, newest first",
+    operation_id="listPositions",
+)
 def positions(
     engine: EngineDep,
     window: WindowDep,
@@ -53,13 +58,23 @@ def positions(
     return PositionPage(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
 
-@router.get("/{position_id}", response_model=PositionPublic, responses={404: {}})
+@router.get(
+    "/{position_id}",
+    response_model=PositionPublic,
+    responses={404: {}},
+    operation_id="getPosition",
+)
 def position(found: PositionDep) -> PositionPublic:
     """One position."""
     return PositionPublic.model_validate(found)
 
 
-@router.get("/{position_id}/trades", response_model=TradePage, responses={404: {}})
+@router.get(
+    "/{position_id}/trades",
+    response_model=TradePage,
+    responses={404: {}},
+    operation_id="listPositionTrades",
+)
 def position_trades(
     found: PositionDep, engine: EngineDep, window: WindowDep, page_request: PageDep
 ) -> TradePage:
@@ -75,6 +90,7 @@ def position_trades(
     dependencies=[ApiKeyDep],
     responses=CLOSE_ERRORS,  # type: ignore[arg-type]
     summary="Close all or part of a position as one trade",
+    operation_id="closePosition",
 )
 def close(
     position_id: int,

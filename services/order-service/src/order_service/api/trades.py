@@ -11,7 +11,7 @@ from order_service.schemas import TradePage, TradePublic
 router = APIRouter(prefix="/v1/trades", tags=["trades"])
 
 
-@router.get("", response_model=TradePage, summary="Trades, newest first")
+@router.get("", response_model=TradePage, summary="Trades, newest first", operation_id="listTrades")
 def trades(engine: EngineDep, window: WindowDep, page_request: PageDep) -> TradePage:
     """List trades closed in [from, to), filtered by underlying and model version."""
     page = list_trades(engine, window, page_request)
@@ -19,7 +19,7 @@ def trades(engine: EngineDep, window: WindowDep, page_request: PageDep) -> Trade
     return TradePage(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
 
-@router.get("/{trade_id}", response_model=TradePublic, responses={404: {}})
+@router.get("/{trade_id}", response_model=TradePublic, responses={404: {}}, operation_id="getTrade")
 def trade(trade_id: int, engine: EngineDep) -> TradePublic:
     """One trade."""
     return TradePublic.model_validate(get_trade(engine, trade_id))

@@ -1,6 +1,7 @@
 """Training export: one row per closed trade, streamed as CSV or Parquet without holding the result.
 
-Columns, in order: option identity, side, lots, lot size, prices, P&L, `return`, times and
+Columns, in order: option identity (with the trading `symbol` and `exchange` NFO), side, lots,
+lot size, `units` (lots × lot size), prices, P&L, `return`, times and
 `holding_seconds`; every entry and exit snapshot field (generated from `SNAPSHOT_FIELD_NAMES`, so a
 new field appears here by itself); `d_<name>` = exit − entry for each Greek, IV, spot, VIX and
 PCR; the model metadata; the features; the Greek attribution (`attr_*`, see `attribution.py`).
@@ -36,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from sqlalchemy import Column, Engine, Float, Numeric, Select, select, text
+from sqlalchemy import Column, Engine, Float, Numeric, Select, func, select, text
 from sqlalchemy.types import TypeDecorator
 
 from optrade.db.models import Trade
@@ -50,6 +51,7 @@ from optrade.domain import (
     TradeWindow,
     snapshot_columns,
 )
+from optrade.symbols import EXCHANGE, format_symbol
 from order_service.attribution import ATTRIBUTION_COLUMNS, greek_parts
 from order_service.ml.reading import reader_engine, trade_conditions, window_sql
 
@@ -141,7 +143,11 @@ def export_schema(features: Sequence[FeatureColumn]) -> pa.Schema:
     fields: list[tuple[str, pa.DataType]] = []
     for name, type_ in stored.items():
         fields.append((name, type_))
-        if name == "pnl":
+        if name == "option_type":
+            fields.extend((("symbol", pa.string()), ("exchange", pa.string())))
+        elif name == "lot_size":
+            fields.append(("units", pa.int64()))
+        elif name == "pnl":
             fields.append(("return", pa.float64()))
         elif name == "closed_at":
             fields.append(("holding_seconds", pa.float64()))
@@ -291,6 +297,29 @@ def _derived(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
     return {name: _nullable(values) for name, values in derived.items()}
 
 
+def _broker_names(transposed: Sequence[Sequence[Any]], stored: list[str]) -> dict[str, pa.Array]:
+    """`symbol`, `exchange` and `units` of each row, as a broker names them."""
+    column = {name: transposed[i] for i, name in enumerate(stored)}
+    identity = zip(
+        column["underlying"], column["expiry"], column["strike"], column["option_type"], strict=True
+    )
+    symbols = [format_symbol(u, e, Decimal(str(k)), t) for u, e, k, t in identity]
+    units = [lots * size for lots, size in zip(column["lots"], column["lot_size"], strict=True)]
+    return {
+        "symbol": pa.array(symbols, type=pa.string()),
+        "exchange": pa.array([EXCHANGE] * len(symbols), type=pa.string()),
+        "units": pa.array(units, type=pa.int64()),
+    }
+
+
+def count_rows(engine: Engine, window: TradeWindow) -> int:
+    """How many rows the export of `window` has (the client's progress total)."""
+    table = Trade.__table__  # type: ignore[attr-defined]
+    query = select(func.count()).select_from(table).where(*trade_conditions(window))
+    with reader_engine(engine).connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
 def _record_batch(
     rows: Sequence[Sequence[Any]], plan: ExportPlan, schema: pa.Schema
 ) -> pa.RecordBatch:
@@ -299,7 +328,7 @@ def _record_batch(
     columns = {
         name: pa.array(transposed[i], type=schema.field(name).type) for i, name in enumerate(stored)
     }
-    columns |= _derived(columns)
+    columns |= _derived(columns) | _broker_names(transposed, stored)
     features = _feature_arrays(transposed[len(stored)], plan.features)
     columns |= {f.name: array for f, array in zip(plan.features, features, strict=True)}
     return pa.record_batch([columns[name] for name in schema.names], schema=schema)

@@ -27,7 +27,7 @@ def _respond(run: QualityRunPublic, fmt: Format, status_code: int = 200) -> Resp
     return Response(run.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
-@router.get("/status", response_model=QualityStatus)
+@router.get("/status", response_model=QualityStatus, operation_id="getQualityStatus")
 def get_status(session: SessionDep) -> QualityStatus:
     """Overall status, the latest run, the next scheduled run and recent history."""
     return quality_status(session, datetime.now(UTC))
@@ -39,6 +39,7 @@ def get_status(session: SessionDep) -> QualityStatus:
     status_code=201,
     dependencies=[ApiKeyDep],
     responses={201: TEXT, 401: {"description": "missing or invalid API key"}},
+    operation_id="runQualityCheck",
 )
 def run_checks(
     engine: EngineDep,
@@ -54,7 +55,7 @@ def run_checks(
     return _respond(to_public(run), format, status_code=201)
 
 
-@router.get("/runs", response_model=RunPage)
+@router.get("/runs", response_model=RunPage, operation_id="listQualityRuns")
 def list_runs(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
@@ -65,13 +66,18 @@ def list_runs(
     return RunPage(items=[to_public(r) for r in page], total=total, limit=limit, offset=offset)
 
 
-@router.get("/runs/{run_id}", response_model=QualityRunPublic, responses={200: TEXT, 404: {}})
+@router.get(
+    "/runs/{run_id}",
+    response_model=QualityRunPublic,
+    responses={200: TEXT, 404: {}},
+    operation_id="getQualityRun",
+)
 def get_run(run: RunDep, format: Format = "json") -> Response:
     """One stored run, as JSON or as its text report."""
     return _respond(to_public(run), format)
 
 
-@router.get("/dashboard", response_class=HTMLResponse)
+@router.get("/dashboard", response_class=HTMLResponse, operation_id="getQualityDashboard")
 def dashboard(
     session: SessionDep, runs_shown: Annotated[int, Query(alias="runs", ge=1, le=365)] = 60
 ) -> HTMLResponse:

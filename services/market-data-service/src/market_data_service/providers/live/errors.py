@@ -18,7 +18,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from optrade.errors import DomainError, NotFound, error_body
+from optrade.errors import DomainError, NotFound, problem_response
 
 DEFAULT_RETRY_AFTER = 5
 
@@ -57,10 +57,12 @@ class ProviderRateLimited(ProviderError):
 
 
 async def provider_error_handler(_: Request, exc: Exception) -> JSONResponse:
-    """`{"type", "detail", "provider"}` with status 503 and `Retry-After`."""
+    """Problem details (with the `provider` member), status 503 and `Retry-After`."""
     assert isinstance(exc, ProviderError)
-    return JSONResponse(
-        error_body(exc.type, exc.detail, **exc.extra),
-        status_code=exc.status_code,
+    return problem_response(
+        exc.type,
+        exc.status_code,
+        exc.detail,
         headers={"Retry-After": str(exc.retry_after)},
+        **exc.extra,
     )

@@ -1,0 +1,122 @@
+"""The contract every service's OpenAPI document states: problem details, operation ids, version.
+
+Built in-process (no lifespan: the document and the routing need no database); the fuzz test
+(test_openapi_fuzz.py) checks the running processes' answers against these documents.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from optrade.errors import HTTP_KINDS, DomainError, problem_type
+
+ROOT = Path(__file__).resolve().parents[2]
+DISTRIBUTIONS = {"market-data": "market-data-service", "order": "order-service",
+                 "quality": "quality-service"}  # fmt: skip
+# Operation ids clients and generated SDKs call; renaming one breaks them.
+STABLE_OPERATION_IDS = {
+    "market-data": {"listUnderlyings", "getChain", "getQuote", "getContext", "computeGreeks"},
+    "order": {
+        "placeOrder", "getOrder", "getOrderByClientOrderId", "closePosition", "getPosition",
+        "listPositions", "listPositionTrades", "listTrades", "getTrade", "exportTrades",
+        "getModelPerformance", "backfillSnapshots",
+    },
+    "quality": {"getQualityStatus", "runQualityCheck", "listQualityRuns", "getQualityRun",
+                "getQualityDashboard"},
+}  # fmt: skip
+
+
+def _apps() -> dict[str, FastAPI]:
+    from market_data_service.main import create_app as market_data_app
+    from order_service.main import create_app as order_app
+    from quality_service.main import create_app as quality_app
+
+    return {"market-data": market_data_app(), "order": order_app(), "quality": quality_app()}
+
+
+@pytest.fixture(scope="module")
+def apps(database_url: str) -> Iterator[dict[str, FastAPI]]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", database_url)
+        yield _apps()
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            yield f"{method.upper()} {path}", operation
+
+
+@pytest.mark.parametrize("service", list(DISTRIBUTIONS))
+def test_every_operation_has_a_stable_unique_operation_id_and_the_package_version(
+    apps: dict[str, FastAPI], service: str
+) -> None:
+    document = apps[service].openapi()
+    assert document["info"]["version"] == metadata.version(DISTRIBUTIONS[service])
+    ids = [operation["operationId"] for _, operation in _operations(document)]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z][A-Za-z]+", i) for i in ids), ids
+    assert STABLE_OPERATION_IDS[service] | {"getHealth", "getReadiness", "getMetrics"} <= set(ids)
+
+
+@pytest.mark.parametrize("service", list(DISTRIBUTIONS))
+def test_every_error_response_is_documented_as_problem_details(
+    apps: dict[str, FastAPI], service: str
+) -> None:
+    document = apps[service].openapi()
+    problem = document["components"]["schemas"]["ProblemDetails"]
+    assert {"type", "title", "status", "detail"} <= set(problem["required"])
+    for label, operation in _operations(document):
+        for code, response in operation["responses"].items():
+            if code[0] in "45":
+                content = response["content"]
+                assert list(content) == ["application/problem+json"], (label, code)
+                assert content["application/problem+json"]["schema"]["$ref"].endswith(
+                    "/ProblemDetails"
+                )
+            if code == "503":
+                assert "Retry-After" in response["headers"], label
+
+
+@pytest.mark.parametrize("service", list(DISTRIBUTIONS))
+def test_unknown_paths_and_methods_answer_problem_details(
+    apps: dict[str, FastAPI], service: str
+) -> None:
+    with warnings.catch_warnings():  # starlette prefers httpx2, which is not installed
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from fastapi.testclient import TestClient
+    client = TestClient(apps[service])  # no lifespan: routing alone answers these
+    missing = client.get("/no/such/path")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json() == {
+        "type": "/problems/not-found",
+        "title": "Not found",
+        "status": 404,
+        "detail": "Not Found",
+    }
+    wrong_method = client.delete("/healthz")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["type"] == "/problems/method-not-allowed"
+
+
+def _subclasses(cls: type[DomainError]) -> Iterator[type[DomainError]]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_every_problem_type_is_documented(apps: dict[str, FastAPI]) -> None:
+    documented = set(re.findall(r"`(/problems/[a-z-]+)`", (ROOT / "docs/problems.md").read_text()))
+    kinds = {cls.type for cls in [DomainError, *_subclasses(DomainError)]}
+    kinds |= set(HTTP_KINDS.values())
+    kinds |= {"invalid_input", "database_unavailable", "internal_error", "not_ready", "http_error"}
+    assert {problem_type(kind) for kind in kinds} <= documented
