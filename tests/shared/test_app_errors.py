@@ -40,7 +40,7 @@ def test_an_unhandled_error_is_a_500_in_the_error_shape_with_the_request_id() ->
     (answer,) = _get(_app(), "/boom", **{"X-Request-ID": "trace-123"})
     assert answer.status_code == 500
     assert answer.headers["x-request-id"] == "trace-123"
-    assert answer.json()["type"] == "internal_error"
+    assert answer.json()["type"] == "/problems/internal-error"
     assert "a bug" not in answer.text  # the exception text stays in the log
 
 
