@@ -204,7 +204,7 @@ def test_rate_limit_serves_the_fresh_cache_then_503_with_retry_after(
     finally:
         control(broker, mode="ok")
     assert cached.status_code == 200 and cached.json()["bid"] is not None
-    assert other.status_code == 503 and other.json()["type"] == "provider_rate_limited"
+    assert other.status_code == 503 and other.json()["type"] == "/problems/provider-rate-limited"
     assert int(other.headers["Retry-After"]) >= 1
     # OpenAlgo says retry_after 2; Upstox documents no Retry-After: our default back-off (5 s)
     time.sleep(int(other.headers["Retry-After"]) + 0.3)  # the back-off is over: asked again
@@ -222,7 +222,7 @@ def test_auth_failure_is_provider_auth_failed_without_the_secret(
         ready = get(service, "/readyz")
     finally:
         control(broker, mode="ok")
-    assert answer.status_code == 503 and answer.json()["type"] == "provider_auth_failed"
+    assert answer.status_code == 503 and answer.json()["type"] == "/problems/provider-auth-failed"
     assert "Retry-After" in answer.headers
     assert ready.status_code == 503 and "provider_auth_failed" in ready.text
     for text in (answer.text, ready.text, (stack["logs"] / f"md-{kind}.log").read_text()):
@@ -240,7 +240,7 @@ def test_stale_upstream_time_is_no_data(stack: dict[str, Any]) -> None:
                      option_type="CE")  # fmt: skip
     finally:
         fresh(broker, lag=0)
-    assert answer.status_code == 404 and answer.json()["type"] == "no_data"
+    assert answer.status_code == 404 and answer.json()["type"] == "/problems/no-data"
     assert "stale" in answer.json()["detail"]
 
 
@@ -248,7 +248,7 @@ def test_an_instant_before_any_recording_is_no_data(stack: dict[str, Any]) -> No
     yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     answer = get(stack["services"]["upstox"], "/v1/quote/NIFTY", expiry=shifted(NSE_EXPIRY),
                  strike=26100, option_type="CE", as_of=yesterday)  # fmt: skip
-    assert answer.status_code == 404 and answer.json()["type"] == "no_data"
+    assert answer.status_code == 404 and answer.json()["type"] == "/problems/no-data"
     assert "no recorded history for upstox at" in answer.json()["detail"]
 
 
