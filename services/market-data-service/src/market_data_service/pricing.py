@@ -33,7 +33,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -53,9 +53,12 @@ WELL_POSED_SPREAD = 0.25  # vol points a bid-ask may span for its mid to pin an 
 LegKey = tuple[float, OptionSide]
 
 
-@dataclass(frozen=True, slots=True)
-class LegGreeks:
-    """Recomputed IV (percent) and Greeks in wire units; all None with `error` when undefined."""
+class LegGreeks(NamedTuple):
+    """Recomputed IV (percent) and Greeks in wire units; all None with `error` when undefined.
+
+    A NamedTuple, not a frozen dataclass: a chain builds hundreds and a frozen dataclass's
+    __init__ costs several times more.
+    """
 
     iv: float | None
     delta: float | None
@@ -148,8 +151,7 @@ def _two_sided(leg: Leg | None) -> tuple[float, float] | None:
     return leg.bid, leg.ask
 
 
-@dataclass(frozen=True, slots=True)
-class _OwnSolve:
+class _OwnSolve(NamedTuple):
     """A leg's IV from its own price (decimal) and how tightly its quote pins it (vol points)."""
 
     greeks: LegGreeks
@@ -188,16 +190,21 @@ def _solve_own(
 ) -> tuple[dict[LegKey, _OwnSolve], dict[LegKey, LegGreeks]]:
     """Each priced leg's IV from its own price (one kernel call); failures with their reason."""
     failed: dict[LegKey, LegGreeks] = {}
-    priced: list[tuple[LegKey, Leg, float, PriceSource]] = []
+    keys: list[LegKey] = []
+    prices: list[float] = []
+    sources: list[PriceSource | None] = []
+    spreads: list[float] = []  # ask - bid of a mid; inf for an LTP
     for key, leg in legs:
         price, source = reference_price(leg)
-        if price is None or source is None:
+        if price is None:
             failed[key] = undefined(NO_PRICE)
-        else:
-            priced.append((key, leg, price, source))
-    if not priced:
+            continue
+        keys.append(key)
+        prices.append(price)
+        sources.append(source)
+        spreads.append(leg.ask - leg.bid if source == "mid" else math.inf)  # type: ignore[operator]
+    if not keys:
         return {}, failed
-    keys = [key for key, _, _, _ in priced]
     result = greeks.compute(
         "bsm",
         np.array([key[1] == "CE" for key in keys]),
@@ -206,18 +213,18 @@ def _solve_own(
         pricing.t_years,
         pricing.rate,
         pricing.dividend_yield,
-        price=np.array([price for _, _, price, _ in priced]),
+        price=np.array(prices),
     )
-    by_key = _kernel_legs(result, keys, [source for _, _, _, source in priced], IvSource.OWN)
+    by_key = _kernel_legs(result, keys, sources, IvSource.OWN)
+    with np.errstate(all="ignore"):  # vega 0 or NaN (unsolved): no IV pinned
+        spread_vol = np.where(result.vega > 0, np.array(spreads) / result.vega, np.inf)
     solved: dict[LegKey, _OwnSolve] = {}
-    for key, leg, _, source in priced:
+    for key, iv, pinned in zip(keys, result.iv.tolist(), spread_vol.tolist(), strict=True):
         leg_greeks = by_key[key]
-        if leg_greeks.iv is None or leg_greeks.vega is None:
+        if leg_greeks.error is not None:
             failed[key] = leg_greeks
-            continue
-        spread = (leg.ask - leg.bid) if source == "mid" and leg.ask and leg.bid else math.inf
-        spread_vol = spread / leg_greeks.vega if leg_greeks.vega > 0 else math.inf
-        solved[key] = _OwnSolve(leg_greeks, leg_greeks.iv / 100.0, spread_vol)
+        else:
+            solved[key] = _OwnSolve(leg_greeks, iv, pinned)
     return solved, failed
 
 
