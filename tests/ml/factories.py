@@ -21,13 +21,14 @@ LIVE_SNAPSHOT: dict[str, Any] = {
     "iv_source": "own", "forward": 26010.0, "rate": 0.065, "t_years": 0.0027,
     "ltp": Decimal("100.00"), "bid": Decimal("99.95"), "ask": Decimal("100.05"),
     "oi": 120000.0, "volume": 50000, "spot": Decimal("26000.00"), "vix": 12.5, "pcr": 0.9,
-    "source": "primary", "error": None,
+    "source": "primary", "error": None, "provider": "simulated", "instance": "primary",
 }  # fmt: skip
 
 
 def snapshot(prefix: str, at: datetime, **values: Any) -> dict[str, Any]:
     """A full snapshot's columns with `prefix`, captured live at `at`, overridden by `values`."""
-    merged = {**LIVE_SNAPSHOT, "market_at": at, "captured_at": at, **values}
+    merged = dict.fromkeys(SNAPSHOT_FIELDS) | LIVE_SNAPSHOT | {"market_at": at, "captured_at": at}
+    merged |= values
     return {prefix + name: value for name, value in merged.items()}
 
 

@@ -210,3 +210,30 @@ def test_the_closing_quote_is_not_stale_at_night_but_an_older_one_is() -> None:
     morning = datetime(2025, 12, 1, 4, 0, tzinfo=UTC).isoformat()
     with pytest.raises(QuoteUnavailable, match="stale"):
         fake_client(FakeMarket(quote={"as_of": morning})).capture_quote(night)
+
+
+def _no_data(_: httpx.Request) -> httpx.Response:
+    detail = "stale: openalgo data for NIFTY 2025-12-02 is from 09:00, 1800 s old (limit 30 s)"
+    body = {"type": "no_data", "detail": detail, "errors": [{"field": "as_of", "reason": detail}]}
+    return httpx.Response(404, json=body)
+
+
+@pytest.mark.parametrize("primary_answer", ["stale", "no_data"])
+def test_stale_is_not_dead_the_fallback_is_asked_and_no_breaker_opens(primary_answer: str) -> None:
+    fallback = FakeMarket()
+    primary = FakeMarket(mode="stale") if primary_answer == "stale" else _no_data
+    client = fake_client(primary, fallback, breaker_fail_max=2)
+    for _ in range(5):
+        captured = client.capture_quote(REQUEST)
+        assert captured.source == "fallback" and captured.skipped[0].startswith("primary: ")
+    assert client.breaker_states() == {"primary": "closed", "fallback": "closed"}
+    assert len(fallback.requests) == 5
+
+
+def test_no_data_everywhere_is_unavailable_for_this_request_only() -> None:
+    client = fake_client(_no_data, FakeMarket(mode="stale"), breaker_fail_max=1)
+    for _ in range(3):
+        with pytest.raises(QuoteUnavailable) as caught:
+            client.capture_quote(REQUEST)
+        assert isinstance(caught.value, QuoteUnavailable) and "no data" in str(caught.value)
+    assert client.breaker_states() == {"primary": "closed", "fallback": "closed"}

@@ -30,6 +30,7 @@ def captured_snapshot(prefix: str, captured: CapturedQuote) -> dict[str, Any]:
     if captured.quote.greeks_error:
         errors.append(f"greeks: {captured.quote.greeks_error}")
     bookkeeping = {
+        "instance": captured.quote.instance or captured.source,
         "source": captured.source,
         "error": "; ".join(errors)[:2000] or None,
         "captured_at": captured.captured_at,

@@ -5,10 +5,13 @@ own circuit breaker, so a provider found dead costs nothing: while its breaker i
 skipped, and after the reset timeout one background call (not a caller's request) tries it again.
 When every breaker is open, skipping would refuse unasked: the caller then tries them anyway, the
 one that last answered first, so a provider that came back serves at once.
-Transport errors, timeouts, 5xx and malformed, non-finite, mismatched or stale quotes all become
-one `QuoteUnavailable` and the next provider is asked. A 400/404/422 is the caller's mistake
-(an unknown underlying, expiry or strike): it becomes `QuoteRejected` naming the field, does not
-count against the provider, and is not retried elsewhere.
+Transport errors, timeouts, 5xx and malformed, non-finite or mismatched quotes all become one
+`QuoteUnavailable`, count against the provider's breaker, and the next provider is asked.
+"Stale is not dead": no data at this instant (a stale quote, a 404 `no_data` from a live provider,
+a 404 about `as_of` from a replay) is `QuoteNoData`: the next provider is asked, but the breaker
+does not count it. A 400/404/422 about the option itself is the caller's mistake (an unknown
+underlying, expiry or strike): it becomes `QuoteRejected` naming the field, does not count
+against the provider, and is not retried elsewhere.
 
 Used by the order service (entry and exit capture) and meant for the backfill job.
 """
@@ -59,6 +62,7 @@ BREAKER_STATE = Gauge(
 )
 _STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
 _REQUEST_FIELDS = ("underlying", "expiry", "strike", "option_type", "as_of")
+STALE = "stale quote"
 
 
 class MarketDataClientSettings(BaseSettings):
@@ -93,6 +97,11 @@ class QuoteUnavailable(MarketDataError):
         super().__init__(f"{provider}: {reason}")
         self.provider = provider
         self.reason = reason
+
+
+class QuoteNoData(QuoteUnavailable):
+    """The provider has no data at this instant (stale, outside its history): a rejection of this
+    request, not a provider failure; the next provider is asked and no breaker counts it."""
 
 
 class QuoteRejected(MarketDataError):
@@ -180,7 +189,7 @@ class MarketDataProvider:
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=settings.breaker_fail_max,
             reset_timeout=settings.breaker_reset_timeout,
-            exclude=[QuoteRejected],
+            exclude=[QuoteRejected, QuoteNoData],
             listeners=[_BreakerGauge(name)],
             name=f"market-data-{name}",
         )
@@ -256,6 +265,9 @@ class MarketDataProvider:
                 raise QuoteUnavailable(self.name, f"{cause.reason}; circuit opened") from exc
             PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
             raise QuoteUnavailable(self.name, "circuit breaker open, not asked") from exc
+        except QuoteNoData:
+            PROVIDER_CALLS.labels(self.name, "no_data").inc()
+            raise
         except QuoteUnavailable:
             PROVIDER_CALLS.labels(self.name, "failed").inc()
             raise
@@ -278,7 +290,11 @@ class MarketDataProvider:
         except httpx.HTTPError as exc:
             raise QuoteUnavailable(self.name, f"transport error: {exc!r}"[:300]) from exc
         if response.status_code in (400, 404, 422):
-            raise _rejection(response)
+            rejection = _rejection(response)
+            no_data = rejection.field == "as_of" or _is_no_data(response)
+            if response.status_code == 404 and no_data:
+                raise QuoteNoData(self.name, f"no data: {rejection.detail}"[:500])
+            raise rejection
         if response.status_code != 200:
             raise QuoteUnavailable(self.name, f"HTTP {response.status_code}")
         return self._valid_quote(response, request)
@@ -289,6 +305,8 @@ class MarketDataProvider:
         except (ValueError, ValidationError) as exc:
             raise QuoteUnavailable(self.name, f"malformed quote: {exc}"[:300]) from exc
         problem = quote_problem(quote, request, self.max_quote_age, self.max_clock_skew)
+        if problem and problem.startswith(STALE):
+            raise QuoteNoData(self.name, problem)
         if problem:
             raise QuoteUnavailable(self.name, problem)
         return quote
@@ -313,7 +331,7 @@ def quote_problem(
     if quote.as_of.tzinfo is None:
         return "quote as_of has no time zone"
     if quote.as_of < latest_market_instant(request.as_of) - max_age:
-        return f"stale quote: as_of {quote.as_of.isoformat()} for {request.as_of.isoformat()}"
+        return f"{STALE}: as_of {quote.as_of.isoformat()} for {request.as_of.isoformat()}"
     if quote.as_of > request.as_of + max_skew:
         return f"quote from the future: as_of {quote.as_of.isoformat()}"
     return None
@@ -331,6 +349,15 @@ def latest_market_instant(instant: datetime) -> datetime:
     else:
         day = previous_trading_day(day - timedelta(days=1))
     return datetime.combine(day, MARKET_CLOSE, tzinfo=IST)
+
+
+def _is_no_data(response: httpx.Response) -> bool:
+    """A market-data 404 of type `no_data` (a live provider with nothing at this instant)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("type") == "no_data"
 
 
 def _rejection(response: httpx.Response) -> QuoteRejected:

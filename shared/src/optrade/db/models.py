@@ -58,6 +58,14 @@ _SNAPSHOT_SQL_TYPES: dict[str, Any] = {
     "source": String(16),
     "error": Text(),
     "captured_at": UTCDateTime(),
+    "provider": String(16),
+    "instance": String(16),
+    "upstream_at": UTCDateTime(),
+    "broker_iv": Float(),
+    "broker_delta": Float(),
+    "broker_gamma": Float(),
+    "broker_theta": Float(),
+    "broker_vega": Float(),
 }
 # name -> (Python type, SQL type), in the order of the domain's field group.
 SNAPSHOT_FIELDS: dict[str, tuple[Any, Any]] = {

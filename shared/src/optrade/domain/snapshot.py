@@ -35,6 +35,17 @@ SNAPSHOT_FIELD_TYPES: dict[str, Any] = {
     "source": str,  # SnapshotSource
     "error": str,  # why the snapshot (or part of it) is missing
     "captured_at": datetime,  # when it was captured or repaired
+    # provenance: which market served it (simulated, nse-replay, recorded, openalgo, upstox),
+    # through which instance (primary, fallback), and the upstream's own time when it sent one
+    "provider": str,
+    "instance": str,
+    "upstream_at": datetime,
+    # a live upstream's own IV (percent) and Greeks, beside ours
+    "broker_iv": float,
+    "broker_delta": float,
+    "broker_gamma": float,
+    "broker_theta": float,
+    "broker_vega": float,
 }
 SNAPSHOT_FIELD_NAMES = tuple(SNAPSHOT_FIELD_TYPES)
 SNAPSHOT_PREFIXES = ("entry_", "exit_")
