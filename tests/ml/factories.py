@@ -21,7 +21,7 @@ LIVE_SNAPSHOT: dict[str, Any] = {
     "iv_source": "own", "forward": 26010.0, "rate": 0.065, "t_years": 0.0027,
     "ltp": Decimal("100.00"), "bid": Decimal("99.95"), "ask": Decimal("100.05"),
     "oi": 120000.0, "volume": 50000, "spot": Decimal("26000.00"), "vix": 12.5, "pcr": 0.9,
-    "source": "primary", "error": None, "provider": "simulated", "instance": "primary",
+    "source": "primary", "error": None,
 }  # fmt: skip
 
 

@@ -41,16 +41,23 @@ class ScriptedQuotes:
     """A quote source whose answer each test scripts; remembers what it was asked."""
 
     down: bool = False
+    provider: str = "fake"  # the market-data provider the quotes say they came from
     before_answer: Callable[[QuoteRequest], None] | None = None
     requests: list[QuoteRequest] = field(default_factory=list)
 
-    def capture_quote(self, request: QuoteRequest) -> CapturedQuote:
+    def capture_quote(
+        self, request: QuoteRequest, *, refuse: Callable[[OptionQuote], str | None] | None = None
+    ) -> CapturedQuote:
         self.requests.append(request)
         if self.before_answer is not None:
             self.before_answer(request)
         if self.down:
             raise QuoteUnavailable("all providers", "primary: timeout; fallback: HTTP 503")
-        return CapturedQuote(quote_for(request), "primary", utcnow())
+        quote = quote_for(request, provider=self.provider, instance="primary")
+        refused = refuse(quote) if refuse is not None else None
+        if refused:
+            raise QuoteUnavailable("all providers", f"primary: {refused}")
+        return CapturedQuote(quote, "primary", utcnow())
 
 
 def mock_client(answer: Callable[[httpx.Request], httpx.Response]) -> MarketDataClient:

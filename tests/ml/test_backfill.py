@@ -11,9 +11,15 @@ from sqlalchemy import Engine, delete, select, update
 
 from optrade.clients.market_data import QuoteRequest
 from optrade.db.models import Position, Trade
-from optrade.domain import utcnow
+from optrade.domain import IST, utcnow
 from order_service.ml.backfill import backfill_snapshots
-from tests.ml.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
+from tests.ml.factories import (
+    OPENED_AT,
+    insert_trades,
+    missing_snapshot,
+    snapshot,
+    trade_values,
+)
 from tests.ml.quotes import GREEKS, ScriptedQuotes
 
 CLOSED_AT = OPENED_AT + timedelta(hours=2)
@@ -123,3 +129,40 @@ def test_runs_are_bounded_and_resume_after_the_last_id(engine: Engine) -> None:
     second = backfill_snapshots(engine, ScriptedQuotes(), limit=2, after_id=ids[1])
     assert second.exit.repaired == 1 and second.next_after_id is None
     assert [stored(engine, i)["exit_source"] for i in ids] == ["missing", "missing", "backfill"]
+
+
+def live_trade_exit_missing() -> dict[str, Any]:
+    """A trade whose entry came from OpenAlgo (the real market) and whose exit is missing."""
+    entry = snapshot("entry_", OPENED_AT, provider="openalgo", instance="primary")
+    return exit_missing(entry=entry)
+
+
+def test_a_live_trade_is_never_repaired_from_the_simulated_market(engine: Engine) -> None:
+    [trade_id] = insert_trades(engine, [live_trade_exit_missing()])
+    report = backfill_snapshots(engine, ScriptedQuotes(provider="simulated"))
+    assert (report.exit.examined, report.exit.repaired, report.exit.still_missing) == (1, 0, 1)
+    after = stored(engine, trade_id)
+    assert after["exit_source"] == "missing" and after["exit_delta"] is None
+    at = EXIT_MARKET_AT.astimezone(IST).isoformat()
+    assert after["exit_error"].startswith(f"no recorded history for openalgo at {at}")
+    assert "simulated cannot see the openalgo market" in after["exit_error"]
+
+
+@pytest.mark.parametrize("provider", ["openalgo", "recorded", "nse-replay"])
+def test_a_live_trade_is_repaired_from_a_recording_of_the_real_market(
+    engine: Engine, provider: str
+) -> None:
+    [trade_id] = insert_trades(engine, [live_trade_exit_missing()])
+    report = backfill_snapshots(engine, ScriptedQuotes(provider=provider))
+    assert report.exit.repaired == 1
+    after = stored(engine, trade_id)
+    assert (after["exit_source"], after["exit_provider"]) == ("backfill", provider)
+    assert after["exit_instance"] == "primary"
+
+
+def test_a_simulated_trade_is_not_repaired_from_a_real_market(engine: Engine) -> None:
+    entry = snapshot("entry_", OPENED_AT, provider="simulated")
+    [trade_id] = insert_trades(engine, [exit_missing(entry=entry)])
+    assert backfill_snapshots(engine, ScriptedQuotes(provider="upstox")).exit.repaired == 0
+    assert backfill_snapshots(engine, ScriptedQuotes(provider="simulated")).exit.repaired == 1
+    assert stored(engine, trade_id)["exit_provider"] == "simulated"

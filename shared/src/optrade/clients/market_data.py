@@ -22,7 +22,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -404,12 +404,19 @@ class MarketDataClient:
             ]
         )
 
-    def capture_quote(self, request: QuoteRequest) -> CapturedQuote:
+    def capture_quote(
+        self,
+        request: QuoteRequest,
+        *,
+        refuse: Callable[[OptionQuote], str | None] | None = None,
+    ) -> CapturedQuote:
         """The quote of the first provider that answers usably; `QuoteUnavailable` if none does.
 
         When every breaker is open, nobody would be asked: the providers are then tried anyway
         (`trial_fetch`), the one that last gave a usable quote first (the primary when none has),
         so a provider that came back serves this request instead of the next background probe.
+        `refuse(quote)` may name a reason a well-formed quote is not wanted (the backfill refuses a
+        market other than the trade's); the next provider is asked and no breaker counts it.
         """
         skipped: list[str] = []
         all_open = all(p.breaker_state != pybreaker.STATE_CLOSED for p in self.providers)
@@ -420,6 +427,10 @@ class MarketDataClient:
                 quote = provider.trial_fetch(request) if all_open else provider.fetch_quote(request)
             except QuoteUnavailable as exc:
                 skipped.append(str(exc))
+                continue
+            refused = refuse(quote) if refuse is not None else None
+            if refused:
+                skipped.append(f"{provider.name}: {refused}")
                 continue
             CAPTURES.labels(provider.name).inc()
             if skipped:

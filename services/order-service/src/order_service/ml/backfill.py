@@ -9,6 +9,12 @@ never overwritten and two concurrent runs cannot both write one snapshot; a run 
 nothing missing changes nothing. When no provider answers, the snapshot stays `missing` and its
 `error` holds the latest reason.
 
+Honest history: a snapshot is repaired only from the trade's own market. A trade captured from a
+real provider (`openalgo`, `upstox`, `recorded`, `nse-replay`; entry provider first) is never
+repaired from `simulated` (a live market-data instance answers a past instant from its own
+recording only); a simulated trade is never repaired from a real market. When nothing can see
+that instant, the reason reads "no recorded history for <provider> at <time>".
+
 A run is bounded: at most `limit` trades (ordered by id, after `after_id`); the report's
 `next_after_id` says where the next run starts, so trades that cannot be repaired yet never block
 the ones behind them.
@@ -26,7 +32,8 @@ from sqlalchemy import Engine, or_, select, update
 
 from optrade.clients.market_data import CapturedQuote, MarketDataError, QuoteRequest
 from optrade.db.models import Trade
-from optrade.domain import SnapshotSource, utcnow
+from optrade.domain import IST, SnapshotSource, utcnow
+from optrade.schemas.market import OptionQuote
 from order_service.ml.schemas import BackfillReport, SideBackfill
 from order_service.snapshots import captured_snapshot
 
@@ -35,6 +42,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LIMIT = 500
 SIDES = ("entry", "exit")
 MISSING = SnapshotSource.MISSING.value
+SIMULATED = "simulated"
 TRADE = Trade.__table__  # type: ignore[attr-defined]
 # The trade's own time of each side, used when the market time was not recorded.
 _FALLBACK_TIME = {"entry": "opened_at", "exit": "closed_at"}
@@ -43,7 +51,37 @@ _FALLBACK_TIME = {"entry": "opened_at", "exit": "closed_at"}
 class QuoteSource(Protocol):
     """What the backfill needs of the market-data client (`MarketDataClient` fits)."""
 
-    def capture_quote(self, request: QuoteRequest) -> CapturedQuote: ...
+    def capture_quote(
+        self, request: QuoteRequest, *, refuse: Callable[[OptionQuote], str | None] | None = None
+    ) -> CapturedQuote: ...
+
+
+def trade_market(trade: Any) -> str | None:
+    """The provider whose market the trade was captured in (entry first), None if unknown."""
+    provider: str | None = trade["entry_provider"] or trade["exit_provider"]
+    return provider
+
+
+def market_refusal(market: str | None) -> Callable[[OptionQuote], str | None]:
+    """Refuse a quote from another market: `simulated` for a trade captured in the real one
+    (openalgo, upstox, recorded, nse-replay), and a real market for a simulated trade."""
+
+    def refuse(quote: OptionQuote) -> str | None:
+        if market is None or (quote.provider == SIMULATED) == (market == SIMULATED):
+            return None
+        return f"{quote.provider} cannot see the {market} market of this trade"
+
+    return refuse
+
+
+def missing_reason(market: str | None, as_of: datetime, exc: Exception) -> str:
+    """Why a snapshot stays missing; for a real-market trade it starts "no recorded history"."""
+    if market is not None and market != SIMULATED:
+        at = as_of.astimezone(IST).isoformat()
+        return (
+            f"no recorded history for {market} at {at} (backfill at {utcnow().isoformat()}: {exc})"
+        )
+    return f"backfill at {utcnow().isoformat()} for {as_of.isoformat()}: {exc}"
 
 
 @dataclass
@@ -66,7 +104,8 @@ def snapshot_as_of(trade: Any, side: str) -> datetime:
 def _candidates(engine: Engine, after_id: int, limit: int) -> list[Any]:
     columns = [TRADE.c[name] for name in ("id", "underlying", "expiry", "strike", "option_type")]
     columns += [TRADE.c[name] for name in ("opened_at", "closed_at")]
-    columns += [TRADE.c[f"{side}_{name}"] for side in SIDES for name in ("market_at", "source")]
+    names = ("market_at", "source", "provider")
+    columns += [TRADE.c[f"{side}_{name}"] for side in SIDES for name in names]
     query = (
         select(*columns)
         .where(TRADE.c.id > after_id, or_(*(TRADE.c[f"{s}_source"] == MISSING for s in SIDES)))
@@ -100,10 +139,11 @@ def repair_snapshot(
         as_of=snapshot_as_of(trade, side),
     )
     tally.examined += 1
+    market = trade_market(trade)
     try:
-        captured = quotes.capture_quote(request)
+        captured = quotes.capture_quote(request, refuse=market_refusal(market))
     except MarketDataError as exc:
-        reason = f"backfill at {utcnow().isoformat()} for {request.as_of.isoformat()}: {exc}"
+        reason = missing_reason(market, request.as_of, exc)
         if _write_if_missing(engine, trade["id"], side, {f"{side}_error": reason[:2000]}):
             tally.still_missing += 1
         else:
