@@ -52,6 +52,14 @@ def full_quote(params: dict[str, str], underlying: str, **overrides: Any) -> dic
         "pcr": 0.89,
         "as_of": params["as_of"],
         "provider": "fake",
+        "instance": "primary",
+        # as a live upstream answers: its own time of the data and its own IV/Greeks
+        "upstream_at": params["as_of"],
+        "broker_iv": 11.9,
+        "broker_delta": 0.51,
+        "broker_gamma": 0.0012,
+        "broker_theta": -13.9,
+        "broker_vega": 9.7,
     }
     body.update(overrides)
     return body

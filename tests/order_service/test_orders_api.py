@@ -97,6 +97,8 @@ def test_open_fills_a_buy_at_the_ask_with_a_full_entry_snapshot(api: Any) -> Non
     assert position["opened_at"] == "2025-12-01T04:30:00Z"
     empty = [k for k, v in position.items() if k.startswith("entry_") and v is None]
     assert empty == ["entry_error"]
+    assert position["entry_provider"] == "fake" and position["entry_instance"] == "primary"
+    assert position["entry_broker_iv"] == 11.9 and position["entry_upstream_at"] is not None
     assert position["entry_source"] == "primary"
     for name in METADATA_FIELDS:
         assert position[name] == order()[name] or name == "model_hash"

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import closing
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from contextlib import closing
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -84,8 +83,9 @@ def test_live_capture_failover_missing_and_honest_backfill(
     live: dict[str, Any], database_url: str, engine: Engine
 ) -> None:
     md = live["services"]
+    log_path = live["logs"] / "orders.log"
     orders = order_service(database_url, md["primary"].url, md["fallback"].url,
-                           log_path=live["logs"] / "orders.log", MARKET_DATA_READ_TIMEOUT="10")  # fmt: skip
+                           log_path=log_path, MARKET_DATA_READ_TIMEOUT="10")  # fmt: skip
     try:
         with httpx.Client(base_url=orders.url, headers=AUTH, timeout=30) as api:
             opened = [api.post("/v1/orders", json=order()) for _ in range(2)]
