@@ -73,6 +73,15 @@ def _uvicorn(factory: str, port: str) -> list[str]:
     ]  # fmt: skip
 
 
+def _fallback_env(env: dict[str, str]) -> dict[str, str]:
+    """The fallback instance's own settings: `MARKET_DATA_FALLBACK_PROVIDER` picks its provider
+    (a second upstream, e.g. upstox behind an openalgo primary); unset, it runs the primary's."""
+    extra = {"MARKET_DATA_INSTANCE": "fallback"}
+    if env.get("MARKET_DATA_FALLBACK_PROVIDER"):
+        extra["MARKET_DATA_PROVIDER"] = env["MARKET_DATA_FALLBACK_PROVIDER"]
+    return extra
+
+
 def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str | None]]:
     """(name, command, extra environment, URL) of every process to start."""
     md_primary = env.setdefault("MARKET_DATA_PORT", "8001")
@@ -93,7 +102,7 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
         (
             "market-data fallback",
             _uvicorn(factory, md_fallback),
-            {"MARKET_DATA_INSTANCE": "fallback"},
+            _fallback_env(env),
             f"http://127.0.0.1:{md_fallback}",
         )
     )

@@ -156,3 +156,15 @@ def test_the_environment_wins_over_the_runners_defaults() -> None:
     assert plan["quality worker"]["ORDER_SERVICE_URL"] == "http://orders.example:9000"
     defaults = {name: extra for name, _, extra, _ in run_stack._plan({})}
     assert defaults["order"]["MARKET_DATA_PRIMARY_URL"] == "http://127.0.0.1:8001"
+
+
+def test_each_market_data_instance_picks_its_own_provider() -> None:
+    """`MARKET_DATA_PROVIDER` is the primary's, `MARKET_DATA_FALLBACK_PROVIDER` the fallback's."""
+    run_stack: Any = _run_stack()
+    env = {"MARKET_DATA_PROVIDER": "openalgo", "MARKET_DATA_FALLBACK_PROVIDER": "upstox"}
+    plan = {name: extra for name, _, extra, _ in run_stack._plan(dict(env))}
+    assert plan["market-data fallback"] == {"MARKET_DATA_INSTANCE": "fallback",
+                                            "MARKET_DATA_PROVIDER": "upstox"}  # fmt: skip
+    assert "MARKET_DATA_PROVIDER" not in plan["market-data primary"]  # inherits the environment
+    same = {name: extra for name, _, extra, _ in run_stack._plan({"MARKET_DATA_PROVIDER": "x"})}
+    assert same["market-data fallback"] == {"MARKET_DATA_INSTANCE": "fallback"}
