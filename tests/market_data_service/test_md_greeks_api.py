@@ -203,4 +203,5 @@ def test_an_oversized_body_is_refused(simulated: Any) -> None:
     response = simulated.post(
         "/v1/greeks", content=body, headers={"content-type": "application/json"}
     )
-    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "body"
+    # the service-wide body cap (raised to the calculator's 16 MiB for this service) answers 413
+    assert response.status_code == 413 and response.json()["errors"][0]["field"] == "body"

@@ -34,10 +34,13 @@ def build_app(
     lifespan: Any,
     readiness: Mapping[str, ReadinessCheck] | None = None,
     health_details: Mapping[str, str] | None = None,
+    min_body_bytes: int = 0,
 ) -> FastAPI:
     """Create a service app with the common endpoints; routes are added by the caller.
 
     `health_details` are static facts added to the /healthz body (e.g. which instance this is).
+    `min_body_bytes` raises the body cap (`REQUEST_MAX_BODY_BYTES`) for a service whose own
+    routes take larger bodies and cap them themselves (market data's batch `POST /v1/greeks`).
     The OpenAPI document carries the version of the service's package (`<service>-service`).
     """
     app = FastAPI(
@@ -51,7 +54,7 @@ def build_app(
     limits = get_request_limit_settings()
     app.add_middleware(
         BodyLimitMiddleware,
-        max_bytes=limits.max_body_bytes,
+        max_bytes=max(limits.max_body_bytes, min_body_bytes),
         max_json_depth=limits.max_json_depth,
     )
     # Added last, so outermost: every answer, the body limits' refusals included, carries the id.

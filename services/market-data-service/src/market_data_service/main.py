@@ -89,6 +89,7 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
             "provider": settings.market_data_provider,
             "instance": settings.market_data_instance,
         },
+        min_body_bytes=calculator.MAX_BODY_BYTES,  # 10,000 greeks items; the route caps them
     )
     app.add_exception_handler(ProviderError, provider_error_handler)
     app.include_router(market.router)
