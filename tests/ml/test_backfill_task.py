@@ -37,3 +37,15 @@ def test_a_refused_batch_fails_the_task() -> None:
     refuse = httpx.MockTransport(lambda _: httpx.Response(401, json={"type": "unauthorized"}))
     with pytest.raises(httpx.HTTPStatusError):
         request_backfill(OrderServiceSettings(url="http://order.test"), transport=refuse)
+
+
+def test_the_worker_sends_its_own_order_service_key_when_one_is_set() -> None:
+    asked: list[httpx.Request] = []
+
+    def order_service(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        return httpx.Response(200, json={"entry": SIDE, "exit": SIDE, "next_after_id": None})
+
+    settings = OrderServiceSettings(url="http://order.test", api_key="worker-own-key")
+    request_backfill(settings, transport=httpx.MockTransport(order_service))
+    assert [r.headers["authorization"] for r in asked] == ["Bearer worker-own-key"]

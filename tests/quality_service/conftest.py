@@ -4,10 +4,13 @@ that a test then punches known gaps into."""
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine, delete
@@ -23,6 +26,30 @@ NOW = datetime(2025, 12, 2, 16, 0, tzinfo=IST)  # after the 15:45 slot
 MIDDAY = datetime(2025, 12, 2, 11, 0, tzinfo=IST)
 
 TradeFactory = Callable[..., list[int]]
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not seen within {timeout}s")
+
+
+@pytest.fixture
+def broker(redis_url: str | None, tmp_path: Path) -> dict[str, str]:
+    """Broker, result backend and a queue of this test's own (CI shares one Redis)."""
+    if redis_url:
+        urls = {"CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url}
+    else:
+        urls = {
+            "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+            "CELERY_RESULT_BACKEND": f"db+sqlite:///{tmp_path / 'results.db'}",
+        }
+    return urls | {"CELERY_QUEUE": f"quality-test-{uuid.uuid4().hex[:8]}"}
 
 
 @pytest.fixture(autouse=True)

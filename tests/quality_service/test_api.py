@@ -199,6 +199,28 @@ async def test_a_failing_run_records_its_alert_after_the_response(
             "check": "ml_metadata",
             "kind": "failure",
             "delivered": False,
-            "error": "no webhook configured (QUALITY_WEBHOOK_URL)",
+            "error": "no alert channel configured (ALERT_URLS or QUALITY_WEBHOOK_URL)",
         }
     ]
+
+
+# kombu's SQLAlchemy transport (the serverless default broker) maps its tables with lazy="noload",
+# deprecated in SQLAlchemy 2.1; the API meets it as the producer.
+@pytest.mark.filterwarnings(
+    "ignore:The ``noload`` loader strategy is deprecated:sqlalchemy.exc.SADeprecationWarning"
+)
+async def test_queueing_a_backfill_needs_the_key_and_a_trading_date(
+    client: Client, api_headers: dict[str, str]
+) -> None:
+    path = "/quality/backfills"
+    assert (await client.post(path, params={"trading_date": "2025-12-02"})).status_code == 401
+    holiday = await client.post(path, params={"trading_date": "2025-12-25"}, headers=api_headers)
+    assert holiday.status_code == 422
+    assert "trading_date" in holiday.text and "not an NSE trading day" in holiday.text
+    garbled = await client.post(path, params={"trading_date": "2025-13-40"}, headers=api_headers)
+    assert garbled.status_code == 422 and "trading_date" in garbled.text
+
+    queued = await client.post(path, params={"trading_date": "2025-12-02"}, headers=api_headers)
+    assert queued.status_code == 202, queued.text
+    body = queued.json()
+    assert (body["task"], body["trading_date"]) == ("quality.backfill_and_recheck", "2025-12-02")

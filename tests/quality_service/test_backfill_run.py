@@ -88,10 +88,10 @@ def test_a_failed_backfill_still_rechecks_and_says_why(
 ) -> None:
     add_trades(3)
 
-    def refused(_settings: object) -> dict[str, object]:
+    def refused(*_: object) -> dict[str, object]:
         raise httpx.ConnectError("connection refused")
 
-    monkeypatch.setattr(celery_app.backfill, "request_backfill", refused)
+    monkeypatch.setattr(celery_app.backfill, "request_batch", refused)
     monkeypatch.setattr(celery_app.resources, "_engine", clean_db)
     run_id = celery_app.backfill_and_recheck.run(TRADING_DAY.isoformat())
     assert run_id is not None
@@ -106,9 +106,9 @@ def test_a_failed_backfill_still_rechecks_and_says_why(
 def test_no_backfill_recheck_on_a_holiday(
     clean_db: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def must_not_run(_settings: object) -> dict[str, object]:
+    def must_not_run(*_: object) -> dict[str, object]:
         raise AssertionError("backfill asked on a holiday")
 
-    monkeypatch.setattr(celery_app.backfill, "request_backfill", must_not_run)
+    monkeypatch.setattr(celery_app.backfill, "request_batch", must_not_run)
     monkeypatch.setattr(celery_app.resources, "_engine", clean_db)
     assert celery_app.backfill_and_recheck.run(date(2025, 12, 25).isoformat()) is None

@@ -10,9 +10,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +25,7 @@ from sqlmodel import Session, select
 from optrade.db.models import QualityRun
 from quality_service.schedule import latest_due_trading_date
 from tests.conftest import TEST_API_KEY
-from tests.quality_service.conftest import TradeFactory
+from tests.quality_service.conftest import TradeFactory, wait_for
 from tests.support.processes import REPO_ROOT, ServiceProcess, free_port
 
 pytestmark = [
@@ -41,33 +40,10 @@ CHROMIUM = "/usr/bin/chromium"
 T = TypeVar("T")
 
 
-def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} not seen within {timeout}s")
-
-
 def _runs(engine: Engine, **where: Any) -> list[QualityRun]:
     with Session(engine) as session:
         statement = select(QualityRun).filter_by(**where).order_by(QualityRun.id)  # type: ignore[arg-type]
         return list(session.exec(statement).all())
-
-
-@pytest.fixture
-def broker(redis_url: str | None, tmp_path: Path) -> dict[str, str]:
-    """Broker, result backend and a queue of this test's own (CI shares one Redis)."""
-    if redis_url:
-        urls = {"CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url}
-    else:
-        urls = {
-            "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
-            "CELERY_RESULT_BACKEND": f"db+sqlite:///{tmp_path / 'results.db'}",
-        }
-    return urls | {"CELERY_QUEUE": f"quality-test-{uuid.uuid4().hex[:8]}"}
 
 
 @pytest.fixture

@@ -224,3 +224,18 @@ def test_tasks_are_thin_late_acked_wrappers_that_take_primitives() -> None:
         assert all(p.annotation in ("str | None", "int") for p in parameters), task.name
     assert app.conf.timezone == "Asia/Kolkata"
     assert "daily-quality-check" in app.conf.beat_schedule
+
+
+def test_every_task_has_soft_and_hard_limits_and_redis_outwaits_the_longest() -> None:
+    from quality_service.celery_app import app
+
+    settings = CelerySettings(broker_url="redis://x:6379/0")
+    config = celery_config(settings)
+    limits = config["task_annotations"]
+    assert set(limits) == {task for task in app.tasks if task.startswith("quality.")}
+    assert all(0 < lim["soft_time_limit"] < lim["time_limit"] for lim in limits.values())
+    longest = max(lim["time_limit"] for lim in limits.values())
+    assert config["broker_transport_options"]["visibility_timeout"] > longest
+    assert celery_config(CelerySettings())["broker_transport_options"] == {}  # SQLite: none
+    with pytest.raises(ValueError, match="CELERY_CHECK_SOFT_TIME_LIMIT_SECONDS"):
+        CelerySettings(check_soft_time_limit_seconds=60, check_time_limit_seconds=60)

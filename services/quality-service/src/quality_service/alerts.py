@@ -1,5 +1,7 @@
-"""Failure and recovery notices: a WARNING log line always, a Slack-compatible webhook post when
-QUALITY_WEBHOOK_URL is set.
+"""Failure, recovery and missed-run notices: a WARNING log line always, and a notice through every
+channel of `notify` (apprise's `ALERT_URLS`, the legacy `QUALITY_WEBHOOK_URL`).
+
+A notice names the failing checks, gives the coverage of every check and links the dashboard.
 
 The cooldown state is derived from the stored runs: each run records in `RunDetails.alerts` what
 was posted for it, so "was this check's failure posted within the cooldown?" is a query over the
@@ -9,16 +11,14 @@ last few runs, and a restarted worker or a second API replica sees the same answ
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from optrade.db.engine import session_scope
 from optrade.db.models import QualityRun
+from quality_service.notify import Notice, Notifier
 from quality_service.report import percent
 from quality_service.schemas import AlertRecord, CheckResult, CheckStatus, RunDetails, RunStatus
 from quality_service.settings import QualitySettings
@@ -26,47 +26,6 @@ from quality_service.settings import QualitySettings
 log = logging.getLogger(__name__)
 
 EVALUATED = (RunStatus.PASS, RunStatus.WARN, RunStatus.FAIL)
-_RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
-
-
-class AlertDeliveryError(Exception):
-    """The webhook did not accept the notice after every attempt."""
-
-
-class Webhook:
-    """Posts `{"text": ...}` to one URL with a bounded retry on transport errors, 429 and 5xx."""
-
-    def __init__(
-        self,
-        url: str,
-        client: httpx.Client,
-        *,
-        attempts: int = 3,
-        backoff_s: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.url = url
-        self.client = client
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self.sleep = sleep
-
-    def post(self, text: str) -> None:
-        last = "no attempt made"
-        for attempt in range(self.attempts):
-            if attempt:
-                self.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = self.client.post(self.url, json={"text": text})
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.is_success:
-                return
-            last = f"HTTP {response.status_code}"
-            if response.status_code not in _RETRYABLE_STATUS:
-                break
-        raise AlertDeliveryError(f"webhook post failed after {attempt + 1} attempt(s): {last}")
 
 
 def _checks(run: QualityRun) -> dict[str, CheckResult]:
@@ -140,34 +99,58 @@ def plan_alerts(
     return records, lines
 
 
+def _missed(run: QualityRun) -> tuple[list[AlertRecord], list[str]]:
+    """The notice of a scheduled run made up for by the catch-up (it missed its 15:45 IST)."""
+    if not RunDetails.of(run.details).missed:
+        return [], []
+    log.warning("the scheduled quality run for %s was missed; caught up", run.trading_date)
+    line = (
+        f":alarm_clock: MISSED the scheduled check of {run.trading_date} at 15:45 IST; "
+        f"caught up by run #{run.id} ({run.status})"
+    )
+    return [AlertRecord(check="schedule", kind="missed")], [line]
+
+
+def _notice(run: QualityRun, lines: list[str], settings: QualitySettings) -> Notice:
+    """The message: what happened, the coverage of every check, links to the run and dashboard."""
+    coverage = ", ".join(
+        f"{c.label} {percent(c.coverage) if c.coverage is not None else 'n/a'}"
+        for c in _checks(run).values()
+    )
+    base = settings.public_url.rstrip("/")
+    body = [
+        *lines,
+        f"Coverage ({run.total_trades} trades): {coverage or 'not evaluated'}",
+        f"Run: {base}/quality/runs/{run.id}?format=text",
+        f"Dashboard: {base}/quality/dashboard",
+    ]
+    failing = any(line.startswith((":x:", ":alarm_clock:")) for line in lines)
+    title = f"Optrade data quality: {run.trigger} run #{run.id} {run.status}"
+    return Notice(title=title, body="\n".join(body), kind="failure" if failing else "success")
+
+
 def dispatch_alerts(
     engine: Engine,
     run: QualityRun,
     *,
     settings: QualitySettings,
-    webhook: Webhook | None,
+    notifier: Notifier | None,
     now: datetime,
 ) -> list[AlertRecord]:
-    """Log and post the notices of a stored run, and record on the run what was posted."""
-    if run.status not in EVALUATED:
-        return []
-    with session_scope(engine) as session:
-        records, lines = plan_alerts(session, run, settings, now)
+    """Log and send the notices of a stored run, and record on the run what was sent."""
+    records, lines = _missed(run)
+    if run.status in EVALUATED:
+        with session_scope(engine) as session:
+            planned, planned_lines = plan_alerts(session, run, settings, now)
+        records, lines = records + planned, lines + planned_lines
     if not records:
         return []
-    delivered, error = False, None
-    if lines and webhook is not None:
-        try:
-            webhook.post("Optrade data quality\n" + "\n".join(lines))
-            delivered = True
-        except AlertDeliveryError as exc:
-            error = str(exc)
-            log.error("data quality alert not delivered: %s", exc)
-    elif lines:
-        error = "no webhook configured (QUALITY_WEBHOOK_URL)"
+    error = None
+    if lines:
+        error = (notifier or Notifier([])).send(_notice(run, lines, settings))
     for record in records:
         if record.suppressed is None:
-            record.delivered, record.error = delivered, error
+            record.delivered, record.error = error is None, error
     _record_alerts(engine, run, records)
     return records
 

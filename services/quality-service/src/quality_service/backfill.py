@@ -44,31 +44,59 @@ def get_order_service_settings() -> OrderServiceSettings:
     return OrderServiceSettings()
 
 
+def _headers(settings: OrderServiceSettings) -> dict[str, str]:
+    key = settings.credential()
+    return {
+        **outgoing_headers(),
+        "Authorization": f"Bearer {key.get_secret_value() if key else ''}",
+    }
+
+
+def empty_totals() -> dict[str, Any]:
+    return {"batches": 0, "entry": {}, "exit": {}}
+
+
+def add_batch(totals: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """`totals` with one batch's counts per side added (a new dict)."""
+    summed: dict[str, Any] = {"batches": totals["batches"] + 1}
+    for side in ("entry", "exit"):
+        merged = dict(totals[side])
+        for name, count in report[side].items():
+            merged[name] = merged.get(name, 0) + int(count)
+        summed[side] = merged
+    return summed
+
+
+def request_batch(
+    settings: OrderServiceSettings,
+    after_id: int,
+    *,
+    client: httpx.Client | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> dict[str, Any]:
+    """Ask the order service for one bounded backfill batch after `after_id`; its report."""
+    params = {"limit": settings.backfill_batch, "after_id": after_id}
+    if client is not None:
+        response = client.post("/v1/trades/backfill", params=params, headers=_headers(settings))
+        return response.raise_for_status().json()  # type: ignore[no-any-return]
+    with httpx.Client(
+        base_url=settings.url, timeout=settings.timeout_seconds, transport=transport
+    ) as own:
+        return request_batch(settings, after_id, client=own)
+
+
 def request_backfill(
     settings: OrderServiceSettings, *, transport: httpx.BaseTransport | None = None
 ) -> dict[str, Any]:
     """Run backfill batches on the order service until none is left; totals per side."""
-    key = settings.credential()
-    headers = {
-        **outgoing_headers(),
-        "Authorization": f"Bearer {key.get_secret_value() if key else ''}",
-    }
-    totals: dict[str, Any] = {"batches": 0, "entry": {}, "exit": {}}
+    totals = empty_totals()
     after_id: int | None = 0
     with httpx.Client(
         base_url=settings.url, timeout=settings.timeout_seconds, transport=transport
     ) as client:
         while after_id is not None and totals["batches"] < settings.backfill_max_batches:
-            response = client.post(
-                "/v1/trades/backfill",
-                params={"limit": settings.backfill_batch, "after_id": after_id},
-                headers=headers,
-            )
-            report = response.raise_for_status().json()
-            totals["batches"] += 1
-            for side in ("entry", "exit"):
-                for name, count in report[side].items():
-                    totals[side][name] = totals[side].get(name, 0) + count
+            report = request_batch(settings, after_id, client=client)
+            totals = add_batch(totals, report)
             after_id = report["next_after_id"]
     log.info("snapshot backfill: %s", totals)
     return totals

@@ -15,7 +15,8 @@ from datetime import date
 from typing import Any
 
 import httpx
-from celery import Celery
+from celery import Celery, Task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import beat_init, worker_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import IntegrityError
 
@@ -27,7 +28,7 @@ from optrade.settings import (
     get_app_settings,
     get_database_settings,
 )
-from quality_service import backfill, history, runs
+from quality_service import backfill, history, runs, task_context
 from quality_service.celeryconfig import (
     BACKFILL_TASK,
     CATCH_UP_TASK,
@@ -55,15 +56,31 @@ def create_celery_app(settings: CelerySettings | None = None) -> Celery:
     return celery
 
 
+class QualityTask(Task):  # type: ignore[misc]
+    """Acknowledged after it ran; interrupted at its soft time limit and then retried once.
+
+    The limits are per task (`celeryconfig.time_limits`); the retry runs the same arguments, so
+    a backfill batch resumes after the last id it was given, not from the start.
+    """
+
+    acks_late = True
+    reject_on_worker_lost = True
+    autoretry_for = (SoftTimeLimitExceeded,)
+    max_retries = 1
+    default_retry_delay = 2
+
+
 app = create_celery_app()
-TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
+app.Task = QualityTask
+TASK_OPTIONS: dict[str, Any] = {"base": QualityTask}
+assert task_context.REQUEST_ID_HEADER  # connects the request-id and logging signals
 
 
 @app.task(name=RUN_SCHEDULED_TASK, **TASK_OPTIONS)
 def run_scheduled(trading_date: str | None = None) -> int | None:
     """Beat's daily task: the check for `trading_date` (default: the cron slot just reached)."""
     day = date.fromisoformat(trading_date) if trading_date else slot_date(utcnow())
-    outcome = runs.run_scheduled_check(resources.engine, day, webhook=resources.webhook())
+    outcome = runs.run_scheduled_check(resources.engine, day, notifier=resources.notifier())
     follow_with_backfill(outcome)
     return outcome.run.id
 
@@ -87,18 +104,22 @@ def follow_with_backfill(outcome: runs.ScheduledOutcome | None) -> None:
 @app.task(name=RUN_MANUAL_TASK, **TASK_OPTIONS)
 def run_manual(lookback_days: int = 1) -> int | None:
     run = runs.run_manual_check(
-        resources.engine, lookback_days=lookback_days, webhook=resources.webhook()
+        resources.engine, lookback_days=lookback_days, notifier=resources.notifier()
     )
     return run.id
 
 
-@app.task(name=BACKFILL_TASK, **TASK_OPTIONS)
-def backfill_and_recheck(trading_date: str | None = None) -> int | None:
-    """After the daily check: repair missing snapshots, then check the same date again.
+@app.task(name=BACKFILL_TASK, bind=True, **TASK_OPTIONS)
+def backfill_and_recheck(
+    self: Task, trading_date: str | None = None, after_id: int = 0, totals: dict | None = None
+) -> int | None:
+    """After the daily check: repair missing snapshots one batch per task, then re-check the date.
 
-    The backfill is asked of the order service (it owns the trades); if that fails, the re-check
-    still runs and its note says why, so the day's history shows the backfill did not happen. A
-    date whose backfill already succeeded is not backfilled again (duplicate or redelivered task).
+    Each task asks the order service (it owns the trades) for ONE bounded batch after `after_id`
+    and queues the next batch with the running totals, so no task outlives its time limit and a
+    retried or redelivered task resumes where the last one stopped. If a batch fails, the re-check
+    still runs and its note says why. A date whose backfill already succeeded is not backfilled
+    again (duplicate or redelivered task).
     """
     day = date.fromisoformat(trading_date) if trading_date else slot_date(utcnow())
     if not is_trading_day(day):
@@ -108,18 +129,35 @@ def backfill_and_recheck(trading_date: str | None = None) -> int | None:
     if done is not None:
         log.info("the backfill of %s ran already (run %s)", day, done.id)
         return done.id
+    report, next_after_id = _backfill_batch(after_id, totals or backfill.empty_totals())
+    if next_after_id is not None:
+        kwargs = {"trading_date": day.isoformat(), "after_id": next_after_id, "totals": report}
+        self.apply_async(kwargs=kwargs)
+        return None
+    log.info("snapshot backfill of %s: %s", day, report)
+    outcome = runs.run_backfill_check(resources.engine, day, report, notifier=resources.notifier())
+    return outcome.run.id
+
+
+def _backfill_batch(after_id: int, totals: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """One batch added to `totals`, and the id to resume after (None: the backfill is over)."""
+    settings = backfill.get_order_service_settings()
     try:
-        report = backfill.request_backfill(backfill.get_order_service_settings())
+        report = backfill.request_batch(settings, after_id)
+        totals = backfill.add_batch(totals, report)
+        next_after_id = report["next_after_id"]
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:  # unreachable or garbled
         log.warning("snapshot backfill failed: %s", exc)
-        report = {"error": f"{type(exc).__name__}: {exc}"}
-    outcome = runs.run_backfill_check(resources.engine, day, report, webhook=resources.webhook())
-    return outcome.run.id
+        return {**totals, "error": f"{type(exc).__name__}: {exc}"}, None
+    if next_after_id is not None and totals["batches"] >= settings.backfill_max_batches:
+        log.warning("snapshot backfill stopped after %s batches", totals["batches"])
+        return totals, None
+    return totals, None if next_after_id is None else int(next_after_id)
 
 
 @app.task(name=CATCH_UP_TASK, **TASK_OPTIONS)
 def catch_up() -> int | None:
-    outcome = runs.catch_up(resources.engine, webhook=resources.webhook())
+    outcome = runs.catch_up(resources.engine, notifier=resources.notifier())
     follow_with_backfill(outcome)
     return outcome.run.id if outcome else None
 

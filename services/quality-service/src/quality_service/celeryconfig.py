@@ -27,6 +27,8 @@ RUN_SCHEDULED_TASK = "quality.run_scheduled"
 BACKFILL_TASK = "quality.backfill_and_recheck"
 RUN_MANUAL_TASK = "quality.run_manual"
 CATCH_UP_TASK = "quality.catch_up"
+CHECK_TASKS = (RUN_SCHEDULED_TASK, RUN_MANUAL_TASK, CATCH_UP_TASK)
+BEAT_SCHEDULER = "quality_service.beat.LockedScheduler"
 
 
 def beat_schedule() -> dict[str, dict[str, Any]]:
@@ -40,6 +42,28 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             ),
         }
     }
+
+
+def time_limits(settings: CelerySettings) -> dict[str, dict[str, int]]:
+    """Soft and hard time limit of every task, by task name (Celery's `task_annotations`)."""
+    check = {
+        "soft_time_limit": settings.check_soft_time_limit_seconds,
+        "time_limit": settings.check_time_limit_seconds,
+    }
+    backfill = {
+        "soft_time_limit": settings.backfill_soft_time_limit_seconds,
+        "time_limit": settings.backfill_time_limit_seconds,
+    }
+    return {name: dict(check) for name in CHECK_TASKS} | {BACKFILL_TASK: backfill}
+
+
+def transport_options(settings: CelerySettings) -> dict[str, Any]:
+    """Redis hands an unacknowledged message to another worker after `visibility_timeout`: it
+    must outlast any task's hard limit, or a long task would run twice at once. (kombu's SQLite
+    transport has no such timeout and refuses the option.)"""
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return {"visibility_timeout": settings.visibility_timeout_seconds}
+    return {}
 
 
 def celery_config(settings: CelerySettings) -> dict[str, Any]:
@@ -62,4 +86,10 @@ def celery_config(settings: CelerySettings) -> dict[str, Any]:
         "accept_content": ["json"],
         "result_expires": 7 * 86400,
         "broker_connection_retry_on_startup": True,
+        "task_annotations": time_limits(settings),
+        "broker_transport_options": transport_options(settings),
+        "beat_scheduler": BEAT_SCHEDULER,
+        "beat_max_loop_interval": settings.beat_lock_refresh_seconds,
+        # Logging is configured by `task_context` (JSON through optrade.observability).
+        "worker_hijack_root_logger": False,
     }

@@ -18,9 +18,10 @@ from optrade.db.engine import create_db_engine
 from optrade.domain import IST
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
-from quality_service.alerts import Webhook
 from quality_service.api.routes import router
+from quality_service.celery_app import create_celery_app
 from quality_service.metrics import LatestRunCollector
+from quality_service.notify import build_notifier
 from quality_service.settings import (
     check_production_celery,
     get_celery_settings,
@@ -57,11 +58,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = create_db_engine(database)
     app.state.broker_url = get_celery_settings().broker_url
     client = httpx.Client(timeout=httpx.Timeout(quality.webhook_timeout_seconds))
-    app.state.webhook = (
-        Webhook(quality.webhook_url, client, attempts=quality.webhook_attempts)
-        if quality.webhook_url
-        else None
-    )
+    app.state.notifier = build_notifier(quality, client)
+    # The API only sends tasks (their outcome is a stored run): no result backend to open.
+    producer = get_celery_settings().model_copy(update={"result_backend": "disabled://"})
+    app.state.celery = create_celery_app(producer)
     app.state.quality_settings = quality
     collector = LatestRunCollector(app.state.engine)
     REGISTRY.register(collector)

@@ -22,7 +22,7 @@ from optrade.db.engine import session_scope
 from optrade.db.models import QualityRun
 from optrade.domain import utcnow
 from quality_service import metrics
-from quality_service.alerts import Webhook, dispatch_alerts
+from quality_service.alerts import dispatch_alerts
 from quality_service.checks import (
     CHECK_NAMES,
     count_window,
@@ -31,6 +31,7 @@ from quality_service.checks import (
     overall_status,
 )
 from quality_service.history import backfill_key, find_by_key, find_scheduled, scheduled_key
+from quality_service.notify import Notifier
 from quality_service.schedule import (
     Window,
     latest_due_trading_date,
@@ -103,19 +104,21 @@ def finish_run(
     run: QualityRun,
     *,
     settings: QualitySettings,
-    webhook: Webhook | None,
+    notifier: Notifier | None,
     defer: Defer | None = None,
 ) -> None:
     """End a stored run: count it in the metrics and send its notices (now, or via `defer`).
 
-    The API defers the notices so a slow webhook (with retries) never holds its response; the
+    The API defers the notices so a slow channel (with retries) never holds its response; the
     worker sends them in the task.
     """
     metrics.observe_run(run)
     if defer is None:
-        dispatch_alerts(engine, run, settings=settings, webhook=webhook, now=run.started_at)
+        dispatch_alerts(engine, run, settings=settings, notifier=notifier, now=run.started_at)
     else:
-        defer(dispatch_alerts, engine, run, settings=settings, webhook=webhook, now=run.started_at)
+        defer(
+            dispatch_alerts, engine, run, settings=settings, notifier=notifier, now=run.started_at
+        )
 
 
 def run_manual_check(
@@ -124,7 +127,7 @@ def run_manual_check(
     lookback_days: int = 1,
     now: datetime | None = None,
     settings: QualitySettings | None = None,
-    webhook: Webhook | None = None,
+    notifier: Notifier | None = None,
     alert: bool = True,
 ) -> QualityRun:
     """Check the trades closed today (IST) or in the last `lookback_days` days; store the run."""
@@ -136,7 +139,7 @@ def run_manual_check(
     run = _new_run(Trigger.MANUAL, window, now, settings, lookback_days=lookback_days)
     _store_evaluated(engine, run, settings)
     if alert:
-        finish_run(engine, run, settings=settings, webhook=webhook)
+        finish_run(engine, run, settings=settings, notifier=notifier)
     return run
 
 
@@ -162,7 +165,7 @@ def run_backfill_check(
     *,
     now: datetime | None = None,
     settings: QualitySettings | None = None,
-    webhook: Webhook | None = None,
+    notifier: Notifier | None = None,
 ) -> ScheduledOutcome:
     """Check `trading_date` again after the snapshot backfill and store it as a `backfill` run.
 
@@ -187,7 +190,7 @@ def run_backfill_check(
     except IntegrityError as exc:
         return _stored_twin(engine, run, exc)
     log.info("backfill re-check %s for %s: %s", run.id, trading_date, run.status)
-    finish_run(engine, run, settings=settings, webhook=webhook)
+    finish_run(engine, run, settings=settings, notifier=notifier)
     return ScheduledOutcome(run, created=True)
 
 
@@ -206,7 +209,8 @@ def run_scheduled_check(
     *,
     now: datetime | None = None,
     settings: QualitySettings | None = None,
-    webhook: Webhook | None = None,
+    notifier: Notifier | None = None,
+    missed: bool = False,
 ) -> ScheduledOutcome:
     """Run the daily check for `trading_date` at most once, however often it is triggered.
 
@@ -217,7 +221,8 @@ def run_scheduled_check(
     """
     settings = settings or get_quality_settings()
     now = now or utcnow()
-    run = _new_run(Trigger.SCHEDULED, trading_date_window(trading_date), now, settings)
+    window = trading_date_window(trading_date)
+    run = _new_run(Trigger.SCHEDULED, window, now, settings, missed=missed)
     run.trading_date = trading_date
     run.scheduled_key = scheduled_key(trading_date)
     try:
@@ -233,7 +238,7 @@ def run_scheduled_check(
     except IntegrityError as exc:
         return _stored_twin(engine, run, exc)
     log.info("scheduled run %s for %s: %s", run.id, trading_date, run.status)
-    finish_run(engine, run, settings=settings, webhook=webhook)
+    finish_run(engine, run, settings=settings, notifier=notifier)
     return ScheduledOutcome(run, created=True)
 
 
@@ -242,7 +247,7 @@ def catch_up(
     *,
     now: datetime | None = None,
     settings: QualitySettings | None = None,
-    webhook: Webhook | None = None,
+    notifier: Notifier | None = None,
 ) -> ScheduledOutcome | None:
     """Run the latest trading date whose 15:45 IST has passed, if it has no scheduled run yet."""
     now = now or utcnow()
@@ -250,4 +255,6 @@ def catch_up(
     if find_scheduled(engine, due) is not None:
         return None
     log.warning("scheduled quality run for %s is missing: catching up", due)
-    return run_scheduled_check(engine, due, now=now, settings=settings, webhook=webhook)
+    return run_scheduled_check(
+        engine, due, now=now, settings=settings, notifier=notifier, missed=True
+    )

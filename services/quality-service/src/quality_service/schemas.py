@@ -99,6 +99,7 @@ class RunDetails(BaseModel):
     alerts: list[AlertRecord] = Field(
         default_factory=list, description="notices sent or suppressed"
     )
+    missed: bool = Field(False, description="a scheduled run made up for by the catch-up")
 
     @classmethod
     def of(cls, stored: dict[str, Any] | None) -> RunDetails:
@@ -171,3 +172,9 @@ class QualityStatus(BaseModel):
     recent_runs: list[RunSummary] = Field(description="the last 7 runs, newest first")
     calendar_warning: str | None
     as_of: datetime = Field(description="IST")
+
+
+class QueuedTask(BaseModel):
+    task_id: str = Field(description="the Celery task id (also in the worker's log lines)")
+    task: str
+    trading_date: date

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.settings import AppSettings, ConfigurationError
@@ -31,7 +31,12 @@ class QualitySettings(BaseSettings):
     warn_margin: float = Field(2.0, ge=0, le=100)
     failing_ids_limit: int = Field(20, ge=0, le=1000)
 
-    webhook_url: str | None = None
+    # apprise URLs (tgram://, discord://, slack://, mailto://, json://host/path, ...), separated
+    # by commas or spaces: every notice goes to each of them.
+    alert_urls: str = Field("", validation_alias="ALERT_URLS")
+    # Where people reach the quality API: the base of the dashboard and export links in notices.
+    public_url: str = "http://127.0.0.1:8003"
+    webhook_url: str | None = None  # a Slack-format {"text": ...} webhook, kept beside ALERT_URLS
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     webhook_attempts: int = Field(3, ge=1, le=10)
     # The same failing check is posted again only after this long (recoveries are always posted).
@@ -52,6 +57,33 @@ class CelerySettings(BaseSettings):
     broker_url: str = DEFAULT_BROKER_URL
     result_backend: str = DEFAULT_RESULT_BACKEND
     queue: str = "quality"
+
+    # A check task (scheduled, manual, catch-up) is interrupted at its soft limit and retried once;
+    # a task still running at its hard limit has its worker process killed.
+    check_soft_time_limit_seconds: int = Field(900, ge=1)
+    check_time_limit_seconds: int = Field(960, ge=1)
+    # One backfill task asks the order service for one batch (ORDER_SERVICE_TIMEOUT_SECONDS).
+    backfill_soft_time_limit_seconds: int = Field(420, ge=1)
+    backfill_time_limit_seconds: int = Field(480, ge=1)
+    # Beat refreshes its single-instance lock this often; the lock lapses after 4x as long.
+    beat_lock_refresh_seconds: int = Field(15, ge=1, le=300)
+
+    @model_validator(mode="after")
+    def _soft_before_hard(self) -> CelerySettings:
+        for kind in ("check", "backfill"):
+            soft = getattr(self, f"{kind}_soft_time_limit_seconds")
+            hard = getattr(self, f"{kind}_time_limit_seconds")
+            if soft >= hard:
+                raise ValueError(
+                    f"CELERY_{kind.upper()}_SOFT_TIME_LIMIT_SECONDS ({soft}) must be below "
+                    f"CELERY_{kind.upper()}_TIME_LIMIT_SECONDS ({hard})"
+                )
+        return self
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """Longer than the longest hard limit, so a running task is never handed out again."""
+        return 2 * max(self.check_time_limit_seconds, self.backfill_time_limit_seconds) + 60
 
 
 def check_production_celery(app: AppSettings, celery: CelerySettings) -> None:

@@ -1,4 +1,4 @@
-"""Per-process resources of the Celery worker: one engine and one webhook client, made lazily."""
+"""Per-process resources of the Celery worker: one engine and one notifier, made lazily."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 
 from optrade.db.engine import create_db_engine
 from optrade.settings import get_database_settings
-from quality_service.alerts import Webhook
+from quality_service.notify import Notifier, build_notifier
 from quality_service.settings import get_quality_settings
 
 
@@ -24,13 +24,11 @@ class WorkerResources:
             self._engine = create_db_engine(get_database_settings())
         return self._engine
 
-    def webhook(self) -> Webhook | None:
+    def notifier(self) -> Notifier:
         settings = get_quality_settings()
-        if not settings.webhook_url:
-            return None
         if self._client is None:
             self._client = httpx.Client(timeout=httpx.Timeout(settings.webhook_timeout_seconds))
-        return Webhook(settings.webhook_url, self._client, attempts=settings.webhook_attempts)
+        return build_notifier(settings, self._client)
 
     def close(self) -> None:
         if self._engine is not None:

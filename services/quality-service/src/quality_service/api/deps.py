@@ -1,17 +1,18 @@
-"""Request dependencies: engine, session, settings, webhook, and the run named in the path."""
+"""Request dependencies: engine, session, settings, notifier, and the run named in the path."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
+from celery import Celery
 from fastapi import Depends, Path, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from optrade.db.models import QualityRun
 from optrade.errors import NotFound
-from quality_service.alerts import Webhook
+from quality_service.notify import Notifier
 from quality_service.settings import QualitySettings
 
 
@@ -38,11 +39,19 @@ def get_settings(request: Request) -> QualitySettings:
 SettingsDep = Annotated[QualitySettings, Depends(get_settings)]
 
 
-def get_webhook(request: Request) -> Webhook | None:
-    return request.app.state.webhook  # type: ignore[no-any-return]
+def get_notifier(request: Request) -> Notifier:
+    return request.app.state.notifier  # type: ignore[no-any-return]
 
 
-WebhookDep = Annotated[Webhook | None, Depends(get_webhook)]
+NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+
+
+def get_producer(request: Request) -> Celery:
+    """The Celery app the API sends tasks with (the worker's broker and queue)."""
+    return request.app.state.celery  # type: ignore[no-any-return]
+
+
+ProducerDep = Annotated[Celery, Depends(get_producer)]
 
 
 def valid_run(run_id: Annotated[int, Path(ge=1)], session: SessionDep) -> QualityRun:

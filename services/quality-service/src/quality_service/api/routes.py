@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from optrade.calendar import is_trading_day
+from optrade.errors import InvalidInput, UpstreamUnavailable
 from optrade.security import ApiKeyDep
 from quality_service import history, runs
-from quality_service.api.deps import EngineDep, RunDep, SessionDep, SettingsDep, WebhookDep
+from quality_service.api.deps import (
+    EngineDep,
+    NotifierDep,
+    ProducerDep,
+    RunDep,
+    SessionDep,
+    SettingsDep,
+)
+from quality_service.celeryconfig import BACKFILL_TASK
 from quality_service.dashboard import render_dashboard
 from quality_service.report import render_text
-from quality_service.schemas import QualityRunPublic, QualityStatus, RunPage
+from quality_service.schemas import QualityRunPublic, QualityStatus, QueuedTask, RunPage
 from quality_service.status import quality_status, to_public
 
 router = APIRouter(prefix="/quality", tags=["quality"])
@@ -45,14 +55,39 @@ def run_checks(
     engine: EngineDep,
     settings: SettingsDep,
     background: BackgroundTasks,
-    webhook: WebhookDep,
+    notifier: NotifierDep,
     lookback_days: Annotated[int, Query(ge=1, le=runs.MAX_LOOKBACK_DAYS)] = 1,
     format: Annotated[Format, Query(description="json or the text report")] = "json",
 ) -> Response:
     """Run the checks now over today (IST) or the last `lookback_days` days, and store the run."""
     run = runs.run_manual_check(engine, lookback_days=lookback_days, settings=settings, alert=False)
-    runs.finish_run(engine, run, settings=settings, webhook=webhook, defer=background.add_task)
+    runs.finish_run(engine, run, settings=settings, notifier=notifier, defer=background.add_task)
     return _respond(to_public(run), format, status_code=201)
+
+
+@router.post(
+    "/backfills",
+    response_model=QueuedTask,
+    status_code=202,
+    dependencies=[ApiKeyDep],
+    responses={401: {"description": "missing or invalid API key"}, 503: {}},
+    operation_id="queueQualityBackfill",
+)
+def queue_backfill(
+    producer: ProducerDep,
+    trading_date: Annotated[date, Query(description="the NSE trading date to repair (IST)")],
+) -> QueuedTask:
+    """Queue the snapshot backfill and re-check of a trading date on the worker."""
+    if not is_trading_day(trading_date):
+        raise InvalidInput("trading_date", f"{trading_date} is not an NSE trading day")
+    try:
+        # Its outcome is a stored run, not a task result: the API needs no result backend.
+        sent = producer.send_task(
+            BACKFILL_TASK, kwargs={"trading_date": trading_date.isoformat()}, ignore_result=True
+        )
+    except Exception as exc:  # noqa: BLE001 - any broker failure is the same answer to the client
+        raise UpstreamUnavailable(f"the task broker is unavailable: {type(exc).__name__}") from exc
+    return QueuedTask(task_id=sent.id, task=BACKFILL_TASK, trading_date=trading_date)
 
 
 @router.get("/runs", response_model=RunPage, operation_id="listQualityRuns")
