@@ -70,6 +70,7 @@ OPERATIONS: dict[str, list[str]] = {
         "GET /metrics",
         "GET /quality/status",
         "POST /quality/checks",
+        "POST /quality/backfills",
         "GET /quality/runs",
         "GET /quality/runs/{run_id}",
         "GET /quality/dashboard",
