@@ -303,9 +303,11 @@ def _dead_primary(urls: dict[str, str], order: dict[str, Any]) -> list[dict[str,
 
 
 def _breaker_state(metrics: str) -> str:
+    """The state `market_data_breaker_state` marks 1 for the primary."""
+    prefix = 'market_data_breaker_state{provider="primary"'
     for line in metrics.splitlines():
-        if line.startswith('market_data_breaker_state{provider="primary"}'):
-            return {0: "closed", 1: "half-open", 2: "open"}.get(int(float(line.split()[-1])), "?")
+        if line.startswith(prefix) and line.endswith(" 1.0"):
+            return line.split('state="', 1)[1].split('"', 1)[0]
     return "unknown"
 
 

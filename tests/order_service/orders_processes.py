@@ -96,6 +96,14 @@ def metric(service_url: str, name: str, **labels: str) -> float | None:
     return None
 
 
+def breaker(service_url: str, provider: str) -> str | None:
+    """The state `market_data_breaker_state` marks 1 for `provider` (None if none is)."""
+    for state in ("closed", "half-open", "open"):
+        if metric(service_url, "market_data_breaker_state", provider=provider, state=state) == 1:
+            return state
+    return None
+
+
 def warm_up(market_data_url: str, option: dict[str, Any], at: datetime = SESSION_AT) -> None:
     """Ask for one quote, so a process's first (cold, slow) answer does not meet a tight timeout."""
     params = {"expiry": option["expiry"], "strike": option["strike"], "option_type": "CE"}

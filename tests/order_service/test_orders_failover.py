@@ -15,9 +15,9 @@ from orders_fakes import count_rows
 from orders_processes import (
     AUTH,
     SESSION_AT,
+    breaker,
     listed_option,
     market_data,
-    metric,
     order_body,
     order_service,
     warm_up,
@@ -138,7 +138,7 @@ def test_a_misbehaving_primary_is_skipped_and_its_breaker_opens(
                 assert position["entry_source"] == "fallback", fault
                 assert position["entry_error"].startswith("skipped primary"), fault
                 assert position["entry_delta"] is not None
-            assert metric(orders.url, "market_data_breaker_state", provider="primary") == 0
+            assert breaker(orders.url, "primary") == "closed"
 
             timings = []
             with market_data("primary", port=port, MARKET_DATA_FAULT="hang"):
@@ -147,10 +147,10 @@ def test_a_misbehaving_primary_is_skipped_and_its_breaker_opens(
                     opened = api.post("/v1/orders", json=order_body(option))
                     timings.append(time.perf_counter() - started)
                     assert opened.status_code == 201 and opened.json()["entry_source"] == "fallback"
-                state = metric(orders.url, "market_data_breaker_state", provider="primary")
+                state = breaker(orders.url, "primary")
     finally:
         orders.stop()
-    assert state == 2  # open
+    assert state == "open"
     # The first waited out the read timeout and opened the breaker; the rest never asked.
     assert statistics.median(timings[1:]) < timings[0] / 3, timings
 
@@ -184,14 +184,14 @@ def test_when_every_breaker_is_open_the_provider_that_came_back_serves_at_once(
                 refused = api.post("/v1/orders", json=order_body(option))
                 assert refused.status_code == 503, refused.text
             for provider in ("primary", "fallback"):
-                assert metric(orders.url, "market_data_breaker_state", provider=provider) == 2
+                assert breaker(orders.url, provider) == "open"
 
             primary = market_data("primary", port=primary_port).start()
             warm_up(primary.url, option)
             served = api.post("/v1/orders", json=order_body(option))
             assert served.status_code == 201, served.text
             assert served.json()["entry_source"] == "primary"
-            assert metric(orders.url, "market_data_breaker_state", provider="primary") == 0
+            assert breaker(orders.url, "primary") == "closed"
             again = api.post("/v1/orders", json=order_body(option))
             assert again.json()["entry_source"] == "primary"
     finally:

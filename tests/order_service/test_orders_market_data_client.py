@@ -110,8 +110,13 @@ def test_a_structured_error_body_names_the_field() -> None:
     assert caught.value.field == "expiry"
 
 
-def _breaker_gauge(provider: str) -> float | None:
-    return REGISTRY.get_sample_value("market_data_breaker_state", {"provider": provider})
+def _breaker_gauge(provider: str) -> str | None:
+    """The state the gauge marks 1 for `provider`."""
+    for state in ("closed", "half-open", "open"):
+        labels = {"provider": provider, "state": state}
+        if REGISTRY.get_sample_value("market_data_breaker_state", labels) == 1:
+            return state
+    return None
 
 
 def test_breaker_opens_after_fail_max_and_skips_the_dead_provider_until_it_half_opens() -> None:
@@ -120,7 +125,7 @@ def test_breaker_opens_after_fail_max_and_skips_the_dead_provider_until_it_half_
     for _ in range(3):
         assert client.capture_quote(REQUEST).source == "fallback"
     assert client.breaker_states()["primary"] == "open"
-    assert _breaker_gauge("primary") == 2
+    assert _breaker_gauge("primary") == "open"
     for _ in range(5):  # open: the primary is not even asked
         captured = client.capture_quote(REQUEST)
         assert captured.source == "fallback" and "circuit breaker open" in captured.skipped[0]
@@ -132,7 +137,7 @@ def test_breaker_opens_after_fail_max_and_skips_the_dead_provider_until_it_half_
     wait_for(lambda: client.breaker_states()["primary"] == "closed")  # ... a background call
     assert len(primary.requests) == 4  # probed it once, and that closed the breaker
     assert client.capture_quote(REQUEST).source == "primary"
-    assert _breaker_gauge("primary") == 0
+    assert _breaker_gauge("primary") == "closed"
 
 
 def test_a_failed_trial_call_opens_the_breaker_again_and_costs_callers_nothing() -> None:

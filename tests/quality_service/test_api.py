@@ -153,8 +153,8 @@ async def test_metrics_report_the_latest_coverage_per_check(
 
     metrics = (await client.get("/metrics")).text
 
-    assert 'quality_check_coverage_percent{check="chain_data"} 75.0' in metrics
-    assert 'quality_check_coverage_percent{check="entry_greeks"} 100.0' in metrics
+    assert 'quality_check_coverage_ratio{check="chain_data"} 0.75' in metrics
+    assert 'quality_check_coverage_ratio{check="entry_greeks"} 1.0' in metrics
     assert 'quality_check_status{check="chain_data",status="fail"} 1.0' in metrics
     assert 'quality_runs_total{status="fail",trigger="manual"}' in metrics
     assert "quality_scheduled_run_overdue" in metrics

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from optrade.body_limits import BodyLimitMiddleware
 from optrade.errors import install_error_handlers, problem_response
-from optrade.observability import RequestContextMiddleware, metrics_response
+from optrade.observability import RequestContextMiddleware, metrics_response, publish_build_info
 from optrade.openapi import document_error_contract, operation_id
 from optrade.settings import get_request_limit_settings
 
@@ -43,13 +43,15 @@ def build_app(
     routes take larger bodies and cap them themselves (market data's batch `POST /v1/greeks`).
     The OpenAPI document carries the version of the service's package (`<service>-service`).
     """
+    version = package_version(f"{service}-service")
     app = FastAPI(
         title=title,
         description=description,
-        version=package_version(f"{service}-service"),
+        version=version,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
     )
+    publish_build_info(service, version)
     install_error_handlers(app)
     limits = get_request_limit_settings()
     app.add_middleware(

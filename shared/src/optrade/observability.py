@@ -10,7 +10,7 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from pythonjsonlogger.json import JsonFormatter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,6 +32,17 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+
+BUILD_INFO = Gauge(
+    "optrade_build_info",
+    "Always 1; the labels say which service and which version of the code this process runs",
+    ["service", "version"],
+)
+
+
+def publish_build_info(service: str, version: str) -> None:
+    """Set `optrade_build_info{service, version}` to 1 for this process."""
+    BUILD_INFO.labels(service, version).set(1)
 
 
 class _ContextFilter(logging.Filter):

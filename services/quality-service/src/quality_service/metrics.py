@@ -45,8 +45,8 @@ class LatestRunCollector(Collector):
     def _families(self) -> tuple[GaugeMetricFamily, ...]:
         return (
             GaugeMetricFamily(
-                "quality_check_coverage_percent",
-                "Trades with every field of the check present, percent (latest run)",
+                "quality_check_coverage_ratio",
+                "Share (0-1) of trades with every field of the check present (latest run)",
                 labels=["check"],
             ),
             GaugeMetricFamily(
@@ -75,6 +75,7 @@ class LatestRunCollector(Collector):
             last_run.add_metric([], latest.started_at.timestamp())
             for check in latest.checks:
                 if check.get("coverage") is not None:
-                    coverage.add_metric([check["name"]], float(check["coverage"]))
+                    # Stored in percent, as the report shows it; Prometheus convention is 0-1.
+                    coverage.add_metric([check["name"]], float(check["coverage"]) / 100)
                 status.add_metric([check["name"], check["status"]], 1.0)
         yield from (coverage, status, last_run, overdue_gauge)

@@ -57,10 +57,10 @@ CAPTURES = Counter(
 )
 BREAKER_STATE = Gauge(
     "market_data_breaker_state",
-    "Circuit breaker state per market-data provider: 0 closed, 1 half-open, 2 open",
-    ["provider"],
+    "Circuit breaker state per market-data provider: 1 for the state it is in, 0 for the others",
+    ["provider", "state"],
 )
-_STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
+BREAKER_STATES = (pybreaker.STATE_CLOSED, pybreaker.STATE_HALF_OPEN, pybreaker.STATE_OPEN)
 _REQUEST_FIELDS = ("underlying", "expiry", "strike", "option_type", "as_of")
 STALE = "stale quote"
 
@@ -147,10 +147,14 @@ class CapturedQuote:
 class _BreakerGauge(pybreaker.CircuitBreakerListener):
     def __init__(self, provider: str) -> None:
         self.provider = provider
-        BREAKER_STATE.labels(provider).set(0)
+        self._show(pybreaker.STATE_CLOSED)
+
+    def _show(self, current: str) -> None:
+        for state in BREAKER_STATES:
+            BREAKER_STATE.labels(self.provider, state).set(1 if state == current else 0)
 
     def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
-        BREAKER_STATE.labels(self.provider).set(_STATE_VALUE.get(new_state.name, -1))
+        self._show(new_state.name)
         log.warning(
             "market-data %s circuit breaker %s -> %s",
             self.provider,
