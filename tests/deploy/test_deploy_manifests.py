@@ -371,3 +371,90 @@ def test_command_module_exists(module: str, attr: str | None) -> None:
         )
     elif module.endswith("celery_app"):
         assert "Celery" in source, f"{path.relative_to(REPO)} creates no Celery app"
+
+
+# --- one image per role --------------------------------------------------------------------
+
+# Image (without registry or tag) -> the workspace package it is built from (build arg PACKAGE).
+IMAGES = {
+    "optrade-market-data": "market-data-service",
+    "optrade-order": "order-service",
+    "optrade-quality": "quality-service",
+    "optrade-migrate": "optrade-shared",
+}
+# The Python package a workspace package provides, i.e. what its image can import.
+PROVIDES = {
+    "market-data-service": {"market_data_service", "optrade"},
+    "order-service": {"order_service", "optrade"},
+    "quality-service": {"quality_service", "optrade"},
+    "optrade-shared": {"optrade"},
+}
+HEAVY = {"pyarrow", "scipy", "numpy", "pandas"}
+
+
+def _image_name(image: str) -> str:
+    image = image.removeprefix("${OPTRADE_REGISTRY:-}")
+    return image.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def _lock_closure(package: str) -> set[str]:
+    """Every package `package` needs at run time, per uv.lock (extras followed, dev left out)."""
+    import tomllib
+
+    lock = {p["name"]: p for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]}
+    seen: set[str] = set()
+    pending = [(package, ())]
+    while pending:
+        name, extras = pending.pop()
+        entry = lock[name]
+        wanted = list(entry.get("dependencies", []))
+        for extra in extras:
+            wanted += entry.get("optional-dependencies", {}).get(extra, [])
+        for dep in wanted:
+            key = (dep["name"], tuple(dep.get("extra", ())))
+            if dep["name"] not in seen or key[1]:
+                seen.add(dep["name"])
+                pending.append(key)
+    return seen
+
+
+@pytest.mark.parametrize("package", ["quality-service", "optrade-shared"])
+def test_the_quality_and_migrate_images_carry_no_numeric_stack(package: str) -> None:
+    closure = _lock_closure(package)
+    assert "sqlalchemy" in closure  # the walk itself works
+    assert not closure & HEAVY, sorted(closure & HEAVY)
+
+
+def test_the_order_and_market_data_images_carry_what_they_import() -> None:
+    assert {"pyarrow", "numpy"} <= _lock_closure("order-service")
+    assert {"scipy", "numpy"} <= _lock_closure("market-data-service")
+
+
+def _workloads() -> Iterator[tuple[str, str, list[str], str | None]]:
+    """(where, image name, command, build PACKAGE) of every Optrade process in compose and k8s."""
+    for name, service in _load_compose()["services"].items():
+        if name in APP_SERVICES or name == "migrate":
+            package = service["build"]["args"]["PACKAGE"]
+            yield f"compose {name}", _image_name(service["image"]), service["command"], package
+    for doc in _load_k8s():
+        if doc["kind"] in ("Deployment", "Job"):
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                image = _image_name(container["image"])
+                yield f"k8s {doc['metadata']['name']}", image, container["command"], None
+
+
+def test_every_process_runs_the_image_of_the_package_it_imports() -> None:
+    seen = set()
+    for where, image, command, package in _workloads():
+        assert image in IMAGES, (where, image)
+        if package is not None:
+            assert package == IMAGES[image], (where, package)
+        for module, _ in _module_refs(command):
+            assert module.split(".")[0] in PROVIDES[IMAGES[image]], (where, image, module)
+        seen.add(image)
+    assert seen == set(IMAGES)
+
+
+def test_the_dockerfile_installs_only_the_named_package() -> None:
+    runs = [args for op, args in _dockerfile_instructions() if op == "RUN" and "uv sync" in args]
+    assert len(runs) == 2 and all('--package "$PACKAGE"' in run for run in runs), runs
