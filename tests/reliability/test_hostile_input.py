@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from market_data_service.api.calculator import MAX_BODY_BYTES as CALCULATOR_MAX_BODY_BYTES
 from tests.conftest import TEST_API_KEY
 from tests.order_service.orders_processes import listed_option, order_body
 from tests.reliability.conftest import Service
@@ -30,6 +31,8 @@ ENDPOINTS = {
     "order": "/v1/orders",
     "quality": "/quality/checks",
 }
+# The body cap of each service: the default, and market data's larger one for its batch calculator.
+CAP = {"market-data": CALCULATOR_MAX_BODY_BYTES, "order": MIB, "quality": MIB}
 # The quality service takes no JSON body (only query parameters), so only the limits in front of
 # every route apply to it; the parsing cases ask the services that parse a body.
 PARSING = ["market-data", "order"]
@@ -107,12 +110,12 @@ def test_features_snapshot_deeper_than_the_limit_but_compact_is_refused_by_the_m
 def test_a_declared_body_over_the_cap_is_refused_before_it_is_sent(
     services: dict[str, Service], service_name: str
 ) -> None:
-    """Content-Length says 10 MiB and no byte of body follows: the 413 comes without waiting."""
+    """Content-Length says twice the cap and no byte follows: the 413 comes without waiting."""
     url = urlsplit(services[service_name].url)
     request = (
         f"POST {ENDPOINTS[service_name]} HTTP/1.1\r\nHost: {url.netloc}\r\n"
         f"Authorization: Bearer {TEST_API_KEY}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {10 * MIB}\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {2 * CAP[service_name]}\r\nConnection: close\r\n\r\n"
     ).encode()
     with socket.create_connection((url.hostname, url.port), timeout=20) as sock:
         sock.sendall(request)
@@ -131,7 +134,7 @@ def test_a_streamed_body_over_the_cap_is_refused(
 ) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"pad": "'
-        for _ in range(12):
+        for _ in range(CAP[service_name] // (MIB // 4) + 4):  # a MiB past the cap
             yield b"x" * (MIB // 4)
 
     _assert_refused(_post(services[service_name], chunks()), 413, "body")
