@@ -112,8 +112,11 @@ def test_live_capture_failover_missing_and_honest_backfill(
             assert trade["exit_upstream_at"] is None  # Upstox sends no time: our receive time
             assert float(trade["exit_price"]) == nse["bidprice"]
             assert "skipped primary" in trade["exit_error"]
-            assert "provider_unavailable" in httpx.get(f"{md['primary'].url}/v1/chain/NIFTY",
-                params={"expiry": order()["expiry"]}).json()["type"]  # fmt: skip
+            dead = httpx.get(
+                f"{md['primary'].url}/v1/chain/NIFTY", params={"expiry": order()["expiry"]}
+            )
+            assert dead.status_code == 503 and "Retry-After" in dead.headers
+            assert dead.json()["type"] == "/problems/provider-unavailable"
 
             live["brokers"]["upstox"].kill()
             time.sleep(CACHE_SECONDS + 0.1)

@@ -219,7 +219,7 @@ def test_the_closing_quote_is_not_stale_at_night_but_an_older_one_is() -> None:
 
 def _no_data(_: httpx.Request) -> httpx.Response:
     detail = "stale: openalgo data for NIFTY 2025-12-02 is from 09:00, 1800 s old (limit 30 s)"
-    body = {"type": "no_data", "detail": detail, "errors": [{"field": "as_of", "reason": detail}]}
+    body = {"type": "/problems/no-data", "detail": detail}  # the kind alone says "no data"
     return httpx.Response(404, json=body)
 
 

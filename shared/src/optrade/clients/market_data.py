@@ -7,11 +7,11 @@ When every breaker is open, skipping would refuse unasked: the caller then tries
 one that last answered first, so a provider that came back serves at once.
 Transport errors, timeouts, 5xx and malformed, non-finite or mismatched quotes all become one
 `QuoteUnavailable`, count against the provider's breaker, and the next provider is asked.
-"Stale is not dead": no data at this instant (a stale quote, a 404 `no_data` from a live provider,
-a 404 about `as_of` from a replay) is `QuoteNoData`: the next provider is asked, but the breaker
-does not count it. A 400/404/422 about the option itself is the caller's mistake (an unknown
-underlying, expiry or strike): it becomes `QuoteRejected` naming the field, does not count
-against the provider, and is not retried elsewhere.
+"Stale is not dead": no data at this instant (a stale quote, a 404 `/problems/no-data` from a live
+provider, a 404 about `as_of` from a replay) is `QuoteNoData`: the next provider is asked, but
+the breaker does not count it. A 400/404/422 about the option itself is the caller's mistake
+(an unknown underlying, expiry or strike): it becomes `QuoteRejected` naming the field, does not
+count against the provider, and is not retried elsewhere.
 
 Used by the order service (entry and exit capture) and meant for the backfill job.
 """
@@ -356,12 +356,12 @@ def latest_market_instant(instant: datetime) -> datetime:
 
 
 def _is_no_data(response: httpx.Response) -> bool:
-    """A market-data 404 of type `no_data` (a live provider with nothing at this instant)."""
+    """A market-data 404 of kind `no_data` (a live provider with nothing at this instant)."""
     try:
         body = response.json()
     except ValueError:
         return False
-    return isinstance(body, dict) and body.get("type") == "no_data"
+    return isinstance(body, dict) and body.get("type") in ("/problems/no-data", "no_data")
 
 
 def _rejection(response: httpx.Response) -> QuoteRejected:

@@ -88,7 +88,9 @@ class UpstreamClient:
 
     def _answer(self, path: str, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
-        message = self.scrub(_message(response))
+        if status < 400:
+            return self._body(path, response)
+        message = self.scrub(_message(response))  # read only on errors: a chain is large
         if status in (401, 403):
             raise ProviderAuthFailed(
                 self.provider,
@@ -102,8 +104,9 @@ class UpstreamClient:
             )
         if status >= 500:
             raise ProviderUnavailable(self.provider, f"{path} answered HTTP {status} ({message})")
-        if status >= 400:
-            raise UpstreamRejected(status, message)
+        raise UpstreamRejected(status, message)
+
+    def _body(self, path: str, response: httpx.Response) -> dict[str, Any]:
         try:
             body = response.json()
         except ValueError:

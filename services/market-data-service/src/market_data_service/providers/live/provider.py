@@ -105,6 +105,7 @@ class LiveProvider:
         self._clock = clock
         self.cache: SingleFlightCache[Any] = SingleFlightCache()
         self._backoff_until = 0.0
+        self._recording: set[asyncio.Task[None]] = set()
         self.auth_error: str | None = None
 
     # -- the provider interface (async) -------------------------------------------------------
@@ -158,6 +159,7 @@ class LiveProvider:
             raise RuntimeError(f"provider_auth_failed: {self.auth_error}")
 
     async def aclose(self) -> None:
+        await self.flush()
         await self.upstream.client.aclose()
 
     # The synchronous interface is not served: routes await the async one (see providers.access).
@@ -236,12 +238,24 @@ class LiveProvider:
             as_of=chain.upstream_at or received_at,
             as_of_source="upstream" if chain.upstream_at else "received",
         )
-        if self.recorder is not None:
-            try:
-                await asyncio.to_thread(self.recorder.append, chain, received_at)
-            except OSError as exc:  # a full disk must not stop trading; it is logged loudly
-                log.error("recording %s %s %s failed: %s", self.name, underlying, expiry, exc)
+        if self.recorder is not None:  # written beside serving: callers never wait on the disk
+            task = asyncio.create_task(asyncio.to_thread(self._record, chain, received_at))
+            self._recording.add(task)
+            task.add_done_callback(self._recording.discard)
         return chain
+
+    def _record(self, chain: Chain, received_at: datetime) -> None:
+        assert self.recorder is not None
+        try:
+            self.recorder.append(chain, received_at)
+        except OSError as exc:  # a full disk must not stop trading; it is logged loudly
+            log.error("recording %s %s %s failed: %s", self.name, chain.underlying, chain.expiry,
+                      exc)  # fmt: skip
+
+    async def flush(self) -> None:
+        """Wait for every recording started so far (shutdown, tests)."""
+        while self._recording:
+            await asyncio.gather(*list(self._recording), return_exceptions=True)
 
     async def _guarded(self, kind: str, call: Callable[[], Awaitable[T]]) -> T:
         """One upstream call with back-off after a 429 and the auth state kept for /readyz."""
