@@ -31,7 +31,7 @@ test: install
 lint: install
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
-	@$(UV) run --frozen mypy shared/src services/*/src
+	@$(UV) run --frozen mypy shared/src services/*/src clients/python/src
 
 format: install
 	@$(UV) run --frozen ruff check --fix .

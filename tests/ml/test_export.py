@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, delete, select
@@ -87,6 +88,8 @@ def export_frame(engine: Engine, fmt: ExportFormat, window: TradeWindow = WINDOW
     data = b"".join(stream_export(engine, plan_export(engine, window), fmt))
     if fmt is ExportFormat.CSV:
         return pd.read_csv(io.BytesIO(data), parse_dates=["opened_at", "closed_at"])
+    if fmt is ExportFormat.ARROW:
+        return pa.ipc.open_stream(data).read_all().to_pandas()
     return pq.read_table(io.BytesIO(data)).to_pandas()
 
 

@@ -72,11 +72,13 @@ METADATA_COLUMNS = ("ml_score", "model_version", "model_hash")
 class ExportFormat(StrEnum):
     CSV = "csv"
     PARQUET = "parquet"
+    ARROW = "arrow"  # Arrow IPC stream: readable batch by batch while it arrives
 
 
 MEDIA_TYPES = {
     ExportFormat.CSV: "text/csv; charset=utf-8",
     ExportFormat.PARQUET: "application/vnd.apache.parquet",
+    ExportFormat.ARROW: "application/vnd.apache.arrow.stream",
 }
 
 
@@ -407,6 +409,20 @@ def _csv_chunks(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterato
         yield tail
 
 
+def _arrow_chunks(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+    """An Arrow IPC stream: the schema first, then each batch as it is read (a client counts
+    rows as they arrive, which a Parquet file, whose index is at its end, does not allow)."""
+    sink = _DrainableSink()
+    writer = pa.ipc.new_stream(sink, schema)
+    yield sink.drain()
+    for batch in batches:
+        writer.write_batch(batch)
+        yield sink.drain()
+    writer.close()
+    if tail := sink.drain():
+        yield tail
+
+
 def _parquet_chunks(
     batches: Iterator[pa.RecordBatch], schema: pa.Schema, *, row_group_rows: int
 ) -> Iterator[bytes]:
@@ -439,5 +455,7 @@ def stream_export(
     batches = record_batches(engine, plan, batch_rows=batch_rows)
     if export_format is ExportFormat.CSV:
         yield from _csv_chunks(batches, plan.schema)
+    elif export_format is ExportFormat.ARROW:
+        yield from _arrow_chunks(batches, plan.schema)
     else:
         yield from _parquet_chunks(batches, plan.schema, row_group_rows=row_group_rows)

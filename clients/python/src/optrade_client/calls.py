@@ -1,0 +1,154 @@
+"""The service operations this client calls, as plain request descriptions.
+
+Both clients (sync and async) send the same `Call`s; `OPERATIONS` names each by the services'
+OpenAPI `operationId`, and a test checks method, path and parameters against the documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from optrade_client._transport import new_idempotency_key
+
+# operationId -> (service, method, path template)
+OPERATIONS: dict[str, tuple[str, str, str]] = {
+    "placeOrder": ("order", "POST", "/v1/orders"),
+    "getOrder": ("order", "GET", "/v1/orders/{order_id}"),
+    "getOrderByClientOrderId": ("order", "GET", "/v1/orders"),
+    "closePosition": ("order", "POST", "/v1/positions/{position_id}/close"),
+    "getPosition": ("order", "GET", "/v1/positions/{position_id}"),
+    "listPositions": ("order", "GET", "/v1/positions"),
+    "listTrades": ("order", "GET", "/v1/trades"),
+    "exportTrades": ("order", "GET", "/v1/trades/export"),
+    "backfillSnapshots": ("order", "POST", "/v1/trades/backfill"),
+    "getQuote": ("market-data", "GET", "/v1/quote/{underlying}"),
+    "getChain": ("market-data", "GET", "/v1/chain/{underlying}"),
+    "getQualityStatus": ("quality", "GET", "/quality/status"),
+    "runQualityCheck": ("quality", "POST", "/quality/checks"),
+}
+# Operations other engineers add; called by path, checked when the document has them.
+OPTIONAL_OPERATIONS: dict[str, tuple[str, str, str]] = {
+    "getExportManifest": ("order", "GET", "/v1/trades/export/manifest"),
+    "runSettlement": ("order", "POST", "/v1/settlements/run"),
+}
+MUTATING = frozenset({"placeOrder", "closePosition", "backfillSnapshots", "runQualityCheck",
+                      "runSettlement"})  # fmt: skip
+
+Instant = date | datetime | str
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: which operation, its path values, query and JSON body."""
+
+    operation: str
+    path_values: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    body: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def spec(self) -> tuple[str, str, str]:
+        return OPERATIONS.get(self.operation) or OPTIONAL_OPERATIONS[self.operation]
+
+    @property
+    def service(self) -> str:
+        return self.spec[0]
+
+    @property
+    def method(self) -> str:
+        return self.spec[1]
+
+    @property
+    def path(self) -> str:
+        return self.spec[2].format(**{k: str(v) for k, v in self.path_values.items()})
+
+    def query(self) -> dict[str, str]:
+        return {k: _text(v) for k, v in self.params.items() if v is not None}
+
+    def headers(self) -> dict[str, str]:
+        """`Idempotency-Key` on mutating calls: the given one, else one made for this call."""
+        if self.operation not in MUTATING:
+            return {}
+        return {"Idempotency-Key": self.idempotency_key or new_idempotency_key()}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def body_of(**fields: Any) -> dict[str, Any]:
+    """A JSON body of the fields that are set."""
+    return {k: _json(v) for k, v in fields.items() if v is not None}
+
+
+def place_order(
+    *,
+    side: str,
+    ml_score: float,
+    model_version: str,
+    model_hash: str,
+    features: Mapping[str, Any],
+    symbol: str | None = None,
+    underlying: str | None = None,
+    expiry: date | str | None = None,
+    strike: float | Decimal | None = None,
+    option_type: str | None = None,
+    lots: int | None = None,
+    units: int | None = None,
+    client_order_id: str | None = None,
+    as_of: Instant | None = None,
+    idempotency_key: str | None = None,
+) -> Call:
+    body = body_of(
+        symbol=symbol, underlying=underlying, expiry=expiry, strike=strike,
+        option_type=option_type, side=side, lots=lots, units=units, ml_score=ml_score,
+        model_version=model_version, model_hash=model_hash,
+        features_snapshot=dict(features), client_order_id=client_order_id, as_of=as_of,
+    )  # fmt: skip
+    return Call("placeOrder", body=body, idempotency_key=idempotency_key or new_idempotency_key())
+
+
+def close_position(
+    position_id: int,
+    *,
+    lots: int | None = None,
+    units: int | None = None,
+    exit_price: Decimal | float | str | None = None,
+    reason: str | None = None,
+    as_of: Instant | None = None,
+    idempotency_key: str | None = None,
+) -> Call:
+    body = body_of(lots=lots, units=units, exit_price=exit_price, reason=reason, as_of=as_of)
+    return Call(
+        "closePosition",
+        path_values={"position_id": position_id},
+        body=body,
+        idempotency_key=idempotency_key or new_idempotency_key(),
+    )
+
+
+def window(
+    *,
+    from_: Instant | None,
+    to: Instant | None,
+    underlying: str | None = None,
+    model_version: str | None = None,
+) -> dict[str, Any]:
+    return {"from": from_, "to": to, "underlying": underlying, "model_version": model_version}

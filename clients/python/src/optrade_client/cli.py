@@ -1,0 +1,265 @@
+"""`optrade`: the platform from a shell, over the Python client.
+
+Exit codes: 0 ok; 1 a quality check failed; 2 usage (bad options, or the server refused the
+input: 4xx); 3 the server is unreachable or unavailable (after the client's retries).
+Connection: `--order-url`, `--market-data-url`, `--quality-url` (or `OPTRADE_ORDER_URL`, ...;
+default the `make run` ports) and the API key from `--api-key`, `OPTRADE_API_KEY`, `API_KEY` or
+the `API_KEY=` line of `./.env` (the whole value after the first `=`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from optrade_client._transport import DEFAULT_URLS
+from optrade_client.client import Optrade
+from optrade_client.errors import ApiError, ServerUnreachable, Unavailable
+from optrade_client.export import ExportProgress
+
+EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+
+app = typer.Typer(
+    help="Optrade: paper trades, data quality and the ML export.", no_args_is_help=True
+)
+order_app = typer.Typer(help="Open and close paper positions.", no_args_is_help=True)
+quality_app = typer.Typer(help="Data-quality checks.", no_args_is_help=True)
+app.add_typer(order_app, name="order")
+app.add_typer(quality_app, name="quality")
+
+_state: dict[str, Any] = {}
+
+
+def api_key_from_env(env_file: Path = Path(".env")) -> str | None:
+    """The API key from OPTRADE_API_KEY, API_KEY, or the API_KEY= line of .env (whole value)."""
+    for name in ("OPTRADE_API_KEY", "API_KEY"):
+        if os.environ.get(name):
+            return os.environ[name]
+    if env_file.is_file():
+        for line in env_file.read_text().splitlines():
+            if line.startswith("API_KEY="):
+                return line.split("=", 1)[1].strip().strip("'\"") or None
+    return None
+
+
+@app.callback()
+def connect(
+    order_url: Annotated[str, typer.Option(envvar="OPTRADE_ORDER_URL")] = DEFAULT_URLS["order"],
+    market_data_url: Annotated[str, typer.Option(envvar="OPTRADE_MARKET_DATA_URL")] = DEFAULT_URLS[
+        "market-data"
+    ],
+    quality_url: Annotated[str, typer.Option(envvar="OPTRADE_QUALITY_URL")] = DEFAULT_URLS[
+        "quality"
+    ],
+    api_key: Annotated[str | None, typer.Option(help="default: env or ./.env")] = None,
+) -> None:
+    """Where the services are and the key for mutating calls."""
+    urls = {"order": order_url, "market-data": market_data_url, "quality": quality_url}
+    _state["client"] = lambda: Optrade(urls, api_key or api_key_from_env())
+
+
+@contextmanager
+def _client() -> Iterator[Optrade]:
+    """The client; API errors become a message on stderr and the documented exit code."""
+    client: Optrade = _state["client"]()
+    try:
+        yield client
+    except ServerUnreachable as exc:
+        typer.echo(f"server unreachable: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREACHABLE) from None
+    except (Unavailable, ApiError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        for error in exc.errors:
+            typer.echo(f"  {error.field}: {error.reason}", err=True)
+        code = EXIT_UNREACHABLE if exc.status >= 500 or exc.status == 429 else EXIT_USAGE
+        raise typer.Exit(code) from None
+    finally:
+        client.disconnect()
+
+
+def _print(record: Any) -> None:
+    typer.echo(json.dumps(getattr(record, "raw", record), indent=2, default=str))
+
+
+# --- orders -------------------------------------------------------------------------------------
+
+
+@order_app.command("open")
+def order_open(
+    side: Annotated[str, typer.Option(help="BUY or SELL")],
+    ml_score: Annotated[float, typer.Option()],
+    model_version: Annotated[str, typer.Option()],
+    model_hash: Annotated[str, typer.Option()],
+    features: Annotated[str, typer.Option(help="JSON object of the model's features")],
+    symbol: Annotated[str | None, typer.Option(help="e.g. NIFTY06JAN2626000CE")] = None,
+    underlying: Annotated[str | None, typer.Option()] = None,
+    expiry: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    strike: Annotated[float | None, typer.Option()] = None,
+    option_type: Annotated[str | None, typer.Option(help="CE or PE")] = None,
+    lots: Annotated[int | None, typer.Option()] = None,
+    units: Annotated[int | None, typer.Option(help="lots × lot size")] = None,
+    client_order_id: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Open a paper position (prints the position)."""
+    try:
+        parsed = json.loads(features)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--features") from None
+    with _client() as client:
+        _print(
+            client.open(
+                side=side.upper(), ml_score=ml_score, model_version=model_version,
+                model_hash=model_hash, features=parsed, symbol=symbol, underlying=underlying,
+                expiry=expiry, strike=strike, option_type=option_type, lots=lots, units=units,
+                client_order_id=client_order_id,
+            )
+        )  # fmt: skip
+
+
+@order_app.command("close")
+def order_close(
+    position_id: int,
+    lots: Annotated[int | None, typer.Option(help="default: all that is open")] = None,
+    units: Annotated[int | None, typer.Option()] = None,
+    exit_price: Annotated[str | None, typer.Option(help="rupees, on the 0.05 tick")] = None,
+    reason: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Close all or part of a position (prints the trade and the position)."""
+    with _client() as client:
+        _print(
+            client.close(position_id, lots=lots, units=units, exit_price=exit_price, reason=reason)
+        )
+
+
+@app.command()
+def positions(
+    status: Annotated[str | None, typer.Option(help="open or closed")] = None,
+    model_version: Annotated[str | None, typer.Option()] = None,
+    from_: Annotated[str | None, typer.Option("--from")] = None,
+    to: Annotated[str | None, typer.Option("--to")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 50,
+) -> None:
+    """List positions, newest first: id, symbol, side, lots open/opened, status."""
+    with _client() as client:
+        listed = client.positions(status=status, model_version=model_version, from_=from_, to=to)
+        for i, p in enumerate(listed):
+            if i >= limit:
+                break
+            typer.echo(
+                f"{p.id}\t{p.symbol}\t{p.side}\t{p.lots_open}/{p.lots} lots\t"
+                f"{p.units_open} units\t{p.status}\t{p.model_version}"
+            )
+
+
+# --- quality ------------------------------------------------------------------------------------
+
+
+@quality_app.command("run")
+def quality_run(lookback_days: Annotated[int, typer.Option(min=1)] = 1) -> None:
+    """Run the checks now and print the text report; exit 1 when a check fails."""
+    with _client() as client:
+        run = client.run_quality_check(lookback_days)
+        typer.echo(client.quality_report(run.id))
+    if run.failed:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@quality_app.command("status")
+def quality_status() -> None:
+    """Print the overall status and the latest run's checks; exit 1 when it failed."""
+    with _client() as client:
+        status = client.quality_status()
+    typer.echo(f"status: {status.status}")
+    for check in (status.latest_run or {}).get("checks", []):
+        typer.echo(f"  {check.get('name')}: {check.get('status')} ({check.get('coverage')}%)")
+    if status.status == "fail":
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+# --- ML data and operations ---------------------------------------------------------------------
+
+
+@app.command()
+def export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="file to write")],
+    format: Annotated[str, typer.Option(help="parquet or csv")] = "parquet",
+    from_: Annotated[str | None, typer.Option("--from")] = None,
+    to: Annotated[str | None, typer.Option("--to")] = None,
+    model_version: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Write the training export to a file, with a progress bar of rows written / total."""
+    if format not in ("parquet", "csv"):
+        raise typer.BadParameter("parquet or csv", param_hint="--format")
+    with _client() as client, _progress("rows") as report:
+        done = client.export_to(
+            str(output), format=format, from_=from_, to=to, model_version=model_version,
+            progress=report,
+        )  # fmt: skip
+    typer.echo(f"{done.rows} rows written to {done.path}")
+
+
+@app.command()
+def backfill(
+    limit: Annotated[int, typer.Option(help="trades per request")] = 500,
+) -> None:
+    """Repair missing snapshots, request after request, with progress by trade id."""
+    after_id = 0
+    repaired = 0
+    with _client() as client:
+        while True:
+            report = client.backfill(limit=limit, after_id=after_id)
+            repaired += sum(int(report[side].get("repaired", 0)) for side in ("entry", "exit"))
+            typer.echo(f"examined up to trade {report.get('next_after_id') or 'the last'}; "
+                       f"{repaired} snapshots repaired", err=True)  # fmt: skip
+            if report.get("next_after_id") is None:
+                break
+            after_id = int(report["next_after_id"])
+    typer.echo(json.dumps({"repaired": repaired}))
+
+
+@app.command()
+def settle(
+    expiry: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default the due expiries")] = None,
+) -> None:
+    """Settle open positions at expiry against the official close."""
+    with _client() as client:
+        _print(client.settle(expiry))
+
+
+@contextmanager
+def _progress(unit: str) -> Iterator[Callable[[ExportProgress], None]]:
+    """A progress line on stderr, `rows 1200/5000 (24%) [#####     ]`, redrawn on a terminal."""
+    tty = sys.stderr.isatty()
+    drawn = False
+
+    def report(progress: ExportProgress) -> None:
+        nonlocal drawn
+        total = max(progress.total, progress.rows)
+        share = progress.rows / total if total else 1.0
+        bar = "#" * round(share * 30)
+        line = f"{unit} {progress.rows}/{total} ({share:.0%}) [{bar:<30}]"
+        sys.stderr.write(f"\r{line}" if tty else f"{line}\n")
+        sys.stderr.flush()
+        drawn = True
+
+    try:
+        yield report
+    finally:
+        if tty and drawn:
+            sys.stderr.write("\n")
+
+
+def main() -> None:
+    """The console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,178 @@
+"""What the services answer, as typed records.
+
+Each model names the schema of the services' OpenAPI documents it mirrors (`SCHEMA`); a test
+checks every field against that schema, so an API change the client does not follow fails.
+Every record also keeps the whole answer in `raw`, so fields added later are never lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T", bound="Model")
+
+
+@dataclass(frozen=True)
+class Model:
+    SCHEMA: ClassVar[str] = ""
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def parse(cls: type[T], data: dict[str, Any]) -> T:
+        """The record from an answer's JSON object; unknown keys stay in `raw` only."""
+        hints = typing.get_type_hints(cls)
+        values = {
+            f.name: _convert(hints[f.name], data.get(f.name))
+            for f in dataclasses.fields(cls)
+            if f.name != "raw"
+        }
+        return cls(raw=data, **values)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for kind in options:
+        if kind is Decimal:
+            return Decimal(str(value))
+        if kind is datetime:
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if kind is date:
+            return date.fromisoformat(str(value))
+    return value
+
+
+@dataclass(frozen=True)
+class Position(Model):
+    SCHEMA: ClassVar[str] = "PositionPublic"
+    id: int
+    symbol: str
+    exchange: str
+    underlying: str
+    expiry: date
+    strike: Decimal
+    option_type: str
+    side: str
+    lots: int
+    units: int
+    lots_open: int
+    units_open: int
+    lot_size: int
+    status: str
+    entry_price: Decimal
+    opened_at: datetime
+    closed_at: datetime | None
+    ml_score: float | None
+    model_version: str | None
+    model_hash: str | None
+    client_order_id: str | None
+
+
+@dataclass(frozen=True)
+class Trade(Model):
+    SCHEMA: ClassVar[str] = "TradePublic"
+    id: int
+    position_id: int
+    symbol: str
+    exchange: str
+    underlying: str
+    expiry: date
+    strike: Decimal
+    option_type: str
+    side: str
+    lots: int
+    units: int
+    lot_size: int
+    entry_price: Decimal
+    exit_price: Decimal
+    exit_price_source: str
+    pnl: Decimal
+    opened_at: datetime
+    closed_at: datetime
+    close_reason: str | None
+    model_version: str | None
+    model_hash: str | None
+
+
+@dataclass(frozen=True)
+class CloseResult(Model):
+    SCHEMA: ClassVar[str] = "CloseResult"
+    trade: Trade
+    position: Position
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> CloseResult:
+        return cls(
+            raw=data, trade=Trade.parse(data["trade"]), position=Position.parse(data["position"])
+        )
+
+
+@dataclass(frozen=True)
+class Quote(Model):
+    SCHEMA: ClassVar[str] = "QuoteOut"
+    symbol: str
+    exchange: str
+    underlying: str
+    expiry: date
+    strike: float
+    option_type: str
+    lot_size: int
+    ltp: float | None
+    bid: float | None
+    ask: float | None
+    oi: float | None
+    volume: int | None
+    iv: float | None
+    delta: float | None
+    gamma: float | None
+    theta: float | None
+    vega: float | None
+    spot: float
+    vix: float | None
+    pcr: float | None
+    as_of: datetime
+    provider: str
+
+
+@dataclass(frozen=True)
+class Chain(Model):
+    SCHEMA: ClassVar[str] = "ChainOut"
+    underlying: str
+    expiry: date
+    lot_size: int
+    spot: float
+    vix: float | None
+    pcr: float | None
+    as_of: datetime
+    strikes: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class QualityRun(Model):
+    SCHEMA: ClassVar[str] = "QualityRunPublic"
+    id: int
+    trigger: str
+    status: str
+    total_trades: int
+    window_start: datetime
+    window_end: datetime
+    checks: list[dict[str, Any]]
+
+    @property
+    def failed(self) -> bool:
+        """True when the run (a check of it) failed."""
+        return self.status == "fail"
+
+
+@dataclass(frozen=True)
+class QualityStatus(Model):
+    SCHEMA: ClassVar[str] = "QualityStatus"
+    status: str
+    latest_run: dict[str, Any] | None

@@ -1,0 +1,112 @@
+"""The `optrade` CLI against the running stack: reports, exit codes, export progress."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+from optrade_client import Optrade
+from optrade_client.cli import api_key_from_env
+from tests.clients.conftest import signal, urls
+from tests.conftest import TEST_API_KEY
+from tests.ml.factories import insert_trades, trade_values
+from tests.reliability.conftest import Service
+
+pytestmark = pytest.mark.slow
+OPTRADE = str(Path(sys.executable).parent / "optrade")
+
+
+def optrade_cli(
+    services: dict[str, Service], *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    where = urls(services)
+    return subprocess.run(
+        [OPTRADE, "--order-url", where["order"], "--market-data-url", where["market-data"],
+         "--quality-url", where["quality"], "--api-key", TEST_API_KEY, *args],
+        capture_output=True, text=True, timeout=180, env={"PATH": "/usr/bin:/bin", **env},
+    )  # fmt: skip
+
+
+def test_order_open_close_and_positions(
+    services: dict[str, Service], contract: dict[str, Any]
+) -> None:
+    opened = optrade_cli(
+        services, "order", "open", "--symbol", contract["symbol"], "--side", "BUY",
+        "--units", str(2 * contract["lot_size"]), "--ml-score", "0.6", "--model-version",
+        "cli-v1", "--model-hash", "abcdef12", "--features", '{"rsi": 50}',
+    )  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    position_id = __import__("json").loads(opened.stdout)["id"]
+    closed = optrade_cli(services, "order", "close", str(position_id), "--lots", "1")
+    assert closed.returncode == 0, closed.stderr
+    listed = optrade_cli(services, "positions", "--model-version", "cli-v1")
+    assert f"{position_id}\t{contract['symbol']}\tBUY\t1/2 lots" in listed.stdout
+
+
+def test_quality_run_prints_the_report_and_exits_1_when_a_check_fails(
+    services: dict[str, Service], contract: dict[str, Any], engine: Engine
+) -> None:
+    with Optrade(urls(services), TEST_API_KEY) as client:
+        position = client.open(symbol=contract["symbol"], lots=1, **signal())
+        client.close(position.id)
+    passed = optrade_cli(services, "quality", "run", "--lookback-days", "7")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "=== DATA QUALITY CHECK ===" in passed.stdout and "PASSED" in passed.stdout
+    # Trades without model metadata: the ml_metadata check fails.
+    now = datetime.now(UTC)
+    insert_trades(engine, [
+        trade_values(opened_at=now - timedelta(hours=2), held=timedelta(hours=1),
+                     ml_score=None, model_version=None, model_hash=None, features_snapshot=None)
+        for _ in range(3)
+    ])  # fmt: skip
+    failed = optrade_cli(services, "quality", "run", "--lookback-days", "7")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "=== DATA QUALITY CHECK ===" in failed.stdout and "❌" in failed.stdout
+    status = optrade_cli(services, "quality", "status")
+    assert status.returncode == 1 and "status: fail" in status.stdout
+
+
+def test_export_shows_progress_and_writes_parquet_that_pandas_reads(
+    services: dict[str, Service], contract: dict[str, Any], tmp_path: Path
+) -> None:
+    with Optrade(urls(services), TEST_API_KEY) as client:
+        for _ in range(2):
+            position = client.open(symbol=contract["symbol"], lots=1, **signal())
+            client.close(position.id)
+    out = tmp_path / "trades.parquet"
+    since = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()
+    done = optrade_cli(services, "export", "--format", "parquet", "--from", since, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_parquet(out)
+    assert len(frame) >= 2 and "symbol" in frame.columns
+    assert f"{len(frame)} rows written" in done.stdout
+    assert "rows" in done.stderr and "100%" in done.stderr  # the progress bar ran to the total
+
+
+def test_exit_codes_for_usage_and_an_unreachable_server(services: dict[str, Service]) -> None:
+    usage = optrade_cli(services, "quality", "run", "--lookback-days", "0")
+    assert usage.returncode == 2
+    refused = optrade_cli(services, "order", "close", "1", "--lots", "0")
+    assert refused.returncode == 2 and "lots" in refused.stderr
+    dead = subprocess.run(
+        [OPTRADE, "--quality-url", "http://127.0.0.1:9", "quality", "status"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert dead.returncode == 3 and "unreachable" in dead.stderr
+
+
+def test_the_api_key_is_read_whole_from_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("API_KEY", raising=False)
+    monkeypatch.delenv("OPTRADE_API_KEY", raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text("DATABASE_URL=sqlite:///x.db\nAPI_KEY=abc+/def==\n")
+    assert api_key_from_env(env_file) == "abc+/def=="
