@@ -4,7 +4,9 @@ bench/results.json.
 Each benchmark module exposes `run() -> list[dict]`; a figure is a dict with `name`, `unit`,
 `median`, `p10`, `p90`, `runs` and optionally `goal` (text) and `goal_met` (bool). Comparisons are
 ratios measured side by side in the same run, because these machines are shared and noisy.
-Run a subset with `make bench BENCH=greeks,quality`.
+Run a subset with `make bench BENCH=greeks,quality`; `BENCH_QUICK=1` runs fewer, shorter rounds
+for a quick check and writes no report. The report lists every goal met or not, then
+bench/limits.md (what limits the goals not met, from a profile; written by hand).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_JSON = ROOT / "bench" / "results.json"
 REPORT_MD = ROOT / "docs" / "benchmarks.md"
+LIMITS_MD = ROOT / "bench" / "limits.md"
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 
 
 def _machine() -> dict[str, Any]:
@@ -88,6 +92,26 @@ def _table(figures: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _goals(figures: list[dict[str, Any]]) -> list[str]:
+    """One line per goal: met or not, with the measured value."""
+    lines = ["## Goals", ""]
+    for f in figures:
+        if f.get("goal_met") is None:
+            continue
+        lines.append(
+            f"- **{_verdict(f)}**: {f['module']} / {f['name']}: measured {_fmt(f['median'])}"
+            f" {f.get('unit', '')} (goal {f['goal']})"
+        )
+    return [*lines, ""]
+
+
+def _limits() -> list[str]:
+    """The hand-written note on what limits the goals not met (from a profile), if present."""
+    if not LIMITS_MD.exists():
+        return []
+    return [LIMITS_MD.read_text().rstrip(), ""]
+
+
 def main() -> int:
     selected = set(filter(None, os.environ.get("BENCH", "").split(","))) or None
     sys.path.insert(0, str(ROOT))
@@ -112,7 +136,7 @@ def main() -> int:
     machine = _machine()
     when = datetime.now(UTC).isoformat(timespec="seconds")
     result = {"date": when, "machine": machine, "figures": figures, "failures": failures}
-    if selected is None:
+    if selected is None and not QUICK:
         RESULTS_JSON.write_text(json.dumps(result, indent=2, default=str) + "\n")
         lines = [
             "# Benchmarks",
@@ -130,6 +154,8 @@ def main() -> int:
             "",
             *_table(figures),
             "",
+            *_goals(figures),
+            *_limits(),
         ]
         if failures:
             lines += ["## Benchmarks that failed", "", "```", *failures, "```", ""]

@@ -9,6 +9,13 @@ services on one scratch database (PostgreSQL beside `BENCH_DATABASE_URL`, else S
 hanging primary + the fallback). The load comes from a separate process
 (`python -m bench.bench_orders --driver`, an httpx async driver) so the client's own CPU is not
 the server's. Every comparison is measured side by side in the same run. Bounded loops only.
+
+On PostgreSQL the same run also starts the reference (`bench/reference/`: a minimal FastAPI app
+on psycopg 3 async doing the same work against a minimal quote server, on the same scratch
+database) and an order service with two uvicorn workers (`UVICORN_WORKERS=2`, what
+`ORDER_WORKERS=2` starts in `make run`); their round trips alternate with the one-worker order
+service's in every run, so each order-path figure comes with the reference's and their ratio.
+`BENCH_QUICK=1` runs fewer, shorter rounds (for a quick check, not for the report).
 """
 
 from __future__ import annotations
@@ -37,13 +44,18 @@ from bench.stats import figure, percentile  # noqa: E402
 MARKET_DATA = "market_data_service.main:create_app"
 ORDERS = "order_service.main:create_app"
 API_KEY = "bench-api-key-0123456789abcdef"
+REFERENCE_QUOTES = "bench.reference.quote_server:create_app"
+REFERENCE = "bench.reference.app:create_app"
 CONCURRENCY = 8
-RUNS = int(os.environ.get("BENCH_ORDERS_RUNS", "5"))
-ROUND_TRIPS = int(os.environ.get("BENCH_ORDERS_ROUND_TRIPS", "120"))  # per run
-CAPTURE_PAIRS = 40  # closes per service per run, alternating, one at a time
-BREAKER_CLOSES = 80  # closes per service per run, interleaved, at CONCURRENCY
-GOAL_CAPTURE_MS = 2.0
-GOAL_ROUND_TRIPS = 500.0  # open+close round trips per second on 2 cores
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+RUNS = int(os.environ.get("BENCH_ORDERS_RUNS", "2" if QUICK else "5"))
+ROUND_TRIPS = int(os.environ.get("BENCH_ORDERS_ROUND_TRIPS", "60" if QUICK else "150"))  # per run
+CAPTURE_PAIRS = 20 if QUICK else 40  # closes per service per run, alternating, one at a time
+BREAKER_CLOSES = 40 if QUICK else 80  # closes per service per run, interleaved, at CONCURRENCY
+GOAL_CAPTURE_MS = 1.5
+GOAL_VS_REFERENCE = 0.8  # round trips/s of the order service over the reference's, one worker
+GOAL_CPU_VS_REFERENCE = 1.3  # order-service CPU per round trip over the reference's
+GOAL_TWO_WORKERS = 1.6  # round trips/s with two workers over one
 GOAL_DEAD_PRIMARY_RATIO = 1.2
 
 
@@ -122,13 +134,29 @@ def drive(jobs: list[dict[str, Any]], concurrency: int, order: dict[str, Any]) -
 PIDS: dict[str, int] = {}
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    found: list[int] = []
+    for task in tasks:
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc), 0 where unknown."""
+    """User + system CPU time a process and its live descendants (uvicorn workers) have used so
+    far (Linux /proc), 0 where unknown."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in _children(pid))
 
 
 @contextmanager
@@ -158,6 +186,8 @@ def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
             "no-capture": (md["primary"], {"CAPTURE_ENABLED": "false"}),
             "dead-primary": (md["hanging"], {}),
         }
+        if database_url.startswith("postgres"):
+            routes["two-workers"] = (md["primary"], {"UVICORN_WORKERS": "2"})
         urls = {"market-data": md["primary"]}
         for name, (primary, extra) in routes.items():
             urls[name] = service(
@@ -172,6 +202,13 @@ def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
                 MARKET_DATA_READ_TIMEOUT="2",
                 **extra,
             )
+        if database_url.startswith("postgres"):
+            quotes = service(REFERENCE_QUOTES, "reference-quotes")
+            plain_url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+            urls["reference"] = service(
+                REFERENCE, "reference", REFERENCE_DATABASE_URL=plain_url,
+                REFERENCE_QUOTE_URL=quotes,
+            )  # fmt: skip
         yield urls
 
 
@@ -198,41 +235,113 @@ def listed_option(md_url: str) -> dict[str, Any]:
 # --- the measurements ---------------------------------------------------------------------------
 
 
+def _measure(url: str, pid: int, order: dict[str, Any]) -> dict[str, float]:
+    """One run of ROUND_TRIPS open+close round trips at CONCURRENCY against `url`."""
+    before = cpu_seconds(pid)
+    result = drive([{"kind": "round_trip", "base": url}] * ROUND_TRIPS, CONCURRENCY, order)
+    opens, closes = result["latencies_ms"]["open"], result["latencies_ms"]["close"]
+    return {
+        "per_second": ROUND_TRIPS / result["seconds"],
+        "cpu_ms": 1e3 * (cpu_seconds(pid) - before) / ROUND_TRIPS,
+        "open_p50": percentile(opens, 0.5),
+        "open_p99": percentile(opens, 0.99),
+        "close_p50": percentile(closes, 0.5),
+        "close_p99": percentile(closes, 0.99),
+    }
+
+
 def _round_trips(urls: dict[str, str], order: dict[str, Any]) -> list[dict[str, Any]]:
-    opens_p50, opens_p99, closes_p50, closes_p99, per_second = [], [], [], [], []
-    order_cpu, market_cpu = [], []
-    jobs = [{"kind": "round_trip", "base": urls["healthy"]}] * ROUND_TRIPS
-    watched = (PIDS["order-healthy"], PIDS["market-data-primary"])
+    """Round trips through each target, alternating within every run (same machine load)."""
+    targets = {"order": "healthy", "reference": "reference", "two": "two-workers"}
+    targets = {k: v for k, v in targets.items() if v in urls}
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in targets}
+    market_cpu = []
     for _ in range(RUNS):
-        before = [cpu_seconds(pid) for pid in watched]
-        result = drive(jobs, CONCURRENCY, order)
-        after = [cpu_seconds(pid) for pid in watched]
-        order_cpu.append(1e3 * (after[0] - before[0]) / ROUND_TRIPS)
-        market_cpu.append(1e3 * (after[1] - before[1]) / ROUND_TRIPS)
-        opens, closes = result["latencies_ms"]["open"], result["latencies_ms"]["close"]
-        opens_p50.append(percentile(opens, 0.5))
-        opens_p99.append(percentile(opens, 0.99))
-        closes_p50.append(percentile(closes, 0.5))
-        closes_p99.append(percentile(closes, 0.99))
-        per_second.append(ROUND_TRIPS / result["seconds"])
+        for key, name in targets.items():
+            md_before = cpu_seconds(PIDS["market-data-primary"])
+            pid = PIDS[name if name == "reference" else f"order-{name}"]
+            runs[key].append(_measure(urls[name], pid, order))
+            if key == "order":
+                md_after = cpu_seconds(PIDS["market-data-primary"])
+                market_cpu.append(1e3 * (md_after - md_before) / ROUND_TRIPS)
+    return _round_trip_figures(runs, market_cpu)
+
+
+def _series(runs: list[dict[str, float]], key: str) -> list[float]:
+    return [run[key] for run in runs]
+
+
+def _ratios(top: list[dict[str, float]], bottom: list[dict[str, float]], key: str) -> list[float]:
+    return [a[key] / b[key] for a, b in zip(top, bottom, strict=True)]
+
+
+def _round_trip_figures(
+    runs: dict[str, list[dict[str, float]]], market_cpu: list[float]
+) -> list[dict[str, Any]]:
     label = f"concurrency {CONCURRENCY}"
+    order, reference = runs["order"], runs.get("reference")
+    figures = []
+    for key, name in (("open_p50", "POST /v1/orders latency p50"),
+                      ("open_p99", "POST /v1/orders latency p99"),
+                      ("close_p50", "POST close latency p50"),
+                      ("close_p99", "POST close latency p99")):  # fmt: skip
+        figures.append(figure(f"{name} ({label})", "ms", _series(order, key)))
+        if reference:
+            figures.append(figure(f"{name} ({label}), reference app", "ms",
+                                  _series(reference, key)))  # fmt: skip
+            figures.append(figure(f"{name}: order service / reference", "x",
+                                  _ratios(order, reference, key)))  # fmt: skip
+    figures.append(
+        figure(f"open+close round trips/s ({label}), one worker", "round trips/s",
+               _series(order, "per_second"))
+    )  # fmt: skip
+    # What bounds the round trips: CPU per round trip of each process (one open, one close,
+    # two quotes); a process at 1000 ms/s of CPU is saturated (the GIL: one core each).
+    figures.append(figure("order-service CPU per open+close round trip", "ms",
+                          _series(order, "cpu_ms")))  # fmt: skip
+    figures.append(figure("market-data CPU per round trip (two quotes)", "ms", market_cpu))
+    if reference:
+        figures += _reference_figures(order, reference, label)
+    if runs.get("two"):
+        figures += _worker_figures(order, runs["two"], label)
+    return figures
+
+
+def _goal(
+    name: str, unit: str, samples: list[float], limit: float, at_least: bool
+) -> dict[str, Any]:
+    median = statistics.median(samples)
+    met = median >= limit if at_least else median <= limit
+    return figure(
+        name, unit, samples, goal=f"{'>=' if at_least else '<='} {limit:g}x", goal_met=met
+    )
+
+
+def _reference_figures(
+    order: list[dict[str, float]], reference: list[dict[str, float]], label: str
+) -> list[dict[str, Any]]:
     return [
-        figure(f"POST /v1/orders latency p50 ({label})", "ms", opens_p50),
-        figure(f"POST /v1/orders latency p99 ({label})", "ms", opens_p99),
-        figure(f"POST close latency p50 ({label})", "ms", closes_p50),
-        figure(f"POST close latency p99 ({label})", "ms", closes_p99),
-        figure(
-            f"open+close round trips/s ({label})",
-            "round trips/s",
-            per_second,
-            goal=f">= {GOAL_ROUND_TRIPS:g} on {os.cpu_count()} cores",
-            goal_met=statistics.median(per_second) >= GOAL_ROUND_TRIPS,
-        ),
-        # What bounds the round trips: CPU per round trip of each process (one open, one close,
-        # two quotes); a process at 1000 ms/s of CPU is saturated (the GIL: one core each).
-        figure("order-service CPU per open+close round trip", "ms", order_cpu),
-        figure("market-data CPU per round trip (two quotes)", "ms", market_cpu),
-    ]
+        figure(f"open+close round trips/s ({label}), reference app", "round trips/s",
+               _series(reference, "per_second")),
+        _goal(f"round trips/s ({label}), one worker: order service / reference", "x",
+              _ratios(order, reference, "per_second"), GOAL_VS_REFERENCE, at_least=True),
+        figure("reference app CPU per open+close round trip", "ms", _series(reference, "cpu_ms")),
+        _goal("CPU per round trip: order service / reference", "x",
+              _ratios(order, reference, "cpu_ms"), GOAL_CPU_VS_REFERENCE, at_least=False),
+    ]  # fmt: skip
+
+
+def _worker_figures(
+    one: list[dict[str, float]], two: list[dict[str, float]], label: str
+) -> list[dict[str, Any]]:
+    return [
+        figure(f"open+close round trips/s ({label}), two workers", "round trips/s",
+               _series(two, "per_second")),
+        figure("order-service CPU per round trip, two workers (both processes)", "ms",
+               _series(two, "cpu_ms")),
+        _goal(f"round trips/s ({label}): two workers / one worker", "x",
+              _ratios(two, one, "per_second"), GOAL_TWO_WORKERS, at_least=True),
+    ]  # fmt: skip
 
 
 def _open_many(base: str, count: int, order: dict[str, Any]) -> list[int]:
@@ -321,7 +430,9 @@ def run() -> list[dict[str, Any]]:
         stack(url, Path(tmp)) as urls,
     ):
         order = listed_option(urls["market-data"])
-        drive([{"kind": "round_trip", "base": urls["healthy"]}] * 20, CONCURRENCY, order)  # warm
+        for name in ("healthy", "reference", "two-workers"):  # warm
+            if name in urls:
+                drive([{"kind": "round_trip", "base": urls[name]}] * 20, CONCURRENCY, order)
         figures = _round_trips(urls, order)
         figures.append(_capture_overhead(urls, order))
         figures.extend(_dead_primary(urls, order))
