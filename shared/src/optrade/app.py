@@ -7,6 +7,7 @@ from importlib import metadata
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import JSONResponse
 
 from optrade.body_limits import BodyLimitMiddleware
@@ -41,10 +42,13 @@ def build_app(
     `health_details` are static facts added to the /healthz body (e.g. which instance this is).
     `min_body_bytes` raises the body cap (`REQUEST_MAX_BODY_BYTES`) for a service whose own
     routes take larger bodies and cap them themselves (market data's batch `POST /v1/greeks`).
-    The OpenAPI document carries the version of the service's package (`<service>-service`).
+    The OpenAPI document carries the version of the service's package (`<service>-service`);
+    `/docs` and `/redoc` render it from assets shipped with the installed packages.
     """
     version = package_version(f"{service}-service")
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc load their scripts from the installed fastapi-offline
+    # package, not from a CDN, so they work on a machine without internet.
+    app = FastAPIOffline(
         title=title,
         description=description,
         version=version,
