@@ -7,8 +7,8 @@ from importlib import metadata
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from optrade.body_limits import BodyLimitMiddleware
 from optrade.errors import install_error_handlers, problem_response
