@@ -66,10 +66,21 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _uvicorn(factory: str, port: str) -> list[str]:
+def _workers(env: dict[str, str], name: str) -> int:
+    """`ORDER_WORKERS` / `MARKET_DATA_WORKERS`: uvicorn worker processes per service (default 1)."""
+    raw = env.get(name, "").strip() or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise SystemExit(f"{name}={raw!r}: give a whole number of worker processes from 1 to 64")
+    return int(raw)
+
+
+def _uvicorn(factory: str, port: str, workers: int = 1) -> list[str]:
+    # With N > 1 uvicorn forks N workers sharing the port and restarts one that dies; each holds
+    # its own circuit breakers, database pool and metrics (see docs/operations.md).
+    extra = ["--workers", str(workers)] if workers > 1 else []
     return [
         sys.executable, "-m", "uvicorn", factory, "--factory",
-        "--host", os.environ.get("HOST", "127.0.0.1"), "--port", port,
+        "--host", os.environ.get("HOST", "127.0.0.1"), "--port", port, *extra,
     ]  # fmt: skip
 
 
@@ -88,12 +99,13 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
     md_fallback = env.setdefault("MARKET_DATA_FALLBACK_PORT", "8002")
     order_port = env.setdefault("ORDER_PORT", "8000")
     quality_port = env.setdefault("QUALITY_PORT", "8003")
+    md_workers = _workers(env, "MARKET_DATA_WORKERS")
     plan: list[tuple[str, list[str], dict[str, str], str | None]] = []
     factory = "market_data_service.main:create_app"
     plan.append(
         (
             "market-data primary",
-            _uvicorn(factory, md_primary),
+            _uvicorn(factory, md_primary, md_workers),
             {"MARKET_DATA_INSTANCE": "primary"},
             f"http://127.0.0.1:{md_primary}",
         )
@@ -101,7 +113,7 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
     plan.append(
         (
             "market-data fallback",
-            _uvicorn(factory, md_fallback),
+            _uvicorn(factory, md_fallback, md_workers),
             _fallback_env(env),
             f"http://127.0.0.1:{md_fallback}",
         )
@@ -117,7 +129,9 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
         plan.append(
             (
                 "order",
-                _uvicorn("order_service.main:create_app", order_port),
+                _uvicorn(
+                    "order_service.main:create_app", order_port, _workers(env, "ORDER_WORKERS")
+                ),
                 order_env,
                 f"http://127.0.0.1:{order_port}",
             )

@@ -168,3 +168,41 @@ def test_each_market_data_instance_picks_its_own_provider() -> None:
     assert "MARKET_DATA_PROVIDER" not in plan["market-data primary"]  # inherits the environment
     same = {name: extra for name, _, extra, _ in run_stack._plan({"MARKET_DATA_PROVIDER": "x"})}
     assert same["market-data fallback"] == {"MARKET_DATA_INSTANCE": "fallback"}
+
+
+def test_workers_settings_start_that_many_uvicorn_workers() -> None:
+    """`ORDER_WORKERS` / `MARKET_DATA_WORKERS` become `--workers N`; one worker adds no flag."""
+    run_stack: Any = _run_stack()
+    env = {"ORDER_WORKERS": "3", "MARKET_DATA_WORKERS": "2"}
+    commands = {name: cmd for name, cmd, _, _ in run_stack._plan(dict(env))}
+    assert commands["order"][-2:] == ["--workers", "3"]
+    assert commands["market-data primary"][-2:] == ["--workers", "2"]
+    assert commands["market-data fallback"][-2:] == ["--workers", "2"]
+    assert "--workers" not in commands["quality API"]
+    defaults = {name: cmd for name, cmd, _, _ in run_stack._plan({})}
+    assert "--workers" not in defaults["order"]
+    for wrong in ("0", "two", "-1", "65"):
+        with pytest.raises(SystemExit, match="ORDER_WORKERS"):
+            run_stack._plan({"ORDER_WORKERS": wrong})
+
+
+def test_two_market_data_workers_serve_one_port() -> None:
+    """The command `make run` builds for two workers starts two serving processes on one port."""
+    run_stack: Any = _run_stack()
+    port = free_port()
+    env = {"MARKET_DATA_WORKERS": "2", "MARKET_DATA_PORT": str(port)}
+    command = {name: cmd for name, cmd, _, _ in run_stack._plan(env)}["market-data primary"]
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", timeout=120, proc=proc)  # type: ignore[arg-type]
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        # The workers are spawned interpreters (beside multiprocessing's resource tracker).
+        workers = [c for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+        assert len(workers) == 2, f"expected two worker processes, found {children}"
+        for _ in range(4):
+            answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+            assert answer.status_code == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -14,6 +14,7 @@ the breaker does not count it. A 400/404/422 about the option itself is the call
 count against the provider, and is not retried elsewhere.
 
 Used by the order service (entry and exit capture) and meant for the backfill job.
+The breakers live in the process: each uvicorn worker (`ORDER_WORKERS`) keeps its own.
 """
 
 from __future__ import annotations
