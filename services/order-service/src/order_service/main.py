@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,8 +15,9 @@ from optrade.db.engine import create_db_engine
 from optrade.domain import utcnow
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
-from order_service.api import ml_routes, orders, positions, trades
+from order_service.api import ml_routes, orders, positions, settlements, trades
 from order_service.settings import get_order_settings
+from order_service.settlement import run_settlement
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,17 @@ captured from the primary market-data service, else the fallback. Prices and P&L
 `iv` percent, `delta` per point, `gamma` per point², `theta` premium per calendar day, `vega`
 premium per vol point. Mutating endpoints need `Authorization: Bearer <API_KEY>`.
 """
+
+
+def _settle_at_startup(app: FastAPI) -> None:
+    try:
+        run = run_settlement(app.state.engine, app.state.market_data, now=utcnow())
+    except Exception:  # a background thread: log, never take the service down
+        log.exception("settlement at startup failed; the next scheduled run retries")
+        return
+    if run.settled or run.pending:
+        log.info("settlement at startup: %d settled, %d expiries pending",
+                 len(run.settled), len(run.pending))  # fmt: skip
 
 
 def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
@@ -43,6 +56,11 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         # Load the NSE calendar (quote ages are measured from the last session) now, not in the
         # first order: it takes a second or two.
         latest_market_instant(utcnow())
+        # Positions whose expiry passed while the service was down settle now, off the startup
+        # path (market data may still be starting: those stay pending for the next run).
+        threading.Thread(
+            target=_settle_at_startup, args=(app,), name="settlement-at-startup", daemon=True
+        ).start()
         log.info(
             "order service ready",
             extra={
@@ -63,6 +81,12 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness={"database": database_ready},
     )
-    for module in (ml_routes, orders, positions, trades):  # ml first: /export before /{trade_id}
+    for module in (
+        ml_routes,
+        orders,
+        positions,
+        settlements,
+        trades,
+    ):  # ml first: /export before /{trade_id}
         app.include_router(module.router)
     return app

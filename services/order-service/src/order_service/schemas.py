@@ -292,7 +292,9 @@ class TradePublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitS
     position_id: int
     lots: int = Field(description="closed quantity, lots")
     exit_price: Decimal
-    exit_price_source: str = Field(description="bid | ask | ltp | client")
+    exit_price_source: str = Field(
+        description="bid | ask | ltp | client | settlement (intrinsic value at expiry)"
+    )
     exit_spread: Decimal | None = None
     pnl: Decimal = Field(description="rupees: price difference × lots × lot size, signed by side")
     closed_at: datetime
@@ -338,3 +340,27 @@ class TradePage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class SettledOut(BaseModel):
+    position_id: int
+    trade_id: int
+    underlying: str
+    expiry: date
+    lots: int
+    settlement_price: Decimal = Field(description="the index close settled against, points")
+    exit_price: Decimal = Field(description="intrinsic value per unit, rupees")
+    pnl: Decimal = Field(description="rupees, signed by side")
+
+
+class SettlementPendingOut(BaseModel):
+    underlying: str
+    expiry: date
+    positions: int = Field(description="open positions left for a later run")
+    reason: str = Field(description="why market data gave no settlement value")
+
+
+class SettlementRunOut(BaseModel):
+    settled: list[SettledOut] = Field(description="positions this run settled")
+    pending: list[SettlementPendingOut] = Field(description="expiries with no value yet")
+    already_settled: int = Field(description="positions a concurrent run or close took first")

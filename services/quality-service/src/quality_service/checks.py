@@ -1,4 +1,9 @@
-"""The five completeness checks of DESIGN section 6, counted by the database.
+"""The five completeness checks of DESIGN section 6, counted by the database (the sixth,
+`open_past_expiry`, counts positions: `expiry_check`).
+
+A settled trade (exit source `settlement`, exit error `expired`) has no exit IV: volatility is
+undefined at expiry. Its exit IV counts as present, so `exit_greeks` accepts it; its other exit
+Greeks (delta 0 or ±1, gamma, theta, vega 0) must still be there.
 
 `count_window` is the one aggregate query of a run: a single scan of the trades closed in the
 window that counts, for every field and every check, the trades with the field(s) present, grouped
@@ -39,7 +44,7 @@ from optrade.domain import (
     SnapshotSource,
     complete_record,
 )
-from optrade.domain import present as domain_present
+from optrade.domain.completeness import field_present as domain_field_present
 from quality_service.schemas import (
     CheckBreakdown,
     CheckResult,
@@ -150,8 +155,9 @@ class WindowCounts:
 
 
 def present(column: str, dialect: str) -> ColumnElement[bool]:
-    """SQL that is true when the trade has `column` (see `optrade.domain.present`)."""
-    return domain_present(TRADE.c[column], dialect)
+    """SQL that is true when the trade has `column` (see `optrade.domain.field_present`: a
+    settled trade's undefined exit IV counts as present)."""
+    return domain_field_present(TRADE.c, column, dialect)
 
 
 def check_condition(check: CheckSpec, dialect: str) -> ColumnElement[bool]:
@@ -171,7 +177,7 @@ def count_query(start: datetime, end: datetime, dialect: str) -> Select:
     """The one aggregate query: per group, the trades, per-field presence and per-check passes."""
     keys = [TRADE.c[k] for k in GROUP_KEYS]
     fields = [
-        (func.count(TRADE.c[f.column]) if f.column != "features_snapshot"
+        (func.count(TRADE.c[f.column]) if f.column not in ("features_snapshot", "exit_iv")
          else _count_if(present(f.column, dialect))).label(f"f_{f.column}")
         for check in CHECKS for f in check.fields
     ]  # fmt: skip
@@ -305,9 +311,11 @@ def evaluate(
 
 
 def overall_status(results: Sequence[CheckResult], total: int) -> CheckStatus:
-    """no_data without trades, otherwise the worst check."""
+    """no_data without trades (unless positions are stranded), otherwise the worst check."""
     if total == 0:
-        return CheckStatus.NO_DATA
+        # Without trades only the position check can fail; a stranded position is a failure.
+        failed = any(r.status == CheckStatus.FAIL for r in results)
+        return CheckStatus.FAIL if failed else CheckStatus.NO_DATA
     order = [CheckStatus.FAIL, CheckStatus.WARN, CheckStatus.PASS]
     statuses = {r.status for r in results}
     return next((s for s in order if s in statuses), CheckStatus.PASS)

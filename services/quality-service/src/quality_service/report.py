@@ -27,7 +27,19 @@ def _groups(groups: list[GroupCoverage]) -> str:
     return ", ".join(f"{g.value or '(none)'} {g.passed}/{g.total}" for g in groups)
 
 
+def _position_lines(number: int, check: CheckResult) -> list[str]:
+    """open_past_expiry: a count of positions, not a coverage."""
+    head = f"{number}. {check.label}: {check.total} positions open after their expiry's settlement"
+    if check.status == CheckStatus.FAIL:
+        head += f"  ❌ FAIL (threshold {check.threshold:g})"
+        ids = ", ".join(str(i) for i in check.failing_trade_ids)
+        return [head, f"   Stranded positions (first {len(check.failing_trade_ids)}): {ids}"]
+    return [head + "  ✅"]
+
+
 def _check_lines(number: int, check: CheckResult, before: float | None = None) -> list[str]:
+    if check.kind == "positions":
+        return _position_lines(number, check)
     if check.coverage is None:
         return [f"{number}. {check.label} Coverage: n/a (no trades)"]
     head = f"{number}. {check.label} Coverage: {percent(check.coverage)}"
@@ -59,7 +71,7 @@ def _summary(run: QualityRunPublic) -> str:
     warned = [c.label for c in run.checks if c.status == CheckStatus.WARN]
     if run.status == "skipped":
         return f"Skipped: {run.note or 'not a trading day'}"
-    if run.total_trades == 0:
+    if run.total_trades == 0 and not failed:
         return "No trades closed in this window: nothing to check (no_data) ⚠️"
     if failed:
         return f"Data quality checks FAILED ({len(failed)} of {len(run.checks)}): " + (

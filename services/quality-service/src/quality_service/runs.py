@@ -21,7 +21,7 @@ from optrade.calendar import is_trading_day
 from optrade.db.engine import session_scope
 from optrade.db.models import QualityRun
 from optrade.domain import utcnow
-from quality_service import metrics
+from quality_service import expiry_check, metrics
 from quality_service.alerts import dispatch_alerts
 from quality_service.checks import (
     CHECK_NAMES,
@@ -53,7 +53,7 @@ class ScheduledOutcome:
 
 
 def thresholds_in_force(settings: QualitySettings) -> dict[str, float]:
-    return {name: settings.threshold(name) for name in CHECK_NAMES} | {
+    return {name: settings.threshold(name) for name in (*CHECK_NAMES, expiry_check.NAME)} | {
         "warn_margin": settings.warn_margin
     }
 
@@ -83,6 +83,10 @@ def _evaluate_into(session: Session, run: QualityRun, settings: QualitySettings)
     )
     thresholds = {name: settings.threshold(name) for name in CHECK_NAMES}
     results = evaluate(counts, samples, thresholds, settings.warn_margin)
+    # Positions stranded past expiry by the end of the window (or now, for today's window).
+    cutoff = min(run.window_end, run.started_at)
+    count, ids = expiry_check.stranded(conn, cutoff, settings.failing_ids_limit)
+    results.append(expiry_check.result(count, ids, settings.threshold(expiry_check.NAME)))
     elapsed = time.perf_counter() - started
     run.total_trades = counts.total
     run.checks = [r.model_dump(mode="json") for r in results]

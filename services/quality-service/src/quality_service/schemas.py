@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -55,15 +55,24 @@ class CheckBreakdown(BaseModel):
 class CheckResult(BaseModel):
     name: str
     label: str
+    kind: Literal["trades", "positions"] = Field(
+        "trades",
+        description="trades: a coverage check over the window's closed trades (thresholds in "
+        "percent); positions: open_past_expiry, a count of positions (threshold in positions)",
+    )
     status: CheckStatus
-    threshold: float = Field(description="fail below this coverage, percent")
+    threshold: float = Field(
+        description="fail below this coverage, percent (positions: fail above this count)"
+    )
     warn_below: float = Field(description="warn below this coverage, percent")
     total: int
     passed: int = Field(description="trades with every field of the check present")
     coverage: float | None = Field(description="passed / total in percent; null without trades")
     fields: list[FieldCount]
     breakdown: CheckBreakdown
-    failing_trade_ids: list[int] = Field(description="up to QUALITY_FAILING_IDS_LIMIT, by id")
+    failing_trade_ids: list[int] = Field(
+        description="up to QUALITY_FAILING_IDS_LIMIT, by id (positions: the stranded position ids)"
+    )
     backfilled: int = Field(
         0,
         description="of the passing trades, those with a snapshot this check reads repaired by "

@@ -27,6 +27,8 @@ class QualitySettings(BaseSettings):
     threshold_ml_metadata: float = Field(95.0, ge=0, le=100)
     threshold_market_context: float = Field(95.0, ge=0, le=100)
     threshold_chain_data: float = Field(80.0, ge=0, le=100)
+    # Not a percent: how many positions may be open past their expiry's settlement (15:30 IST).
+    threshold_open_past_expiry: float = Field(0, ge=0)
     # A check below its threshold fails; one below threshold + margin (capped at 100) warns.
     warn_margin: float = Field(2.0, ge=0, le=100)
     failing_ids_limit: int = Field(20, ge=0, le=1000)

@@ -38,7 +38,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from optrade.calendar import is_trading_day, previous_trading_day
 from optrade.domain import IST, MARKET_CLOSE, MARKET_OPEN, utcnow
 from optrade.observability import outgoing_headers
-from optrade.schemas.market import OptionQuote
+from optrade.schemas.market import OptionQuote, SettlementValue
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ BREAKER_STATE = Gauge(
 BREAKER_STATES = (pybreaker.STATE_CLOSED, pybreaker.STATE_HALF_OPEN, pybreaker.STATE_OPEN)
 _REQUEST_FIELDS = ("underlying", "expiry", "strike", "option_type", "as_of")
 STALE = "stale quote"
+SETTLEMENT_TIMEOUT = 10.0  # seconds: a rare call that may parse a snapshot file; not a fill
 
 
 class MarketDataClientSettings(BaseSettings):
@@ -450,6 +451,33 @@ class MarketDataClient:
             self.providers,
             key=lambda p: -p.last_success_at if p.last_success_at is not None else float("inf"),
         )
+
+    def fetch_settlement(self, underlying: str, expiry: date) -> tuple[SettlementValue, str]:
+        """The value `expiry` settles against and the provider (primary, fallback) that gave it.
+
+        A 404 (not settled yet, or not in the provider's data) is `QuoteRejected`; when no
+        provider answers at all, `QuoteUnavailable`.
+        """
+        skipped: list[str] = []
+        for provider in self.providers:
+            try:
+                response = provider.http.get(
+                    f"/v1/settlement/{underlying}",
+                    params={"expiry": expiry.isoformat()},
+                    headers=outgoing_headers(),
+                    timeout=SETTLEMENT_TIMEOUT,
+                )
+            except httpx.HTTPError as exc:
+                skipped.append(f"{provider.name}: transport error: {exc!r}"[:300])
+                continue
+            if response.status_code in (400, 404, 422):
+                raise _rejection(response)
+            try:
+                response.raise_for_status()
+                return SettlementValue.model_validate(response.json()), provider.name
+            except (httpx.HTTPError, ValueError, ValidationError) as exc:
+                skipped.append(f"{provider.name}: {exc}"[:300])
+        raise QuoteUnavailable("all providers", "; ".join(skipped))
 
     def breaker_states(self) -> dict[str, str]:
         """Each provider's circuit breaker state, e.g. `{"primary": "open", ...}`."""

@@ -145,7 +145,7 @@ class Trade(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapsho
     position_id: int = Field(foreign_key="position.id", index=True)
     lots: int  # closed quantity, in lots
     exit_price: Decimal = Field(sa_type=MONEY)
-    exit_price_source: str = Field(sa_type=String(8))  # bid | ask | ltp | client
+    exit_price_source: str = Field(sa_type=String(16))  # bid | ask | ltp | client | settlement
     exit_spread: Decimal | None = Field(default=None, sa_type=MONEY)
     pnl: Decimal = Field(sa_type=Numeric(16, 2))  # rupees, signed by side
     closed_at: datetime = Field(sa_type=UTCDateTime(), index=True)

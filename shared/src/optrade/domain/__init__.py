@@ -26,13 +26,21 @@ from optrade.domain.snapshot import (
     SNAPSHOT_PREFIXES,
     snapshot_columns,
 )
-from optrade.domain.vocabulary import IvSource, OptionType, PositionStatus, Side, SnapshotSource
+from optrade.domain.vocabulary import (
+    EXPIRED,
+    IvSource,
+    OptionType,
+    PositionStatus,
+    Side,
+    SnapshotSource,
+)
 from optrade.domain.window import TradeWindow
 
 __all__ = [
     "CHAIN_FIELDS",
     "CONTEXT_FIELDS",
     "DAYS_PER_YEAR",
+    "EXPIRED",
     "GREEK_FIELDS",
     "IST",
     "IST_NAME",

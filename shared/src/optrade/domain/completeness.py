@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_
 
 from optrade.domain.snapshot import RECORD_COLUMNS
+from optrade.domain.vocabulary import EXPIRED, SnapshotSource
 
 JSON_OBJECT_COLUMNS = frozenset({"features_snapshot"})
 
@@ -33,12 +34,28 @@ def present(column: Any, dialect: str) -> ColumnElement[bool]:
     return and_(column.is_not(None), typed)
 
 
+def expired_at_settlement(columns: Mapping[str, Any]) -> ColumnElement[bool]:
+    """The trade was closed by expiry settlement, where the exit IV is undefined by design."""
+    return and_(
+        columns["exit_source"] == SnapshotSource.SETTLEMENT.value,
+        columns["exit_error"] == EXPIRED,
+    )
+
+
+def field_present(columns: Mapping[str, Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """`present`, except that a settled trade's exit IV counts as present: volatility has no
+    meaning at expiry (its exit delta, gamma, theta and vega are still required)."""
+    if name == "exit_iv":
+        return or_(present(columns[name], dialect), expired_at_settlement(columns))
+    return present(columns[name], dialect)
+
+
 def complete_record(
     columns: Mapping[str, Any], dialect: str, fields: Iterable[str] = RECORD_COLUMNS
 ) -> ColumnElement[bool]:
-    """SQL that is true when every one of `fields` is present in the row.
+    """SQL that is true when every one of `fields` is present in the row (`field_present`).
 
     `columns` is a table's column collection (`Trade.__table__.c`); `fields` defaults to the whole
     training record (`RECORD_COLUMNS`), and a quality check passes its own group of fields.
     """
-    return and_(*(present(columns[name], dialect) for name in fields))
+    return and_(*(field_present(columns, name, dialect) for name in fields))

@@ -41,6 +41,12 @@ class SnapshotSource(StrEnum):
     CLIENT = "client"
     BACKFILL = "backfill"
     MISSING = "missing"
+    SETTLEMENT = "settlement"  # exit at expiry: intrinsic value against the index close
+
+
+# `exit_error` of a settlement trade: IV is undefined at expiry, so the record is complete
+# without it (`complete_record` accepts it).
+EXPIRED = "expired"
 
 
 class IvSource(StrEnum):

@@ -7,6 +7,7 @@ Units: `iv` in percent; `delta` per point; `gamma` per point²; `theta` premium 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,3 +74,40 @@ class OptionQuote(BaseModel):
     broker_vega: float | None = Field(
         None, description="the upstream's vega as sent (premium per 1 vol point)"
     )
+
+
+class ClosingLeg(BaseModel):
+    """One leg's last quote at the close of its expiry day (rupees; OI and volume in contracts)."""
+
+    ltp: float | None = None
+    bid: float | None = None
+    ask: float | None = None
+    oi: float | None = None
+    volume: int | None = None
+
+
+class ClosingStrike(BaseModel):
+    strike: float = Field(description="strike, index points")
+    ce: ClosingLeg | None = None
+    pe: ClosingLeg | None = None
+
+
+class SettlementValue(BaseModel):
+    """What an expiry settles against: `GET /v1/settlement/{underlying}?expiry=`."""
+
+    underlying: str
+    expiry: date
+    settlement_price: float = Field(
+        description="index value the options settle against, index points: NSE's official close "
+        "(the 15:00-15:30 weighted average) where the data has it, else the provider's close"
+    )
+    price_source: Literal["official_close", "close"] = Field(
+        description="official_close: NSE's index close (replay `records.index.last`); close: "
+        "the provider's index value at 15:30 IST"
+    )
+    lot_size: int = Field(description="contract lot size for this expiry, units per lot")
+    vix: float | None = Field(None, description="India VIX at the close, percent")
+    pcr: float | None = Field(None, description="put-call ratio (OI) of this expiry at the close")
+    as_of: datetime = Field(description="market time of the closing data (UTC)")
+    provider: str
+    strikes: list[ClosingStrike] = Field(description="each strike's last quote, ascending")

@@ -30,7 +30,8 @@ from market_data_service.providers.access import (
     load_priced_chain,
     load_underlyings,
 )
-from market_data_service.providers.base import Leg, not_found
+from market_data_service.providers.base import Leg, SettlingProvider, not_found
+from optrade.schemas.market import ClosingLeg, ClosingStrike, SettlementValue
 from optrade.symbols import format_symbol
 
 router = APIRouter(prefix="/v1", tags=["market"])
@@ -234,4 +235,48 @@ async def get_context(
         provider=provider.name,
         expiry=snapshot.expiry,
         instance=settings.market_data_instance,
+    )
+
+
+def _closing_leg(leg: Leg | None) -> ClosingLeg | None:
+    if leg is None:
+        return None
+    return ClosingLeg(ltp=leg.ltp, bid=leg.bid, ask=leg.ask, oi=leg.oi, volume=leg.volume)
+
+
+@router.get(
+    "/settlement/{underlying}",
+    summary="The index value an expiry settles against, with its closing quotes",
+    responses={404: {"description": "unknown underlying or expiry, or not settled at as_of"}},
+)
+def get_settlement(
+    underlying: UnderlyingDep,
+    provider: ProviderDep,
+    as_of: AsOfDep,
+    expiry: Annotated[date, Query(description="expiry date YYYY-MM-DD")],
+) -> SettlementValue:
+    """Index options settle in cash at intrinsic value against the index's official close."""
+    if not isinstance(provider, SettlingProvider):
+        raise not_found(
+            "expiry",
+            f"the {provider.name} provider gives no settlement values; ask a simulated "
+            "or nse-replay market-data service",
+        )
+    chain = provider.settlement(underlying, expiry, as_of)
+    # Replay reads NSE's own close (records.index.last); other providers their 15:30 value.
+    official = provider.name == "nse-replay" and chain.spot_source == "settlement"
+    return SettlementValue(
+        underlying=chain.underlying,
+        expiry=chain.expiry,
+        settlement_price=chain.spot,
+        price_source="official_close" if official else "close",
+        lot_size=chain.lot_size,
+        vix=chain.vix,
+        pcr=chain.pcr,
+        as_of=chain.as_of,
+        provider=provider.name,
+        strikes=[
+            ClosingStrike(strike=r.strike, ce=_closing_leg(r.ce), pe=_closing_leg(r.pe))
+            for r in chain.rows
+        ],
     )

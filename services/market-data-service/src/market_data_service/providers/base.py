@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from optrade.errors import NotFound
 
@@ -134,6 +134,17 @@ class MarketDataProvider(Protocol):
         ...
 
 
+@runtime_checkable
+class SettlingProvider(Protocol):
+    """A provider that knows what an expiry settled against (simulated, nse-replay)."""
+
+    name: str
+
+    def settlement(self, underlying: str, expiry: date, as_of: datetime) -> Chain:
+        """The expiry's closing chain, `spot` the value it settles against (404 before then)."""
+        ...
+
+
 def put_call_ratio(rows: Iterable[StrikeRow]) -> float | None:
     """Total put OI / total call OI; None when there is no call OI."""
     calls = puts = 0.0
@@ -179,4 +190,15 @@ def describe_strikes(strikes: Sequence[float], *, near: float) -> str:
     return (
         f"nearest listed: {', '.join(f'{k:g}' for k in closest)} "
         f"({len(strikes)} strikes from {strikes[0]:g} to {strikes[-1]:g})"
+    )
+
+
+def not_settled(underlying: str, expiry: date, as_of: datetime, reason: str) -> NotFound:
+    """A 404 for a settlement value asked too early or missing from the data."""
+    from optrade.calendar import IST
+
+    return not_found(
+        "expiry",
+        f"no settlement value for {underlying} {expiry.isoformat()} at "
+        f"{as_of.astimezone(IST).isoformat()}: {reason}",
     )

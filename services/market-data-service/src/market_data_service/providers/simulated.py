@@ -29,6 +29,7 @@ as_of = now), so any past instant can be asked for again, by any process with th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ from market_data_service.providers.base import (
     MarketSnapshot,
     StrikeRow,
     UnderlyingListing,
+    not_found,
+    not_settled,
     put_call_ratio,
     unknown_expiry,
     unknown_underlying,
@@ -240,6 +243,26 @@ class SimulatedProvider:
             pcr=chain.pcr,
             expiry=chain.expiry,
             as_of=chain.as_of,
+        )
+
+    def settlement(self, underlying: str, expiry: date, as_of: datetime) -> Chain:
+        """The expiry's last quotes (15:29 IST) with spot at the 15:30 close it settles on."""
+        spec = self._spec(underlying)
+        if not spec.is_expiry(expiry):
+            raise not_found(
+                "expiry",
+                f"no {underlying} contract expires on {expiry.isoformat()} under the "
+                "NSE contract calendar (optrade/instruments.json)",
+            )
+        if as_of < expiry_close(expiry):
+            raise not_settled(underlying, expiry, as_of, "it settles at 15:30 IST on its expiry")
+        self._minute(expiry_close(expiry))  # the simulated market's first date
+        last = self._chain(underlying, expiry, expiry, SESSION_MINUTES - 1)
+        return dataclasses.replace(
+            last,
+            spot=round(self._path(spec, expiry)[SESSION_MINUTES], 2),
+            as_of=minute_time(expiry, SESSION_MINUTES),
+            spot_source="settlement",
         )
 
     def ready(self) -> None:

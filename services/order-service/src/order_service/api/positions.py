@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Response
+from sqlmodel import Session, select
 
+from optrade.db.models import Trade
 from optrade.security import ApiKeyDep
 from order_service.api.deps import (
     EngineDep,
@@ -28,6 +30,7 @@ from order_service.schemas import (
     TradePage,
     TradePublic,
 )
+from order_service.settlement import settle_on_close
 
 router = APIRouter(prefix="/v1/positions", tags=["positions"])
 
@@ -102,15 +105,28 @@ def close(
     request: Annotated[CloseRequest | None, Body()] = None,
     idempotency_key: IdempotencyKeyDep = None,
 ) -> CloseResult:
-    """Close at the captured quote (or the client's exit_price); a repeated key replays."""
+    """Close at the captured quote (or the client's exit_price); a repeated key replays.
+
+    At or after 15:30 IST on the expiry day, without an exit_price, the whole position settles
+    at intrinsic value against the index close instead (exit source `settlement`).
+    """
     request = request or CloseRequest()
+    instant = clock.instant(request.as_of)
+    if request.exit_price is None and not _is_retry(engine, idempotency_key):
+        settled = settle_on_close(engine, market_data, position_id, instant)
+        if settled is not None:
+            trade, position = settled
+            return CloseResult(
+                trade=TradePublic.model_validate(trade),
+                position=PositionPublic.model_validate(position),
+            )
     outcome = close_position(
         engine=engine,
         market_data=market_data,
         position_id=position_id,
         close=request,
         idempotency_key=idempotency_key,
-        instant=clock.instant(request.as_of),
+        instant=instant,
         capture_enabled=settings.capture_enabled,
     )
     if outcome.replayed:
@@ -119,3 +135,12 @@ def close(
         trade=TradePublic.model_validate(outcome.trade),
         position=PositionPublic.model_validate(outcome.position),
     )
+
+
+def _is_retry(engine: EngineDep, idempotency_key: str | None) -> bool:
+    """Whether a close with this key was already done (it replays, whatever the time now)."""
+    if idempotency_key is None:
+        return False
+    with Session(engine) as session:
+        query = select(Trade.id).where(Trade.close_idempotency_key == idempotency_key)
+        return session.exec(query).first() is not None

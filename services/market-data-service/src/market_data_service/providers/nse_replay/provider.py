@@ -23,6 +23,7 @@ from market_data_service.providers.base import (
     UnderlyingListing,
     nearest_live_expiry,
     not_found,
+    not_settled,
     put_call_ratio,
     unknown_expiry,
     unknown_underlying,
@@ -149,6 +150,25 @@ class NseReplayProvider:
             pcr=put_call_ratio(snapshot.chains[expiry]),
             expiry=expiry,
             as_of=snapshot.taken_at,
+        )
+
+    def settlement(self, underlying: str, expiry: date, as_of: datetime) -> Chain:
+        """The first snapshot from 15:30 IST on the expiry day that still lists the expiry: its
+        chain's spot is `records.index.last`, NSE's official close (see `_build_chain`)."""
+        close = expiry_close(expiry)
+        if as_of < close:
+            raise not_settled(underlying, expiry, as_of, "it settles at 15:30 IST on its expiry")
+        files = self._files.get(underlying)
+        if files is None:
+            raise unknown_underlying(underlying, self._files)
+        start = bisect.bisect_left(files, close, key=lambda f: f.taken_at)
+        for item in files[start:]:
+            if item.taken_at > as_of or item.taken_at.astimezone(IST).date() != expiry:
+                break
+            if expiry in self._parse(item).chains:
+                return self._chain(item, expiry)
+        raise not_settled(
+            underlying, expiry, as_of, "the replay has no snapshot from the close of that day"
         )
 
     def ready(self) -> None:
