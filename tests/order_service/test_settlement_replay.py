@@ -167,7 +167,9 @@ def test_an_expiry_the_data_cannot_settle_stays_open_and_is_reported_pending(
 ) -> None:
     """The replay holds no snapshot of the 09-Dec-2025 close: nothing is invented."""
     body = {"underlying": "NIFTY", "expiry": "2025-12-09", "strike": 26100, "option_type": "CE",
-            "side": "SELL", "quantity": 2, "as_of": OPENED_AT.isoformat()}  # fmt: skip
+            "side": "SELL", "quantity": 2, "ml_score": 0.3, "model_version": "settle-v1",
+            "model_hash": "c0ffee0", "features_snapshot": {"spot": 26122.65},
+            "as_of": OPENED_AT.isoformat()}  # fmt: skip
     opened = api.post("/v1/orders", json=body)
     assert opened.status_code == 201, opened.text
     result = run(api)

@@ -69,6 +69,7 @@ def test_counts_statuses_fields_breakdowns_and_failing_ids(
         "ml_metadata": (20, 24, "fail"),
         "market_context": (23, 24, "warn"),  # 95.8%: above 95, below 95 + 2
         "chain_data": (23, 24, "pass"),  # threshold 80
+        "open_past_expiry": (0, 0, "pass"),  # positions, not trades: none stranded
     }
     assert checks["entry_greeks"].coverage == pytest.approx(91.6667)
     assert _fields(checks["entry_greeks"]) == {
@@ -128,7 +129,7 @@ def test_thresholds_in_force_and_warn_margin_come_from_settings(
     assert checks["market_context"].status == "pass"  # 95.8 >= 95 + 0.5
     assert run.thresholds == {
         "entry_greeks": 90.0, "exit_greeks": 95.0, "ml_metadata": 95.0,
-        "market_context": 95.0, "chain_data": 96.0, "warn_margin": 0.5,
+        "market_context": 95.0, "chain_data": 96.0, "open_past_expiry": 0.0, "warn_margin": 0.5,
     }  # fmt: skip
     assert checks["entry_greeks"].warn_below == 90.5
 
@@ -156,7 +157,9 @@ def test_empty_window_is_no_data_not_pass(clean_db: Engine, add_trades: TradeFac
     run = run_manual_check(clean_db, now=NOW, alert=False)
 
     assert (run.status, run.total_trades) == ("no_data", 0)
-    for check in _checks(run).values():
+    checks = _checks(run)
+    assert checks.pop("open_past_expiry").status == "pass"  # positions: none stranded
+    for check in checks.values():
         assert (check.status, check.coverage, check.failing_trade_ids) == ("no_data", None, [])
         assert all(f.present == 0 and f.total == 0 for f in check.fields)
     assert render_text(to_public(run)).splitlines()[-1].startswith("No trades closed")
@@ -261,7 +264,7 @@ def test_text_report_names_failures_fields_and_breakdowns(
     assert "   By model version: v1 18/21, v2 2/2, (none) 0/1" in lines
     assert "5. Chain Data Coverage: 95.8%" in lines
     assert lines[-1] == (
-        "Data quality checks FAILED (3 of 5): Entry Greeks, Exit Greeks, ML Metadata ❌"
+        "Data quality checks FAILED (3 of 6): Entry Greeks, Exit Greeks, ML Metadata ❌"
     )
 
 
@@ -279,5 +282,5 @@ def test_every_run_is_stored_and_history_is_never_overwritten(
         (first.id, "pass", 4),
         (second.id, "fail", 8),
     ]
-    assert [c["name"] for c in stored[0].checks] == list(CHECK_NAMES)
+    assert [c["name"] for c in stored[0].checks] == [*CHECK_NAMES, "open_past_expiry"]
     assert stored[0].finished_at is not None and stored[0].finished_at >= stored[0].started_at
