@@ -9,6 +9,8 @@ P&L is (67.80 - 38.50) x 75 = ₹2,197.50.
 from __future__ import annotations
 
 import concurrent.futures
+import csv
+import io
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -52,10 +54,12 @@ def api(orders_on_replay: ServiceProcess) -> Iterator[httpx.Client]:
         yield client
 
 
-def open_position(api: httpx.Client, strike: int = 26100, option_type: str = "PE") -> dict:
+def open_position(
+    api: httpx.Client, strike: int = 26100, option_type: str = "PE", model: str = "settle-v1"
+) -> dict:
     body = {
         "underlying": "NIFTY", "expiry": EXPIRY, "strike": strike, "option_type": option_type,
-        "side": "BUY", "quantity": 1, "ml_score": 0.64, "model_version": "settle-v1",
+        "side": "BUY", "quantity": 1, "ml_score": 0.64, "model_version": model,
         "model_hash": "c0ffee0", "features_snapshot": {"spot": 26122.65},
         "as_of": OPENED_AT.isoformat(),
     }  # fmt: skip
@@ -112,9 +116,21 @@ def test_the_readme_put_held_to_expiry_settles_at_67_80_once(api: httpx.Client) 
 
 def test_the_settled_trade_passes_every_trade_check(api: httpx.Client, engine: Engine) -> None:
     """Entry captured at 09:34:45 from the replay, exit by settlement: a complete record."""
-    position = open_position(api)
+    position = open_position(api, model="settle-complete")
     run(api, expiry=EXPIRY)
     (trade,) = trades_of(api, position["id"])
+    models = api.get("/v1/models/performance").json()["models"]
+    (mine,) = [m for m in models if m["model_version"] == "settle-complete"]
+    assert (mine["trades"], mine["complete_trades"]) == (1, 1)  # no exit IV, still complete
+    export = api.get(
+        "/v1/trades/export", params={"format": "csv", "model_version": "settle-complete"}
+    )
+    assert export.status_code == 200, export.text
+    (row,) = csv.DictReader(io.StringIO(export.text))
+    assert (row["id"], row["exit_price"], row["exit_price_source"]) == (
+        str(trade["id"]), "67.80", "settlement"
+    )  # fmt: skip
+    assert (row["exit_source"], row["exit_error"], row["exit_iv"]) == ("settlement", "expired", "")
     quality = run_manual_check(engine, now=datetime(2025, 12, 2, 16, 0, tzinfo=IST), alert=False)
     checks = {c["name"]: c for c in quality.checks}
     for name in ("entry_greeks", "exit_greeks", "ml_metadata", "market_context", "chain_data"):
