@@ -127,8 +127,8 @@ def test_the_settled_trade_passes_every_trade_check(api: httpx.Client, engine: E
     )
     assert export.status_code == 200, export.text
     (row,) = csv.DictReader(io.StringIO(export.text))
-    assert (row["id"], row["exit_price"], row["exit_price_source"]) == (
-        str(trade["id"]), "67.80", "settlement"
+    assert (row["id"], Decimal(row["exit_price"]), row["exit_price_source"]) == (
+        str(trade["id"]), Decimal("67.80"), "settlement"
     )  # fmt: skip
     assert (row["exit_source"], row["exit_error"], row["exit_iv"]) == ("settlement", "expired", "")
     quality = run_manual_check(engine, now=datetime(2025, 12, 2, 16, 0, tzinfo=IST), alert=False)
