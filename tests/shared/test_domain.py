@@ -6,12 +6,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import JSON, Column, Integer, MetaData, Table, create_engine, insert, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+)
 
 from optrade.domain import (
+    EXPIRED,
     RECORD_COLUMNS,
     SECONDS_PER_YEAR,
     Side,
+    SnapshotSource,
     TradeWindow,
     complete_record,
 )
@@ -68,3 +80,26 @@ def test_complete_record_needs_every_field_and_a_non_empty_features_object() -> 
         assert [row.id for row in complete] == [1]
         greeks_only = complete_record(table.c, "sqlite", ["entry_iv", "exit_iv"])
         assert [r.id for r in conn.execute(select(table.c.id).where(greeks_only))] == [1, 2, 4]
+
+
+def test_a_settled_trade_is_complete_without_exit_iv_and_no_other_exit_is() -> None:
+    """IV is undefined at expiry; a settlement trade records it null with the reason `expired`."""
+    table = Table(
+        "t", MetaData(), Column("id", Integer, primary_key=True), Column("exit_iv", Integer),
+        Column("exit_delta", Integer), Column("exit_source", String), Column("exit_error", String),
+        Column("features_snapshot", JSON),
+    )  # fmt: skip
+    engine = create_engine("sqlite://")
+    table.metadata.create_all(engine)
+    settled = {"exit_source": SnapshotSource.SETTLEMENT.value, "exit_error": EXPIRED}
+    with engine.begin() as conn:
+        conn.execute(insert(table), [
+            {"id": 1, "exit_iv": None, "exit_delta": -1, **settled},
+            {"id": 2, "exit_iv": None, "exit_delta": None, **settled},  # delta is still needed
+            {"id": 3, "exit_iv": None, "exit_delta": 0, "exit_source": "primary",
+             "exit_error": "greeks: no solution"},
+            {"id": 4, "exit_iv": 12, "exit_delta": 0, "exit_source": "primary", "exit_error": None},
+        ])  # fmt: skip
+        condition = complete_record(table.c, "sqlite", ["exit_iv", "exit_delta"])
+        complete = conn.execute(select(table.c.id).where(condition).order_by(table.c.id))
+        assert complete.scalars().all() == [1, 4]

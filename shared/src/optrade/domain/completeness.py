@@ -45,7 +45,8 @@ def expired_at_settlement(columns: Mapping[str, Any]) -> ColumnElement[bool]:
 def field_present(columns: Mapping[str, Any], name: str, dialect: str) -> ColumnElement[bool]:
     """`present`, except that a settled trade's exit IV counts as present: volatility has no
     meaning at expiry (its exit delta, gamma, theta and vega are still required)."""
-    if name == "exit_iv":
+    settles = {"exit_source", "exit_error"} <= set(columns.keys())  # a trade table has both
+    if name == "exit_iv" and settles:
         return or_(present(columns[name], dialect), expired_at_settlement(columns))
     return present(columns[name], dialect)
 
