@@ -112,6 +112,11 @@ def test_live_capture_failover_missing_and_honest_backfill(
             assert trade["exit_upstream_at"] is None  # Upstox sends no time: our receive time
             assert float(trade["exit_price"]) == nse["bidprice"]
             assert "skipped primary" in trade["exit_error"]
+            reopened = api.post("/v1/orders", json=order(quantity=1))  # the next order, too
+            assert reopened.status_code == 201, reopened.text
+            entry = reopened.json()
+            assert (entry["entry_source"], entry["entry_provider"],
+                    entry["entry_instance"]) == ("fallback", "upstox", "fallback")  # fmt: skip
             dead = httpx.get(
                 f"{md['primary'].url}/v1/chain/NIFTY", params={"expiry": order()["expiry"]}
             )

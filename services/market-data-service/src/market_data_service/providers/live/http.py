@@ -127,8 +127,10 @@ def _message(response: httpx.Response) -> str:
         return response.text[:200]
     if isinstance(body, dict):
         errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):  # Upstox
             return str(errors[0].get("message") or errors[0])[:200]
+        if isinstance(errors, dict):  # OpenAlgo's optionchain: "Validation error" + the fields
+            return f"{body.get('message', 'error')}: {errors}"[:300]
         if "message" in body:
             return str(body["message"])[:200]
     return str(body)[:200]
