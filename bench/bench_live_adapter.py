@@ -3,7 +3,7 @@ real NSE snapshot of 02-Dec-2025 09:34:45 IST, 1,000+ legs across expiries, ~200
 benchmarked expiry):
 
 - the adapter's work per chain: normalising one `/optionchain` answer (units -> contracts, all
-  zero legs, broker Greeks) and recording it (one gzip member appended), both CPU only;
+  zero legs, broker Greeks) and recording it (one gzip member appended), as CPU time;
 - a chain fetched through the adapter (HTTP to the fake, normalise, India VIX quote in parallel,
   recording handed to a thread) against the same `/optionchain` request made raw, paired run by
   run: the difference is what the adapter and its VIX quote add to one upstream round trip;
@@ -59,24 +59,29 @@ def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def _cpu_ms(start: float) -> float:
+    return (time.thread_time() - start) * 1000
+
+
 def _cpu_figures(answer: dict[str, Any], tmp: Path) -> list[dict[str, Any]]:
+    """CPU time of this thread (not wall time: the machine is shared, other load is not ours)."""
     parse, record = [], []
     recorder = Recorder(tmp, provider="openalgo", instance="bench")
     for _ in range(PARSE_RUNS):
-        start = time.perf_counter()
+        start = time.thread_time()
         chain = parse_chain(answer, "NIFTY", EXPIRY, 75)
-        parse.append(_ms(start))
-        start = time.perf_counter()
+        parse.append(_cpu_ms(start))
+        start = time.thread_time()
         recorder.append(chain, datetime.now(UTC))
-        record.append(_ms(start))
+        record.append(_cpu_ms(start))
     legs = sum((r.ce is not None) + (r.pe is not None) for r in chain.rows)
     total = [p + r for p, r in zip(parse, record, strict=True)]
     return [
-        figure(f"normalise one OpenAlgo chain ({legs} legs)", "ms", parse),
-        figure("record one chain (gzip member appended)", "ms", record),
+        figure(f"normalise one OpenAlgo chain ({legs} legs)", "ms CPU", parse),
+        figure("record one chain (gzip member appended)", "ms CPU", record),
         figure(
             "adapter CPU per chain (normalise + record)",
-            "ms",
+            "ms CPU",
             total,
             goal=f"< {ADAPTER_GOAL_MS:g} ms",
             goal_met=statistics.median(total) < ADAPTER_GOAL_MS,
