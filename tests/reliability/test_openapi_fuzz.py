@@ -53,6 +53,7 @@ OPERATIONS: dict[str, list[str]] = {
         "GET /metrics",
         "GET /v1/trades/export",
         "GET /v1/models/performance",
+        "GET /models",
         "POST /v1/trades/backfill",
         "POST /v1/orders",
         "GET /v1/orders",

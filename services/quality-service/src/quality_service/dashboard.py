@@ -9,6 +9,7 @@ from quality_service.checks import CHECKS
 from quality_service.schemas import QualityRunPublic, QualityStatus
 
 WIDTH, HEIGHT = 760, 170
+MAX_STEP = 36  # a run's slot at most this wide: a few runs stay readable bars, not slabs
 LEFT, RIGHT, TOP, BOTTOM = 40, 90, 12, 24  # margins around the plot: axis, threshold, dates
 COLOURS = {"pass": "#2e7d32", "warn": "#f9a825", "fail": "#c62828", "no_data": "#9e9e9e"}
 STYLE = """
@@ -31,11 +32,20 @@ def _bar(run: QualityRunPublic, check: str, x: float, width: float, plot_h: floa
     height = plot_h * value / 100
     when = run.started_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
     shown = f"{value:.1f}%" if result.coverage is not None else "no data"
+    top = TOP + plot_h - height
+    # The run's trade count above its bar, where a slot is wide enough to hold the number.
+    count = (
+        f'<text class="trades" x="{x + width / 2:.1f}" y="{max(top - 2, TOP + 8):.1f}" '
+        f'font-size="9" text-anchor="middle">{run.total_trades}</text>'
+        if width >= 14
+        else ""
+    )
     return (
         f'<rect class="bar {result.status}" data-run-id="{run.id}" data-coverage="{value:.4f}" '
-        f'x="{x:.1f}" y="{TOP + plot_h - height:.1f}" width="{width:.1f}" height="{height:.1f}" '
-        f'fill="{COLOURS.get(result.status, "#9e9e9e")}">'
-        f"<title>{escape(f'run #{run.id} {when}: {shown}')}</title></rect>"
+        f'data-trades="{run.total_trades}" x="{x:.1f}" y="{top:.1f}" width="{width:.1f}" '
+        f'height="{height:.1f}" fill="{COLOURS.get(result.status, "#9e9e9e")}">'
+        f"<title>{escape(f'run #{run.id} {when}: {shown} of {run.total_trades} trades')}</title>"
+        f"</rect>{count}"
     )
 
 
@@ -51,7 +61,7 @@ def _threshold_line(threshold: float, plot_h: float) -> str:
 def _trend(check: str, label: str, runs: list[QualityRunPublic]) -> str:
     """Bars of one check's coverage per run, oldest left, with the threshold as a dashed line."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    step = plot_w / max(len(runs), 1)
+    step = min(plot_w / max(len(runs), 1), MAX_STEP)
     bars = [
         bar
         for i, run in enumerate(runs)
@@ -93,8 +103,12 @@ def _runs_table(status: QualityStatus) -> str:
     )
 
 
-def render_dashboard(status: QualityStatus, runs: list[QualityRunPublic]) -> str:
-    """The page: overall status, schedule, a trend per check over `runs` (oldest first)."""
+def render_dashboard(
+    status: QualityStatus, runs: list[QualityRunPublic], models_url: str | None = None
+) -> str:
+    """The page: overall status, schedule, a trend per check over `runs` (oldest first), and a
+    link to the order service's per-model page when its URL is known."""
+    models = f' · <a id="models" href="{escape(models_url)}">models</a>' if models_url else ""
     overdue = (
         f'<p class="overdue">Scheduled run for {status.overdue_trading_date} is overdue</p>'
         if status.overdue
@@ -113,6 +127,6 @@ def render_dashboard(status: QualityStatus, runs: list[QualityRunPublic]) -> str
         f"<style>{STYLE}</style></head><body><h1>Optrade data quality</h1>"
         f'<p>Status: <span id="overall" class="badge {status.status}">{status.status}</span> '
         f"· next scheduled run {status.next_scheduled_run:%Y-%m-%d %H:%M} IST "
-        f"· {len(runs)} runs shown</p>{overdue}{warning_html}{trends}"
+        f"· {len(runs)} runs shown{models}</p>{overdue}{warning_html}{trends}"
         f"<h2>Recent runs</h2>{_runs_table(status)}</body></html>"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from optrade.security import ApiKeyDep
 from order_service.api.deps import EngineDep, MarketDataDep, WindowDep
@@ -17,6 +17,7 @@ from order_service.ml.export import (
     plan_export,
     stream_export,
 )
+from order_service.ml.models_page import model_rows, render_models_page
 from order_service.ml.performance import model_performance
 from order_service.ml.schemas import BackfillReport, PerformanceReport
 
@@ -91,3 +92,14 @@ def backfill(
 ) -> BackfillReport:
     """Fill snapshots whose source is `missing` for at most `limit` trades after `after_id`."""
     return backfill_snapshots(engine, market_data, limit=limit, after_id=after_id)
+
+
+@router.get(
+    "/models",
+    response_class=HTMLResponse,
+    summary="Per-model page: cumulative P&L, win rate, trades, positions, completeness, exits",
+    operation_id="getModelsPage",
+)
+def models_page(engine: EngineDep, window: WindowDep) -> HTMLResponse:
+    """An HTML page (inline SVG, no JavaScript) of each model's trades closed in [from, to)."""
+    return HTMLResponse(render_models_page(model_rows(engine, window)))

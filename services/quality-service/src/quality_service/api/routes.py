@@ -20,6 +20,7 @@ from quality_service.api.deps import (
     SessionDep,
     SettingsDep,
 )
+from quality_service.backfill import get_order_service_settings
 from quality_service.celeryconfig import BACKFILL_TASK
 from quality_service.dashboard import render_dashboard
 from quality_service.report import render_text
@@ -120,4 +121,5 @@ def dashboard(
     status = quality_status(session, datetime.now(UTC))
     page, _ = history.list_runs(session, limit=runs_shown)
     shown = [to_public(r) for r in reversed(page) if r.status not in ("skipped", "running")]
-    return HTMLResponse(render_dashboard(status, shown))
+    models_url = get_order_service_settings().url.rstrip("/") + "/models"
+    return HTMLResponse(render_dashboard(status, shown, models_url))
