@@ -34,18 +34,23 @@ OPENED_AT = datetime(2025, 12, 2, 9, 34, 45, tzinfo=IST)
 
 
 @pytest.fixture(scope="module")
-def orders_on_replay(database_url: str, nse_snapshot_dir: Path) -> Iterator[ServiceProcess]:
+def replay_market(nse_snapshot_dir: Path) -> Iterator[ServiceProcess]:
     replay = {
         "MARKET_DATA_PROVIDER": "nse-replay",
         "NSE_REPLAY_DIR": str(nse_snapshot_dir),
         "INDIA_VIX_FILE": str(INDIA_VIX_FILE),
     }
     with market_data("primary", **replay) as primary:
-        orders = order_service(database_url, primary.url, "", MARKET_DATA_READ_TIMEOUT="5")
-        try:
-            yield orders
-        finally:
-            orders.stop()
+        yield primary
+
+
+@pytest.fixture(scope="module")
+def orders_on_replay(database_url: str, replay_market: ServiceProcess) -> Iterator[ServiceProcess]:
+    orders = order_service(database_url, replay_market.url, "", MARKET_DATA_READ_TIMEOUT="5")
+    try:
+        yield orders
+    finally:
+        orders.stop()
 
 
 @pytest.fixture
@@ -157,6 +162,30 @@ def test_concurrent_runs_settle_each_position_once(api: httpx.Client) -> None:
     assert sorted(settled) == sorted(p["id"] for p in positions)  # each once, across the runs
     for p in positions:
         assert len(trades_of(api, p["id"])) == 1
+
+
+def test_two_order_service_processes_settling_at_once_settle_each_lot_once(
+    api: httpx.Client, database_url: str, replay_market: ServiceProcess
+) -> None:
+    """Two workers (processes) on one database: the unique key and the conditional UPDATE."""
+    positions = [open_position(api, strike=k) for k in (25900, 25950, 26250, 26300, 26350)]
+    second = order_service(database_url, replay_market.url, "", MARKET_DATA_READ_TIMEOUT="5")
+    try:
+        with (
+            httpx.Client(base_url=second.url, headers=AUTH, timeout=60) as other,
+            concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool,
+        ):
+            runs = list(pool.map(run, [api, other, api, other]))
+    finally:
+        second.stop()
+    settled = [s["position_id"] for r in runs for s in r["settled"]]
+    ids = sorted(p["id"] for p in positions)
+    # The second process may settle some at its start-up; what the runs settled is never twice.
+    assert len(settled) == len(set(settled)) and set(settled) <= set(ids)
+    for p in positions:
+        (trade,) = trades_of(api, p["id"])
+        assert trade["exit_price_source"] == "settlement"
+        assert api.get(f"/v1/positions/{p['id']}").json()["quantity_open"] == 0
 
 
 def test_a_close_after_the_expiry_settles_instead_of_filling_at_the_bid(
