@@ -1,0 +1,52 @@
+"""The examples run against a real stack: the toy signal engine trades, the model fits."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from optrade_client import Optrade
+from tests.clients.conftest import urls
+from tests.conftest import TEST_API_KEY
+from tests.reliability import conftest as reliability
+from tests.reliability.conftest import Service
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+services = reliability.services
+
+
+def _example(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_the_signal_engine_trades_and_the_export_fits_a_model(
+    services: dict[str, Service],
+) -> None:
+    where = urls(services)
+    engine = _example(
+        "signal_engine.py", "--minutes", "12", "--hold", "2", "--model-version", "toy-test",
+        "--order-url", where["order"], "--market-data-url", where["market-data"],
+        "--quality-url", where["quality"], "--api-key", TEST_API_KEY,
+    )  # fmt: skip
+    assert engine.returncode == 0, engine.stderr
+    found = re.search(r"opened (\d+) positions, (\d+) trades", engine.stdout)
+    assert found, engine.stdout
+    opened, trades = int(found.group(1)), int(found.group(2))
+    # A take-profit on one lot and a final exit each; the last may close whole at the run's end.
+    assert opened >= 1 and opened < trades <= 2 * opened
+    with Optrade(where, TEST_API_KEY) as optrade:
+        positions = list(optrade.positions(model_version="toy-test"))
+    assert len(positions) == opened and all(p.status == "closed" for p in positions)
+    assert all("momentum_bp" in p.raw["features_snapshot"] for p in positions)
+
+    fit = _example("fit_model.py", "--model-version", "toy-test", "--order-url", where["order"])
+    assert fit.returncode == 0, fit.stderr
+    assert f"{trades} trades" in fit.stdout
