@@ -121,9 +121,11 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
     if _has("order_service.main"):
         # The environment and .env win: the order service may ask another deployment.
         order_env = {
-            "MARKET_DATA_PRIMARY_URL": env.get("MARKET_DATA_PRIMARY_URL")
+            "MARKET_DATA_CLIENT_PRIMARY_URL": env.get("MARKET_DATA_CLIENT_PRIMARY_URL")
+            or env.get("MARKET_DATA_PRIMARY_URL")  # deprecated name, still honoured
             or f"http://127.0.0.1:{md_primary}",
-            "MARKET_DATA_FALLBACK_URL": env.get("MARKET_DATA_FALLBACK_URL")
+            "MARKET_DATA_CLIENT_FALLBACK_URL": env.get("MARKET_DATA_CLIENT_FALLBACK_URL")
+            or env.get("MARKET_DATA_FALLBACK_URL")
             or f"http://127.0.0.1:{md_fallback}",
         }
         plan.append(

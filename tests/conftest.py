@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from optrade.db.engine import create_db_engine, is_sqlite, normalize_url
 from optrade.db.migrate import upgrade
-from optrade.settings import reset_settings_cache
+from optrade.settings import reset_all_settings
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NSE_SNAPSHOT_DIR = SHARED_DATA / "nse" / "option_chain"
@@ -25,9 +25,9 @@ TEST_API_KEY = "test-api-key-0123456789abcdef"
 def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("API_KEY", TEST_API_KEY)
     monkeypatch.setenv("APP_ENV", "test")
-    reset_settings_cache()
+    reset_all_settings()
     yield
-    reset_settings_cache()
+    reset_all_settings()
 
 
 def _create_postgres_database(base_url: str) -> str:

@@ -146,8 +146,8 @@ def test_compose_production_wiring(services: dict[str, Any]) -> None:
         assert env["CELERY_BROKER_URL"] == "redis://redis:6379/0", name
         assert env["CELERY_RESULT_BACKEND"] == "redis://redis:6379/1", name
     order = services["order"]["environment"]
-    assert order["MARKET_DATA_PRIMARY_URL"] == "http://market-data-primary:8001"
-    assert order["MARKET_DATA_FALLBACK_URL"] == "http://market-data-fallback:8002"
+    assert order["MARKET_DATA_CLIENT_PRIMARY_URL"] == "http://market-data-primary:8001"
+    assert order["MARKET_DATA_CLIENT_FALLBACK_URL"] == "http://market-data-fallback:8002"
     assert services["market-data-primary"]["environment"]["MARKET_DATA_INSTANCE"] == "primary"
     assert services["market-data-fallback"]["environment"]["MARKET_DATA_INSTANCE"] == "fallback"
     # The worker's daily backfill reaches the order service by its compose name.
@@ -234,8 +234,8 @@ def test_k8s_secret_and_config_are_split(k8s: list[dict[str, Any]]) -> None:
     config = _resource(k8s, "ConfigMap", "optrade-config")["data"]
     assert config["APP_ENV"] == "production"
     assert not {"API_KEY", "DATABASE_URL"} & set(config), "secrets belong in the Secret"
-    assert config["MARKET_DATA_PRIMARY_URL"] == "http://market-data-primary:8001"
-    assert config["MARKET_DATA_FALLBACK_URL"] == "http://market-data-fallback:8002"
+    assert config["MARKET_DATA_CLIENT_PRIMARY_URL"] == "http://market-data-primary:8001"
+    assert config["MARKET_DATA_CLIENT_FALLBACK_URL"] == "http://market-data-fallback:8002"
     assert config["ORDER_SERVICE_URL"] == "http://order:8000"
     assert all(d["metadata"]["namespace"] == "optrade" for d in k8s if d["kind"] != "Namespace")
 

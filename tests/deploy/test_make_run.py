@@ -143,7 +143,8 @@ def _run_stack() -> object:
 
 
 def test_the_environment_wins_over_the_runners_defaults() -> None:
-    """The order service asks the market-data deployment the user names, not the runner's own."""
+    """The order service asks the market-data deployment the user names (by the deprecated
+    MARKET_DATA_*_URL names here, still honoured), not the runner's own."""
     run_stack: Any = _run_stack()
     env = {
         "MARKET_DATA_PRIMARY_URL": "http://md-a.example:9001",
@@ -151,11 +152,11 @@ def test_the_environment_wins_over_the_runners_defaults() -> None:
         "ORDER_SERVICE_URL": "http://orders.example:9000",
     }
     plan = {name: extra for name, _, extra, _ in run_stack._plan(dict(env))}
-    assert plan["order"]["MARKET_DATA_PRIMARY_URL"] == "http://md-a.example:9001"
-    assert plan["order"]["MARKET_DATA_FALLBACK_URL"] == "http://md-b.example:9002"
+    assert plan["order"]["MARKET_DATA_CLIENT_PRIMARY_URL"] == "http://md-a.example:9001"
+    assert plan["order"]["MARKET_DATA_CLIENT_FALLBACK_URL"] == "http://md-b.example:9002"
     assert plan["quality worker"]["ORDER_SERVICE_URL"] == "http://orders.example:9000"
     defaults = {name: extra for name, _, extra, _ in run_stack._plan({})}
-    assert defaults["order"]["MARKET_DATA_PRIMARY_URL"] == "http://127.0.0.1:8001"
+    assert defaults["order"]["MARKET_DATA_CLIENT_PRIMARY_URL"] == "http://127.0.0.1:8001"
 
 
 def test_each_market_data_instance_picks_its_own_provider() -> None:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from market_data_service.main import create_app
-from market_data_service.settings import MarketDataSettings, reset_settings_cache
+from market_data_service.settings import MarketDataSettings
+from optrade.settings import reset_all_settings
 from tests.conftest import SHARED_DATA
 
 INDIA_VIX_FILE = SHARED_DATA / "nse" / "india_vix" / "india_vix_daily_2012-01-02_to_2026-07-31.csv"
@@ -32,9 +33,9 @@ def replay_settings(snapshot_dir: Path, **overrides: Any) -> MarketDataSettings:
 
 @pytest.fixture(autouse=True)
 def _fresh_market_data_settings() -> Iterator[None]:
-    reset_settings_cache()
+    reset_all_settings()
     yield
-    reset_settings_cache()
+    reset_all_settings()
 
 
 @pytest.fixture(scope="module")

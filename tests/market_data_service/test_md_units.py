@@ -17,7 +17,7 @@ from market_data_service.providers.nse_replay import index_file, parse_leg, pars
 from market_data_service.providers.simulated import SimulatedProvider
 from market_data_service.settings import MarketDataSettings
 from optrade.domain import IST
-from optrade.settings import ConfigurationError, reset_settings_cache
+from optrade.settings import ConfigurationError, reset_all_settings
 from tests.market_data_service.conftest import INDIA_VIX_FILE, in_process_client, replay_settings
 
 MORNING_FILE = "NIFTY_2025-12-02_09-34-45_IST.json"
@@ -134,7 +134,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         body = client.get("/v1/chain/NIFTY", params={"as_of": "2025-12-02T10:00:00+05:30"}).json()
     assert body["rate"] == 0.055 and body["instance"] == "fallback"
     monkeypatch.setenv("RISK_FREE_RATE", "6.5")  # a percent where a decimal belongs
-    from market_data_service.settings import reset_settings_cache as reset_md
+    from optrade.settings import reset_all_settings as reset_md
 
     reset_md()
     with pytest.raises(ValueError, match="risk_free_rate"):
@@ -182,7 +182,7 @@ def test_fault_garbage_nan_and_stale() -> None:
 
 def test_faults_are_ignored_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_ENV", "production")
-    reset_settings_cache()
+    reset_all_settings()
     app = create_app(MarketDataSettings(market_data_fault="error500"))
     assert not any("Fault" in m.cls.__name__ for m in app.user_middleware)  # type: ignore[attr-defined]
 

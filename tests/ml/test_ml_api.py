@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine
 
-from optrade.settings import reset_settings_cache
+from optrade.settings import reset_all_settings
 from order_service.main import create_app
 from tests.ml.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
 from tests.ml.quotes import answer_quotes, in_process, mock_client
@@ -41,7 +41,7 @@ def trade_ids(engine: Engine) -> list[int]:
 def api(database_url: str, trade_ids: list[int]) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", database_url)
-        reset_settings_cache()
+        reset_all_settings()
         with in_process(create_app(market_data=mock_client(answer_quotes))) as client:
             yield client
 

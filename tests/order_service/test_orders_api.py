@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 
 from optrade.db.models import Position, Trade, carried_trade_fields
 from optrade.domain import METADATA_FIELDS
-from optrade.settings import reset_settings_cache
+from optrade.settings import reset_all_settings
 from order_service.api.deps import order_settings
 from order_service.main import create_app
 from order_service.schemas import PositionPublic, TradePublic
@@ -60,7 +60,7 @@ def markets() -> tuple[FakeMarket, FakeMarket]:
 def api(database_url: str, markets: tuple[FakeMarket, FakeMarket]) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", database_url)
-        reset_settings_cache()
+        reset_all_settings()
         # A breaker that never opens, so one test's dead provider does not leak into the next.
         app = create_app(market_data=fake_client(*markets, breaker_fail_max=10_000))
         with in_process_client(app) as client:

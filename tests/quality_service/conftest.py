@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from optrade.db.models import Position, QualityRun, Trade
 from optrade.domain import CHAIN_FIELDS, CONTEXT_FIELDS, GREEK_FIELDS, IST
-from quality_service.settings import reset_quality_settings_cache
+from optrade.settings import reset_all_settings
 
 # Tuesday 2 Dec 2025, a regular NSE session (and a NIFTY weekly expiry).
 TRADING_DAY = date(2025, 12, 2)
@@ -54,9 +54,9 @@ def broker(redis_url: str | None, tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def _fresh_quality_settings() -> Iterator[None]:
-    reset_quality_settings_cache()
+    reset_all_settings()
     yield
-    reset_quality_settings_cache()
+    reset_all_settings()
 
 
 @pytest.fixture(autouse=True)

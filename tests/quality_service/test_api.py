@@ -12,9 +12,8 @@ from sqlalchemy import Engine
 
 from optrade.calendar import coverage_warning
 from optrade.domain import IST
-from optrade.settings import reset_settings_cache
+from optrade.settings import reset_all_settings
 from quality_service.main import create_app
-from quality_service.settings import reset_quality_settings_cache
 from tests.quality_service.conftest import TradeFactory
 
 pytestmark = pytest.mark.anyio
@@ -33,8 +32,8 @@ async def client(
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("CELERY_BROKER_URL", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
     monkeypatch.setenv("LOG_JSON", "false")
-    reset_settings_cache()
-    reset_quality_settings_cache()
+    reset_all_settings()
+    reset_all_settings()
     app = create_app()
     transport = httpx.ASGITransport(app=app)
     async with (

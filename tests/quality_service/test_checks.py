@@ -118,9 +118,9 @@ def test_thresholds_in_force_and_warn_margin_come_from_settings(
     monkeypatch.setenv("QUALITY_THRESHOLD_ENTRY_GREEKS", "90")
     monkeypatch.setenv("QUALITY_THRESHOLD_CHAIN_DATA", "96")
     monkeypatch.setenv("QUALITY_WARN_MARGIN", "0.5")
-    from quality_service.settings import reset_quality_settings_cache
+    from optrade.settings import reset_all_settings
 
-    reset_quality_settings_cache()
+    reset_all_settings()
     run = run_manual_check(clean_db, now=NOW, alert=False)
 
     checks = _checks(run)

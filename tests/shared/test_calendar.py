@@ -15,15 +15,15 @@ from optrade.calendar import (
     is_trading_day,
     next_trading_day,
     previous_trading_day,
-    reset_calendar_cache,
 )
+from optrade.settings import reset_all_settings
 
 
 @pytest.fixture(autouse=True)
 def _fresh_calendar_settings() -> Iterator[None]:
-    reset_calendar_cache()
+    reset_all_settings()
     yield
-    reset_calendar_cache()
+    reset_all_settings()
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def test_settings_override_the_library_and_confirm_an_estimate(
 ) -> None:
     monkeypatch.setenv("NSE_EXTRA_HOLIDAYS", '["2027-02-23"]')
     monkeypatch.setenv("NSE_EXTRA_TRADING_DAYS", '["2027-01-26"]')
-    reset_calendar_cache()
+    reset_all_settings()
     assert not is_trading_day(date(2027, 2, 23)) and not is_estimated(date(2027, 2, 23))
     assert is_trading_day(date(2027, 1, 26)) and not is_estimated(date(2027, 1, 26))
 

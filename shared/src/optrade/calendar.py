@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from optrade.domain import IST as IST
 from optrade.domain import MARKET_CLOSE as MARKET_CLOSE
 from optrade.domain import MARKET_OPEN as MARKET_OPEN
+from optrade.settings import cached_settings
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class CalendarSettings(BaseSettings):
     extra_trading_days: list[date] = []
 
 
-@lru_cache
+@cached_settings
 def _settings() -> CalendarSettings:
     return CalendarSettings()
 
@@ -55,7 +56,7 @@ class Corrections:
     muhurat_sessions: frozenset[date]
 
 
-@lru_cache
+@cached_settings
 def corrections() -> Corrections:
     raw = json.loads(CORRECTIONS_FILE.read_text())
 
@@ -166,8 +167,3 @@ def ist_date(moment: datetime) -> date:
 def expiry_close(expiry: date) -> datetime:
     """The instant an option expires: 15:30 IST on its expiry date."""
     return datetime.combine(expiry, MARKET_CLOSE, tzinfo=IST)
-
-
-def reset_calendar_cache() -> None:
-    _settings.cache_clear()
-    corrections.cache_clear()

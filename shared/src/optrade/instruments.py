@@ -12,13 +12,13 @@ import calendar as _calendar
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.calendar import is_estimated, previous_trading_day
+from optrade.settings import cached_settings
 
 DEFAULT_FILE = Path(__file__).with_name("instruments.json")
 
@@ -110,7 +110,7 @@ class InstrumentSettings(BaseSettings):
     instruments_file: Path = DEFAULT_FILE
 
 
-@lru_cache
+@cached_settings
 def get_instruments() -> dict[str, InstrumentSpec]:
     """Every configured underlying by name (NIFTY, BANKNIFTY, FINNIFTY, ...)."""
     raw = json.loads(InstrumentSettings().instruments_file.read_text())

@@ -1,16 +1,42 @@
 """Settings per concern, read from the environment (and `.env`) only when first asked for.
 
-Nothing here is read at import time: every accessor is a cached function, so tests can set the
-environment and call `reset_settings_cache()`.
+Nothing here is read at import time: every accessor is a cached function registered with
+`cached_settings`, so tests can set the environment and call `reset_all_settings()`, which forgets
+every service's cached settings at once. Each service's settings carry their own prefix
+(`ORDER_`, `MARKET_DATA_`, `MARKET_DATA_CLIENT_`, `QUALITY_`, ...); names that predate a prefix are
+still read through `deprecated_env()` for one release (docs/configuration.md lists them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S")
+_CACHES: list[Any] = []
+
+
+def cached_settings(read: Callable[[], S]) -> Callable[[], S]:
+    """Cache a settings accessor (read once, when first asked) and register it for resets."""
+    cached = lru_cache(maxsize=None)(read)
+    _CACHES.append(cached)
+    return cached
+
+
+def reset_all_settings() -> None:
+    """Forget every cached settings object, so the next access reads the environment (tests)."""
+    for cached in _CACHES:
+        cached.cache_clear()
+
+
+def deprecated_env(name: str, *old_names: str) -> AliasChoices:
+    """Read `name`, else a deprecated name it replaced (kept for one release; `name` wins)."""
+    return AliasChoices(name, *old_names)
+
 
 DEFAULT_SQLITE_URL = "sqlite:///./data/optrade.db"
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "placeholder", "xxx", "todo"}
@@ -56,26 +82,19 @@ class ConfigurationError(RuntimeError):
     """A setting is missing or unsafe for the environment the service runs in."""
 
 
-@lru_cache
+@cached_settings
 def get_database_settings() -> DatabaseSettings:
     return DatabaseSettings()
 
 
-@lru_cache
+@cached_settings
 def get_app_settings() -> AppSettings:
     return AppSettings()
 
 
-@lru_cache
+@cached_settings
 def get_request_limit_settings() -> RequestLimitSettings:
     return RequestLimitSettings()
-
-
-def reset_settings_cache() -> None:
-    """Forget cached settings so the next access reads the environment again (tests)."""
-    get_database_settings.cache_clear()
-    get_app_settings.cache_clear()
-    get_request_limit_settings.cache_clear()
 
 
 def check_production_settings(app: AppSettings, db: DatabaseSettings) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from optrade.settings import cached_settings, deprecated_env
 
 FaultMode = Literal["none", "error500", "garbage", "nan", "stale", "hang"]
 ProviderName = Literal["simulated", "nse-replay", "recorded", "openalgo", "upstox"]
@@ -17,15 +18,38 @@ LIVE_PROVIDERS = ("openalgo", "upstox")
 class MarketDataSettings(BaseSettings):
     """Which market to serve, the rates used for Greeks, and the test-only fault knob."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+    # Every name is MARKET_DATA_*: the fields below that lacked the prefix read their old names too.
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        extra="ignore",
+        env_file_encoding="utf-8",
+        validate_by_name=True,
+        loc_by_alias=False,
+    )
 
     market_data_provider: ProviderName = "simulated"
     market_data_instance: Literal["primary", "fallback"] = "primary"
     market_data_seed: int = 42
-    nse_replay_dir: Path | None = None
-    india_vix_file: Path | None = None
-    risk_free_rate: float = Field(0.065, ge=-0.5, le=1.0, description="decimal, continuous")
-    dividend_yield: float = Field(0.0, ge=-0.5, le=1.0, description="decimal, continuous")
+    nse_replay_dir: Path | None = Field(
+        None, validation_alias=deprecated_env("MARKET_DATA_NSE_REPLAY_DIR", "NSE_REPLAY_DIR")
+    )
+    india_vix_file: Path | None = Field(
+        None, validation_alias=deprecated_env("MARKET_DATA_INDIA_VIX_FILE", "INDIA_VIX_FILE")
+    )
+    risk_free_rate: float = Field(
+        0.065,
+        ge=-0.5,
+        le=1.0,
+        description="decimal, continuous",
+        validation_alias=deprecated_env("MARKET_DATA_RISK_FREE_RATE", "RISK_FREE_RATE"),
+    )
+    dividend_yield: float = Field(
+        0.0,
+        ge=-0.5,
+        le=1.0,
+        description="decimal, continuous",
+        validation_alias=deprecated_env("MARKET_DATA_DIVIDEND_YIELD", "DIVIDEND_YIELD"),
+    )
     market_data_fault: FaultMode = "none"
     market_data_hang_seconds: float = Field(300.0, gt=0)
     # live providers (docs/market-data.md)
@@ -52,11 +76,6 @@ class MarketDataSettings(BaseSettings):
         return (self.optrade_data_dir or Path("data")) / "recordings"
 
 
-@lru_cache
+@cached_settings
 def get_settings() -> MarketDataSettings:
     return MarketDataSettings()
-
-
-def reset_settings_cache() -> None:
-    """Forget the cached settings so the next access reads the environment again (tests)."""
-    get_settings.cache_clear()

@@ -52,6 +52,7 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         database = get_database_settings()
         check_production_settings(get_app_settings(), database)
         app.state.engine = create_db_engine(database)
+        app.state.settings = get_order_settings()  # the routes read these, never the environment
         app.state.market_data = market_data or MarketDataClient.from_settings()
         # Load the NSE calendar (quote ages are measured from the last session) now, not in the
         # first order: it takes a second or two.
@@ -65,7 +66,7 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
             "order service ready",
             extra={
                 "market_data": {p.name: p.base_url for p in app.state.market_data.providers},
-                "capture_enabled": get_order_settings().capture_enabled,
+                "capture_enabled": app.state.settings.capture_enabled,
             },
         )
         try:

@@ -9,7 +9,6 @@ so the run history shows the coverage before and after the backfill.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -17,7 +16,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.observability import outgoing_headers
-from optrade.settings import get_app_settings
+from optrade.settings import cached_settings, get_app_settings
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class OrderServiceSettings(BaseSettings):
         return self.api_key or get_app_settings().api_key
 
 
-@lru_cache
+@cached_settings
 def get_order_service_settings() -> OrderServiceSettings:
     return OrderServiceSettings()
 

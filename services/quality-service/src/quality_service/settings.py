@@ -1,17 +1,15 @@
 """Quality-service settings: check thresholds, alerting, and the Celery broker.
 
 Nothing is read at import time; `get_quality_settings()` / `get_celery_settings()` are cached and
-`reset_quality_settings_cache()` forgets them (tests).
+`optrade.settings.reset_all_settings()` forgets them (tests).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from optrade.settings import AppSettings, ConfigurationError
+from optrade.settings import AppSettings, ConfigurationError, cached_settings
 
 DEFAULT_BROKER_URL = "sqla+sqlite:///./data/celery-broker.db"
 DEFAULT_RESULT_BACKEND = "db+sqlite:///./data/celery-results.db"
@@ -108,16 +106,11 @@ def check_production_celery(app: AppSettings, celery: CelerySettings) -> None:
             )
 
 
-@lru_cache
+@cached_settings
 def get_quality_settings() -> QualitySettings:
     return QualitySettings()
 
 
-@lru_cache
+@cached_settings
 def get_celery_settings() -> CelerySettings:
     return CelerySettings()
-
-
-def reset_quality_settings_cache() -> None:
-    get_quality_settings.cache_clear()
-    get_celery_settings.cache_clear()

@@ -32,13 +32,14 @@ from typing import Any
 import httpx
 import pybreaker
 from prometheus_client import Counter, Gauge
-from pydantic import ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.calendar import is_trading_day, previous_trading_day
 from optrade.domain import IST, MARKET_CLOSE, MARKET_OPEN, utcnow
 from optrade.observability import outgoing_headers
 from optrade.schemas.market import OptionQuote, SettlementValue
+from optrade.settings import deprecated_env
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +68,41 @@ STALE = "stale quote"
 SETTLEMENT_TIMEOUT = 10.0  # seconds: a rare call that may parse a snapshot file; not a fill
 
 
+def _client_env(name: str) -> AliasChoices:
+    """`MARKET_DATA_CLIENT_<NAME>`, else the deprecated `MARKET_DATA_<NAME>` it shared with the
+    market-data service's own settings."""
+    return deprecated_env(f"MARKET_DATA_CLIENT_{name}", f"MARKET_DATA_{name}")
+
+
 class MarketDataClientSettings(BaseSettings):
-    """Where the market data lives and how long to wait for it (`MARKET_DATA_*`)."""
+    """Where the market data lives and how long to wait for it (`MARKET_DATA_CLIENT_*`)."""
 
-    model_config = SettingsConfigDict(env_prefix="MARKET_DATA_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="MARKET_DATA_CLIENT_",
+        env_file=".env",
+        extra="ignore",
+        validate_by_name=True,
+        loc_by_alias=False,
+    )
 
-    primary_url: str = "http://127.0.0.1:8001"
-    fallback_url: str | None = "http://127.0.0.1:8002"  # empty: no fallback
-    connect_timeout: float = 0.25  # seconds
-    read_timeout: float = 0.5  # seconds
-    breaker_fail_max: int = 3  # consecutive failures that open a provider's breaker
-    breaker_reset_timeout: float = 10.0  # seconds open before one trial call (half-open)
-    max_quote_age: float = 120.0  # seconds a quote may be older than the instant asked for
-    max_clock_skew: float = 5.0  # seconds a quote may be newer than the instant asked for
-    max_connections: int = 64
+    primary_url: str = Field("http://127.0.0.1:8001", validation_alias=_client_env("PRIMARY_URL"))
+    # empty: no fallback
+    fallback_url: str | None = Field(
+        "http://127.0.0.1:8002", validation_alias=_client_env("FALLBACK_URL")
+    )
+    connect_timeout: float = Field(0.25, validation_alias=_client_env("CONNECT_TIMEOUT"))  # s
+    read_timeout: float = Field(0.5, validation_alias=_client_env("READ_TIMEOUT"))  # seconds
+    # consecutive failures that open a provider's breaker
+    breaker_fail_max: int = Field(3, validation_alias=_client_env("BREAKER_FAIL_MAX"))
+    # seconds open before one trial call (half-open)
+    breaker_reset_timeout: float = Field(
+        10.0, validation_alias=_client_env("BREAKER_RESET_TIMEOUT")
+    )
+    # seconds a quote may be older than the instant asked for
+    max_quote_age: float = Field(120.0, validation_alias=_client_env("MAX_QUOTE_AGE"))
+    # seconds a quote may be newer than the instant asked for
+    max_clock_skew: float = Field(5.0, validation_alias=_client_env("MAX_CLOCK_SKEW"))
+    max_connections: int = Field(64, validation_alias=_client_env("MAX_CONNECTIONS"))
 
     @field_validator("fallback_url")
     @classmethod

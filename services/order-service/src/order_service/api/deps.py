@@ -21,7 +21,7 @@ from optrade.domain import TradeWindow, utcnow
 from optrade.instants import INSTANT_DESCRIPTION, instant_param
 from order_service.orders import get_position, market_instant
 from order_service.queries import PageRequest
-from order_service.settings import OrderSettings, get_order_settings
+from order_service.settings import OrderSettings
 
 MAX_PAGE = 500
 
@@ -75,8 +75,10 @@ async def _page(
     return PageRequest(limit, offset)
 
 
-async def order_settings() -> OrderSettings:
-    return get_order_settings()
+async def order_settings(request: Request) -> OrderSettings:
+    """The settings the app's lifespan read at start-up."""
+    settings: OrderSettings = request.app.state.settings
+    return settings
 
 
 @dataclass(frozen=True)
