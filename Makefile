@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run     install what is missing, migrate, start every service (Ctrl-C stops all)"
 	@echo "make test    the whole test suite (PostgreSQL/Redis when TEST_DATABASE_URL/TEST_REDIS_URL are set)"
-	@echo "make lint    ruff and mypy"
+	@echo "make lint    ruff, mypy and the import contracts (docs/architecture.md)"
 	@echo "make bench   benchmarks; figures go to docs/benchmarks.md and bench/results.json"
 
 $(UV):
@@ -32,6 +32,7 @@ lint: install
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy shared/src services/*/src clients/python/src
+	@$(UV) run --frozen lint-imports --config pyproject.toml --no-cache
 
 format: install
 	@$(UV) run --frozen ruff check --fix .

@@ -106,10 +106,10 @@ def run() -> list[dict[str, Any]]:
         samples: dict[str, list[float]] = {"csv": [], "parquet": []}
         sizes: dict[str, int] = {}
         for _ in range(RUNS):
-            for export_format in samples:
+            for export_format, rates in samples.items():
                 result = export_in_child(url, export_format, None)
                 assert result["rows"] == TRADES, result
-                samples[export_format].append(result["rows"] / result["seconds"])
+                rates.append(result["rows"] / result["seconds"])
                 sizes[export_format] = result["bytes"]
         large_rss = children_peak_mib()
         million: dict[str, float] = {}

@@ -357,7 +357,7 @@ def test_commands_name_modules() -> None:
     ids=[f"{m}:{a}" if a else m for m, a in _referenced_modules()],
 )
 def test_command_module_exists(module: str, attr: str | None) -> None:
-    package = module.split(".")[0]
+    package = module.split(".", 1)[0]
     assert _module_file(package) is not None, f"no package {package!r} in the repository"
     path = _module_file(module)
     if path is None:

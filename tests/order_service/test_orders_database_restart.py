@@ -149,23 +149,14 @@ def _send(client: httpx.Client, kind: str, url: str, key: str, body: dict[str, A
     return Outcome(kind, key, body, url, answer.status_code, payload)
 
 
-@pytest.mark.parametrize("outage", OUTAGES)
-def test_a_database_restart_mid_burst_loses_nothing_and_needs_no_service_restart(
+def _burst_through(
     outage: Callable[[str], None],
-    stack: tuple[ServiceProcess, dict[str, Any]],
     client: httpx.Client,
     database_url: str,
-    engine: Engine,
-) -> None:
-    orders, option = stack
-    pid = orders.proc.pid if orders.proc else None
-    to_close = [
-        _send(client, "open", "/v1/orders", f"pre-{i}-{uuid.uuid4().hex}", order_body(option))
-        for i in range(PRE_OPENED)
-    ]
-    assert {o.status for o in to_close} == {201}, [o.answer for o in to_close]
-    close_queue = [o.answer["id"] for o in to_close]
-
+    option: dict[str, Any],
+    close_queue: list[int],
+) -> list[Outcome]:
+    """Opens and closes from WORKERS threads; the outage strikes once the burst is going."""
     started, back = threading.Event(), threading.Event()
     lock = threading.Lock()
     outcomes: list[Outcome] = []
@@ -200,6 +191,49 @@ def test_a_database_restart_mid_burst_loses_nothing_and_needs_no_service_restart
         back.set()
         for future in futures:
             future.result(timeout=300)
+    return outcomes
+
+
+def _assert_recorded_once(engine: Engine, opens: list[Outcome], closes: list[Outcome]) -> None:
+    """Nothing partial, nothing doubled: every request is recorded once, complete."""
+    with Session(engine) as session:
+        positions = {p.idempotency_key: p for p in session.exec(select(Position)).all()}
+        trades = list(session.exec(select(Trade)).all())
+    for o in opens:
+        position = positions.get(o.key)
+        assert position is not None, f"open {o.key} answered {o.status} but is not recorded"
+        assert position.entry_source == "primary"
+        assert all(getattr(position, f"entry_{n}") is not None for n in ("delta", "iv", "spot"))
+    by_position: dict[int, list[Trade]] = {}
+    for trade in trades:
+        by_position.setdefault(trade.position_id, []).append(trade)
+        assert trade.exit_source == "primary" and trade.exit_delta is not None
+    for o in closes:
+        position_id = int(o.url.split("/")[3])
+        assert len(by_position.get(position_id, [])) == 1, f"close of {position_id}"
+    for position in positions.values():
+        closed = sum(t.lots for t in by_position.get(position.id or 0, []))
+        assert position.quantity_open + closed == position.lots, position.id
+        assert (position.status == "closed") == (position.quantity_open == 0)
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_a_database_restart_mid_burst_loses_nothing_and_needs_no_service_restart(
+    outage: Callable[[str], None],
+    stack: tuple[ServiceProcess, dict[str, Any]],
+    client: httpx.Client,
+    database_url: str,
+    engine: Engine,
+) -> None:
+    orders, option = stack
+    pid = orders.proc.pid if orders.proc else None
+    to_close = [
+        _send(client, "open", "/v1/orders", f"pre-{i}-{uuid.uuid4().hex}", order_body(option))
+        for i in range(PRE_OPENED)
+    ]
+    assert {o.status for o in to_close} == {201}, [o.answer for o in to_close]
+    close_queue = [o.answer["id"] for o in to_close]
+    outcomes = _burst_through(outage, client, database_url, option, close_queue)
 
     # 1. Every answer is a success or a clean, retryable 503: never a 500, never a traceback.
     statuses = {o.status for o in outcomes}
@@ -227,22 +261,4 @@ def test_a_database_restart_mid_burst_loses_nothing_and_needs_no_service_restart
     # 4. Nothing partial, nothing doubled: every request is recorded once, complete.
     opens = [o for o in outcomes if o.kind == "open"] + [fresh]
     closes = [o for o in outcomes if o.kind == "close"]
-    with Session(engine) as session:
-        positions = {p.idempotency_key: p for p in session.exec(select(Position)).all()}
-        trades = list(session.exec(select(Trade)).all())
-    for o in opens:
-        position = positions.get(o.key)
-        assert position is not None, f"open {o.key} answered {o.status} but is not recorded"
-        assert position.entry_source == "primary"
-        assert all(getattr(position, f"entry_{n}") is not None for n in ("delta", "iv", "spot"))
-    by_position: dict[int, list[Trade]] = {}
-    for trade in trades:
-        by_position.setdefault(trade.position_id, []).append(trade)
-        assert trade.exit_source == "primary" and trade.exit_delta is not None
-    for o in closes:
-        position_id = int(o.url.split("/")[3])
-        assert len(by_position.get(position_id, [])) == 1, f"close of {position_id}"
-    for position in positions.values():
-        closed = sum(t.lots for t in by_position.get(position.id or 0, []))
-        assert position.quantity_open + closed == position.lots, position.id
-        assert (position.status == "closed") == (position.quantity_open == 0)
+    _assert_recorded_once(engine, opens, closes)
