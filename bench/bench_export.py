@@ -71,7 +71,7 @@ def scratch_database() -> Iterator[str]:
 
 def seed(url: str, count: int, start: datetime) -> None:
     from optrade.db.engine import create_db_engine
-    from tests.ml.factories import insert_trades, random_trades
+    from tests.support.factories import insert_trades, random_trades
 
     engine = create_db_engine(url)
     insert_trades(engine, random_trades(count, start=start))

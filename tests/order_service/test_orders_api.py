@@ -10,14 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from orders_fakes import (
-    EXPIRY,
-    MARKET_AT,
-    FakeMarket,
-    count_rows,
-    fake_client,
-    in_process_client,
-)
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -29,6 +21,14 @@ from order_service.main import create_app
 from order_service.schemas import PositionPublic, TradePublic
 from order_service.settings import OrderSettings
 from tests.conftest import TEST_API_KEY
+from tests.support.orders_fakes import (
+    EXPIRY,
+    MARKET_AT,
+    FakeMarket,
+    count_rows,
+    fake_client,
+    in_process_client,
+)
 
 AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
 

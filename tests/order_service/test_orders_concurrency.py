@@ -13,7 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from orders_processes import (
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from optrade.db.models import Position, Trade
+from tests.conftest import TEST_API_KEY
+from tests.support.orders_processes import (
     AUTH,
     SESSION_AT,
     listed_option,
@@ -22,11 +27,6 @@ from orders_processes import (
     order_service,
     warm_up,
 )
-from sqlalchemy import Engine, func
-from sqlmodel import Session, select
-
-from optrade.db.models import Position, Trade
-from tests.conftest import TEST_API_KEY
 from tests.support.processes import ServiceProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.both_databases]

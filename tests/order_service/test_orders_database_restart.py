@@ -25,7 +25,13 @@ from typing import Any
 
 import httpx
 import pytest
-from orders_processes import (
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, select
+
+from optrade.db.engine import is_sqlite, normalize_url
+from optrade.db.models import Position, Trade
+from tests.support.orders_processes import (
     AUTH,
     SESSION_AT,
     listed_option,
@@ -34,12 +40,6 @@ from orders_processes import (
     order_service,
     warm_up,
 )
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
-from sqlmodel import Session, select
-
-from optrade.db.engine import is_sqlite, normalize_url
-from optrade.db.models import Position, Trade
 from tests.support.processes import ServiceProcess
 
 BASE_URL = os.environ.get("TEST_DATABASE_URL", "")

@@ -11,8 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from orders_fakes import count_rows
-from orders_processes import (
+from sqlalchemy import Engine
+
+from optrade.db.models import Position
+from tests.support.orders_fakes import count_rows
+from tests.support.orders_processes import (
     AUTH,
     SESSION_AT,
     breaker,
@@ -22,9 +25,6 @@ from orders_processes import (
     order_service,
     warm_up,
 )
-from sqlalchemy import Engine
-
-from optrade.db.models import Position
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.slow

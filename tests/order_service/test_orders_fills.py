@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from orders_fakes import EXPIRY, MARKET_AT, full_quote
 
 from optrade.clients.market_data import CapturedQuote
 from optrade.db.models import SNAPSHOT_FIELDS
@@ -15,6 +14,7 @@ from optrade.domain import Side, utcnow
 from optrade.schemas.market import OptionQuote
 from order_service.fills import Unfillable, client_fill, closing_action, pnl, quote_fill, to_tick
 from order_service.snapshots import captured_snapshot, missing_snapshot
+from tests.support.orders_fakes import EXPIRY, MARKET_AT, full_quote
 
 PARAMS = {"expiry": EXPIRY.isoformat(), "strike": "26100", "option_type": "PE",
           "as_of": MARKET_AT.isoformat()}  # fmt: skip

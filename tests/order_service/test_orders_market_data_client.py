@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from orders_fakes import EXPIRY, MARKET_AT, FakeMarket, fake_client
 from prometheus_client import REGISTRY
 
 from optrade.clients.market_data import (
@@ -24,6 +23,7 @@ from optrade.clients.market_data import (
 )
 from optrade.domain import IST
 from optrade.observability import request_id_var
+from tests.support.orders_fakes import EXPIRY, MARKET_AT, FakeMarket, fake_client
 
 REQUEST = QuoteRequest("NIFTY", EXPIRY, Decimal("26100.00"), "PE", MARKET_AT)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from orders_processes import AUTH, market_data, order_service
 
 from market_data_service import greeks
 from optrade.domain import IST
 from tests.conftest import SHARED_DATA
+from tests.support.orders_processes import AUTH, market_data, order_service
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.slow

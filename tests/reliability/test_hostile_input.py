@@ -18,8 +18,8 @@ import pytest
 
 from market_data_service.api.calculator import MAX_BODY_BYTES as CALCULATOR_MAX_BODY_BYTES
 from tests.conftest import TEST_API_KEY
-from tests.order_service.orders_processes import listed_option, order_body
 from tests.reliability.conftest import Service
+from tests.support.orders_processes import listed_option, order_body
 
 pytestmark = pytest.mark.slow
 

@@ -13,14 +13,14 @@ from optrade.clients.market_data import QuoteRequest
 from optrade.db.models import Position, Trade
 from optrade.domain import IST, utcnow
 from order_service.ml.backfill import backfill_snapshots
-from tests.ml.factories import (
+from tests.support.factories import (
     OPENED_AT,
     insert_trades,
     missing_snapshot,
     snapshot,
     trade_values,
 )
-from tests.ml.quotes import GREEKS, ScriptedQuotes
+from tests.support.quotes import GREEKS, ScriptedQuotes
 
 CLOSED_AT = OPENED_AT + timedelta(hours=2)
 EXIT_MARKET_AT = CLOSED_AT - timedelta(seconds=3)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from optrade.settings import reset_settings_cache
 from tests.conftest import TEST_API_KEY
-from tests.ml.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
+from tests.support.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
 from tests.support.processes import ServiceProcess
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 
 from optrade.settings import reset_all_settings
 from order_service.main import create_app
-from tests.ml.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
-from tests.ml.quotes import answer_quotes, in_process, mock_client
+from tests.support.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
+from tests.support.quotes import answer_quotes, in_process, mock_client
 
 WINDOW = {
     "from": OPENED_AT.isoformat(),

@@ -9,7 +9,7 @@ import pytest
 
 from optrade.db.models import Trade
 from order_service.attribution import ATTRIBUTION_COLUMNS, attribution
-from tests.ml.factories import snapshot, trade_values
+from tests.support.factories import snapshot, trade_values
 
 HELD = timedelta(hours=2)  # 1/12 of a calendar day
 

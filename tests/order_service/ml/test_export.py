@@ -25,7 +25,7 @@ from order_service.ml.export import (
     plan_export,
     stream_export,
 )
-from tests.ml.factories import (
+from tests.support.factories import (
     OPENED_AT,
     insert_trades,
     missing_snapshot,

@@ -20,7 +20,7 @@ from optrade.db.models import Trade
 from quality_service.backfill import OrderServiceSettings, request_backfill
 from quality_service.runs import run_backfill_check, run_manual_check
 from tests.conftest import TEST_API_KEY
-from tests.ml.factories import insert_trades, missing_snapshot, snapshot, trade_values
+from tests.support.factories import insert_trades, missing_snapshot, snapshot, trade_values
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.slow

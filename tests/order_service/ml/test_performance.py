@@ -13,7 +13,7 @@ from sqlalchemy import Engine, delete
 from optrade.db.models import Position, Trade
 from optrade.domain import TradeWindow
 from order_service.ml.performance import UNVERSIONED, model_performance
-from tests.ml.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
+from tests.support.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
 
 HOUR = timedelta(hours=1)
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text
 
-from optrade.db.models import SNAPSHOT_FIELDS, Position, Trade
-from optrade.domain import Side
+from optrade.db.models import Position, Trade, carried_trade_fields, trade_from_position
+from optrade.domain import SNAPSHOT_FIELD_NAMES, PositionStatus, Side
 
 OPENED_AT = datetime(2025, 12, 1, 4, 0, tzinfo=UTC)  # 09:30 IST, Monday
 EXPIRY = date(2025, 12, 2)
@@ -34,7 +34,11 @@ def snapshot(prefix: str, at: datetime, **values: Any) -> dict[str, Any]:
 
 def missing_snapshot(prefix: str, at: datetime | None, error: str) -> dict[str, Any]:
     """What the order service stores when no provider answered: the market time and why."""
-    values = dict.fromkeys(SNAPSHOT_FIELDS) | {"market_at": at, "source": "missing", "error": error}
+    values = dict.fromkeys(SNAPSHOT_FIELD_NAMES) | {
+        "market_at": at,
+        "source": "missing",
+        "error": error,
+    }
     return {prefix + name: value for name, value in values.items()}
 
 
@@ -67,9 +71,6 @@ def trade_values(
     values |= entry if entry is not None else snapshot("entry_", opened_at)
     values |= exit if exit is not None else snapshot("exit_", closed_at, spot=Decimal("26040"))
     return values | overrides
-
-
-_POSITION_ONLY = {"quantity_open": 0, "status": "closed"}
 
 
 def insert_trades(
@@ -108,16 +109,32 @@ def _next_id(connection: Connection) -> int:
     return max(highest) + 1
 
 
+def _columns(row: Position | Trade) -> dict[str, Any]:
+    columns = type(row).__table__.columns  # type: ignore[union-attr]
+    return {column.key: getattr(row, column.key) for column in columns}
+
+
 def _insert_chunk(connection: Connection, trades: list[dict[str, Any]], first_id: int) -> list[int]:
-    columns = set(Position.__table__.c.keys()) - {"id"}  # type: ignore[attr-defined]
+    """Each trade with the closed position it came from, built as the order service builds them:
+    the position first, then the trade carried over from it by `trade_from_position`."""
+    carried = set(carried_trade_fields())
     ids = list(range(first_id, first_id + len(trades)))
-    positions = [
-        {k: v for k, v in t.items() if k in columns}
-        | {"id": i, "quantity_open": 0, "status": "closed", "updated_at": t["closed_at"]}
-        for i, t in zip(ids, trades, strict=True)
-    ]
+    positions, rows = [], []
+    for trade_id, values in zip(ids, trades, strict=True):
+        position = Position.model_construct(
+            id=trade_id,
+            **{name: value for name, value in values.items() if name in carried},
+            lots=values["lots"],
+            quantity_open=0,
+            status=PositionStatus.CLOSED,
+            closed_at=values["closed_at"],
+            updated_at=values["closed_at"],
+        )
+        closing = {name: value for name, value in values.items() if name not in carried}
+        trade = trade_from_position(position, id=trade_id, **closing)
+        positions.append(_columns(position))
+        rows.append(_columns(trade))
     connection.execute(insert(Position), positions)
-    rows = [t | {"id": i, "position_id": i} for i, t in zip(ids, trades, strict=True)]
     connection.execute(insert(Trade), rows)
     return ids
 
@@ -137,7 +154,7 @@ def random_trades(count: int, *, seed: int = 7, start: datetime = OPENED_AT) -> 
             "gap_up": rng.random() < 0.5,
         }
         yield trade_values(
-            side=rng.choice(["BUY", "SELL"]),
+            side=rng.choice(list(Side)),
             lots=rng.randint(1, 5),
             entry_price=str(entry_price),
             exit_price=str(exit_price),
