@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_API_KEY
-from tests.order_service.orders_processes import listed_option, order_body
+from tests.support.orders_processes import listed_option, order_body
 from tests.support.processes import REPO_ROOT, free_port, wait_healthy
 
 pytestmark = pytest.mark.slow

@@ -278,10 +278,10 @@ def test_recorded_replays_the_live_chain_with_the_same_numbers(
 def test_production_refuses_a_live_provider_without_credentials(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from optrade.settings import ConfigurationError, reset_settings_cache
+    from optrade.settings import ConfigurationError, reset_all_settings
 
     monkeypatch.setenv("APP_ENV", "production")
-    reset_settings_cache()
+    reset_all_settings()
     for kind in KINDS:
         settings = MarketDataSettings(market_data_provider=kind)
         with (
@@ -289,4 +289,4 @@ def test_production_refuses_a_live_provider_without_credentials(
             in_process_client(settings),
         ):
             pass
-    reset_settings_cache()
+    reset_all_settings()

@@ -50,6 +50,38 @@ def _leg(market: FakeMarket, leg: FakeLeg | None, expiry: date, strike: float, s
     return out
 
 
+def _unknown_fields(body: dict[str, Any], old_server: bool) -> JSONResponse | None:
+    """OpenAlgo's 400 for request fields it does not know (an old server knows no Greeks)."""
+    allowed = CHAIN_KEYS if old_server else CHAIN_KEYS | GREEK_KEYS
+    unknown = sorted(set(body) - allowed)
+    if not unknown:
+        return None
+    return JSONResponse({"status": "error", "message": "Validation error",
+                         "errors": {k: ["Unknown field."] for k in unknown}},
+                        status_code=400)  # fmt: skip
+
+
+def _around_the_money(strikes: list[Any], spot: float, count: Any) -> list[Any]:
+    """ATM ± `count` strikes when a count is asked for, else every strike."""
+    if not count:
+        return strikes
+    atm = min(range(len(strikes)), key=lambda i: abs(strikes[i] - spot))
+    n = int(count)
+    return strikes[max(0, atm - n) : atm + n + 1]
+
+
+def _refusal(control: Control, authorised: bool) -> JSONResponse | None:
+    """The error the control mode (or a wrong API key) asks for, else None."""
+    if control.mode == "429":
+        return _error(429, "Rate limit exceeded. Please try again later.",
+                      retry_after=control.retry_after)  # fmt: skip
+    if control.mode == "500":
+        return _error(500, "broker error")
+    if control.mode == "401" or not authorised:
+        return _error(403, "Invalid openalgo apikey")
+    return None
+
+
 def create_app() -> FastAPI:
     market = market_from_env()
     api_key = os.environ.get("FAKE_API_KEY", "test-openalgo-key")
@@ -61,13 +93,8 @@ def create_app() -> FastAPI:
     async def guard(request: Request, name: str) -> dict[str, Any] | JSONResponse:
         control.counts[name] += 1
         body = await request.json()
-        if control.mode == "429":
-            return _error(429, "Rate limit exceeded. Please try again later.",
-                          retry_after=control.retry_after)  # fmt: skip
-        if control.mode == "500":
-            return _error(500, "broker error")
-        if control.mode == "401" or body.get("apikey") != api_key:
-            return _error(403, "Invalid openalgo apikey")
+        if (refused := _refusal(control, body.get("apikey") == api_key)) is not None:
+            return refused
         if name == "optionchain":
             await control.pause()
         return dict(body)
@@ -77,21 +104,13 @@ def create_app() -> FastAPI:
         body = await guard(request, "optionchain")
         if isinstance(body, JSONResponse):
             return body
-        allowed = CHAIN_KEYS if old_server else CHAIN_KEYS | GREEK_KEYS
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            return JSONResponse({"status": "error", "message": "Validation error",
-                                 "errors": {k: ["Unknown field."] for k in unknown}},
-                                status_code=400)  # fmt: skip
+        if (refused := _unknown_fields(body, old_server)) is not None:
+            return refused
         expiry = datetime.strptime(str(body.get("expiry_date")), "%d%b%y").date()
         rows = market.chains.get(expiry)
         if not rows:
             return _error(404, f"No strikes found for expiry {body.get('expiry_date')}")
-        strikes = sorted(rows)
-        if body.get("strike_count"):
-            atm = min(range(len(strikes)), key=lambda i: abs(strikes[i] - market.spot))
-            n = int(body["strike_count"])
-            strikes = strikes[max(0, atm - n) : atm + n + 1]
+        strikes = _around_the_money(sorted(rows), market.spot, body.get("strike_count"))
         greeks = bool(body.get("with_greeks"))
         chain = [
             {"strike": k,

@@ -50,6 +50,22 @@ def _leg(market: FakeMarket, leg: FakeLeg | None, expiry: date, strike: float, s
     }  # fmt: skip
 
 
+def _contract_rows(market: Any, instrument_key: str) -> list[dict[str, Any]]:
+    """Two strikes of each listed expiry, both legs, as Upstox's option/contract lists them."""
+    data = []
+    for expiry in market.expiries(datetime.now(UTC)):
+        for strike, (ce, pe) in sorted(market.chains[expiry].items())[:2]:
+            for leg, side in ((ce, "CE"), (pe, "PE")):
+                if leg is not None:
+                    data.append({
+                        "name": market.underlying, "segment": "NSE_FO", "exchange": "NSE",
+                        "expiry": expiry.isoformat(), "instrument_type": side,
+                        "strike_price": strike, "lot_size": leg.lot, "tick_size": 5,
+                        "underlying_key": instrument_key, "weekly": True,
+                    })  # fmt: skip
+    return data
+
+
 def create_app() -> FastAPI:
     market = market_from_env()
     token = os.environ.get("FAKE_ACCESS_TOKEN", "test-upstox-token")
@@ -96,18 +112,7 @@ def create_app() -> FastAPI:
             return refused
         if instrument_key != KEYS.get(market.underlying):
             return {"status": "success", "data": []}
-        data = []
-        for expiry in market.expiries(datetime.now(UTC)):
-            for strike, (ce, pe) in sorted(market.chains[expiry].items())[:2]:
-                for leg, side in ((ce, "CE"), (pe, "PE")):
-                    if leg is not None:
-                        data.append({
-                            "name": market.underlying, "segment": "NSE_FO", "exchange": "NSE",
-                            "expiry": expiry.isoformat(), "instrument_type": side,
-                            "strike_price": strike, "lot_size": leg.lot, "tick_size": 5,
-                            "underlying_key": instrument_key, "weekly": True,
-                        })  # fmt: skip
-        return {"status": "success", "data": data}
+        return {"status": "success", "data": _contract_rows(market, instrument_key)}
 
     @app.get("/v3/market-quote/ltp")
     async def ltp(request: Request, instrument_key: str) -> Any:

@@ -18,7 +18,7 @@ LIVE_PROVIDERS = ("openalgo", "upstox")
 class MarketDataSettings(BaseSettings):
     """Which market to serve, the rates used for Greeks, and the test-only fault knob."""
 
-    # Every name is MARKET_DATA_*: the fields below that lacked the prefix read their old names too.
+    # The replay and rate settings read MARKET_DATA_* first and their old unprefixed names too.
     model_config = SettingsConfigDict(
         env_file=".env",
         extra="ignore",
