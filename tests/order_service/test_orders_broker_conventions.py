@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import test_orders_api
-from orders_fakes import EXPIRY, MARKET_AT, count_rows
 from sqlalchemy import Engine
 from test_orders_api import AUTH, close, order
 
 from optrade.db.models import Position
+from tests.support.orders_fakes import EXPIRY, MARKET_AT, count_rows
 
 # The in-process app and fake markets of the API tests, shared rather than built twice.
 api = test_orders_api.api

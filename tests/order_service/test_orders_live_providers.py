@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from orders_processes import AUTH, order_service
 from sqlalchemy import Engine, select
 
 from optrade.clients.market_data import MarketDataClient, MarketDataClientSettings
@@ -27,6 +26,7 @@ from optrade.db.models import Trade
 from order_service.ml.backfill import backfill_snapshots
 from tests.support.fake_brokers.nse_source import shift_for_today
 from tests.support.fake_brokers.processes import MARKET_DATA, SNAPSHOT, fake_broker, live_env
+from tests.support.orders_processes import AUTH, order_service
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.slow

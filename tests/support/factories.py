@@ -27,7 +27,8 @@ LIVE_SNAPSHOT: dict[str, Any] = {
 
 def snapshot(prefix: str, at: datetime, **values: Any) -> dict[str, Any]:
     """A full snapshot's columns with `prefix`, captured live at `at`, overridden by `values`."""
-    merged = dict.fromkeys(SNAPSHOT_FIELDS) | LIVE_SNAPSHOT | {"market_at": at, "captured_at": at}
+    stamps = {"market_at": at, "captured_at": at}
+    merged = dict.fromkeys(SNAPSHOT_FIELD_NAMES) | LIVE_SNAPSHOT | stamps
     merged |= values
     return {prefix + name: value for name, value in merged.items()}
 
