@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import test_orders_api
 from sqlalchemy import Engine
-from test_orders_api import AUTH, close, order
 
 from optrade.db.models import Position
+from tests.order_service import test_orders_api
+from tests.order_service.test_orders_api import AUTH, close, order
 from tests.support.orders_fakes import EXPIRY, MARKET_AT, count_rows
 
 # The in-process app and fake markets of the API tests, shared rather than built twice.
