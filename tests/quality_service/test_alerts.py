@@ -15,9 +15,10 @@ from sqlmodel import Session
 
 from optrade.calendar import IST
 from optrade.db.models import QualityRun
+from optrade.settings import reset_all_settings
 from quality_service.notify import Notifier, Webhook, build_notifier
 from quality_service.runs import catch_up, run_manual_check
-from quality_service.settings import get_quality_settings, reset_quality_settings_cache
+from quality_service.settings import get_quality_settings
 from tests.quality_service.conftest import NOW, TradeFactory
 from tests.support.http_sink import http_sink
 
@@ -182,7 +183,7 @@ def test_without_a_webhook_failures_are_logged_and_recorded(
 def _apprise_notifier(sink_url: str, monkeypatch: pytest.MonkeyPatch) -> Notifier:
     monkeypatch.setenv("ALERT_URLS", f"{sink_url.replace('http://', 'json://')}/alerts")
     monkeypatch.setenv("QUALITY_PUBLIC_URL", "https://quality.example.test")
-    reset_quality_settings_cache()
+    reset_all_settings()
     with httpx.Client() as client:
         return build_notifier(get_quality_settings(), client)
 
@@ -251,7 +252,7 @@ def test_an_unknown_alert_url_is_refused_without_echoing_it(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("ALERT_URLS", "nosuchscheme://secret-token@host, json://127.0.0.1:9/x")
-    reset_quality_settings_cache()
+    reset_all_settings()
     with httpx.Client() as client, caplog.at_level(logging.ERROR):
         notifier = build_notifier(get_quality_settings(), client)
     assert len(notifier.channels) == 1
