@@ -5,7 +5,7 @@ circuit breaker is open.
 Processes: two simulated market-data instances (primary, fallback), a third one that hangs
 (`MARKET_DATA_FAULT=hang`, a primary that accepts connections and never answers), and three order
 services on one scratch database (PostgreSQL beside `BENCH_DATABASE_URL`, else SQLite):
-`healthy` (primary + fallback), `no-capture` (`CAPTURE_ENABLED=false`) and `dead-primary` (the
+`healthy` (primary + fallback), `no-capture` (`ORDER_CAPTURE_ENABLED=false`) and `dead-primary` (the
 hanging primary + the fallback). The load comes from a separate process
 (`python -m bench.bench_orders --driver`, an httpx async driver) so the client's own CPU is not
 the server's. Every comparison is measured side by side in the same run. Bounded loops only.
@@ -183,7 +183,7 @@ def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
         }
         routes = {
             "healthy": (md["primary"], {}),
-            "no-capture": (md["primary"], {"CAPTURE_ENABLED": "false"}),
+            "no-capture": (md["primary"], {"ORDER_CAPTURE_ENABLED": "false"}),
             "dead-primary": (md["hanging"], {}),
         }
         if database_url.startswith("postgres"):
@@ -195,8 +195,8 @@ def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
                 f"order-{name}",
                 DATABASE_URL=database_url,
                 API_KEY=API_KEY,
-                MARKET_DATA_PRIMARY_URL=primary,
-                MARKET_DATA_FALLBACK_URL=md["fallback"],
+                MARKET_DATA_CLIENT_PRIMARY_URL=primary,
+                MARKET_DATA_CLIENT_FALLBACK_URL=md["fallback"],
                 # A busy machine can take longer than the production 0.5 s to answer a quote;
                 # a healthy provider must not fall back here. The hanging one still times out.
                 MARKET_DATA_READ_TIMEOUT="2",

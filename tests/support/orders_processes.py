@@ -40,8 +40,8 @@ def order_service(
         "API_KEY": TEST_API_KEY,
         "APP_ENV": "test",
         "LOG_LEVEL": "INFO",
-        "MARKET_DATA_PRIMARY_URL": primary_url,
-        "MARKET_DATA_FALLBACK_URL": fallback_url,
+        "MARKET_DATA_CLIENT_PRIMARY_URL": primary_url,
+        "MARKET_DATA_CLIENT_FALLBACK_URL": fallback_url,
         **env,
     }
     return started(ServiceProcess(ORDER_APP, env=settings, log_path=log_path))
