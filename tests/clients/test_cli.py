@@ -16,8 +16,8 @@ from optrade_client import Optrade
 from optrade_client.cli import api_key_from_env
 from tests.clients.conftest import signal, urls
 from tests.conftest import TEST_API_KEY
-from tests.ml.factories import insert_trades, trade_values
 from tests.reliability.conftest import Service
+from tests.support.factories import insert_trades, trade_values
 
 pytestmark = pytest.mark.slow
 OPTRADE = str(Path(sys.executable).parent / "optrade")
