@@ -19,12 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
-from orders_processes import AUTH, market_data, order_service
 from sqlalchemy import Engine
 
 from optrade.calendar import IST
 from quality_service.runs import run_manual_check
 from tests.conftest import SHARED_DATA
+from tests.support.orders_processes import AUTH, market_data, order_service
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.slow
