@@ -11,10 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from optrade.settings import reset_settings_cache
+from optrade.settings import reset_all_settings
 from quality_service.dashboard import MAX_STEP
 from quality_service.main import create_app
-from quality_service.settings import reset_quality_settings_cache
 from tests.quality_service.conftest import TradeFactory
 
 pytestmark = pytest.mark.anyio
@@ -32,8 +31,7 @@ async def client(
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("CELERY_BROKER_URL", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
     monkeypatch.setenv("ORDER_SERVICE_URL", "http://orders.example.test/")
-    reset_settings_cache()
-    reset_quality_settings_cache()
+    reset_all_settings()
     app = create_app()
     async with (
         app.router.lifespan_context(app),

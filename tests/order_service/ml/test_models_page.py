@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from optrade.settings import reset_settings_cache
+from optrade.settings import reset_all_settings
 from tests.conftest import TEST_API_KEY
 from tests.support.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
 from tests.support.processes import ServiceProcess
@@ -41,7 +41,7 @@ def trades(engine: Engine) -> None:
 def page(database_url: str, trades: None) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", database_url)
-        reset_settings_cache()
+        reset_all_settings()
         from order_service.main import create_app
 
         with warnings.catch_warnings():
