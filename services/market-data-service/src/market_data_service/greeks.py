@@ -67,6 +67,8 @@ import numpy.typing as npt
 from scipy.special import ndtr as _ndtr
 from scipy.special import ndtri as _ndtri
 
+from optrade.domain import DAYS_PER_YEAR
+
 __all__ = ["SIGMA_MAX", "SIGMA_MIN", "GreeksResult", "compute"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -323,7 +325,7 @@ def _greeks(
     np.divide(fwd_leg, spot, out=delta)
     np.divide(dfwd_pdf, spot * spot * s, out=gamma)
     theta_annual = carry * fwd_leg - r * strike_leg - dfwd_pdf * sigma / (2.0 * sqrt_t)
-    np.multiply(theta_annual, 1.0 / 365.0, out=theta)
+    np.multiply(theta_annual, 1.0 / DAYS_PER_YEAR, out=theta)
     np.multiply(dfwd_pdf, sqrt_t * 0.01, out=vega)
     np.multiply(price if black76 else strike_leg, t * (-0.01 if black76 else 0.01), out=rho)
 

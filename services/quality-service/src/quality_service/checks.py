@@ -154,7 +154,7 @@ class WindowCounts:
         )
 
 
-def present(column: str, dialect: str) -> ColumnElement[bool]:
+def _present(column: str, dialect: str) -> ColumnElement[bool]:
     """SQL that is true when the trade has `column` (see `optrade.domain.field_present`: a
     settled trade's undefined exit IV counts as present)."""
     return domain_field_present(TRADE.c, column, dialect)
@@ -178,7 +178,7 @@ def count_query(start: datetime, end: datetime, dialect: str) -> Select:
     keys = [TRADE.c[k] for k in GROUP_KEYS]
     fields = [
         (func.count(TRADE.c[f.column]) if f.column not in ("features_snapshot", "exit_iv")
-         else _count_if(present(f.column, dialect))).label(f"f_{f.column}")
+         else _count_if(_present(f.column, dialect))).label(f"f_{f.column}")
         for check in CHECKS for f in check.fields
     ]  # fmt: skip
     checks = [_count_if(check_condition(c, dialect)).label(f"c_{c.name}") for c in CHECKS]

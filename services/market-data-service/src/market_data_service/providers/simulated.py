@@ -53,7 +53,7 @@ from market_data_service.providers.base import (
     unknown_underlying,
 )
 from optrade.calendar import expiry_close, is_trading_day, next_trading_day, previous_trading_day
-from optrade.domain import IST, MARKET_OPEN, SECONDS_PER_YEAR
+from optrade.domain import DAYS_PER_YEAR, IST, MARKET_OPEN, SECONDS_PER_YEAR
 from optrade.errors import InvalidInput
 from optrade.instruments import ContractExpiry, InstrumentSpec, get_instruments
 
@@ -118,7 +118,9 @@ def day_vol(seed: int, underlying: str, day: date) -> float:
 
 def india_vix(seed: int, day: date) -> float:
     """India VIX (percent) on `day`: NIFTY's 30-day ATM IV plus a premium, for every underlying."""
-    return round(100.0 * atm_vol(day_vol(seed, VIX_UNDERLYING, day), 30 / 365) + VIX_PREMIUM, 2)
+    return round(
+        100.0 * atm_vol(day_vol(seed, VIX_UNDERLYING, day), 30 / DAYS_PER_YEAR) + VIX_PREMIUM, 2
+    )
 
 
 def _log_open(seed: int, underlying: str, reference_spot: float, day: date) -> float:
@@ -178,7 +180,7 @@ def listed_expiries(spec: InstrumentSpec, market_time: datetime) -> list[date]:
 
 def atm_vol(level: float, t_years: float) -> float:
     """ATM IV (decimal) for an expiry `t_years` away: the shortest expiries sit a little lower."""
-    return level * (0.88 + 0.12 * (1.0 - math.exp(-t_years * 365.0 / 20.0)))
+    return level * (0.88 + 0.12 * (1.0 - math.exp(-t_years * DAYS_PER_YEAR / 20.0)))
 
 
 def smile(atm: float, strikes: np.ndarray, forward: float, t_years: float) -> np.ndarray:
