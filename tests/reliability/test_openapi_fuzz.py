@@ -16,7 +16,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import (
+    content_type_conformance,
     not_a_server_error,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -31,8 +33,15 @@ MAX_EXAMPLES = 15
 
 
 # Errors are checked against the document like any answer: every service documents its error
-# contract (`optrade.openapi`), 422 included.
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+# contract (`optrade.openapi`: problem details as application/problem+json, Retry-After on 503),
+# 422 included; the content type and documented headers of every answer are checked too.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 # Every operation each service documents. test_the_fuzzed_operations_are_all_the_documented_ones
 # keeps this list honest, so an endpoint added later is not silently left unfuzzed.
@@ -46,6 +55,7 @@ OPERATIONS: dict[str, list[str]] = {
         "GET /v1/quote/{underlying}",
         "GET /v1/context/{underlying}",
         "POST /v1/greeks",
+        "GET /v1/settlement/{underlying}",
     ],
     "order": [
         "GET /healthz",
@@ -56,6 +66,7 @@ OPERATIONS: dict[str, list[str]] = {
         "GET /models",
         "POST /v1/trades/backfill",
         "POST /v1/orders",
+        "POST /v1/settlements/run",
         "GET /v1/orders",
         "GET /v1/orders/{order_id}",
         "GET /v1/positions",

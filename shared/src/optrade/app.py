@@ -7,7 +7,7 @@ from importlib import metadata
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi_offline import FastAPIOffline
 
 from optrade.body_limits import BodyLimitMiddleware
@@ -110,6 +110,8 @@ def build_app(
         tags=["ops"],
         summary="Prometheus metrics",
         operation_id="getMetrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
     )
     document_error_contract(app)
     return app

@@ -30,7 +30,7 @@ TOTAL_COUNT_HEADER = "X-Total-Count"
     response_class=StreamingResponse,
     responses={
         200: {
-            "content": {MEDIA_TYPES[ExportFormat.CSV]: {}, MEDIA_TYPES[ExportFormat.PARQUET]: {}},
+            "content": {MEDIA_TYPES[f]: {} for f in ExportFormat},
             "description": "one row per closed trade; columns described in the export module",
             "headers": {
                 TOTAL_COUNT_HEADER: {
