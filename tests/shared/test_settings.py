@@ -24,6 +24,14 @@ from order_service.settings import OrderSettings, get_order_settings
             0.07,
         ),
         (
+            MarketDataSettings,
+            "live_read_timeout",
+            "MARKET_DATA_LIVE_READ_TIMEOUT",
+            "LIVE_READ_TIMEOUT",
+            "4",
+            4.0,
+        ),
+        (
             MarketDataClientSettings,
             "read_timeout",
             "MARKET_DATA_CLIENT_READ_TIMEOUT",

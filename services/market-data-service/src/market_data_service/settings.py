@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.settings import cached_settings, deprecated_env
@@ -15,10 +15,15 @@ ProviderName = Literal["simulated", "nse-replay", "recorded", "openalgo", "upsto
 LIVE_PROVIDERS = ("openalgo", "upstox")
 
 
+def _md(name: str) -> AliasChoices:
+    """`MARKET_DATA_<NAME>`, else the deprecated unprefixed `<NAME>`."""
+    return deprecated_env(f"MARKET_DATA_{name}", name)
+
+
 class MarketDataSettings(BaseSettings):
     """Which market to serve, the rates used for Greeks, and the test-only fault knob."""
 
-    # The replay and rate settings read MARKET_DATA_* first and their old unprefixed names too.
+    # Every setting is MARKET_DATA_*; the ones that had no prefix still read their old names too.
     model_config = SettingsConfigDict(
         env_file=".env",
         extra="ignore",
@@ -53,21 +58,38 @@ class MarketDataSettings(BaseSettings):
     market_data_fault: FaultMode = "none"
     market_data_hang_seconds: float = Field(300.0, gt=0)
     # live providers (docs/market-data.md)
-    openalgo_url: str = "http://127.0.0.1:5000"
-    openalgo_api_key: SecretStr | None = None
-    openalgo_strike_count: int | None = Field(None, ge=1, le=100)  # None: the whole chain
-    openalgo_cache_seconds: float = Field(1.0, gt=0, le=60)  # API_RATE_LIMIT default 10/s
-    upstox_url: str = "https://api.upstox.com"
-    upstox_access_token: SecretStr | None = None
-    upstox_cache_seconds: float = Field(3.0, gt=0, le=60)  # 2000 requests / 30 min per API
-    live_max_quote_age: float = Field(30.0, gt=0, description="seconds; older data is stale")
-    live_connect_timeout: float = Field(2.0, gt=0)
-    live_read_timeout: float = Field(10.0, gt=0)  # a whole chain can take seconds upstream
+    openalgo_url: str = Field("http://127.0.0.1:5000", validation_alias=_md("OPENALGO_URL"))
+    openalgo_api_key: SecretStr | None = Field(None, validation_alias=_md("OPENALGO_API_KEY"))
+    openalgo_strike_count: int | None = Field(  # None: the whole chain
+        None, ge=1, le=100, validation_alias=_md("OPENALGO_STRIKE_COUNT")
+    )
+    openalgo_cache_seconds: float = Field(  # API_RATE_LIMIT default 10/s
+        1.0, gt=0, le=60, validation_alias=_md("OPENALGO_CACHE_SECONDS")
+    )
+    upstox_url: str = Field("https://api.upstox.com", validation_alias=_md("UPSTOX_URL"))
+    upstox_access_token: SecretStr | None = Field(None, validation_alias=_md("UPSTOX_ACCESS_TOKEN"))
+    upstox_cache_seconds: float = Field(  # 2000 requests / 30 min per API
+        3.0, gt=0, le=60, validation_alias=_md("UPSTOX_CACHE_SECONDS")
+    )
+    live_max_quote_age: float = Field(
+        30.0,
+        gt=0,
+        description="seconds; older data is stale",
+        validation_alias=_md("LIVE_MAX_QUOTE_AGE"),
+    )
+    live_connect_timeout: float = Field(2.0, gt=0, validation_alias=_md("LIVE_CONNECT_TIMEOUT"))
+    live_read_timeout: float = Field(  # a whole chain can take seconds upstream
+        10.0, gt=0, validation_alias=_md("LIVE_READ_TIMEOUT")
+    )
     # recordings of live chains, and the `recorded` provider that replays them
-    optrade_data_dir: Path | None = None
-    recordings_dir: Path | None = None  # default <OPTRADE_DATA_DIR or ./data>/recordings
+    optrade_data_dir: Path | None = None  # the whole installation's data folder (make run's too)
+    recordings_dir: Path | None = Field(  # default <OPTRADE_DATA_DIR or ./data>/recordings
+        None, validation_alias=_md("RECORDINGS_DIR")
+    )
     market_data_record: bool = True
-    recorded_provider: str | None = None  # replay only this provider's recordings
+    recorded_provider: str | None = Field(  # replay only this provider's recordings
+        None, validation_alias=_md("RECORDED_PROVIDER")
+    )
 
     def recordings_root(self) -> Path:
         """Where recordings are written and read."""

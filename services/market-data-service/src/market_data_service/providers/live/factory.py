@@ -16,7 +16,10 @@ from optrade.settings import ConfigurationError, get_app_settings
 
 log = logging.getLogger(__name__)
 
-CREDENTIAL = {"openalgo": "OPENALGO_API_KEY", "upstox": "UPSTOX_ACCESS_TOKEN"}
+CREDENTIAL = {
+    "openalgo": "MARKET_DATA_OPENALGO_API_KEY",
+    "upstox": "MARKET_DATA_UPSTOX_ACCESS_TOKEN",
+}
 
 
 def _secret(settings: MarketDataSettings, provider: str) -> str:
@@ -69,8 +72,8 @@ def build_recorded_provider(settings: MarketDataSettings) -> RecordedProvider:
     root = settings.recordings_root()
     if not root.is_dir():
         raise ConfigurationError(
-            f"MARKET_DATA_PROVIDER=recorded needs RECORDINGS_DIR (or OPTRADE_DATA_DIR/recordings) "
-            f"to be a folder; got {root}"
+            "MARKET_DATA_PROVIDER=recorded needs MARKET_DATA_RECORDINGS_DIR (or "
+            f"OPTRADE_DATA_DIR/recordings) to be a folder; got {root}"
         )
     label = settings.recorded_provider or "any provider"
     store = RecordingStore(root, provider=settings.recorded_provider)
