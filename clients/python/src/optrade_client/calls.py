@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from optrade_client._transport import new_idempotency_key
 
@@ -98,49 +98,53 @@ def body_of(**fields: Any) -> dict[str, Any]:
     return {k: _json(v) for k, v in fields.items() if v is not None}
 
 
-def place_order(
-    *,
-    side: str,
-    ml_score: float,
-    model_version: str,
-    model_hash: str,
-    features: Mapping[str, Any],
-    symbol: str | None = None,
-    underlying: str | None = None,
-    expiry: date | str | None = None,
-    strike: float | Decimal | None = None,
-    option_type: str | None = None,
-    lots: int | None = None,
-    units: int | None = None,
-    client_order_id: str | None = None,
-    as_of: Instant | None = None,
-    idempotency_key: str | None = None,
-) -> Call:
-    body = body_of(
-        symbol=symbol, underlying=underlying, expiry=expiry, strike=strike,
-        option_type=option_type, side=side, lots=lots, units=units, ml_score=ml_score,
-        model_version=model_version, model_hash=model_hash,
-        features_snapshot=dict(features), client_order_id=client_order_id, as_of=as_of,
-    )  # fmt: skip
-    return Call("placeOrder", body=body, idempotency_key=idempotency_key or new_idempotency_key())
+class OrderFields(TypedDict, total=False):
+    """What `open` takes: a contract (`symbol`, or its four parts), a size (`lots` or `units`)
+    and the model's signal; `as_of` replays a past market instant."""
+
+    side: Required[str]
+    ml_score: Required[float]
+    model_version: Required[str]
+    model_hash: Required[str]
+    features: Required[Mapping[str, Any]]
+    symbol: str | None
+    underlying: str | None
+    expiry: date | str | None
+    strike: float | Decimal | None
+    option_type: str | None
+    lots: int | None
+    units: int | None
+    client_order_id: str | None
+    as_of: Instant | None
+    idempotency_key: str | None
 
 
-def close_position(
-    position_id: int,
-    *,
-    lots: int | None = None,
-    units: int | None = None,
-    exit_price: Decimal | float | str | None = None,
-    reason: str | None = None,
-    as_of: Instant | None = None,
-    idempotency_key: str | None = None,
-) -> Call:
-    body = body_of(lots=lots, units=units, exit_price=exit_price, reason=reason, as_of=as_of)
+class CloseFields(TypedDict, total=False):
+    """What `close` takes: `lots` or `units` (default: all that is open) and the exit's facts."""
+
+    lots: int | None
+    units: int | None
+    exit_price: Decimal | float | str | None
+    reason: str | None
+    as_of: Instant | None
+    idempotency_key: str | None
+
+
+def place_order(**order: Unpack[OrderFields]) -> Call:
+    fields: dict[str, Any] = dict(order)
+    key = fields.pop("idempotency_key", None) or new_idempotency_key()
+    fields["features_snapshot"] = dict(fields.pop("features"))
+    return Call("placeOrder", body=body_of(**fields), idempotency_key=key)
+
+
+def close_position(position_id: int, **close: Unpack[CloseFields]) -> Call:
+    fields: dict[str, Any] = dict(close)
+    key = fields.pop("idempotency_key", None) or new_idempotency_key()
     return Call(
         "closePosition",
         path_values={"position_id": position_id},
-        body=body,
-        idempotency_key=idempotency_key or new_idempotency_key(),
+        body=body_of(**fields),
+        idempotency_key=key,
     )
 
 

@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
@@ -28,7 +28,7 @@ from optrade_client._transport import (
     retry_after_seconds,
     service_urls,
 )
-from optrade_client.calls import Call, Instant
+from optrade_client.calls import Call, CloseFields, Instant, OrderFields
 from optrade_client.export import ExportProgress, arrow_table, write_stream
 from optrade_client.models import (
     Chain,
@@ -118,11 +118,11 @@ class Optrade(_Base):
 
     # --- orders and positions ------------------------------------------------------------------
 
-    def open(self, **order: Any) -> Position:
+    def open(self, **order: Unpack[OrderFields]) -> Position:
         """Open a paper position; see `calls.place_order` for the fields."""
         return Position.parse(self.send(calls.place_order(**order)).json())
 
-    def close(self, position_id: int, **close: Any) -> CloseResult:
+    def close(self, position_id: int, **close: Unpack[CloseFields]) -> CloseResult:
         """Close all of a position, or `lots` / `units` of it."""
         return CloseResult.parse(self.send(calls.close_position(position_id, **close)).json())
 
@@ -325,10 +325,10 @@ class AsyncOptrade(_Base):
                 raise give_up(last)
             await asyncio.sleep(delay)
 
-    async def open(self, **order: Any) -> Position:
+    async def open(self, **order: Unpack[OrderFields]) -> Position:
         return Position.parse((await self.send(calls.place_order(**order))).json())
 
-    async def close(self, position_id: int, **close: Any) -> CloseResult:
+    async def close(self, position_id: int, **close: Unpack[CloseFields]) -> CloseResult:
         response = await self.send(calls.close_position(position_id, **close))
         return CloseResult.parse(response.json())
 
