@@ -95,6 +95,7 @@ def test_live_capture_failover_missing_and_honest_backfill(
             assert (position["entry_source"], position["entry_provider"],
                     position["entry_instance"]) == ("primary", "openalgo", "primary")  # fmt: skip
             assert position["entry_upstream_at"] is not None  # OpenAlgo's server_ts
+            assert position["entry_market_at_source"] == "upstream"
             assert float(position["entry_price"]) == nse["askPrice"]  # BUY at the real ask
             assert position["entry_oi"] == nse["openInterest"]  # contracts, not units
             assert position["entry_broker_iv"] == nse["impliedVolatility"]
@@ -109,7 +110,8 @@ def test_live_capture_failover_missing_and_honest_backfill(
             trade = closed.json()["trade"]
             assert (trade["exit_source"], trade["exit_provider"],
                     trade["exit_instance"]) == ("fallback", "upstox", "fallback")  # fmt: skip
-            assert trade["exit_upstream_at"] is None  # Upstox sends no time: our receive time
+            assert trade["exit_upstream_at"] is None  # Upstox sends no time: our receive time,
+            assert trade["exit_market_at_source"] == "received"  # and the snapshot says so
             assert float(trade["exit_price"]) == nse["bidprice"]
             assert "skipped primary" in trade["exit_error"]
             reopened = api.post("/v1/orders", json=order(quantity=1))  # the next order, too

@@ -55,6 +55,7 @@ def full_quote(params: dict[str, str], underlying: str, **overrides: Any) -> dic
         "instance": "primary",
         # as a live upstream answers: its own time of the data and its own IV/Greeks
         "upstream_at": params["as_of"],
+        "as_of_source": "upstream",
         "broker_iv": 11.9,
         "broker_delta": 0.51,
         "broker_gamma": 0.0012,

@@ -11,7 +11,11 @@ from optrade.domain import SNAPSHOT_FIELD_NAMES, SNAPSHOT_FIELD_TYPES, SnapshotS
 from order_service.fills import PAISA
 
 # Snapshot fields that are not read from the quote under the same name.
-_QUOTE_ATTRIBUTE = {"market_at": "as_of", "t_years": "time_to_expiry_years"}
+_QUOTE_ATTRIBUTE = {
+    "market_at": "as_of",
+    "t_years": "time_to_expiry_years",
+    "market_at_source": "as_of_source",
+}
 
 
 def _column_value(value: Any, py_type: Any) -> Any:

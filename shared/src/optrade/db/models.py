@@ -61,6 +61,7 @@ _SNAPSHOT_SQL_TYPES: dict[str, Any] = {
     "provider": String(16),
     "instance": String(16),
     "upstream_at": UTCDateTime(),
+    "market_at_source": String(16),
     "broker_iv": Float(),
     "broker_delta": Float(),
     "broker_gamma": Float(),

@@ -40,6 +40,7 @@ SNAPSHOT_FIELD_TYPES: dict[str, Any] = {
     "provider": str,
     "instance": str,
     "upstream_at": datetime,
+    "market_at_source": str,  # data | upstream | received (no upstream time: our receive time)
     # a live upstream's own IV (percent) and Greeks, beside ours
     "broker_iv": float,
     "broker_delta": float,

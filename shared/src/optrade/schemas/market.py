@@ -62,6 +62,11 @@ class OptionQuote(BaseModel):
     as_of: datetime = Field(description="market time of the quote (UTC)")
     provider: str = Field(description="simulated | nse-replay | recorded | openalgo | upstox")
     instance: str | None = Field(None, description="primary | fallback: the instance that served")
+    as_of_source: str | None = Field(
+        None,
+        description="where as_of comes from: data (a replayed file, the simulated clock), "
+        "upstream (the live provider's own timestamp) or received (it sent none: our receive time)",
+    )
     upstream_at: datetime | None = Field(
         None, description="the live upstream's own time of the data (UTC), when it sent one"
     )

@@ -147,7 +147,7 @@ class QuoteOut(OptionQuote):
     forward: float = Field(description="forward the IV is solved on, index points")
     rate: float = Field(description="risk-free rate used for IV, decimal, continuous")
     instance: str = Field(description="primary | fallback (informational)")
-    as_of_source: AsOfSource = Field("data", description=_AS_OF_SOURCE)
+    as_of_source: AsOfSource = Field("data", description=_AS_OF_SOURCE)  # type: ignore[assignment]
     units_warning: str | None = Field(
         None, description="the upstream's OI/volume were not whole lots, or the leg was all zeros"
     )
