@@ -12,7 +12,12 @@ At each size, interleaved so both see the same machine load:
 * the same counts done the way the design forbids: the check's columns of every trade in the
   window loaded into Python and counted there (Core rows, not ORM objects, so this is the
   fastest form of the naive approach);
-* the ratio of the two, and the growth from 100k to 1M (10x the trades; linear is 10x time).
+* the ratio of the two, and the growth from 100k to 1M (10x the trades; linear is 10x time);
+* the plain-SQL null counts of the same columns over the same window, the one query Soda Core
+  issues for `missing_count` checks (`COUNT(CASE WHEN col IS NULL THEN 1 END)` per column, no
+  breakdown, no JSON test), and the check's time over it: the floor a column-count check costs.
+
+`BENCH_QUICK=1` stops at 100k trades (no goals are judged then).
 
 Run: `BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1/postgres uv run python -m
 bench.bench_quality` (or `make bench BENCH=quality`). Without a PostgreSQL URL it returns no
@@ -45,12 +50,14 @@ from optrade.domain import IST
 from quality_service.checks import CHECKS, GROUP_KEYS, TRADE
 from quality_service.runs import run_manual_check
 
-SIZES = (10_000, 100_000, 1_000_000)
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+SIZES = (10_000, 100_000) if QUICK else (10_000, 100_000, 1_000_000)
 NOW = datetime(2025, 12, 2, 16, 0, tzinfo=IST)
 DAY_START = datetime(2025, 12, 2, 0, 0, tzinfo=IST)
 GOAL_1M_MS = 1000.0
 GOAL_RATIO = 20.0
 GOAL_GROWTH = 15.0  # 10x the trades in at most 15x the time
+GOAL_VS_PLAIN = 1.2  # the check at 1M trades over the plain-SQL null counts of its columns
 
 
 def _columns() -> list[str]:
@@ -145,6 +152,19 @@ def check_in_database(engine: Engine) -> float:
     return elapsed
 
 
+def plain_null_counts(engine: Engine) -> float:
+    """The null count of every checked column in the window, as Soda Core's query does it."""
+    counts = ", ".join(f'COUNT(CASE WHEN "{c}" IS NULL THEN 1 END)' for c in _columns())
+    statement = text(
+        f"SELECT COUNT(*), {counts} FROM trade WHERE closed_at >= :start AND closed_at < :end"
+    )
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        row = conn.execute(statement, {"start": DAY_START, "end": DAY_START + timedelta(days=1)})
+        assert row.one()[0] > 0
+    return time.perf_counter() - started
+
+
 def check_in_python(engine: Engine) -> float:
     """The counts of the check, computed over rows loaded into Python."""
     started = time.perf_counter()
@@ -178,30 +198,44 @@ def check_in_python(engine: Engine) -> float:
 
 
 def _interleaved(
-    size: int, sql: Callable[[], float], python: Callable[[], float]
-) -> tuple[list[float], list[float]]:
-    """Alternate the two so both see the same machine load; fewer Python runs when large."""
+    size: int, sql: Callable[[], float], python: Callable[[], float], plain: Callable[[], float]
+) -> tuple[list[float], list[float], list[float]]:
+    """Alternate the three so all see the same machine load; fewer Python runs when large."""
     sql_runs = 9 if size < 1_000_000 else 7
     python_runs = {10_000: 5, 100_000: 3}.get(size, 3)
+    if QUICK:
+        sql_runs, python_runs = 3, 1
     sql()  # warm the cache and the plan
-    sql_samples, python_samples = [], []
+    plain()
+    sql_samples, python_samples, plain_samples = [], [], []
     for i in range(sql_runs):
         sql_samples.append(sql())
+        plain_samples.append(plain())
         if i < python_runs:
             python_samples.append(python())
-    return sql_samples, python_samples
+    return sql_samples, python_samples, plain_samples
 
 
 def _ms(samples: list[float]) -> list[float]:
     return [s * 1000 for s in samples]
 
 
-def _figures_at(size: int, sql: list[float], python: list[float]) -> list[dict[str, Any]]:
+def _figures_at(
+    size: int, sql: list[float], python: list[float], plain: list[float]
+) -> list[dict[str, Any]]:
     label = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
     sql_median = statistics.median(sql)
     ratio = [p / sql_median for p in python]
     at_1m = size == 1_000_000
+    over_plain = [a / b for a, b in zip(sql, plain, strict=True)]  # each pair ran back to back
     return [
+        figure(f"plain-SQL null counts of the same columns, {label} trades (Soda Core's query)",
+               "ms", _ms(plain)),
+        figure(
+            f"check {label} trades / plain-SQL null counts", "x", over_plain,
+            goal=f"<= {GOAL_VS_PLAIN:g}x" if at_1m else None,
+            goal_met=statistics.median(over_plain) <= GOAL_VS_PLAIN if at_1m else None,
+        ),
         figure(
             f"check {label} trades (SQL aggregate)", "ms", _ms(sql),
             goal=f"<= {GOAL_1M_MS:g} ms" if at_1m else None,
@@ -229,11 +263,16 @@ def run() -> list[dict[str, Any]]:
         for size in SIZES:
             _grow(engine, have, size)
             have = size
-            sql, python = _interleaved(
-                size, lambda: check_in_database(engine), lambda: check_in_python(engine)
+            sql, python, plain = _interleaved(
+                size,
+                lambda: check_in_database(engine),
+                lambda: check_in_python(engine),
+                lambda: plain_null_counts(engine),
             )
-            figures += _figures_at(size, sql, python)
+            figures += _figures_at(size, sql, python, plain)
             medians[size] = statistics.median(sql)
+    if QUICK:
+        return figures
     growth = medians[1_000_000] / medians[100_000]
     figures.append(
         figure("growth 100k -> 1M (SQL, 10x trades)", "x", [growth],

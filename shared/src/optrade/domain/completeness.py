@@ -27,7 +27,10 @@ def present(column: Any, dialect: str) -> ColumnElement[bool]:
     if column.name not in JSON_OBJECT_COLUMNS:
         return column.is_not(None)  # type: ignore[no-any-return]
     if dialect == "postgresql":
-        typed = and_(func.jsonb_typeof(column) == "object", column != literal_column("'{}'::jsonb"))
+        # JSONB orders every object above every array, scalar and null, and an object with more
+        # pairs above one with fewer: "> '{}'" is exactly "a non-empty object", in one comparison
+        # (jsonb_typeof plus "<> '{}'" cost a third of the quality check's time at 1M trades).
+        typed = column > literal_column("'{}'::jsonb")
     else:
         typed = and_(func.json_type(column) == "object", func.json(column) != "{}")
     # NULL AND x is NULL, not false, when x is true; testing NULL first keeps it two-valued.
