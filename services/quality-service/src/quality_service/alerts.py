@@ -1,5 +1,5 @@
 """Failure, recovery and missed-run notices: a WARNING log line always, and a notice through every
-channel of `notify` (apprise's `ALERT_URLS`, the legacy `QUALITY_WEBHOOK_URL`).
+channel of `notify` (apprise's `QUALITY_ALERT_URLS`, the legacy `QUALITY_WEBHOOK_URL`).
 
 A notice names the failing checks, gives the coverage of every check and links the dashboard.
 

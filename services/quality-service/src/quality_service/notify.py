@@ -1,4 +1,4 @@
-"""Where notices go: every apprise URL of `ALERT_URLS` and the legacy `QUALITY_WEBHOOK_URL`.
+"""Where notices go: every apprise URL of `QUALITY_ALERT_URLS` and the legacy `QUALITY_WEBHOOK_URL`.
 
 apprise speaks Telegram (`tgram://`), Discord, Slack, e-mail (`mailto://`), any JSON webhook
 (`json://host/path`) and ~100 more; each URL is one channel, retried on its own so a channel that
@@ -29,7 +29,7 @@ _KINDS = {
     "success": apprise.NotifyType.SUCCESS,
     "info": apprise.NotifyType.INFO,
 }
-NO_CHANNEL = "no alert channel configured (ALERT_URLS or QUALITY_WEBHOOK_URL)"
+NO_CHANNEL = "no alert channel configured (ALERT_URLS or QUALITY_WEBHOOK_URL)"  # API wording, kept
 
 
 class AlertDeliveryError(Exception):
@@ -114,7 +114,9 @@ class AppriseChannel:
         scheme = url.split("://", 1)[0].lower() if "://" in url else "(no scheme)"
         self.apprise = apprise.Apprise()
         if scheme not in NotificationManager().schemas() or not self.apprise.add(url):
-            raise ValueError(f"ALERT_URLS: {scheme}:// is not a notification URL apprise knows")
+            raise ValueError(
+                f"QUALITY_ALERT_URLS: {scheme}:// is not a notification URL apprise knows"
+            )
         self.name = self.apprise[0].url(privacy=True)
         self.attempts = attempts
         self.backoff_s = backoff_s
@@ -151,12 +153,12 @@ class Notifier:
 
 
 def split_urls(value: str) -> list[str]:
-    """`ALERT_URLS` is a list separated by commas, spaces or newlines."""
+    """`QUALITY_ALERT_URLS` is a list separated by commas, spaces or newlines."""
     return [url for url in re.split(r"[\s,]+", value) if url]
 
 
 def build_notifier(settings: QualitySettings, client: httpx.Client) -> Notifier:
-    """The channels configured by `ALERT_URLS` and `QUALITY_WEBHOOK_URL` (unusable ones logged)."""
+    """The channels of `QUALITY_ALERT_URLS` and `QUALITY_WEBHOOK_URL` (unusable ones logged)."""
     channels: list[Channel] = []
     for url in split_urls(settings.alert_urls):
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from optrade.settings import AppSettings, ConfigurationError, cached_settings
+from optrade.settings import AppSettings, ConfigurationError, cached_settings, deprecated_env
 
 DEFAULT_BROKER_URL = "sqla+sqlite:///./data/celery-broker.db"
 DEFAULT_RESULT_BACKEND = "db+sqlite:///./data/celery-results.db"
@@ -33,10 +33,12 @@ class QualitySettings(BaseSettings):
 
     # apprise URLs (tgram://, discord://, slack://, mailto://, json://host/path, ...), separated
     # by commas or spaces: every notice goes to each of them.
-    alert_urls: str = Field("", validation_alias="ALERT_URLS")
+    alert_urls: str = Field("", validation_alias=deprecated_env("QUALITY_ALERT_URLS", "ALERT_URLS"))
     # Where people reach the quality API: the base of the dashboard and export links in notices.
     public_url: str = "http://127.0.0.1:8003"
-    webhook_url: str | None = None  # a Slack-format {"text": ...} webhook, kept beside ALERT_URLS
+    webhook_url: str | None = (
+        None  # a Slack-format {"text": ...} webhook, kept beside QUALITY_ALERT_URLS
+    )
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     webhook_attempts: int = Field(3, ge=1, le=10)
     # The same failing check is posted again only after this long (recoveries are always posted).
