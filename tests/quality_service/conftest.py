@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import Engine, delete
 from sqlmodel import Session
 
-from optrade.db.models import Position, QualityRun, Trade
-from optrade.domain import CHAIN_FIELDS, CONTEXT_FIELDS, GREEK_FIELDS, IST
+from optrade.db.models import Position, QualityRun, Trade, carried_trade_fields, trade_from_position
+from optrade.domain import CHAIN_FIELDS, CONTEXT_FIELDS, GREEK_FIELDS, IST, Side
 from optrade.settings import reset_all_settings
 
 # Tuesday 2 Dec 2025, a regular NSE session (and a NIFTY weekly expiry).
@@ -98,39 +98,43 @@ def clean_db(engine: Engine) -> Engine:
 
 @pytest.fixture
 def add_trades(clean_db: Engine) -> TradeFactory:
-    """`add_trades(n, closed_at=..., **overrides)` stores n trades and returns their ids."""
+    """`add_trades(n, closed_at=..., **overrides)` stores n trades and returns their ids.
+
+    Each trade is carried over from the one stored position by `trade_from_position`, as the
+    order service builds it; the overrides of a call stand at entry when the position carries
+    them (entry snapshot, model metadata) and at exit otherwise.
+    """
     opened = datetime(2025, 12, 2, 9, 20, tzinfo=IST)
+    entry_price, exit_price, lot_size = Decimal("38.55"), Decimal("41.10"), 75
+    opening: dict[str, Any] = {
+        "underlying": "NIFTY", "expiry": TRADING_DAY, "strike": Decimal("26000"),
+        "option_type": "CE", "side": Side.BUY, "lot_size": lot_size, "entry_price": entry_price,
+        "entry_price_source": "ask", "opened_at": opened,
+    }  # fmt: skip
     with Session(clean_db) as session:
-        position = Position(
-            underlying="NIFTY", expiry=TRADING_DAY, strike=Decimal("26000"), option_type="CE",
-            side="BUY", lot_size=75, lots=100, quantity_open=0, entry_price=Decimal("38.55"),
-            entry_price_source="ask", opened_at=opened, status="closed",
-        )  # fmt: skip
-        session.add(position)
+        stored = Position(**opening, lots=100, quantity_open=0, status="closed")
+        session.add(stored)
         session.commit()
-        position_id = position.id
+        position_id = stored.id
+    carried = set(carried_trade_fields())
 
     def add(count: int = 1, *, closed_at: datetime = MIDDAY, **overrides: Any) -> list[int]:
         fields = complete_trade_fields() | overrides
+        position = Position.model_construct(
+            id=position_id, **opening, **{k: v for k, v in fields.items() if k in carried}
+        )
+        closing = {k: v for k, v in fields.items() if k not in carried}
+        pnl = (exit_price - entry_price) * lot_size * Side(position.side).sign  # one lot
         trades = [
-            Trade(
-                position_id=position_id,
-                underlying="NIFTY",
-                expiry=TRADING_DAY,
-                strike=Decimal("26000"),
-                option_type="CE",
-                side="BUY",
-                lot_size=75,
+            trade_from_position(
+                position,
                 lots=1,
-                entry_price=Decimal("38.55"),
-                entry_price_source="ask",
-                opened_at=opened,
-                exit_price=Decimal("41.10"),
+                exit_price=exit_price,
                 exit_price_source="bid",
-                pnl=Decimal("191.25"),
+                pnl=pnl,
                 closed_at=closed_at.astimezone(UTC),
-                **fields,
-            )  # fmt: skip
+                **closing,
+            )
             for _ in range(count)
         ]
         with Session(clean_db) as session:
