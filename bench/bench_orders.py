@@ -169,7 +169,10 @@ def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
     with ExitStack() as started:
 
         def service(factory: str, name: str, **env: str) -> str:
-            env = {"APP_ENV": "test", "LOG_LEVEL": "WARNING", **env}
+            # Orders at "now" on the simulated market, whatever the hour the bench runs at.
+            env = {
+                "APP_ENV": "test", "LOG_LEVEL": "WARNING", "ALLOW_OFF_HOURS_ORDERS": "true", **env
+            }  # fmt: skip
             process = ServiceProcess(factory, env=env, log_path=logs / f"{name}.log")
             started.callback(process.stop)  # also when start() fails: stop() closes the log
             process.start(timeout=120)  # a busy machine starts processes slowly

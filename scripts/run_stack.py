@@ -258,6 +258,15 @@ def _stop_all(children: list[Child]) -> None:
             relay.join(timeout=2)
 
 
+def _hours_banner(env: dict[str, str]) -> str:
+    if env.get("ALLOW_OFF_HOURS_ORDERS", "false").lower() in ("1", "true", "yes", "on"):
+        return (
+            "Off-hours orders ALLOWED (ALLOW_OFF_HOURS_ORDERS=true): outside 09:15-15:30 IST they "
+            "fill from the last session's closing quote and are marked off_hours."
+        )
+    return "Orders outside 09:15-15:30 IST on a trading day are refused (422 market_closed)."
+
+
 def main() -> int:
     DATA.mkdir(parents=True, exist_ok=True)
     # The environment wins over .env, and both win over the embedded defaults below.
@@ -268,6 +277,9 @@ def main() -> int:
     env.setdefault("CELERY_RESULT_BACKEND", f"db+sqlite:///{DATA / 'celery-results.db'}")
     env["API_KEY"] = _ensure_api_key(env)
     env.setdefault("APP_ENV", "development")
+    if env.get("MARKET_DATA_PROVIDER", "simulated") == "simulated":
+        # The simulated market answers at any hour, so a first session works on a weekend too.
+        env.setdefault("ALLOW_OFF_HOURS_ORDERS", "true")
 
     print("migrating the database ...", flush=True)
     subprocess.run([sys.executable, "-m", "optrade.db.migrate", "upgrade"], env=env, check=True)
@@ -278,6 +290,7 @@ def main() -> int:
         children.append(Child(name, cmd, {**env, **extra}))
         print(f"  {name:22s} {url or '(background)'}" + (f"  docs: {url}/docs" if url else ""))
     print(f"\nAPI key: {env['API_KEY']}   (Authorization: Bearer <key>; stored in .env)")
+    print(_hours_banner(env))
     print("Ctrl-C stops everything.\n", flush=True)
 
     stopping = False

@@ -25,6 +25,27 @@ from tests.support.processes import REPO_ROOT, free_port, wait_healthy
 pytestmark = pytest.mark.slow
 
 
+def _an_order_now_fills(md_port: str, order_port: str) -> None:
+    """An order without `as_of` is accepted: in the session live, outside it off-hours."""
+    md = httpx.get(f"http://127.0.0.1:{md_port}/v1/underlyings", timeout=30).json()
+    nifty = next(u for u in md["underlyings"] if u["name"] == "NIFTY")
+    step = nifty["strike_step"]
+    body = {
+        "underlying": "NIFTY", "expiry": nifty["expiries"][1]["expiry"],
+        "strike": round(nifty["spot"] / step) * step, "option_type": "CE", "side": "BUY",
+        "lots": 1, "ml_score": 0.5, "model_version": "make-run", "model_hash": "abcdef12",
+        "features_snapshot": {"x": 1},
+    }  # fmt: skip
+    answer = httpx.post(
+        f"http://127.0.0.1:{order_port}/v1/orders",
+        json=body,
+        headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["mode"] == "live"
+
+
 def test_make_run_serves_a_nifty_chain_on_both_instances_and_stops_on_ctrl_c(
     tmp_path: Path,
 ) -> None:
@@ -33,6 +54,7 @@ def test_make_run_serves_a_nifty_chain_on_both_instances_and_stops_on_ctrl_c(
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DATABASE_", "CELERY_", "MARKET_DATA_", "ORDER_", "QUALITY_"))
+        and k != "ALLOW_OFF_HOURS_ORDERS"
     }
     env.update(
         OPTRADE_DATA_DIR=str(tmp_path / "data"),  # the embedded default, under a scratch folder
@@ -70,6 +92,8 @@ def test_make_run_serves_a_nifty_chain_on_both_instances_and_stops_on_ctrl_c(
         assert f"API key: {TEST_API_KEY}" in printed
         assert re.search(r"^order +\| ", printed, re.M), printed[-2000:]  # labelled output
         _kill_the_primary_and_watch_the_runner_restart_it(out, ports)
+        assert "Off-hours orders ALLOWED (ALLOW_OFF_HOURS_ORDERS=true)" in printed
+        _an_order_now_fills(ports["md"], ports["order"])  # whatever the hour or the weekday
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends

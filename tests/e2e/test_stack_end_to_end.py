@@ -146,6 +146,8 @@ def stack(
             **common,
             "MARKET_DATA_PRIMARY_URL": md_primary.url,
             "MARKET_DATA_FALLBACK_URL": md_fallback.url,
+            # The scenario trades at "now" on the simulated market, whatever the hour it runs.
+            "ALLOW_OFF_HOURS_ORDERS": "true",
         },
         log_path=tmp / "order.log",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from optrade.db.models import Position, Trade, carried_trade_fields
 from optrade.domain import METADATA_FIELDS
 from optrade.settings import reset_all_settings
-from order_service.api.deps import order_settings
+from order_service.api.deps import clock, order_settings
 from order_service.main import create_app
 from order_service.schemas import PositionPublic, TradePublic
 from order_service.settings import OrderSettings
@@ -284,12 +284,74 @@ def test_a_short_position_closes_at_the_ask_and_gains_when_prices_fall(
     assert trade["pnl"] == "1492.50"  # (100.00 - 80.10) × 1 × 75
 
 
-def test_a_client_exit_price_fills_but_the_snapshot_is_still_captured(api: Any) -> None:
+def test_a_client_exit_price_fills_but_the_snapshot_is_still_captured(
+    api: Any, markets: Any
+) -> None:
     position = open_position(api, quantity=1)
+    markets[0].quote = {"bid": 119.9, "ask": 120.0}  # 120.05: within ask + max(4 ticks, 1%)
     trade = close(api, position["id"], {"exit_price": 120.05}).json()["trade"]
     assert (trade["exit_price"], trade["exit_price_source"]) == ("120.05", "client")
     assert trade["exit_source"] == "primary" and trade["exit_delta"] == 0.52
     assert trade["pnl"] == "1496.25"  # (120.05 - 100.10) × 75
+    # docs/charges.md's worked example: buy 26.95 + sell 36.33 on 01-Dec-2025
+    assert (trade["charges"], trade["net_pnl"]) == ("63.28", "1432.97")
+
+
+def test_an_exit_price_far_from_the_captured_quote_is_422_naming_the_bid_and_ask(
+    api: Any, markets: Any, engine: Engine
+) -> None:
+    position = open_position(api, quantity=1)
+    markets[0].quote = {"bid": 256.2, "ask": 256.6}
+    trades_before = count_rows(engine, Trade)
+    response = close(api, position["id"], {"exit_price": 2562.0})  # 10 × the bid
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["errors"][0]["field"] == "exit_price"
+    assert "bid 256.20" in body["detail"] and "ask 256.60" in body["detail"]
+    assert count_rows(engine, Trade) == trades_before
+    assert api.get(f"/v1/positions/{position['id']}").json()["quantity_open"] == 1
+
+
+@pytest.mark.parametrize(
+    ("quote", "accepted", "refused"),
+    [
+        # mid 100.05: 1% = 1.00 (to the tick) beats 4 ticks = 0.20
+        ({"bid": 100.0, "ask": 100.1}, (99.0, 101.1), (98.95, 101.15)),
+        # mid 5.05: 1% = 0.05, so the 4-tick floor (0.20) is the tolerance
+        ({"bid": 5.0, "ask": 5.1}, (4.8, 5.3), (4.75, 5.35)),
+    ],
+)
+def test_the_client_price_tolerance_is_the_larger_of_ticks_and_percent_of_the_mid(
+    api: Any,
+    markets: Any,
+    quote: dict[str, float],
+    accepted: tuple[float, float],
+    refused: tuple[float, float],
+) -> None:
+    markets[0].quote = quote
+    for price in refused:
+        position = open_position(api, quantity=1)
+        response = close(api, position["id"], {"exit_price": price})
+        assert response.status_code == 422, (price, response.text)
+    for price in accepted:
+        position = open_position(api, quantity=1)
+        response = close(api, position["id"], {"exit_price": price})
+        assert response.status_code == 200, (price, response.text)
+        assert Decimal(response.json()["trade"]["exit_price"]) == Decimal(str(price))
+
+
+@pytest.mark.parametrize("price", [0, 2002.0])  # not positive; 20 × the entry (100.10) = 2002.00
+def test_without_a_quote_a_client_price_is_bounded_by_sanity(
+    api: Any, markets: Any, price: float
+) -> None:
+    position = open_position(api, quantity=1)
+    markets[0].mode, markets[1].mode = "down", "down"
+    response = close(api, position["id"], {"exit_price": price})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "exit_price"
+    assert "entry price 100.10" in response.json()["detail"]
+    accepted = close(api, position["id"], {"exit_price": 2001.95})
+    assert accepted.status_code == 200 and accepted.json()["trade"]["exit_source"] == "missing"
 
 
 def test_an_exit_price_off_the_tick_is_422(api: Any) -> None:
@@ -495,3 +557,67 @@ def test_the_request_id_is_passed_on_to_market_data(api: Any, markets: Any) -> N
     response = api.post("/v1/orders", json=order(), headers={**AUTH, "X-Request-ID": "sig-rid-42"})
     assert response.status_code == 201 and response.headers["X-Request-ID"] == "sig-rid-42"
     assert markets[0].requests[-1].headers["X-Request-ID"] == "sig-rid-42"
+
+
+# --- market hours and replay --------------------------------------------------------------------
+
+SATURDAY = datetime(2025, 11, 29, 5, 30, tzinfo=UTC)  # 11:00 IST
+FRIDAY_CLOSE = "2025-11-28T10:00:00Z"  # 15:30 IST
+
+
+def stand_at(api: Any, now: datetime, **settings: Any) -> None:
+    """The service's clock reads `now`; its settings are `settings` over the defaults."""
+    api.app.dependency_overrides[clock] = lambda: now
+    api.app.dependency_overrides[order_settings] = lambda: OrderSettings(**settings)
+
+
+def test_an_order_on_a_saturday_without_as_of_is_market_closed(api: Any, engine: Engine) -> None:
+    stand_at(api, SATURDAY)
+    before = count_rows(engine, Position)
+    response = api.post("/v1/orders", json=order(as_of=None), headers=AUTH)
+    assert response.status_code == 422, response.text
+    assert response.json()["type"] == "/problems/market-closed"
+    assert response.json()["next_open"] == "2025-12-01T09:15:00+05:30"
+    assert count_rows(engine, Position) == before
+
+
+def test_a_close_on_a_saturday_without_as_of_is_market_closed(api: Any) -> None:
+    position = open_position(api, quantity=1)
+    stand_at(api, SATURDAY)
+    response = api.post(f"/v1/positions/{position['id']}/close", json={}, headers=AUTH)
+    assert response.status_code == 422 and response.json()["type"] == "/problems/market-closed"
+    assert api.get(f"/v1/positions/{position['id']}").json()["status"] == "open"
+
+
+def test_allowed_off_hours_orders_fill_at_the_last_close_marked_and_hold_no_market_time(
+    api: Any, markets: Any
+) -> None:
+    stand_at(api, SATURDAY, allow_off_hours_orders=True)
+    opened = api.post("/v1/orders", json=order(as_of=None, quantity=1), headers=AUTH)
+    assert opened.status_code == 201, opened.text
+    position = opened.json()
+    assert position["off_hours"] is True and position["mode"] == "live"
+    assert position["entry_market_at"] == FRIDAY_CLOSE
+    assert position["opened_at"] == "2025-11-29T05:30:00Z"  # when it was placed
+    assert markets[0].requests[-1].url.params["as_of"] == "2025-11-28T10:00:00+00:00"
+    stand_at(api, SATURDAY + timedelta(days=1), allow_off_hours_orders=True)  # Sunday
+    closed = api.post(f"/v1/positions/{position['id']}/close", json={}, headers=AUTH)
+    assert closed.status_code == 200, closed.text
+    trade = closed.json()["trade"]
+    assert trade["off_hours"] is True and trade["exit_market_at"] == FRIDAY_CLOSE
+    assert trade["market_seconds_held"] == 0
+    assert trade["attribution"]["theta"] == 0  # no market time, no decay
+
+
+def test_an_order_in_the_session_is_live_and_a_backdated_one_a_replay(api: Any) -> None:
+    stand_at(api, MARKET_AT)
+    live = open_position(api, as_of=None, quantity=1)
+    assert (live["mode"], live["off_hours"]) == ("live", False)
+    replay = open_position(api, as_of=(MARKET_AT - timedelta(days=4)).isoformat(), quantity=1)
+    assert replay["mode"] == "replay"
+    trade = close(api, replay["id"], {"as_of": MARKET_AT.isoformat()}).json()["trade"]
+    assert trade["mode"] == "replay"
+    # A live position closed at a backdated instant is a replay trade too.
+    stand_at(api, MARKET_AT + timedelta(hours=1))
+    backdated = close(api, live["id"], {"as_of": MARKET_AT.isoformat()}).json()["trade"]
+    assert backdated["mode"] == "replay"

@@ -124,7 +124,8 @@ def test_the_settled_trade_passes_every_trade_check(api: httpx.Client, engine: E
     position = open_position(api, model="settle-complete")
     run(api, expiry=EXPIRY)
     (trade,) = trades_of(api, position["id"])
-    models = api.get("/v1/models/performance").json()["models"]
+    # Opened at a recorded 2025 instant: a replay position, counted with mode=replay.
+    models = api.get("/v1/models/performance", params={"mode": "replay"}).json()["models"]
     (mine,) = [m for m in models if m["model_version"] == "settle-complete"]
     assert (mine["trades"], mine["complete_trades"]) == (1, 1)  # no exit IV, still complete
     export = api.get(

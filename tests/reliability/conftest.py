@@ -48,6 +48,8 @@ def services(
             # Only the URL is needed up front; the processes start side by side below.
             "MARKET_DATA_PRIMARY_URL": market_data.url,
             "MARKET_DATA_FALLBACK_URL": market_data.url,
+            # Orders at "now" on the simulated market must fill whatever the hour the suite runs.
+            "ALLOW_OFF_HOURS_ORDERS": "true",
         },
         log_path=tmp / "order.log",
     )

@@ -62,6 +62,7 @@ OPERATIONS: dict[str, list[str]] = {
         "GET /readyz",
         "GET /metrics",
         "GET /v1/trades/export",
+        "GET /v1/trades/export/manifest",
         "GET /v1/models/performance",
         "GET /models",
         "POST /v1/trades/backfill",

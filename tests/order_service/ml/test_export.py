@@ -17,14 +17,8 @@ from sqlalchemy import Engine, delete, select
 from optrade.db.models import SNAPSHOT_FIELDS, Position, Trade
 from optrade.domain import GREEK_FIELDS, TradeWindow
 from order_service.attribution import ATTRIBUTION_COLUMNS, attribution
-from order_service.ml.export import (
-    ExportFormat,
-    FeatureColumn,
-    feature_columns,
-    flatten_features,
-    plan_export,
-    stream_export,
-)
+from order_service.ml.export import ExportFormat, plan_export, stream_export
+from order_service.ml.features import FeatureColumn, feature_columns, flatten_features
 from tests.support.factories import (
     OPENED_AT,
     insert_trades,

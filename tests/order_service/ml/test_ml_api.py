@@ -86,24 +86,46 @@ def test_export_rejects_bad_parameters_naming_the_field(
 def test_one_trade_carries_its_greek_attribution(api: Any, trade_ids: list[int]) -> None:
     trade = api.get(f"/v1/trades/{trade_ids[0]}").json()
     assert trade["id"] == trade_ids[0]  # the export route does not shadow /v1/trades/{id}
-    # 1 lot × 75: Δ .5 × 40 points, ½ Γ .001 × 40², Θ −12 × 1/12 day, no IV change; pnl 750
-    expected = {"delta": 1500.0, "gamma": 60.0, "theta": -75.0, "vega": 0.0}
+    # 1 lot × 75: Δ .5 × 40 points, ½ Γ .001 × 40², Θ −12 × market days (2 h of a 6.25 h
+    # session × 365/252 calendar days per session), no IV change; pnl 750
+    theta = -12 * (7200 / 22_500) * (365 / 252) * 75
+    expected = {"delta": 1500.0, "gamma": 60.0, "theta": theta, "vega": 0.0}
     assert trade["attribution"] == pytest.approx(
-        expected | {"explained": 1485.0, "residual": 750.0 - 1485.0}
+        expected | {"explained": 1560.0 + theta, "residual": 750.0 - 1560.0 - theta}
     )
     missing_exit = api.get(f"/v1/trades/{trade_ids[1]}").json()["attribution"]
-    assert missing_exit["delta"] is None and missing_exit["theta"] == pytest.approx(-75.0)
+    assert missing_exit["delta"] is None and missing_exit["theta"] == pytest.approx(theta)
 
 
 def test_performance_reports_each_model_and_the_unversioned(api: Any) -> None:
     response = api.get("/v1/models/performance", params=WINDOW)
     assert response.status_code == 200, response.text
     models = response.json()["models"]
-    assert [(m["model_version"], m["label"], m["trades"]) for m in models] == [
-        ("v1", "v1", 1),
-        (None, "unversioned", 1),
+    # The unversioned trade's exit snapshot is missing: left out, but counted beside.
+    assert [
+        (m["model_version"], m["label"], m["trades"], m["missing_exit_trades"]) for m in models
+    ] == [
+        ("v1", "v1", 1, 0),
+        (None, "unversioned", 0, 1),
     ]
     assert models[0]["total_pnl"] in ("750.00", 750.0) and models[0]["completeness"] == 1.0
+    assert (response.json()["mode"], response.json()["include"]) == ("live", [])
+    included = api.get("/v1/models/performance", params={**WINDOW, "include": "client,missing"})
+    assert [m["trades"] for m in included.json()["models"]] == [1, 1]
+    assert included.json()["include"] == ["client", "missing"]
+    replay = api.get("/v1/models/performance", params={**WINDOW, "mode": "replay"})
+    assert replay.status_code == 200 and replay.json()["models"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"), [({"include": "client,bogus"}, "include"), ({"mode": "paper"}, "mode")]
+)
+def test_performance_refuses_unknown_include_and_mode(
+    api: Any, params: dict[str, str], field: str
+) -> None:
+    response = api.get("/v1/models/performance", params=params)
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
 
 
 def test_backfill_needs_the_api_key(api: Any) -> None:

@@ -4,7 +4,7 @@ The formula is a second-order Taylor expansion of the option premium around the 
 
     dS   = exit_spot - entry_spot                 index points
     dIV  = exit_iv - entry_iv                     vol points (IV is in percent)
-    days = (closed_at - opened_at) / 86400 s      calendar days (theta is per calendar day)
+    days = market seconds held / 22 500 s × 365/252   market days (see below)
 
     delta = Δ_entry · dS
     gamma = ½ · Γ_entry · dS²
@@ -13,6 +13,13 @@ The formula is a second-order Taylor expansion of the option premium around the 
 
 each scaled from premium per unit to rupees by lots × lot_size × side sign (+1 BUY, −1 SELL),
 and residual = pnl − (delta + gamma + theta + vega).
+
+Market time, not wall-clock: an option decays only while its market moves, so `days` counts the
+trading-session seconds (09:15-15:30 IST on NSE trading days) between the entry and exit
+snapshots' market instants; a position opened on Saturday and closed on Sunday held none and is
+charged no theta. One full session stands for 365/252 calendar days of theta (the usual
+trading-day scaling), so a year of sessions decays a year of calendar theta. The order service
+stores the seconds per trade (`market_seconds_held`); older rows are computed from the instants.
 
 Why the entry Greeks and not the average of entry and exit: the expansion is taken around the
 state the model decided in, and the gamma term already accounts for the delta drifting over dS;
@@ -28,11 +35,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, TypeVar
 
-from optrade.domain import SECONDS_PER_DAY, Side
+from optrade.domain import Side
+from order_service.market_hours import SESSION_SECONDS, session_seconds_between
 
+TRADING_DAYS_PER_YEAR = 252
+# Calendar days of theta one full session stands for.
+THETA_DAYS_PER_SESSION = 365 / TRADING_DAYS_PER_YEAR
 ATTRIBUTION_PARTS = ("delta", "gamma", "theta", "vega")
 ATTRIBUTION_COLUMNS = tuple(
     f"attr_{part}" for part in (*ATTRIBUTION_PARTS, "explained", "residual")
@@ -78,10 +88,21 @@ def _get(trade: Any, name: str) -> Any:
     return trade.get(name) if isinstance(trade, Mapping) else getattr(trade, name, None)
 
 
-def _days_held(opened_at: datetime | None, closed_at: datetime | None) -> float:
-    if opened_at is None or closed_at is None:
+def market_seconds_held(trade: Any) -> float:
+    """Trading-session seconds the trade was held: stored, or from its market instants."""
+    stored = _get(trade, "market_seconds_held")
+    if stored is not None:
+        return float(stored)
+    start = _get(trade, "entry_market_at") or _get(trade, "opened_at")
+    end = _get(trade, "exit_market_at") or _get(trade, "closed_at")
+    if start is None or end is None:
         return math.nan
-    return (closed_at - opened_at).total_seconds() / SECONDS_PER_DAY
+    return session_seconds_between(start, end)
+
+
+def market_days(seconds: Num) -> Num:
+    """Days of theta for `seconds` of session time (float or numpy array)."""
+    return seconds / SESSION_SECONDS * THETA_DAYS_PER_SESSION  # type: ignore[operator, return-value]
 
 
 def attribution(trade: Any) -> dict[str, float | None]:
@@ -98,7 +119,7 @@ def attribution(trade: Any) -> dict[str, float | None]:
         entry_vega=number["entry_vega"],
         d_spot=number["exit_spot"] - number["entry_spot"],
         d_iv=number["exit_iv"] - number["entry_iv"],
-        days_held=_days_held(_get(trade, "opened_at"), _get(trade, "closed_at")),
+        days_held=market_days(market_seconds_held(trade)),
         units=units,
         pnl=number["pnl"],
     )

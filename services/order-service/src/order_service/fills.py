@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from optrade.domain import Side
-from optrade.errors import DomainError
+from optrade.errors import DomainError, InvalidInput
 from optrade.schemas.market import OptionQuote
 
 TICK = Decimal("0.05")
@@ -55,6 +55,54 @@ def quote_fill(quote: OptionQuote, action: Side) -> Fill:
 def client_fill(price: Decimal, quote: OptionQuote | None) -> Fill:
     """A fill at the client's price; the quote, when there is one, still gives the spread."""
     return Fill(to_tick(price), "client", spread_of(quote) if quote else None)
+
+
+@dataclass(frozen=True)
+class ClientPriceBounds:
+    """How far a client's exit price may stray: from a captured quote, or from the entry."""
+
+    ticks: int  # tolerance floor, in 0.05 ticks
+    percent: Decimal  # tolerance as a percent of the quote's mid
+    max_entry_multiple: Decimal  # with no quote: the price must stay below entry × this
+
+    def tolerance(self, mid: Decimal) -> Decimal:
+        return max(self.ticks * TICK, to_tick(mid * self.percent / 100))
+
+
+def _quote_range(quote: OptionQuote) -> tuple[Decimal, Decimal] | None:
+    """(low, high) of the quote: bid and ask, the last price standing in for a missing side."""
+    ltp = to_tick(quote.ltp) if quote.ltp is not None and quote.ltp > 0 else None
+    bid = to_tick(quote.bid) if quote.bid is not None and quote.bid > 0 else ltp
+    ask = to_tick(quote.ask) if quote.ask is not None and quote.ask > 0 else ltp
+    if bid is None or ask is None:
+        return None
+    return bid, ask
+
+
+def check_client_price(
+    price: Decimal, quote: OptionQuote | None, entry: Decimal, bounds: ClientPriceBounds
+) -> None:
+    """Refuse a client exit price outside the captured quote ± tolerance, or, with no quote to
+    compare, one that is not positive or not below `max_entry_multiple` × the entry price."""
+    quoted = _quote_range(quote) if quote is not None else None
+    if quoted is None:
+        ceiling = (entry * bounds.max_entry_multiple).quantize(PAISA)
+        if price <= 0 or price >= ceiling:
+            raise InvalidInput(
+                "exit_price",
+                f"{price} must be positive and below {bounds.max_entry_multiple} × the entry "
+                f"price {entry} ({ceiling}) when no quote could be captured",
+            )
+        return
+    bid, ask = quoted
+    tolerance = bounds.tolerance((bid + ask) / 2)
+    low, high = max(bid - tolerance, Decimal(0)), ask + tolerance
+    if not low <= price <= high:
+        raise InvalidInput(
+            "exit_price",
+            f"{price} is outside the captured quote: bid {bid}, ask {ask}, tolerance {tolerance} "
+            f"(accepted {low} to {high}); leave exit_price out to fill at the quote",
+        )
 
 
 def closing_action(position_side: str) -> Side:

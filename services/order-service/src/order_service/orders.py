@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import Counter
@@ -19,7 +20,8 @@ from sqlalchemy import Engine, case, literal, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from optrade.calendar import expiry_close
+from optrade.calendar import expiry_close, ist_date
+from optrade.charges import NoChargeSchedule, round_trip_charges
 from optrade.clients.market_data import (
     CapturedQuote,
     MarketDataClient,
@@ -31,11 +33,20 @@ from optrade.clients.market_data import (
 from optrade.db.engine import session_scope
 from optrade.db.models import Position, Trade, trade_from_position
 from optrade.db.types import UTCDateTime
-from optrade.domain import OptionType, PositionStatus, utcnow
+from optrade.domain import OptionType, PositionStatus, Side, TradeMode, utcnow
 from optrade.errors import Conflict, InvalidInput, NotFound, UpstreamUnavailable
 from optrade.instruments import get_instruments
 from optrade.symbols import OptionSymbol
-from order_service.fills import Fill, client_fill, closing_action, pnl, quote_fill
+from order_service.fills import (
+    ClientPriceBounds,
+    Fill,
+    check_client_price,
+    client_fill,
+    closing_action,
+    pnl,
+    quote_fill,
+)
+from order_service.market_hours import MarketTiming, session_seconds_between
 from order_service.schemas import CloseRequest, OrderRequest
 from order_service.snapshots import captured_snapshot, missing_snapshot
 
@@ -60,24 +71,16 @@ class CloseOutcome:
     replayed: bool
 
 
-def market_instant(requested: datetime | None, now: datetime, max_skew: timedelta) -> datetime:
-    """The instant to fill at: the client's `as_of` (never in the future) or now."""
-    if requested is None:
-        return now
-    if requested > now + max_skew:
-        raise InvalidInput("as_of", f"{requested.isoformat()} is in the future")
-    return requested
-
-
 def open_position(
     *,
     engine: Engine,
     market_data: MarketDataClient,
     order: OrderRequest,
     idempotency_key: str | None,
-    instant: datetime,
+    timing: MarketTiming,
 ) -> OpenOutcome:
     """Open a paper position filled from the captured quote, or replay an earlier identical one."""
+    instant = timing.instant
     order, contract, lots = resolve_order(order)
     fingerprint = order.fingerprint(lots)
     earlier = _replay_position(engine, idempotency_key, order.client_order_id, fingerprint)
@@ -91,7 +94,7 @@ def open_position(
         )
     fill = quote_fill(captured.quote, order.side)
     position = _new_position(
-        order, contract, lots, captured, fill, instant, idempotency_key, fingerprint
+        order, contract, lots, captured, fill, timing, idempotency_key, fingerprint
     )
     try:
         with session_scope(engine) as session:
@@ -179,7 +182,7 @@ def _new_position(
     lots: int,
     captured: CapturedQuote,
     fill: Fill,
-    instant: datetime,
+    timing: MarketTiming,
     idempotency_key: str | None,
     fingerprint: str,
 ) -> Position:
@@ -195,7 +198,7 @@ def _new_position(
         entry_price=fill.price,
         entry_price_source=fill.source,
         entry_spread=fill.spread,
-        opened_at=instant,
+        opened_at=timing.recorded_at,
         ml_score=order.ml_score,
         model_version=order.model_version,
         model_hash=order.model_hash,
@@ -203,6 +206,7 @@ def _new_position(
         idempotency_key=idempotency_key,
         client_order_id=order.client_order_id,
         request_fingerprint=fingerprint,
+        **timing.marks(),
         **captured_snapshot("entry_", captured),
     )
 
@@ -214,7 +218,8 @@ def close_position(
     position_id: int,
     close: CloseRequest,
     idempotency_key: str | None,
-    instant: datetime,
+    timing: MarketTiming,
+    bounds: ClientPriceBounds,
     capture_enabled: bool = True,
 ) -> CloseOutcome:
     """Close all or part of a position as one trade, or replay an earlier identical close."""
@@ -225,7 +230,7 @@ def close_position(
         return earlier
     try:
         return _close_now(
-            engine, market_data, position_id, close, instant, capture_enabled,
+            engine, market_data, position_id, close, timing, bounds, capture_enabled,
             idempotency_key=idempotency_key, fingerprint=fingerprint, requested=requested,
         )  # fmt: skip
     except (IntegrityError, Conflict):
@@ -249,22 +254,26 @@ def _close_now(
     market_data: MarketDataClient,
     position_id: int,
     close: CloseRequest,
-    instant: datetime,
+    timing: MarketTiming,
+    bounds: ClientPriceBounds,
     capture_enabled: bool,
     *,
     idempotency_key: str | None,
     fingerprint: str,
     requested: int | None,
 ) -> CloseOutcome:
+    instant = timing.instant
     position = get_position(engine, position_id)
     _check_closable(position, requested)
-    if instant < position.opened_at:
+    if timing.recorded_at < position.opened_at:
         raise InvalidInput(
             "as_of", f"before the position opened ({position.opened_at.isoformat()})"
         )
-    exit_snapshot, fill = _capture_exit(market_data, position, close, instant, capture_enabled)
+    exit_snapshot, fill = _capture_exit(
+        market_data, position, close, instant, capture_enabled, bounds
+    )
     with session_scope(engine) as session:
-        lots = _take_lots(session, position_id, requested, instant)
+        lots = _take_lots(session, position_id, requested, timing.recorded_at)
         position = session.exec(select(Position).where(Position.id == position_id)).one()
         trade = trade_from_position(
             position,
@@ -272,23 +281,60 @@ def _close_now(
             exit_price=fill.price,
             exit_price_source=fill.source,
             exit_spread=fill.spread,
-            pnl=pnl(
-                side=position.side,
-                entry=position.entry_price,
-                exit_=fill.price,
-                lots=lots,
-                lot_size=position.lot_size,
-            ),
-            closed_at=instant,
+            **_outcome(position, fill.price, lots, timing),
+            closed_at=timing.recorded_at,
             close_reason=close.reason,
             close_idempotency_key=idempotency_key,
             close_request_fingerprint=fingerprint,
+            **_closing_marks(position, timing, exit_snapshot),
             **exit_snapshot,
         )
         session.add(trade)
         session.flush()  # a reused close key fails here, and the rollback returns the lots
     SNAPSHOTS.labels("exit", exit_snapshot["exit_source"]).inc()
     return CloseOutcome(trade, position, replayed=False)
+
+
+def _outcome(
+    position: Position, exit_price: Decimal, lots: int, timing: MarketTiming
+) -> dict[str, Any]:
+    """P&L of closing `lots` at `exit_price`, the charges of the round trip, and net P&L."""
+    gross = pnl(
+        side=position.side,
+        entry=position.entry_price,
+        exit_=exit_price,
+        lots=lots,
+        lot_size=position.lot_size,
+    )
+    try:
+        charges = round_trip_charges(
+            side=Side(position.side),
+            entry_price=position.entry_price,
+            exit_price=exit_price,
+            lots=lots,
+            lots_opened=position.lots,
+            lot_size=position.lot_size,
+            entry_day=ist_date(position.entry_market_at or position.opened_at),
+            exit_day=ist_date(timing.instant),
+        )
+    except NoChargeSchedule:  # a replay older than the rate table: unknown, never zero
+        return {"pnl": gross, "charges": None, "net_pnl": None}
+    return {"pnl": gross, "charges": charges, "net_pnl": gross - charges}
+
+
+def _closing_marks(
+    position: Position, timing: MarketTiming, exit_snapshot: dict[str, Any]
+) -> dict[str, Any]:
+    """Mode and off-hours of a trade (either side replayed or off-hours marks it), and the
+    market time it was held: trading-session seconds between the two snapshots' instants."""
+    replay = TradeMode.REPLAY in (position.mode, timing.mode)
+    entered = position.entry_market_at or position.opened_at
+    exited = exit_snapshot.get("exit_market_at") or timing.instant
+    return {
+        "mode": (TradeMode.REPLAY if replay else TradeMode.LIVE).value,
+        "off_hours": position.off_hours or timing.off_hours,
+        "market_seconds_held": session_seconds_between(entered, exited),
+    }
 
 
 def _replay_close(
@@ -335,11 +381,14 @@ def _capture_exit(
     close: CloseRequest,
     instant: datetime,
     capture_enabled: bool,
+    bounds: ClientPriceBounds,
 ) -> tuple[dict[str, Any], Fill]:
-    """The exit snapshot and the fill: the client's price if given, else the quote's side."""
+    """The exit snapshot and the fill: the client's price if given (bounded by the captured
+    quote, or by sanity when there is none), else the quote's side."""
     if not capture_enabled:
         if close.exit_price is None:
             raise InvalidInput("exit_price", "required: market-data capture is disabled here")
+        check_client_price(close.exit_price, None, position.entry_price, bounds)
         snapshot = missing_snapshot("exit_", "capture disabled", market_at=instant)
         return snapshot, client_fill(close.exit_price, None)
     request = QuoteRequest(
@@ -348,8 +397,9 @@ def _capture_exit(
     try:
         captured = market_data.capture_quote(request)
     except MarketDataError as exc:
-        return _exit_without_market_data(position, close, instant, exc)
+        return _exit_without_market_data(position, close, instant, exc, bounds)
     if close.exit_price is not None:
+        check_client_price(close.exit_price, captured.quote, position.entry_price, bounds)
         fill = client_fill(close.exit_price, captured.quote)
     else:
         fill = quote_fill(captured.quote, closing_action(position.side))
@@ -361,6 +411,7 @@ def _exit_without_market_data(
     close: CloseRequest,
     instant: datetime,
     exc: MarketDataError,
+    bounds: ClientPriceBounds,
 ) -> tuple[dict[str, Any], Fill]:
     if isinstance(exc, QuoteRejected):
         reason = f"market data has no quote for this option: {exc.detail}"
@@ -370,6 +421,7 @@ def _exit_without_market_data(
         error = UpstreamUnavailable(f"{reason}; position {position.id} left open")
     if close.exit_price is None:
         raise error from exc
+    check_client_price(close.exit_price, None, position.entry_price, bounds)
     log.warning(
         "closing position %s at the client's exit_price without an exit snapshot: %s",
         position.id,

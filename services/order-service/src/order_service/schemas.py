@@ -13,7 +13,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
-from optrade.db.models import EntryFill, EntrySnapshot, ExitSnapshot, ModelMetadata, OptionIdentity
+from optrade.db.models import (
+    EntryFill,
+    EntrySnapshot,
+    ExitSnapshot,
+    ModelMetadata,
+    OptionIdentity,
+    Provenance,
+)
 from optrade.domain import OptionType, Side
 from optrade.errors import InvalidInput
 from optrade.instants import INSTANT_DESCRIPTION, Instant
@@ -229,7 +236,8 @@ class CloseRequest(_Request):
 class GreekAttribution(BaseModel):
     """A closed trade's P&L explained by each Greek, in rupees (see `order_service.attribution`).
 
-    From the entry Greeks: delta Δ·dS, gamma ½Γ·dS², theta Θ·calendar days held, vega ν·dIV
+    From the entry Greeks: delta Δ·dS, gamma ½Γ·dS², theta Θ·market days held (trading-session
+    time between the snapshots' market instants, one session = 365/252 days), vega ν·dIV
     (vol points), each × lots × lot_size × side sign; residual = pnl − explained. Null where an
     input is missing (e.g. no exit spot).
     """
@@ -251,7 +259,7 @@ def _symbol_of(row: OptionIdentity) -> str:
     return format_symbol(row.underlying, row.expiry, row.strike, row.option_type)
 
 
-class PositionPublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot):
+class PositionPublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Provenance):
     id: int
     lots: int = Field(description="opened quantity, lots")
     quantity_open: int = Field(description="still open, lots (same as lots_open)")
@@ -287,7 +295,9 @@ class PositionPublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot):
         return self.quantity_open * self.lot_size
 
 
-class TradePublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot):
+class TradePublic(
+    OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance
+):
     id: int
     position_id: int
     lots: int = Field(description="closed quantity, lots")
@@ -297,6 +307,13 @@ class TradePublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitS
     )
     exit_spread: Decimal | None = None
     pnl: Decimal = Field(description="rupees: price difference × lots × lot size, signed by side")
+    charges: Decimal | None = Field(
+        None, description="rupees: brokerage, STT, exchange, SEBI, stamp duty and GST of this trade"
+    )
+    net_pnl: Decimal | None = Field(None, description="rupees: pnl − charges")
+    market_seconds_held: float | None = Field(
+        None, description="trading-session seconds between the entry and exit market instants"
+    )
     closed_at: datetime
     close_reason: str | None = None
     close_idempotency_key: str | None = None

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from decimal import Decimal
+
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.settings import cached_settings, deprecated_env
@@ -23,10 +25,24 @@ class OrderSettings(BaseSettings):
     capture_enabled: bool = Field(
         True, validation_alias=deprecated_env("ORDER_CAPTURE_ENABLED", "CAPTURE_ENABLED")
     )
-    # How far in the future a client's `as_of` may lie (clock skew), in seconds.
+    # How far a client's `as_of` may lie from now (clock skew), in seconds: later is refused,
+    # earlier makes the position or trade a `replay`.
     as_of_max_skew: float = Field(
         5.0, validation_alias=deprecated_env("ORDER_AS_OF_MAX_SKEW", "AS_OF_MAX_SKEW")
     )
+    # Orders and closes without `as_of` outside the NSE session: refused (422 market_closed) when
+    # false; when true they fill from the last session's closing quote, marked `off_hours`.
+    # Read as ALLOW_OFF_HOURS_ORDERS, the name issue 13 gave deployments, or with the prefix.
+    allow_off_hours_orders: bool = Field(
+        False,
+        validation_alias=AliasChoices("ALLOW_OFF_HOURS_ORDERS", "ORDER_ALLOW_OFF_HOURS_ORDERS"),
+    )
+    # A client `exit_price` must lie within [bid - tolerance, ask + tolerance] of the captured
+    # quote, tolerance = max(ticks × 0.05, percent of the mid).
+    exit_price_tolerance_ticks: int = Field(default=4, ge=0)
+    exit_price_tolerance_percent: Decimal = Field(default=Decimal("1.0"), ge=0)
+    # With no quote to compare, a client `exit_price` must stay below this multiple of the entry.
+    client_price_max_entry_multiple: Decimal = Field(default=Decimal("20"), gt=0)
 
 
 @cached_settings

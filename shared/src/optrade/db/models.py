@@ -11,7 +11,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Float, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 from optrade.db.types import JSONVariant, UTCDateTime
@@ -20,6 +30,7 @@ from optrade.domain import (
     OptionType,
     PositionStatus,
     Side,
+    TradeMode,
     utcnow,
 )
 
@@ -119,7 +130,23 @@ class EntryFill(SQLModel):
     opened_at: datetime = Field(sa_type=UTCDateTime(), index=True)
 
 
-class Position(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, table=True):
+class Provenance(SQLModel):
+    """How a position or trade came to be: live or replayed, inside the session or not."""
+
+    mode: TradeMode = Field(
+        default=TradeMode.LIVE,
+        sa_type=String(8),
+        index=True,
+        sa_column_kwargs={"server_default": TradeMode.LIVE.value},
+    )
+    # Placed outside the NSE session (allowed by ALLOW_OFF_HOURS_ORDERS) and filled from the last
+    # session's closing quote.
+    off_hours: bool = Field(
+        default=False, sa_type=Boolean(), sa_column_kwargs={"server_default": false()}
+    )
+
+
+class Position(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Provenance, table=True):
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
         UniqueConstraint("client_order_id"),
@@ -136,7 +163,9 @@ class Position(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, table=Tr
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class Trade(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, table=True):
+class Trade(
+    OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance, table=True
+):
     __table_args__ = (
         UniqueConstraint("close_idempotency_key"),
         Index("ix_trade_closed_at_model_version", "closed_at", "model_version"),
@@ -149,6 +178,12 @@ class Trade(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapsho
     exit_price_source: str = Field(sa_type=String(16))  # bid | ask | ltp | client | settlement
     exit_spread: Decimal | None = Field(default=None, sa_type=MONEY)
     pnl: Decimal = Field(sa_type=Numeric(16, 2))  # rupees, signed by side
+    # Statutory charges and brokerage of this round trip (entry share + exit order), rupees; null
+    # on trades stored before charges were computed.
+    charges: Decimal | None = Field(default=None, sa_type=Numeric(14, 2))
+    net_pnl: Decimal | None = Field(default=None, sa_type=Numeric(16, 2))  # pnl - charges
+    # Trading-session seconds between the entry and exit market instants (market time held).
+    market_seconds_held: float | None = Field(default=None, sa_type=Float())
     closed_at: datetime = Field(sa_type=UTCDateTime(), index=True)
     close_reason: str | None = Field(default=None, sa_type=String(200))
     close_idempotency_key: str | None = Field(default=None, sa_type=String(200))
@@ -192,4 +227,5 @@ def trade_from_position(position: Position, **closing: Any) -> Trade:
     if position.id is None:
         raise ValueError("a trade needs a stored position (position.id is None)")
     carried = {name: getattr(position, name) for name in carried_trade_fields()}
-    return Trade(position_id=position.id, **carried, **closing)
+    # The close may override what it inherits: a backdated or off-hours close of a live position.
+    return Trade(position_id=position.id, **(carried | closing))

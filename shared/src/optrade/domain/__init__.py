@@ -33,6 +33,7 @@ from optrade.domain.vocabulary import (
     PositionStatus,
     Side,
     SnapshotSource,
+    TradeMode,
 )
 from optrade.domain.window import TradeWindow
 
@@ -58,6 +59,7 @@ __all__ = [
     "PositionStatus",
     "Side",
     "SnapshotSource",
+    "TradeMode",
     "TradeWindow",
     "complete_record",
     "present",

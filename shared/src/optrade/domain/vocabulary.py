@@ -33,6 +33,13 @@ class PositionStatus(StrEnum):
     CLOSED = "closed"
 
 
+class TradeMode(StrEnum):
+    """`live`: filled at the market instant the order arrived; `replay`: at a past `as_of`."""
+
+    LIVE = "live"
+    REPLAY = "replay"
+
+
 class SnapshotSource(StrEnum):
     """Who served a stored snapshot, or `missing` when nobody could."""
 

@@ -22,6 +22,7 @@ class TradeWindow(BaseModel):
     end: AwareDatetime | None = Field(None, alias="to", description="exclusive")
     underlying: str | None = Field(None, max_length=20)
     model_version: str | None = Field(None, max_length=64)
+    mode: str | None = Field(None, description="`live` or `replay` only; None: both")
 
     @field_validator("end")
     @classmethod
@@ -49,4 +50,6 @@ class TradeWindow(BaseModel):
             found.append(columns["underlying"] == self.underlying)
         if self.model_version is not None:
             found.append(columns["model_version"] == self.model_version)
+        if self.mode is not None:
+            found.append(columns["mode"] == self.mode)
         return found

@@ -17,9 +17,11 @@ from sqlalchemy import Engine
 
 from optrade.clients.market_data import MarketDataClient
 from optrade.db.models import Position
-from optrade.domain import TradeWindow, utcnow
+from optrade.domain import TradeMode, TradeWindow, utcnow
 from optrade.instants import INSTANT_DESCRIPTION, instant_param
-from order_service.orders import get_position, market_instant
+from order_service.fills import ClientPriceBounds
+from order_service.market_hours import MarketTiming, market_instant, market_timing
+from order_service.orders import get_position
 from order_service.queries import PageRequest
 from order_service.settings import OrderSettings
 
@@ -51,6 +53,13 @@ async def _window(
             max_length=64,
         ),
     ] = None,
+    mode: Annotated[
+        TradeMode | None,
+        Query(
+            description="`live` or `replay` only; default both (performance: `live`). A "
+            "`replay` was filled at a client's past `as_of`"
+        ),
+    ] = None,
 ) -> TradeWindow:
     """The window of a listing, export or report; `to` not later than `from` is a 422 on `to`.
 
@@ -60,7 +69,13 @@ async def _window(
     lower, upper = instant_param("from", start), instant_param("to", end)
     try:
         return TradeWindow.model_validate(
-            {"from": lower, "to": upper, "underlying": underlying, "model_version": model_version}
+            {
+                "from": lower,
+                "to": upper,
+                "underlying": underlying,
+                "model_version": model_version,
+                "mode": mode.value if mode else None,
+            }
         )
     except ValidationError as exc:
         raise RequestValidationError(
@@ -81,18 +96,47 @@ async def order_settings(request: Request) -> OrderSettings:
     return settings
 
 
+async def clock() -> datetime:
+    """Now; a dependency so that tests can stand at a chosen instant (a Saturday, 15:31 IST)."""
+    return utcnow()
+
+
 @dataclass(frozen=True)
 class MarketClock:
-    """Turns a request's `as_of` into the market instant to fill at (never in the future)."""
+    """Turns a request's `as_of` into when it fills and how it is marked: never in the future;
+    a past `as_of` is a replay; no `as_of` must fall in the NSE session (or, where allowed,
+    fills off-hours from the last close)."""
 
+    now: datetime
     max_skew: timedelta
+    allow_off_hours: bool
 
     def instant(self, requested: datetime | None) -> datetime:
-        return market_instant(requested, utcnow(), self.max_skew)
+        """The client's `as_of` (never in the future) or now, whatever the session."""
+        return market_instant(requested, self.now, self.max_skew)
+
+    def timing(self, requested: datetime | None) -> MarketTiming:
+        return market_timing(
+            requested, self.now, max_skew=self.max_skew, allow_off_hours=self.allow_off_hours
+        )
 
 
-async def _market_clock(settings: Annotated[OrderSettings, Depends(order_settings)]) -> MarketClock:
-    return MarketClock(timedelta(seconds=settings.as_of_max_skew))
+async def _market_clock(
+    settings: Annotated[OrderSettings, Depends(order_settings)],
+    now: Annotated[datetime, Depends(clock)],
+) -> MarketClock:
+    return MarketClock(
+        now, timedelta(seconds=settings.as_of_max_skew), settings.allow_off_hours_orders
+    )
+
+
+def price_bounds(settings: OrderSettings) -> ClientPriceBounds:
+    """How far a client's exit price may stray from the captured quote (or the entry)."""
+    return ClientPriceBounds(
+        ticks=settings.exit_price_tolerance_ticks,
+        percent=settings.exit_price_tolerance_percent,
+        max_entry_multiple=settings.client_price_max_entry_multiple,
+    )
 
 
 def _position(position_id: int, engine: Annotated[Engine, Depends(_engine)]) -> Position:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
+from optrade.domain import TradeMode
+from optrade.errors import InvalidInput
 from optrade.security import ApiKeyDep
 from order_service.api.deps import EngineDep, MarketDataDep, WindowDep
 from order_service.ml.backfill import DEFAULT_LIMIT, backfill_snapshots
@@ -17,8 +19,9 @@ from order_service.ml.export import (
     plan_export,
     stream_export,
 )
+from order_service.ml.manifest import ExportManifest, export_manifest, parquet_metadata
 from order_service.ml.models_page import model_rows, render_models_page
-from order_service.ml.performance import model_performance
+from order_service.ml.performance import Doubtful, model_performance
 from order_service.ml.schemas import BackfillReport, PerformanceReport
 
 router = APIRouter(tags=["ml"])
@@ -31,18 +34,26 @@ TOTAL_COUNT_HEADER = "X-Total-Count"
     responses={
         200: {
             "content": {MEDIA_TYPES[f]: {} for f in ExportFormat},
-            "description": "one row per closed trade; columns described in the export module",
+            "description": "one row per closed trade; each column's role, type and unit are in "
+            "the manifest (the `Link` header, rel=describedby; Parquet: footer key "
+            "`optrade.manifest`)",
             "headers": {
                 TOTAL_COUNT_HEADER: {
                     "description": "rows in the export, counted when it started (for progress)",
                     "schema": {"type": "integer"},
-                }
+                },
+                "Link": {
+                    "description": "the export's manifest: `<…/v1/trades/export/manifest?…>; "
+                    'rel="describedby"`',
+                    "schema": {"type": "string"},
+                },
             },
         }
     },
     summary="Training export of closed trades (CSV or Parquet, streamed)",
 )
 def export_trades(
+    request: Request,
     engine: EngineDep,
     window: WindowDep,
     export_format: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.CSV,
@@ -52,15 +63,29 @@ def export_trades(
     the Greek P&L attribution (`attr_*`)."""
     plan = plan_export(engine, window)
     filename = f"trades.{export_format.value}"
+    manifest_url = request.url.replace(path=f"{request.url.path}/manifest")
     headers = {
         "Content-Disposition": f'attachment; filename="{filename}"',
         TOTAL_COUNT_HEADER: str(count_rows(engine, window)),
+        "Link": f'<{manifest_url}>; rel="describedby"; type="application/json"',
     }
     return StreamingResponse(
-        stream_export(engine, plan, export_format),
+        stream_export(engine, plan, export_format, metadata=parquet_metadata(plan)),
         media_type=MEDIA_TYPES[export_format],
         headers=headers,
     )
+
+
+@router.get(
+    "/v1/trades/export/manifest",
+    response_model=ExportManifest,
+    summary="The export's columns with their role, type and unit (same filters as the export)",
+)
+def export_manifest_route(engine: EngineDep, window: WindowDep) -> ExportManifest:
+    """Every column the export with these filters has, in order: role (`id`, `feature`,
+    `entry_snapshot`, `exit_snapshot`, `label`, `attribution`, `metadata`), Arrow type and
+    unit; the feature and label lists; feature-name collisions and where they went."""
+    return export_manifest(plan_export(engine, window))
 
 
 @router.get(
@@ -69,11 +94,39 @@ def export_trades(
     summary="Per-model trades, win rate, P&L, return, holding time and data completeness",
     operation_id="getModelPerformance",
 )
-def performance(engine: EngineDep, window: WindowDep) -> PerformanceReport:
-    """Aggregate the trades closed in [from, to) per (model_version, model_hash)."""
+def performance(
+    engine: EngineDep,
+    window: WindowDep,
+    include: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="comma-separated doubtful exits to count as well: `client` (the exit "
+            "price was the client's), `missing` (no exit snapshot); default none",
+        ),
+    ] = None,
+) -> PerformanceReport:
+    """Aggregate the trades closed in [from, to) per (model_version, model_hash), per position;
+    live trades unless `mode=replay`; client-priced and missing exits counted beside."""
+    window = window.model_copy(update={"mode": window.mode or TradeMode.LIVE.value})
+    included = _doubtful(include)
     return PerformanceReport(
-        closed_from=window.start, closed_to=window.end, models=model_performance(engine, window)
+        closed_from=window.start,
+        closed_to=window.end,
+        mode=str(window.mode),
+        include=sorted(included),
+        models=model_performance(engine, window, included),
     )
+
+
+def _doubtful(include: str | None) -> set[Doubtful]:
+    names = {name.strip() for name in (include or "").split(",") if name.strip()}
+    known = {kind.value for kind in Doubtful}
+    if unknown := names - known:
+        raise InvalidInput(
+            "include", f"unknown {sorted(unknown)}; use a comma-separated subset of {sorted(known)}"
+        )
+    return {Doubtful(name) for name in names}
 
 
 @router.post(
@@ -101,5 +154,7 @@ def backfill(
     operation_id="getModelsPage",
 )
 def models_page(engine: EngineDep, window: WindowDep) -> HTMLResponse:
-    """An HTML page (inline SVG, no JavaScript) of each model's trades closed in [from, to)."""
+    """An HTML page (inline SVG, no JavaScript) of each model's trades closed in [from, to);
+    live trades unless `mode=replay`."""
+    window = window.model_copy(update={"mode": window.mode or TradeMode.LIVE.value})
     return HTMLResponse(render_models_page(model_rows(engine, window)))

@@ -31,7 +31,10 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 ERRORS = {
     401: {"description": "missing or wrong API key"},
     409: {"description": "the quote has no price to fill at"},
-    422: {"description": "invalid field, unknown strike/expiry, or a reused key/client_order_id"},
+    422: {
+        "description": "invalid field, unknown strike/expiry, a reused key/client_order_id, or "
+        "`market_closed` (outside the NSE session with no as_of; names the next open)"
+    },
     503: {"description": "no market-data provider answered; nothing was written"},
 }
 
@@ -59,7 +62,7 @@ def place_order(
         market_data=market_data,
         order=order,
         idempotency_key=idempotency_key,
-        instant=clock.instant(order.as_of),
+        timing=clock.timing(order.as_of),
     )
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"

@@ -18,6 +18,7 @@ from order_service.api.deps import (
     PositionDep,
     SettingsDep,
     WindowDep,
+    price_bounds,
 )
 from order_service.api.orders import REPLAYED_HEADER
 from order_service.orders import close_position
@@ -38,7 +39,10 @@ CLOSE_ERRORS = {
     401: {"description": "missing or wrong API key"},
     404: {"description": "no such position"},
     409: {"description": "already closed, or fewer lots open than asked"},
-    422: {"description": "invalid field or a reused Idempotency-Key"},
+    422: {
+        "description": "invalid field, a reused Idempotency-Key, an exit_price outside the "
+        "captured bid/ask ± tolerance, or `market_closed`"
+    },
     503: {"description": "no market-data provider answered and no exit_price; position untouched"},
 }
 
@@ -126,7 +130,8 @@ def close(
         position_id=position_id,
         close=request,
         idempotency_key=idempotency_key,
-        instant=instant,
+        timing=clock.timing(request.as_of),
+        bounds=price_bounds(settings),
         capture_enabled=settings.capture_enabled,
     )
     if outcome.replayed:

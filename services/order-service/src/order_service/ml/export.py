@@ -24,7 +24,6 @@ every batch (CSV) or row group (Parquet), so memory is bounded by one row group.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -37,14 +36,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from sqlalchemy import Column, Engine, Float, Numeric, Select, func, select, text
+from sqlalchemy import Column, Engine, Float, Numeric, Select, func, select
 from sqlalchemy.types import TypeDecorator
 
 from optrade.db.models import Trade
 from optrade.domain import (
     CONTEXT_FIELDS,
     GREEK_FIELDS,
-    SECONDS_PER_DAY,
     SNAPSHOT_FIELD_NAMES,
     SNAPSHOT_PREFIXES,
     Side,
@@ -52,21 +50,33 @@ from optrade.domain import (
     snapshot_columns,
 )
 from optrade.symbols import EXCHANGE, format_symbol
-from order_service.attribution import ATTRIBUTION_COLUMNS, greek_parts
-from order_service.ml.reading import reader_engine, trade_conditions, window_sql
+from order_service.attribution import (
+    ATTRIBUTION_COLUMNS,
+    greek_parts,
+    market_days,
+    market_seconds_held,
+)
+from order_service.ml.features import (
+    FeatureCollision,
+    FeatureColumn,
+    feature_arrays,
+    plan_features,
+)
+from order_service.ml.reading import reader_engine, trade_conditions
 
 BATCH_ROWS = 5_000
 ROW_GROUP_ROWS = 50_000
-FEATURE_PREFIX = "feature_"
 DIFF_FIELDS = (*GREEK_FIELDS, *CONTEXT_FIELDS)
 
 IDENTITY_COLUMNS = (
     "id", "position_id", "underlying", "expiry", "strike", "option_type", "side", "lots",
     "lot_size", "entry_price", "exit_price", "entry_price_source", "exit_price_source",
-    "entry_spread", "exit_spread", "pnl",
+    "entry_spread", "exit_spread", "pnl", "charges", "net_pnl",
 )  # fmt: skip
 TIME_COLUMNS = ("opened_at", "closed_at")
-METADATA_COLUMNS = ("ml_score", "model_version", "model_hash")
+METADATA_COLUMNS = ("ml_score", "model_version", "model_hash", "mode", "off_hours")
+# Read beside the exported columns to derive others, not exported under their own name.
+HELPER_COLUMNS = ("market_seconds_held",)
 
 
 class ExportFormat(StrEnum):
@@ -83,25 +93,12 @@ MEDIA_TYPES = {
 
 
 @dataclass(frozen=True)
-class FeatureColumn:
-    path: str  # dotted path inside features_snapshot
-    kind: str  # number | boolean | string | json
-
-    @property
-    def name(self) -> str:
-        return FEATURE_PREFIX + self.path
-
-    @property
-    def arrow_type(self) -> pa.DataType:
-        return {"number": pa.float64(), "boolean": pa.bool_()}.get(self.kind, pa.string())
-
-
-@dataclass(frozen=True)
 class ExportPlan:
     """The window and the columns, fixed before the first byte is streamed."""
 
     window: TradeWindow
     features: tuple[FeatureColumn, ...]
+    collisions: tuple[FeatureCollision, ...] = ()
 
     @property
     def schema(self) -> pa.Schema:
@@ -160,103 +157,12 @@ def export_schema(features: Sequence[FeatureColumn]) -> pa.Schema:
     return pa.schema(fields)
 
 
-# --- first pass: which feature columns exist in the window ------------------------------------
-
-_FEATURE_KEYS_SQL = {
-    "postgresql": """
-WITH RECURSIVE leaf(path, value) AS (
-    SELECT e.key, e.value
-    FROM trade t CROSS JOIN LATERAL jsonb_each(
-        CASE WHEN jsonb_typeof(t.features_snapshot) = 'object'
-             THEN t.features_snapshot ELSE '{{}}'::jsonb END) AS e
-    WHERE {where}
-  UNION ALL
-    SELECT leaf.path || '.' || e.key, e.value
-    FROM leaf CROSS JOIN LATERAL jsonb_each(
-        CASE WHEN jsonb_typeof(leaf.value) = 'object' THEN leaf.value ELSE '{{}}'::jsonb END) AS e
-)
-SELECT path, jsonb_typeof(value) AS kind FROM leaf
-WHERE jsonb_typeof(value) <> 'object' GROUP BY path, kind
-""",
-    "sqlite": """
-WITH RECURSIVE leaf(path, value, kind) AS (
-    SELECT e.key, e.value, e.type
-    FROM trade t, json_each(
-        CASE WHEN json_type(t.features_snapshot) = 'object'
-             THEN t.features_snapshot ELSE '{{}}' END) AS e
-    WHERE {where}
-  UNION ALL
-    SELECT leaf.path || '.' || e.key, e.value, e.type
-    FROM leaf, json_each(CASE WHEN leaf.kind = 'object' THEN leaf.value ELSE '{{}}' END) AS e
-)
-SELECT path, kind FROM leaf WHERE kind <> 'object' GROUP BY path, kind
-""",
-}
-# Both databases' JSON type names, reduced to the four kinds of the export.
-_KIND = {
-    "number": "number", "integer": "number", "real": "number",
-    "boolean": "boolean", "true": "boolean", "false": "boolean",
-    "string": "string", "text": "string",
-}  # fmt: skip
-
-
-def feature_columns(engine: Engine, window: TradeWindow) -> tuple[FeatureColumn, ...]:
-    """The flattened feature keys of the trades in `window`, each with its kind, sorted by path."""
-    clauses, binds, values = window_sql(window, "t")
-    where = " AND ".join(["t.features_snapshot IS NOT NULL", *clauses])
-    sql = _FEATURE_KEYS_SQL[engine.dialect.name].format(where=where)
-    kinds: dict[str, set[str]] = {}
-    with reader_engine(engine).connect() as connection:
-        for path, kind in connection.execute(text(sql).bindparams(*binds), values):
-            kinds.setdefault(path, set())
-            if kind != "null":
-                kinds[path].add(_KIND.get(kind, "json"))
-    return tuple(
-        FeatureColumn(path, next(iter(found)) if len(found) == 1 else "json" if found else "string")
-        for path, found in sorted(kinds.items())
-    )
-
-
 def plan_export(engine: Engine, window: TradeWindow) -> ExportPlan:
-    return ExportPlan(window=window, features=feature_columns(engine, window))
+    features, collisions = plan_features(engine, window)
+    return ExportPlan(window=window, features=features, collisions=collisions)
 
 
 # --- second pass: rows -> Arrow record batches --------------------------------------------------
-
-
-def flatten_features(features: Any, prefix: str = "") -> dict[str, Any]:
-    """`{"a": {"b": 1}, "c": 2}` → `{"a.b": 1, "c": 2}`; an empty object yields nothing."""
-    if not isinstance(features, dict):
-        return {}
-    flat: dict[str, Any] = {}
-    for key, value in features.items():
-        if isinstance(value, dict):
-            flat.update(flatten_features(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _feature_value(value: Any, kind: str) -> Any:
-    """A feature value as its planned column type, or None when it does not fit."""
-    if value is None:
-        return None
-    if kind == "number":
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        return float(value) if is_number else None
-    if kind == "boolean":
-        return value if isinstance(value, bool) else None
-    if kind == "string":
-        return value if isinstance(value, str) else json.dumps(value)
-    return json.dumps(value)
-
-
-def _feature_arrays(documents: Sequence[Any], features: Sequence[FeatureColumn]) -> list[pa.Array]:
-    flat = [flatten_features(document) for document in documents]
-    return [
-        pa.array([_feature_value(row.get(f.path), f.kind) for row in flat], type=f.arrow_type)
-        for f in features
-    ]
 
 
 def _numbers(array: pa.Array) -> np.ndarray:
@@ -268,14 +174,25 @@ def _nullable(values: np.ndarray) -> pa.Array:
     return pa.array(np.where(np.isfinite(values), values, np.nan), from_pandas=True)
 
 
+def _market_seconds(columns: dict[str, pa.Array]) -> np.ndarray:
+    """Trading-session seconds held: the stored value, computed from the instants where null."""
+    held = _numbers(columns["market_seconds_held"])
+    for row in np.flatnonzero(np.isnan(held)):  # only trades stored before it was recorded
+        instants = {
+            name: columns[name][row].as_py()
+            for name in ("opened_at", "closed_at", "entry_market_at", "exit_market_at")
+        }
+        held[row] = market_seconds_held(instants)
+    return held
+
+
 def _derived(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
     """Return, holding time, entry→exit changes and Greek attribution, computed per column."""
     number = {name: _numbers(columns[name]) for name in (
         "pnl", "entry_price", "lots", "lot_size", *(f"{p}_{f}" for p in ("entry", "exit")
                                                     for f in DIFF_FIELDS),
     )}  # fmt: skip
-    stamps = {name: _numbers(columns[name].cast(pa.int64())) for name in TIME_COLUMNS}
-    held = (stamps["closed_at"] - stamps["opened_at"]) / 1e6
+    held = _market_seconds(columns)
     is_buy = pc.equal(columns["side"], Side.BUY.value).to_numpy(zero_copy_only=False)
     sign = np.where(is_buy, float(Side.BUY.sign), float(Side.SELL.sign))
     units = number["lots"] * number["lot_size"]
@@ -292,7 +209,7 @@ def _derived(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
             entry_vega=number["entry_vega"],
             d_spot=derived["d_spot"],
             d_iv=derived["d_iv"],
-            days_held=held / SECONDS_PER_DAY,
+            days_held=market_days(held),
             units=units * sign,
             pnl=number["pnl"],
         )
@@ -330,8 +247,10 @@ def _record_batch(
     columns = {
         name: pa.array(transposed[i], type=schema.field(name).type) for i, name in enumerate(stored)
     }
+    for offset, name in enumerate(HELPER_COLUMNS, start=len(stored) + 1):
+        columns[name] = pa.array(transposed[offset], type=pa.float64())
     columns |= _derived(columns) | _broker_names(transposed, stored)
-    features = _feature_arrays(transposed[len(stored)], plan.features)
+    features = feature_arrays(transposed[len(stored)], plan.features)
     columns |= {f.name: array for f, array in zip(plan.features, features, strict=True)}
     return pa.record_batch([columns[name] for name in schema.names], schema=schema)
 
@@ -346,7 +265,7 @@ def _export_query(window: TradeWindow) -> Select[Any]:
         )
     trade = Trade.__table__.c  # type: ignore[attr-defined]
     return (
-        select(*selected, trade.features_snapshot)
+        select(*selected, trade.features_snapshot, *(trade[name] for name in HELPER_COLUMNS))
         .where(*trade_conditions(window))
         .order_by(trade.closed_at, trade.id)
     )
@@ -397,12 +316,28 @@ class _DrainableSink:
         return chunk
 
 
+# A text cell a spreadsheet would run as a formula (OWASP's CSV-injection list).
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def escape_formulas(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Prefix `'` to text cells that begin like a formula; number columns stay numbers."""
+    columns = []
+    for field, column in zip(batch.schema, batch.columns, strict=True):
+        if not pa.types.is_string(field.type):
+            columns.append(column)
+            continue
+        risky = pc.match_substring_regex(column, _FORMULA_START)
+        columns.append(pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column))
+    return pa.record_batch(columns, schema=batch.schema)
+
+
 def _csv_chunks(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
     sink = _DrainableSink()
     writer = pa_csv.CSVWriter(sink, schema)
     yield sink.drain()  # the header, even when the window is empty
     for batch in batches:
-        writer.write_batch(batch)
+        writer.write_batch(escape_formulas(batch))
         yield sink.drain()
     writer.close()
     if tail := sink.drain():
@@ -450,12 +385,15 @@ def stream_export(
     *,
     batch_rows: int = BATCH_ROWS,
     row_group_rows: int = ROW_GROUP_ROWS,
+    metadata: dict[bytes, bytes] | None = None,
 ) -> Iterator[bytes]:
-    """The export file, chunk by chunk."""
+    """The export file, chunk by chunk; Parquet carries `metadata` (the manifest) in its footer."""
     batches = record_batches(engine, plan, batch_rows=batch_rows)
     if export_format is ExportFormat.CSV:
         yield from _csv_chunks(batches, plan.schema)
     elif export_format is ExportFormat.ARROW:
         yield from _arrow_chunks(batches, plan.schema)
     else:
-        yield from _parquet_chunks(batches, plan.schema, row_group_rows=row_group_rows)
+        schema = plan.schema.with_metadata(metadata) if metadata else plan.schema
+        batches = (batch.replace_schema_metadata(schema.metadata) for batch in batches)
+        yield from _parquet_chunks(batches, schema, row_group_rows=row_group_rows)

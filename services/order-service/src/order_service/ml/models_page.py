@@ -19,7 +19,7 @@ from sqlalchemy import Engine, case, func, select
 
 from optrade.db.models import Position, Trade
 from optrade.domain import IST, PositionStatus, TradeWindow
-from order_service.ml.performance import UNVERSIONED, model_performance
+from order_service.ml.performance import UNVERSIONED, Doubtful, model_performance
 from order_service.ml.reading import reader_engine, trade_conditions
 from order_service.ml.schemas import ModelPerformance
 
@@ -62,7 +62,8 @@ class ModelRow:
 
 
 def _pnl_column() -> Any:
-    return TRADE.c.net_pnl if "net_pnl" in TRADE.c else TRADE.c.pnl
+    """Net P&L where the trade carries it; gross for trades stored before charges existed."""
+    return func.coalesce(TRADE.c.net_pnl, TRADE.c.pnl)
 
 
 def _curves(connection: Any, window: TradeWindow) -> dict[Key, list[tuple[datetime, float]]]:
@@ -106,7 +107,8 @@ def _positions(connection: Any) -> dict[Key, tuple[int, int]]:
 
 def model_rows(engine: Engine, window: TradeWindow) -> list[ModelRow]:
     """One row per model that closed a trade in `window`, best total P&L first."""
-    rows = [ModelRow(p) for p in model_performance(engine, window)]
+    # Every exit counts here: the page splits them by source beside the figures.
+    rows = [ModelRow(p) for p in model_performance(engine, window, set(Doubtful))]
     with reader_engine(engine).connect() as connection:
         curves, exits = _curves(connection, window), _exits(connection, window)
         positions = _positions(connection)
@@ -118,6 +120,11 @@ def model_rows(engine: Engine, window: TradeWindow) -> list[ModelRow]:
 
 
 # --- rendering ----------------------------------------------------------------------------------
+
+
+def _percent(share: float | None) -> str:
+    """A share as a percentage; a dash when there was nothing to count (every exit doubtful)."""
+    return "–" if share is None else f"{share:.0%}"
 
 
 def _scale(rows: list[ModelRow]) -> tuple[float, float, float, float]:
@@ -180,9 +187,9 @@ def _table(rows: list[ModelRow]) -> str:
         body.append(
             f'<tr class="model" data-model="{escape(row.label)}">'
             f'<td><span class="swatch" style="background:{PALETTE[i % len(PALETTE)]}"></span>'
-            f"{escape(row.label)}</td><td>{p.trades}</td><td>{p.win_rate:.0%}</td>"
+            f"{escape(row.label)}</td><td>{p.trades}</td><td>{_percent(p.win_rate)}</td>"
             f"<td>₹{p.total_pnl:,.2f}</td><td>{row.positions} ({row.open_positions} open)</td>"
-            f"<td>{p.completeness:.0%}</td>{cells}</tr>"
+            f"<td>{_percent(p.completeness)}</td>{cells}</tr>"
         )
     return (
         "<table><thead><tr><th>model</th><th>trades</th><th>win rate</th><th>total P&amp;L</th>"

@@ -5,17 +5,26 @@ reported with `model_version: null` and the label "unversioned" rather than drop
 complete by `optrade.domain.complete_record`: every entry and exit Greek, chain field and context
 field, and all of its model metadata (a non-empty `features_snapshot` object); a trade without a
 version therefore never counts as complete.
+
+Outcomes are per position: the closes of one position (a partial close and its remainder) are
+summed into one outcome, so a win rate counts decisions, not fills. Returns are P&L-weighted:
+total P&L / total premium (entry price × lots × lot size), which a small trade cannot dominate.
+Trades whose exit price came from the client (`exit_price_source` `client`) or whose exit
+snapshot is `missing` are left out of every figure unless asked for (`include`), and are counted
+beside them either way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Float, case, cast, func, select
+from sqlalchemy import ColumnElement, Engine, Float, and_, case, cast, func, not_, or_, select, true
 
 from optrade.db.models import Trade
-from optrade.domain import SECONDS_PER_DAY, TradeWindow, complete_record
+from optrade.domain import SECONDS_PER_DAY, SnapshotSource, TradeWindow, complete_record
 from order_service.ml.reading import reader_engine, trade_conditions
 from order_service.ml.schemas import ModelPerformance
 
@@ -24,7 +33,14 @@ TRADE = Trade.__table__  # type: ignore[attr-defined]
 CENTS = Decimal("0.01")
 
 
-def _holding_seconds(dialect: str) -> ColumnElement[Any]:
+class Doubtful(StrEnum):
+    """Trades whose label is not the market's: left out of performance unless included."""
+
+    CLIENT = "client"  # the exit price is the client's
+    MISSING = "missing"  # no exit snapshot was captured
+
+
+def _wall_clock_seconds(dialect: str) -> ColumnElement[Any]:
     if dialect == "postgresql":
         return func.extract("epoch", TRADE.c.closed_at - TRADE.c.opened_at)
     return (func.julianday(TRADE.c.closed_at) - func.julianday(TRADE.c.opened_at)) * float(
@@ -32,49 +48,119 @@ def _holding_seconds(dialect: str) -> ColumnElement[Any]:
     )
 
 
-def performance_query(window: TradeWindow, dialect: str) -> Any:
+def _holding_seconds(dialect: str) -> ColumnElement[Any]:
+    """Market time held; wall-clock for trades stored before market time was recorded."""
+    return func.coalesce(TRADE.c.market_seconds_held, cast(_wall_clock_seconds(dialect), Float))
+
+
+def doubtful_conditions() -> dict[Doubtful, ColumnElement[bool]]:
+    return {
+        Doubtful.CLIENT: TRADE.c.exit_price_source == SnapshotSource.CLIENT.value,
+        Doubtful.MISSING: TRADE.c.exit_source == SnapshotSource.MISSING.value,
+    }
+
+
+def _included(include: Collection[Doubtful]) -> ColumnElement[bool]:
+    left_out = [cond for kind, cond in doubtful_conditions().items() if kind not in include]
+    return not_(or_(*left_out)) if left_out else true()
+
+
+def _per_position(window: TradeWindow, include: Collection[Doubtful], dialect: str) -> Any:
+    """One row per position: its included closes summed, and its doubtful closes counted."""
+    included = _included(include)
     premium = TRADE.c.entry_price * TRADE.c.lots * TRADE.c.lot_size
     complete = complete_record(TRADE.c, dialect)
-    keys = (TRADE.c.model_version, TRADE.c.model_hash)
+    doubtful = doubtful_conditions()
+
+    def when(value: Any, condition: ColumnElement[bool] = included) -> Any:
+        return case((condition, value))
+
     return (
         select(
-            *keys,
-            func.count().label("trades"),
-            func.count(case((TRADE.c.pnl > 0, 1))).label("wins"),
-            func.sum(TRADE.c.pnl).label("total_pnl"),
-            func.avg(cast(TRADE.c.pnl / func.nullif(premium, 0), Float)).label("mean_return"),
-            func.avg(cast(_holding_seconds(dialect), Float)).label("mean_holding_seconds"),
-            func.count(case((complete, 1))).label("complete_trades"),
+            TRADE.c.model_version,
+            TRADE.c.model_hash,
+            func.count(when(1)).label("trades"),
+            func.sum(when(TRADE.c.pnl)).label("pnl"),
+            func.sum(when(TRADE.c.charges)).label("charges"),
+            func.sum(when(TRADE.c.net_pnl)).label("net_pnl"),
+            func.count(when(1, and_(included, TRADE.c.net_pnl.is_(None)))).label("uncharged"),
+            func.sum(when(premium)).label("premium"),
+            func.sum(when(_holding_seconds(dialect))).label("holding"),
+            func.count(when(1, and_(included, complete))).label("complete"),
+            func.count(when(1, doubtful[Doubtful.CLIENT])).label("client"),
+            func.count(when(1, doubtful[Doubtful.MISSING])).label("missing"),
         )
         .where(*trade_conditions(window))
-        .group_by(*keys)
+        .group_by(TRADE.c.model_version, TRADE.c.model_hash, TRADE.c.position_id)
+        .subquery("per_position")
     )
 
 
+def performance_query(window: TradeWindow, dialect: str, include: Collection[Doubtful] = ()) -> Any:
+    p = _per_position(window, include, dialect).c
+    keys = (p.model_version, p.model_hash)
+    return select(
+        *keys,
+        func.sum(p.trades).label("trades"),
+        func.count(case((p.trades > 0, 1))).label("positions"),
+        func.count(case((and_(p.trades > 0, p.pnl > 0), 1))).label("wins"),
+        func.sum(p.pnl).label("total_pnl"),
+        func.sum(p.charges).label("charges"),
+        func.sum(p.net_pnl).label("net_pnl"),
+        func.sum(p.uncharged).label("uncharged"),
+        func.sum(p.premium).label("premium"),
+        func.sum(p.holding).label("holding"),
+        func.sum(p.complete).label("complete_trades"),
+        func.sum(p.client).label("client_exit_trades"),
+        func.sum(p.missing).label("missing_exit_trades"),
+    ).group_by(*keys)
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value or 0)).quantize(CENTS)
+
+
+def _ratio(numerator: Any, denominator: Any) -> float | None:
+    if not denominator:
+        return None
+    return float(numerator or 0) / float(denominator)
+
+
 def _row_performance(row: Any) -> ModelPerformance:
-    trades = int(row.trades)
-    total = Decimal(str(row.total_pnl)).quantize(CENTS)
+    trades, positions = int(row.trades or 0), int(row.positions or 0)
+    total = _money(row.total_pnl)
+    charged = int(row.uncharged or 0) == 0  # every counted trade has its charges
+    net = _money(row.net_pnl) if charged else None
     return ModelPerformance(
         model_version=row.model_version,
         model_hash=row.model_hash,
         label=row.model_version if row.model_version is not None else UNVERSIONED,
         trades=trades,
-        wins=int(row.wins),
-        win_rate=int(row.wins) / trades,
+        positions=positions,
+        wins=int(row.wins or 0),
+        win_rate=_ratio(row.wins, positions),
         total_pnl=total,
-        mean_pnl=(total / trades).quantize(CENTS),
-        mean_return=row.mean_return,
-        mean_holding_seconds=row.mean_holding_seconds,
-        complete_trades=int(row.complete_trades),
-        completeness=int(row.complete_trades) / trades,
+        charges=_money(row.charges) if charged else None,
+        net_pnl=net,
+        mean_pnl=(total / positions).quantize(CENTS) if positions else None,
+        weighted_return=_ratio(row.total_pnl, row.premium),
+        net_weighted_return=_ratio(net, row.premium) if net is not None else None,
+        mean_holding_seconds=_ratio(row.holding, trades),
+        complete_trades=int(row.complete_trades or 0),
+        completeness=_ratio(row.complete_trades, trades),
+        client_exit_trades=int(row.client_exit_trades or 0),
+        missing_exit_trades=int(row.missing_exit_trades or 0),
     )
 
 
-def model_performance(engine: Engine, window: TradeWindow) -> list[ModelPerformance]:
+def model_performance(
+    engine: Engine, window: TradeWindow, include: Collection[Doubtful] = ()
+) -> list[ModelPerformance]:
     """One entry per (model_version, model_hash) with trades in the window; unversioned last."""
     reader = reader_engine(engine)
     with reader.connect() as connection:
-        rows = connection.execute(performance_query(window, reader.dialect.name)).all()
+        query = performance_query(window, reader.dialect.name, include)
+        rows = connection.execute(query).all()
     models = [_row_performance(row) for row in rows]
     return sorted(
         models, key=lambda m: (m.model_version is None, m.model_version or "", m.model_hash or "")

@@ -44,6 +44,7 @@ def window_sql(
         ("closed_to", "<", "closed_at", window.end, UTCDateTime()),
         ("underlying", "=", "underlying", window.underlying, String()),
         ("model_version", "=", "model_version", window.model_version, String()),
+        ("mode", "=", "mode", window.mode, String()),
     ):
         if value is not None:
             clauses.append(f"{alias}.{column} {op} :{name}")

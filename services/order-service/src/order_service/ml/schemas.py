@@ -9,30 +9,52 @@ from pydantic import BaseModel, Field
 
 
 class ModelPerformance(BaseModel):
-    """How one model's closed trades did, and how complete their training records are."""
+    """How one model's closed trades did, and how complete their training records are.
+
+    Counted over the trades in the window and mode; trades with a client exit price or a missing
+    exit snapshot only when `include` names them (they are counted beside it either way)."""
 
     model_version: str | None = Field(description="null for trades sent without a model version")
     model_hash: str | None
     label: str = Field(description='the model version, or "unversioned"')
-    trades: int
-    wins: int = Field(description="trades with pnl > 0")
-    win_rate: float = Field(description="wins / trades, 0..1")
-    total_pnl: Decimal = Field(description="rupees")
-    mean_pnl: Decimal = Field(description="rupees per trade")
-    mean_return: float | None = Field(
-        description="mean of pnl / (entry_price × lots × lot_size), a fraction (0.1 = 10%)"
+    trades: int = Field(description="closes counted (a partial close is one trade)")
+    positions: int = Field(description="positions those trades closed (all or part of)")
+    wins: int = Field(description="positions whose counted closes sum to pnl > 0")
+    win_rate: float | None = Field(description="wins / positions, 0..1; null without positions")
+    total_pnl: Decimal = Field(description="rupees, gross of charges")
+    charges: Decimal | None = Field(
+        description="rupees; null when a counted trade has no charges recorded (stored before "
+        "charges were computed)"
     )
-    mean_holding_seconds: float | None
+    net_pnl: Decimal | None = Field(description="rupees, total_pnl − charges; null as charges")
+    mean_pnl: Decimal | None = Field(description="rupees per position, gross")
+    weighted_return: float | None = Field(
+        description="P&L-weighted return: total_pnl / Σ(entry_price × lots × lot_size), a "
+        "fraction (0.1 = 10%)"
+    )
+    net_weighted_return: float | None = Field(description="net_pnl / the same premium")
+    mean_holding_seconds: float | None = Field(
+        description="market time per trade: trading-session seconds between entry and exit"
+    )
     complete_trades: int = Field(
-        description="trades with every entry and exit Greek, chain and context field and all "
-        "model metadata present"
+        description="counted trades with every entry and exit Greek, chain and context field "
+        "and all model metadata present"
     )
-    completeness: float = Field(description="complete_trades / trades, 0..1")
+    completeness: float | None = Field(description="complete_trades / trades, 0..1")
+    client_exit_trades: int = Field(
+        description="trades in the window whose exit price was the client's (counted whether "
+        "included or not)"
+    )
+    missing_exit_trades: int = Field(
+        description="trades in the window with no exit snapshot (counted whether included or not)"
+    )
 
 
 class PerformanceReport(BaseModel):
     closed_from: datetime | None
     closed_to: datetime | None
+    mode: str = Field(description="`live` or `replay`: which trades were counted")
+    include: list[str] = Field(description="doubtful exits counted: `client`, `missing`")
     models: list[ModelPerformance]
 
 

@@ -1,0 +1,119 @@
+"""The NSE session (09:15-15:30 IST on a trading day) and market time between two instants.
+
+Market time is what an option lives through: trading-session seconds. A position opened on
+Saturday and closed on Sunday held zero market time, one held from Friday 15:00 to Monday 09:45
+held one hour (30 minutes each side of the weekend).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from optrade.calendar import is_trading_day, next_trading_day, previous_trading_day
+from optrade.domain import IST, MARKET_CLOSE, MARKET_OPEN, TradeMode
+from optrade.errors import DomainError, InvalidInput
+
+SESSION_SECONDS = (
+    datetime.combine(date.min, MARKET_CLOSE) - datetime.combine(date.min, MARKET_OPEN)
+).total_seconds()  # 22 500 s = 375 minutes
+
+
+class MarketClosed(DomainError):
+    """An order or close outside the session, with no `as_of`, where off-hours are not allowed."""
+
+    status_code = 422
+    type = "market_closed"
+
+
+def _open(day: date) -> datetime:
+    return datetime.combine(day, MARKET_OPEN, tzinfo=IST)
+
+
+def _close(day: date) -> datetime:
+    return datetime.combine(day, MARKET_CLOSE, tzinfo=IST)
+
+
+def in_session(moment: datetime) -> bool:
+    """Whether `moment` lies in a regular NSE session, [09:15, 15:30) IST on a trading day."""
+    local = moment.astimezone(IST)
+    return is_trading_day(local.date(), regular_only=True) and (
+        MARKET_OPEN <= local.time() < MARKET_CLOSE
+    )
+
+
+def next_session_open(moment: datetime) -> datetime:
+    """The open of the first regular session starting after `moment`."""
+    local = moment.astimezone(IST)
+    day = local.date()
+    if local.time() >= MARKET_OPEN or not is_trading_day(day, regular_only=True):
+        day = next_trading_day(day + timedelta(days=1), regular_only=True)
+    return _open(day)
+
+
+def last_session_close(moment: datetime) -> datetime:
+    """The close of the last regular session that ended at or before `moment`."""
+    local = moment.astimezone(IST)
+    day = local.date()
+    if local.time() < MARKET_CLOSE or not is_trading_day(day, regular_only=True):
+        day = previous_trading_day(day - timedelta(days=1), regular_only=True)
+    return _close(day)
+
+
+def session_seconds_between(start: datetime, end: datetime) -> float:
+    """Trading-session seconds in [start, end]; 0 when end is not after start."""
+    if end <= start:
+        return 0.0
+    total = 0.0
+    day = start.astimezone(IST).date()
+    last = end.astimezone(IST).date()
+    while day <= last:
+        if is_trading_day(day, regular_only=True):
+            overlap = min(end, _close(day)) - max(start, _open(day))
+            total += max(overlap.total_seconds(), 0.0)
+        day += timedelta(days=1)
+    return total
+
+
+@dataclass(frozen=True)
+class MarketTiming:
+    """When an order or close fills, and how it is marked."""
+
+    instant: datetime  # the market instant whose quote fills it
+    recorded_at: datetime  # opened_at / closed_at: the instant itself, or now when off-hours
+    mode: TradeMode
+    off_hours: bool
+
+    def marks(self) -> dict[str, Any]:
+        return {"mode": self.mode.value, "off_hours": self.off_hours}
+
+
+def market_instant(requested: datetime | None, now: datetime, max_skew: timedelta) -> datetime:
+    """The client's `as_of` (refused when later than now + skew) or now."""
+    if requested is not None and requested > now + max_skew:
+        raise InvalidInput("as_of", f"{requested.isoformat()} is in the future")
+    return requested or now
+
+
+def market_timing(
+    requested: datetime | None, now: datetime, *, max_skew: timedelta, allow_off_hours: bool
+) -> MarketTiming:
+    """The fill instant and marks: `as_of` in the past is a replay; now must be in the session,
+    or (when allowed) fills off-hours from the last session's closing quote."""
+    market_instant(requested, now, max_skew)
+    if requested is not None and requested < now - max_skew:
+        return MarketTiming(requested, requested, TradeMode.REPLAY, off_hours=False)
+    at = requested or now
+    if in_session(at):
+        return MarketTiming(at, at, TradeMode.LIVE, off_hours=False)
+    if not allow_off_hours:
+        opens = next_session_open(at)
+        raise MarketClosed(
+            f"the NSE session (09:15-15:30 IST on a trading day) is closed at "
+            f"{at.astimezone(IST).isoformat()}; it next opens at {opens.isoformat()}",
+            extra={"next_open": opens.isoformat()},
+        )
+    # Filled from the last closing quote, recorded when it happened: a Saturday close belongs to
+    # the next session's quality window, and its market time held is counted from the quotes.
+    return MarketTiming(last_session_close(at).astimezone(UTC), at, TradeMode.LIVE, off_hours=True)
