@@ -17,7 +17,8 @@ from optrade.calendar import IST
 from optrade.db.models import QualityRun
 from optrade.settings import reset_all_settings
 from quality_service.notify import Notifier, Webhook, build_notifier
-from quality_service.runs import catch_up, run_manual_check
+from quality_service.runs import run_manual_check
+from quality_service.sessions import catch_up
 from quality_service.settings import get_quality_settings
 from tests.quality_service.conftest import NOW, TradeFactory
 from tests.support.http_sink import http_sink

@@ -222,8 +222,8 @@ def test_one_aggregate_query_and_one_bounded_sample_query(
     finally:
         event.remove(clean_db, "before_cursor_execute", listener)
 
-    assert len(seen) == 2, seen
-    aggregate, samples = seen
+    ranges, aggregate, samples = seen  # the counted ids (as ranges), the counts, the samples
+    assert "lag(" in ranges.lower() and "GROUP BY" not in ranges
     assert "GROUP BY" in aggregate and aggregate.count("count(") > 30
     assert (
         "UNION ALL" in samples and samples.count("LIMIT") == 5
@@ -233,15 +233,16 @@ def test_one_aggregate_query_and_one_bounded_sample_query(
 def test_a_clean_day_needs_only_the_aggregate_query(
     clean_db: Engine, add_trades: TradeFactory
 ) -> None:
-    add_trades(24)
+    ids = add_trades(24)
     seen, listener = _trade_statements(clean_db)
     try:
         run = run_manual_check(clean_db, now=NOW, alert=False)
     finally:
         event.remove(clean_db, "before_cursor_execute", listener)
 
-    assert len(seen) == 1
+    assert len(seen) == 2  # the counted ids (as ranges of ids) and the aggregate query
     assert run.status == "pass"
+    assert run.details["counted_ids"] == [[min(ids), max(ids)]]
     assert render_text(to_public(run)).splitlines()[:4] == [
         "=== DATA QUALITY CHECK ===",
         "Checking 24 trades from today",

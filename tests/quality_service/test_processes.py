@@ -55,6 +55,7 @@ def worker(
     env = {
         **os.environ, **broker, "DATABASE_URL": database_url, "API_KEY": TEST_API_KEY,
         "QUALITY_CATCH_UP_ON_START": "true",
+        "ORDER_SERVICE_STARTUP_WAIT_SECONDS": "1",
         # No order service here: the backfill each stored check queues fails, and says so.
         "ORDER_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
     }  # fmt: skip

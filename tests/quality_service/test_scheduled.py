@@ -16,13 +16,14 @@ from sqlmodel import Session, select
 from optrade.db.models import QualityRun
 from optrade.domain import IST
 from quality_service.celeryconfig import beat_schedule, celery_config
-from quality_service.runs import ScheduledOutcome, catch_up, run_manual_check, run_scheduled_check
+from quality_service.runs import ScheduledOutcome, run_manual_check, run_scheduled_check
 from quality_service.schedule import (
     latest_due_trading_date,
     next_scheduled_run,
     overdue_candidate,
     slot_date,
 )
+from quality_service.sessions import catch_up
 from quality_service.settings import CelerySettings
 from quality_service.status import quality_status
 from tests.quality_service.conftest import NOW, TRADING_DAY, TradeFactory
@@ -49,7 +50,9 @@ def test_a_duplicate_trigger_for_the_same_date_stores_one_run(
         "scheduled", "pass", TRADING_DAY, 5,
     )  # fmt: skip
     assert run.scheduled_key == "scheduled:2025-12-02"
-    assert run.window_start == datetime(2025, 12, 2, tzinfo=IST)
+    # The session of Tuesday 2 Dec: from Monday's 15:45 IST check to Tuesday's.
+    assert run.window_start == datetime(2025, 12, 1, 15, 45, tzinfo=IST)
+    assert run.window_end == datetime(2025, 12, 2, 15, 45, tzinfo=IST)
 
 
 def test_concurrent_triggers_for_the_same_date_store_one_run(

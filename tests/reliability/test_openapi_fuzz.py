@@ -86,6 +86,7 @@ OPERATIONS: dict[str, list[str]] = {
         "POST /quality/backfills",
         "GET /quality/runs",
         "GET /quality/runs/{run_id}",
+        "GET /quality/runs/{run_id}/trades",
         "GET /quality/dashboard",
     ],
 }

@@ -26,6 +26,9 @@ from quality_service.settings import QualitySettings
 log = logging.getLogger(__name__)
 
 EVALUATED = (RunStatus.PASS, RunStatus.WARN, RunStatus.FAIL)
+# Runs whose counted trades a training job may use: every check at or above its threshold.
+CERTIFYING = (RunStatus.PASS, RunStatus.WARN)
+TRAINING_TRIGGERS = ("scheduled", "recheck")
 
 
 def _checks(run: QualityRun) -> dict[str, CheckResult]:
@@ -143,16 +146,51 @@ def dispatch_alerts(
         with session_scope(engine) as session:
             planned, planned_lines = plan_alerts(session, run, settings, now)
         records, lines = records + planned, lines + planned_lines
-    if not records:
-        return []
     error = None
     if lines:
         error = (notifier or Notifier([])).send(_notice(run, lines, settings))
     for record in records:
         if record.suppressed is None:
             record.delivered, record.error = error is None, error
-    _record_alerts(engine, run, records)
+    ready = _training_ready(run, settings, notifier)
+    records += [ready] if ready else []
+    if records:
+        _record_alerts(engine, run, records)
     return records
+
+
+def export_url(run: QualityRun, settings: QualitySettings, fmt: str = "parquet") -> str:
+    return f"{settings.public_url.rstrip('/')}/quality/runs/{run.id}/trades?format={fmt}"
+
+
+def _training_ready(
+    run: QualityRun, settings: QualitySettings, notifier: Notifier | None
+) -> AlertRecord | None:
+    """A passing scheduled or re-check run certifies its trades: say so, with the export link."""
+    if run.trigger not in TRAINING_TRIGGERS or run.status not in CERTIFYING:
+        return None
+    if not run.total_trades:
+        return None
+    url = export_url(run, settings)
+    log.info("training_ready: run %s (%s) certifies %s trades", run.id, run.trading_date,
+             run.total_trades)  # fmt: skip
+    notice = Notice(
+        title=f"training_ready: quality run #{run.id} ({run.trading_date}) {run.status}",
+        body="\n".join(
+            [
+                f"run_id: {run.id}",
+                f"trading_date: {run.trading_date}",
+                f"trigger: {run.trigger}",
+                f"trades: {run.total_trades}",
+                f"export: {url}",
+                f"csv: {export_url(run, settings, 'csv')}",
+            ]
+        ),  # fmt: skip
+        kind="success",
+    )
+    error = (notifier or Notifier([])).send(notice)
+    return AlertRecord(check="training", kind="training_ready", delivered=error is None,
+                       error=error)  # fmt: skip
 
 
 def _record_alerts(engine: Engine, run: QualityRun, records: list[AlertRecord]) -> None:

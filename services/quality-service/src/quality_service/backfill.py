@@ -9,6 +9,8 @@ so the run history shows the coverage before and after the backfill.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -30,6 +32,8 @@ class OrderServiceSettings(BaseSettings):
     timeout_seconds: float = Field(300.0, gt=0)  # one batch asks a provider once per snapshot
     backfill_batch: int = Field(500, ge=1, le=5000)
     backfill_max_batches: int = Field(200, ge=1)
+    # The start-up catch-up waits this long at most for the order service before its backfills.
+    startup_wait_seconds: float = Field(120.0, ge=0)
     # The worker's own credential for the order service; unset: the deployment's API_KEY.
     api_key: SecretStr | None = None
 
@@ -41,6 +45,25 @@ class OrderServiceSettings(BaseSettings):
 @cached_settings
 def get_order_service_settings() -> OrderServiceSettings:
     return OrderServiceSettings()
+
+
+def wait_for_order_service(
+    settings: OrderServiceSettings, *, sleep: Callable[[float], None] = time.sleep
+) -> bool:
+    """Poll the order service's /healthz until it answers (True) or the wait is over (False)."""
+    deadline = time.monotonic() + settings.startup_wait_seconds
+    while True:
+        try:
+            if httpx.get(f"{settings.url}/healthz", timeout=2.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() >= deadline:
+            log.warning(
+                "the order service did not answer within %ss", settings.startup_wait_seconds
+            )
+            return False
+        sleep(1.0)
 
 
 def _headers(settings: OrderServiceSettings) -> dict[str, str]:

@@ -28,7 +28,7 @@ from optrade.settings import (
     get_app_settings,
     get_database_settings,
 )
-from quality_service import backfill, history, runs, settlement, task_context
+from quality_service import backfill, history, runs, sessions, settlement, task_context
 from quality_service.celeryconfig import (
     BACKFILL_TASK,
     CATCH_UP_TASK,
@@ -79,11 +79,19 @@ assert task_context.REQUEST_ID_HEADER  # connects the request-id and logging sig
 
 @app.task(name=RUN_SCHEDULED_TASK, **TASK_OPTIONS)
 def run_scheduled(trading_date: str | None = None) -> int | None:
-    """Beat's daily task: the check for `trading_date` (default: the cron slot just reached)."""
-    day = date.fromisoformat(trading_date) if trading_date else slot_date(utcnow())
-    outcome = runs.run_scheduled_check(resources.engine, day, notifier=resources.notifier())
-    follow_with_backfill(outcome)
-    return outcome.run.id
+    """Beat's daily task: the cron slot just reached, every missed date before it, re-checks.
+
+    With `trading_date`, exactly that date's scheduled check (an operator's or a test's trigger).
+    """
+    if trading_date:
+        day = date.fromisoformat(trading_date)
+        outcome = runs.run_scheduled_check(resources.engine, day, notifier=resources.notifier())
+        follow_with_backfill(outcome)
+        return outcome.run.id
+    outcomes = sessions.scheduled_tick(resources.engine, notifier=resources.notifier())
+    for outcome in outcomes:
+        follow_with_backfill(outcome)
+    return outcomes[-1].run.id if outcomes else None
 
 
 def follow_with_backfill(outcome: runs.ScheduledOutcome | None) -> None:
@@ -94,7 +102,7 @@ def follow_with_backfill(outcome: runs.ScheduledOutcome | None) -> None:
     """
     if outcome is None or not outcome.created or outcome.run.trading_date is None:
         return
-    if outcome.run.status == RunStatus.SKIPPED:
+    if outcome.run.status == RunStatus.SKIPPED or outcome.run.trigger != "scheduled":
         return
     try:
         backfill_and_recheck.delay(outcome.run.trading_date.isoformat())
@@ -169,9 +177,14 @@ def settle_expiries(trading_date: str | None = None) -> int | None:
 
 @app.task(name=CATCH_UP_TASK, **TASK_OPTIONS)
 def catch_up() -> int | None:
-    outcome = runs.catch_up(resources.engine, notifier=resources.notifier())
-    follow_with_backfill(outcome)
-    return outcome.run.id if outcome else None
+    """Start-up: every missed trading date and due re-check; backfills once the order service
+    answers (at start-up it may still be coming up)."""
+    outcomes = sessions.run_due(resources.engine, notifier=resources.notifier())
+    if any(o.created and o.run.trigger == "scheduled" for o in outcomes):
+        backfill.wait_for_order_service(backfill.get_order_service_settings())
+    for outcome in outcomes:
+        follow_with_backfill(outcome)
+    return outcomes[-1].run.id if outcomes else None
 
 
 def declare_queues(celery: Celery, attempts: int = 5) -> None:

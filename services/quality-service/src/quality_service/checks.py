@@ -171,8 +171,12 @@ def check_condition(check: CheckSpec, dialect: str) -> ColumnElement[bool]:
     return complete_record(TRADE.c, dialect, (f.column for f in check.fields))
 
 
-def _in_window(start: datetime, end: datetime) -> ColumnElement[bool]:
-    return and_(TRADE.c.closed_at >= start, TRADE.c.closed_at < end)
+def in_window(
+    start: datetime, end: datetime, where: ColumnElement[bool] | None = None
+) -> ColumnElement[bool]:
+    """Closed in [start, end), and `where` (the run's further scope: mode, ids counted already)."""
+    window = and_(TRADE.c.closed_at >= start, TRADE.c.closed_at < end)
+    return window if where is None else and_(window, where)
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -193,7 +197,9 @@ def _plain_columns(check: CheckSpec) -> list[str]:
     return [f.column for f in check.fields if f.column not in JSON_COLUMNS]
 
 
-def count_query(start: datetime, end: datetime, dialect: str) -> Select:
+def count_query(
+    start: datetime, end: datetime, dialect: str, where: ColumnElement[bool] | None = None
+) -> Select:
     """The one aggregate query: per group (and per JSON column present or not), the trades,
     per-field presence and per-check passes of the fields tested by IS NOT NULL."""
     keys = [TRADE.c[k] for k in GROUP_KEYS]
@@ -219,7 +225,7 @@ def count_query(start: datetime, end: datetime, dialect: str) -> Select:
     ]
     return (
         select(*keys, *flags, func.count().label("total"), *fields, *checks)
-        .where(_in_window(start, end))
+        .where(in_window(start, end, where))
         .group_by(*keys, *positions)
     )
 
@@ -242,19 +248,26 @@ def _group(row: RowMapping, columns: Sequence[str]) -> GroupCounts:
     )
 
 
-def count_window(conn: Connection, start: datetime, end: datetime) -> WindowCounts:
+def count_window(
+    conn: Connection, start: datetime, end: datetime, where: ColumnElement[bool] | None = None
+) -> WindowCounts:
     """Count the window's trades with one query (see the module docstring)."""
     if conn.dialect.name == "postgresql":
         # JIT-compiling these ~35 aggregates costs more than it saves (measured: +0.4-0.9 s at
         # 1M trades); scoped to this transaction.
         conn.execute(text("SET LOCAL jit = off"))
-    rows = conn.execute(count_query(start, end, conn.dialect.name)).mappings().all()
+    rows = conn.execute(count_query(start, end, conn.dialect.name, where)).mappings().all()
     columns = [f.column for check in CHECKS for f in check.fields]
     return WindowCounts([_group(row, columns) for row in rows])
 
 
 def failing_samples(
-    conn: Connection, start: datetime, end: datetime, checks: Sequence[str], limit: int
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    checks: Sequence[str],
+    limit: int,
+    where: ColumnElement[bool] | None = None,
 ) -> dict[str, list[int]]:
     """Up to `limit` ids (lowest first) of trades failing each named check, in one round trip."""
     if not checks or limit <= 0:
@@ -266,7 +279,7 @@ def failing_samples(
         failing = case((check_condition(specs[name], dialect), 0), else_=1) == 1
         sample = (
             select(literal(name).label("check"), TRADE.c.id)
-            .where(_in_window(start, end), failing)
+            .where(in_window(start, end, where), failing)
             .order_by(TRADE.c.id)
             .limit(limit)
             .subquery()

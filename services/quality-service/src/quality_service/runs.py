@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -28,20 +30,18 @@ from quality_service.checks import (
     count_window,
     evaluate,
     failing_samples,
+    in_window,
     overall_status,
 )
 from quality_service.history import backfill_key, find_by_key, find_scheduled, scheduled_key
 from quality_service.notify import Notifier
-from quality_service.schedule import (
-    Window,
-    latest_due_trading_date,
-    lookback_window,
-    trading_date_window,
-)
+from quality_service.schedule import Window, lookback_window, session_window
 from quality_service.schemas import RunDetails, RunStatus, Trigger
+from quality_service.scope import Mode, counted_ranges, run_scope
 from quality_service.settings import QualitySettings, get_quality_settings
 
 log = logging.getLogger(__name__)
+Ranges = Sequence[Sequence[int]]
 
 MAX_LOOKBACK_DAYS = 90
 
@@ -72,15 +72,32 @@ def _new_run(
     )
 
 
-def _evaluate_into(session: Session, run: QualityRun, settings: QualitySettings) -> None:
-    """Count the run's window (one aggregate query) and grade it onto the run."""
+@contextmanager
+def snapshot_session(engine: Engine) -> Iterator[Session]:
+    """A transaction whose statements all see one snapshot (REPEATABLE READ on PostgreSQL).
+
+    The ids a run records and the counts it grades then describe the same trades even while
+    trades are being closed; SQLite's transactions are serializable already.
+    """
+    with session_scope(engine) as session:
+        if engine.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
+
+
+def _evaluate_into(
+    session: Session, run: QualityRun, settings: QualitySettings, exclude: Ranges = ()
+) -> None:
+    """Count the run's trades (one aggregate query), grade them and record their ids."""
     started = time.perf_counter()
     conn = session.connection()
-    counts = count_window(conn, run.window_start, run.window_end)
+    details = RunDetails.of(run.details)
+    where = run_scope(cast(Mode, details.mode or "live"), exclude)
+    start, end = run.window_start, run.window_end
+    details.counted_ids = counted_ranges(conn, in_window(start, end, where))
+    counts = count_window(conn, start, end, where)
     failing = [name for name in CHECK_NAMES if counts.check_passed(name) < counts.total]
-    samples = failing_samples(
-        conn, run.window_start, run.window_end, failing, settings.failing_ids_limit
-    )
+    samples = failing_samples(conn, start, end, failing, settings.failing_ids_limit, where)
     thresholds = {name: settings.threshold(name) for name in CHECK_NAMES}
     results = evaluate(counts, samples, thresholds, settings.warn_margin)
     # Positions stranded past expiry by the end of the window (or now, for today's window).
@@ -92,7 +109,6 @@ def _evaluate_into(session: Session, run: QualityRun, settings: QualitySettings)
     run.checks = [r.model_dump(mode="json") for r in results]
     run.status = overall_status(results, counts.total)
     run.finished_at = run.started_at + timedelta(seconds=elapsed)
-    details = RunDetails.of(run.details)
     details.duration_ms = round(elapsed * 1000, 3)
     run.details = details.stored()
 
@@ -129,29 +145,34 @@ def run_manual_check(
     engine: Engine,
     *,
     lookback_days: int = 1,
+    window: Window | None = None,
+    mode: Mode = "live",
     now: datetime | None = None,
     settings: QualitySettings | None = None,
     notifier: Notifier | None = None,
     alert: bool = True,
 ) -> QualityRun:
-    """Check the trades closed today (IST) or in the last `lookback_days` days; store the run."""
+    """Check the trades closed in `window`, or today (IST) or the last `lookback_days` days."""
     if not 1 <= lookback_days <= MAX_LOOKBACK_DAYS:
         raise ValueError(f"lookback_days must be within 1..{MAX_LOOKBACK_DAYS}")
     settings = settings or get_quality_settings()
     now = now or utcnow()
-    window = lookback_window(now, lookback_days)
-    run = _new_run(Trigger.MANUAL, window, now, settings, lookback_days=lookback_days)
+    looked_back = lookback_days if window is None else None
+    window = window or lookback_window(now, lookback_days)
+    run = _new_run(Trigger.MANUAL, window, now, settings, lookback_days=looked_back, mode=mode)
     _store_evaluated(engine, run, settings)
     if alert:
         finish_run(engine, run, settings=settings, notifier=notifier)
     return run
 
 
-def _store_evaluated(engine: Engine, run: QualityRun, settings: QualitySettings) -> None:
-    with session_scope(engine) as session:
+def _store_evaluated(
+    engine: Engine, run: QualityRun, settings: QualitySettings, exclude: Ranges = ()
+) -> None:
+    with snapshot_session(engine) as session:
         session.add(run)
         session.flush()
-        _evaluate_into(session, run, settings)
+        _evaluate_into(session, run, settings, exclude)
 
 
 def _compared_with(before: QualityRun | None) -> dict[str, Any]:
@@ -182,8 +203,10 @@ def run_backfill_check(
     settings = settings or get_quality_settings()
     now = now or utcnow()
     before = _compared_with(find_scheduled(engine, trading_date))
-    window = trading_date_window(trading_date)
-    run = _new_run(Trigger.BACKFILL, window, now, settings, backfill=backfill_report, **before)
+    window = session_window(trading_date)
+    run = _new_run(
+        Trigger.BACKFILL, window, now, settings, backfill=backfill_report, mode="live", **before
+    )
     run.trading_date = trading_date
     if "error" in backfill_report:
         run.note = f"backfill failed: {backfill_report['error']}"
@@ -225,12 +248,12 @@ def run_scheduled_check(
     """
     settings = settings or get_quality_settings()
     now = now or utcnow()
-    window = trading_date_window(trading_date)
-    run = _new_run(Trigger.SCHEDULED, window, now, settings, missed=missed)
+    window = session_window(trading_date)
+    run = _new_run(Trigger.SCHEDULED, window, now, settings, missed=missed, mode="live")
     run.trading_date = trading_date
     run.scheduled_key = scheduled_key(trading_date)
     try:
-        with session_scope(engine) as session:
+        with snapshot_session(engine) as session:
             session.add(run)
             session.flush()
             if is_trading_day(trading_date):
@@ -244,21 +267,3 @@ def run_scheduled_check(
     log.info("scheduled run %s for %s: %s", run.id, trading_date, run.status)
     finish_run(engine, run, settings=settings, notifier=notifier)
     return ScheduledOutcome(run, created=True)
-
-
-def catch_up(
-    engine: Engine,
-    *,
-    now: datetime | None = None,
-    settings: QualitySettings | None = None,
-    notifier: Notifier | None = None,
-) -> ScheduledOutcome | None:
-    """Run the latest trading date whose 15:45 IST has passed, if it has no scheduled run yet."""
-    now = now or utcnow()
-    due = latest_due_trading_date(now)
-    if find_scheduled(engine, due) is not None:
-        return None
-    log.warning("scheduled quality run for %s is missing: catching up", due)
-    return run_scheduled_check(
-        engine, due, now=now, settings=settings, notifier=notifier, missed=True
-    )

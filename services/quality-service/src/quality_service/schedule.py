@@ -33,6 +33,14 @@ def trading_date_window(day: date) -> Window:
     return Window(day_start(day), day_start(day + timedelta(days=1)), day.isoformat())
 
 
+def session_window(day: date) -> Window:
+    """Trading date `day`'s session: closes from the previous trading day's check time (15:45
+    IST) to `day`'s, so weekend, holiday and after-15:45 closes fall in the next session's run."""
+    before = previous_trading_day(day - timedelta(days=1), regular_only=False)
+    start = at_ist(before, DAILY_RUN_AT).astimezone(UTC)
+    return Window(start, at_ist(day, DAILY_RUN_AT).astimezone(UTC), f"session {day.isoformat()}")
+
+
 def lookback_window(now: datetime, lookback_days: int) -> Window:
     """Today in IST (lookback 1) or the last N IST calendar days up to the end of today."""
     today = now.astimezone(IST).date()

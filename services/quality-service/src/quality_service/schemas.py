@@ -29,6 +29,7 @@ class Trigger(StrEnum):
     SCHEDULED = "scheduled"
     MANUAL = "manual"
     BACKFILL = "backfill"  # the daily re-check after the snapshot backfill
+    RECHECK = "recheck"  # trades closed into a trading date's window after its run
 
 
 class FieldCount(BaseModel):
@@ -109,6 +110,11 @@ class RunDetails(BaseModel):
         default_factory=list, description="notices sent or suppressed"
     )
     missed: bool = Field(False, description="a scheduled run made up for by the catch-up")
+    mode: str | None = Field(None, description="the trades counted: live, replay or all")
+    counted_ids: list[tuple[int, int]] | None = Field(
+        None, description="the ids of the trades counted, as inclusive ranges of consecutive ids"
+    )
+    recheck: int | None = Field(None, description="re-check runs: the how-many-th of the date")
 
     @classmethod
     def of(cls, stored: dict[str, Any] | None) -> RunDetails:
@@ -125,8 +131,18 @@ class QualityRunPublic(BaseModel):
     trigger: Trigger
     status: RunStatus
     trading_date: date | None = Field(description="IST trading date of a scheduled run")
-    window_start: datetime = Field(description="UTC, inclusive (00:00 IST of the first day)")
-    window_end: datetime = Field(description="UTC, exclusive (00:00 IST after the last day)")
+    window_start: datetime = Field(
+        description="UTC, inclusive: 00:00 IST of the first day (manual), the previous trading "
+        "day's 15:45 IST (scheduled, recheck, backfill), or `from`"
+    )
+    window_end: datetime = Field(
+        description="UTC, exclusive: 00:00 IST after the last day (manual), the trading date's "
+        "15:45 IST (scheduled, recheck, backfill), or `to`"
+    )
+    mode: str | None = Field(None, description="trades counted: live, replay or all")
+    counted_trades_url: str | None = Field(
+        None, description="where the trades this run counted are exported (parquet; ?format=csv)"
+    )
     window_label: str | None = Field(description="'today', 'the last 7 days' or a date")
     started_at: datetime
     finished_at: datetime | None

@@ -46,6 +46,10 @@ class QualitySettings(BaseSettings):
 
     # Worker and beat start-up send a catch-up for a missed daily run.
     catch_up_on_start: bool = True
+    # After an outage every missed trading date is checked, looking back at most this far.
+    catch_up_max_days: int = Field(30, ge=1, le=366)
+    # Trades closed into a checked date's window are re-checked up to this many days back.
+    recheck_lookback_days: int = Field(30, ge=1, le=366)
 
     def threshold(self, check: str) -> float:
         return float(getattr(self, f"threshold_{check}"))

@@ -34,6 +34,10 @@ def to_public(run: QualityRun) -> QualityRunPublic:
         window_start=run.window_start,
         window_end=run.window_end,
         window_label=details.window_label,
+        mode=details.mode,
+        counted_trades_url=f"/quality/runs/{run.id}/trades"
+        if details.counted_ids is not None
+        else None,
         started_at=run.started_at,
         finished_at=run.finished_at,
         total_trades=run.total_trades,

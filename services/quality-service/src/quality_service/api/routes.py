@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from optrade.calendar import is_trading_day
+from optrade.calendar import IST, is_trading_day
 from optrade.errors import InvalidInput, UpstreamUnavailable
+from optrade.instants import INSTANT_DESCRIPTION, check_range, instant_param
 from optrade.security import ApiKeyDep
 from quality_service import history, runs
 from quality_service.api.deps import (
@@ -23,8 +24,11 @@ from quality_service.api.deps import (
 from quality_service.backfill import get_order_service_settings
 from quality_service.celeryconfig import BACKFILL_TASK
 from quality_service.dashboard import render_dashboard
+from quality_service.export import EXPORT_FORMATS, ExportFormat, export_run
 from quality_service.report import render_text
+from quality_service.schedule import Window
 from quality_service.schemas import QualityRunPublic, QualityStatus, QueuedTask, RunPage
+from quality_service.scope import Mode
 from quality_service.status import quality_status, to_public
 
 router = APIRouter(prefix="/quality", tags=["quality"])
@@ -58,12 +62,39 @@ def run_checks(
     background: BackgroundTasks,
     notifier: NotifierDep,
     lookback_days: Annotated[int, Query(ge=1, le=runs.MAX_LOOKBACK_DAYS)] = 1,
+    start: Annotated[
+        str | None, Query(alias="from", description=f"closed at or after; {INSTANT_DESCRIPTION}")
+    ] = None,
+    end: Annotated[
+        str | None, Query(alias="to", description=f"closed before; {INSTANT_DESCRIPTION}")
+    ] = None,
+    mode: Annotated[Mode, Query(description="trades counted: live (default), replay or all")] = (
+        "live"
+    ),
     format: Annotated[Format, Query(description="json or the text report")] = "json",
 ) -> Response:
-    """Run the checks now over today (IST) or the last `lookback_days` days, and store the run."""
-    run = runs.run_manual_check(engine, lookback_days=lookback_days, settings=settings, alert=False)
+    """Run the checks now over `from`..`to`, or today (IST) or the last `lookback_days` days."""
+    window = _requested_window(instant_param("from", start), instant_param("to", end))
+    run = runs.run_manual_check(
+        engine, lookback_days=lookback_days, window=window, mode=mode, settings=settings,
+        alert=False,
+    )  # fmt: skip
     runs.finish_run(engine, run, settings=settings, notifier=notifier, defer=background.add_task)
     return _respond(to_public(run), format, status_code=201)
+
+
+def _requested_window(start: datetime | None, end: datetime | None) -> Window | None:
+    """The `from`/`to` window of a manual run: both or neither, `to` later, at most 90 days."""
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        missing = "from" if start is None else "to"
+        raise InvalidInput(missing, "from and to go together (or give neither)")
+    check_range(start, end)
+    if end - start > timedelta(days=runs.MAX_LOOKBACK_DAYS):
+        raise InvalidInput("to", f"a window spans at most {runs.MAX_LOOKBACK_DAYS} days")
+    label = f"{start.astimezone(IST):%Y-%m-%d %H:%M} to {end.astimezone(IST):%Y-%m-%d %H:%M} IST"
+    return Window(start.astimezone(UTC), end.astimezone(UTC), label)
 
 
 @router.post(
@@ -111,6 +142,27 @@ def list_runs(
 def get_run(run: RunDep, format: Format = "json") -> Response:
     """One stored run, as JSON or as its text report."""
     return _respond(to_public(run), format)
+
+
+@router.get(
+    "/runs/{run_id}/trades",
+    responses={
+        200: {
+            "content": {t: {} for t in EXPORT_FORMATS.values()},
+            "description": "exactly the trades the run counted, by id",
+        },
+        404: {},
+        409: {},
+    },  # fmt: skip
+    operation_id="exportQualityRunTrades",
+)
+def export_run_trades(
+    run: RunDep,
+    session: SessionDep,
+    format: Annotated[ExportFormat, Query(description="parquet or csv")] = "parquet",
+) -> Response:
+    """The trades a stored run counted, exactly (certified training data of a passing run)."""
+    return export_run(session.connection(), run, format)  # the request's one transaction
 
 
 @router.get("/dashboard", response_class=HTMLResponse, operation_id="getQualityDashboard")
