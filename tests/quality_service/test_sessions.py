@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import Engine
 
 from optrade.calendar import IST, is_trading_day
+from optrade.settings import reset_all_settings
 from quality_service.notify import Notifier, build_notifier
 from quality_service.sessions import catch_up, scheduled_tick
-from optrade.settings import reset_all_settings
 from quality_service.settings import get_quality_settings
 from tests.conftest import TEST_API_KEY
 from tests.quality_service.conftest import TradeFactory
@@ -63,30 +63,8 @@ def test_a_week_with_late_weekend_holiday_closes_an_outage_and_a_backdate(
     assert [d for d in TRADING if not is_trading_day(d)] == []
     assert not is_trading_day(date(2025, 12, 25))  # Christmas
 
-    def tick(at: datetime) -> None:  # what beat's 15:45 task does at `at`
-        scheduled_tick(clean_db, now=at, notifier=notifier)
-
-    monday = add_trades(1, closed_at=ist(22, 11))
-    tick(ist(22, 15, 45))
-    late_monday = add_trades(1, closed_at=ist(22, 16, 10))  # after the check: Tuesday's session
-    tuesday = add_trades(2, closed_at=ist(23, 10))
-    tick(ist(23, 15, 45))
-    wednesday = add_trades(1, closed_at=ist(24, 12))
-    tick(ist(24, 15, 45))
-    christmas = add_trades(1, closed_at=ist(25, 11))  # a holiday close: Friday's session
-    tick(ist(25, 15, 45))  # the holiday slot is recorded as skipped
-    # Beat is down from Friday to Tuesday: three trading dates (26, 29, 30) get no run.
-    friday = add_trades(1, closed_at=ist(26, 12))
-    saturday = add_trades(1, closed_at=ist(27, 11))
-    late_monday_29 = add_trades(1, closed_at=ist(29, 16, 30))
-    tuesday_30 = add_trades(1, closed_at=ist(30, 10))
-    backdated = add_trades(1, closed_at=ist(23, 11))  # closed into Tuesday 23's checked window
-    # Wednesday morning the worker starts again: its catch-up, then the day's 15:45 run.
-    catch_up(clean_db, now=ist(31, 9, 30), notifier=notifier)
-    wednesday_31 = add_trades(1, closed_at=ist(31, 10))
-    tick(ist(31, 15, 45))
-    every_trade = [*monday, *late_monday, *tuesday, *wednesday, *christmas, *friday, *saturday,
-                   *late_monday_29, *tuesday_30, *backdated, *wednesday_31]  # fmt: skip
+    trades = _walk_the_week(clean_db, add_trades, notifier)
+    every_trade = [i for ids in trades.values() for i in ids]
 
     env = {"DATABASE_URL": database_url, "API_KEY": TEST_API_KEY, "APP_ENV": "test",
            "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}"}  # fmt: skip
@@ -126,7 +104,7 @@ def test_a_week_with_late_weekend_holiday_closes_an_outage_and_a_backdate(
         ("2025-12-31", "scheduled"): 1,
     }  # fmt: skip
     recheck = by_date[("2025-12-23", "recheck")]
-    assert _expand(_details(clean_db, recheck["id"])) == backdated
+    assert _expand(_details(clean_db, recheck["id"])) == trades["backdated"]
 
     # The export of each run holds exactly the trades that run counted (not the later backdate).
     for run_id, response in exports.items():
@@ -134,7 +112,7 @@ def test_a_week_with_late_weekend_holiday_closes_an_outage_and_a_backdate(
         table = pq.read_table(io.BytesIO(response.content))
         assert table.column("id").to_pylist() == _expand(_details(clean_db, run_id))
     tuesday_csv = pa_csv.read_csv(io.BytesIO(csv.content))
-    assert tuesday_csv.column("id").to_pylist() == [*late_monday, *tuesday]
+    assert tuesday_csv.column("id").to_pylist() == [*trades["late_monday"], *trades["tuesday"]]
 
     # Each passing scheduled or re-check run published training_ready with its export URL.
     ready = [p.json() for p in sink.received if p.json()["title"].startswith("training_ready")]
@@ -142,6 +120,39 @@ def test_a_week_with_late_weekend_holiday_closes_an_outage_and_a_backdate(
     assert ready_ids == [r["id"] for r in counting if r["total_trades"]]
     first = ready[0]["message"]
     assert f"export: http://quality.test/quality/runs/{ready_ids[0]}/trades?format=parquet" in first
+
+
+def _walk_the_week(
+    clean_db: Engine, add_trades: TradeFactory, notifier: Notifier
+) -> dict[str, list[int]]:
+    """Trades closed through the week and beat's ticks at a test clock; the ids by name."""
+
+    def tick(at: datetime) -> None:  # what beat's 15:45 task does at `at`
+        scheduled_tick(clean_db, now=at, notifier=notifier)
+
+    monday = add_trades(1, closed_at=ist(22, 11))
+    tick(ist(22, 15, 45))
+    late_monday = add_trades(1, closed_at=ist(22, 16, 10))  # after the check: Tuesday's session
+    tuesday = add_trades(2, closed_at=ist(23, 10))
+    tick(ist(23, 15, 45))
+    wednesday = add_trades(1, closed_at=ist(24, 12))
+    tick(ist(24, 15, 45))
+    christmas = add_trades(1, closed_at=ist(25, 11))  # a holiday close: Friday's session
+    tick(ist(25, 15, 45))  # the holiday slot is recorded as skipped
+    # Beat is down from Friday to Tuesday: three trading dates (26, 29, 30) get no run.
+    friday = add_trades(1, closed_at=ist(26, 12))
+    saturday = add_trades(1, closed_at=ist(27, 11))
+    late_monday_29 = add_trades(1, closed_at=ist(29, 16, 30))
+    tuesday_30 = add_trades(1, closed_at=ist(30, 10))
+    backdated = add_trades(1, closed_at=ist(23, 11))  # closed into Tuesday 23's checked window
+    # Wednesday morning the worker starts again: its catch-up, then the day's 15:45 run.
+    catch_up(clean_db, now=ist(31, 9, 30), notifier=notifier)
+    wednesday_31 = add_trades(1, closed_at=ist(31, 10))
+    tick(ist(31, 15, 45))
+    return {"monday": monday, "late_monday": late_monday, "tuesday": tuesday,
+            "wednesday": wednesday, "christmas": christmas, "friday": friday, "saturday": saturday,
+            "late_monday_29": late_monday_29, "tuesday_30": tuesday_30, "backdated": backdated,
+            "wednesday_31": wednesday_31}  # fmt: skip
 
 
 def _details(engine: Engine, run_id: int) -> list[list[int]]:
