@@ -223,3 +223,36 @@ async def test_queueing_a_backfill_needs_the_key_and_a_trading_date(
     assert queued.status_code == 202, queued.text
     body = queued.json()
     assert (body["task"], body["trading_date"]) == ("quality.backfill_and_recheck", "2025-12-02")
+
+
+async def test_checks_take_a_from_to_window_and_count_live_trades_unless_asked(
+    client: Client, api_headers: dict[str, str], add_trades: TradeFactory
+) -> None:
+    live = _today(add_trades, 2)
+    replay = _today(add_trades, 1, mode="replay")
+    earlier = add_trades(1, closed_at=datetime(2025, 12, 2, 11, 0, tzinfo=IST))
+
+    async def check(**params: str) -> dict:
+        response = await client.post("/quality/checks", params=params, headers=api_headers)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    assert (await check())["total_trades"] == 2  # today's live trades only
+    replayed = await check(mode="replay")
+    assert (replayed["total_trades"], replayed["mode"]) == (1, "replay")
+    assert (await check(mode="all"))["total_trades"] == 3
+    window = await check(**{"from": "2025-12-02", "to": "2025-12-03"})
+    assert window["total_trades"] == 1 and window["window_label"].startswith("2025-12-02 00:00")
+    exported = await client.get(f"/quality/runs/{window['id']}/trades", params={"format": "csv"})
+    assert exported.status_code == 200 and exported.headers["x-trade-count"] == "1"
+    assert exported.text.splitlines()[1].startswith(f"{earlier[0]},")
+    assert live and replay
+
+    reversed_window = await client.post(
+        "/quality/checks", params={"from": "2025-12-03", "to": "2025-12-02"}, headers=api_headers
+    )
+    assert reversed_window.status_code == 422 and "to" in reversed_window.text
+    half = await client.post("/quality/checks", params={"from": "2025-12-03"}, headers=api_headers)
+    assert half.status_code == 422 and "from and to go together" in half.text
+    bad_mode = await client.post("/quality/checks", params={"mode": "x"}, headers=api_headers)
+    assert bad_mode.status_code == 422 and "mode" in bad_mode.text

@@ -64,7 +64,7 @@ def test_a_week_with_late_weekend_holiday_closes_an_outage_and_a_backdate(
     assert not is_trading_day(date(2025, 12, 25))  # Christmas
 
     trades = _walk_the_week(clean_db, add_trades, notifier)
-    every_trade = [i for ids in trades.values() for i in ids]
+    every_trade = [i for name, ids in trades.items() if name != "replayed" for i in ids]
 
     env = {"DATABASE_URL": database_url, "API_KEY": TEST_API_KEY, "APP_ENV": "test",
            "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}"}  # fmt: skip
@@ -95,6 +95,7 @@ def test_a_week_with_late_weekend_holiday_closes_an_outage_and_a_backdate(
     counted = Counter(t for r in counting for t in _expand(_details(clean_db, r["id"])))
     assert sorted(counted) == sorted(every_trade)
     assert set(counted.values()) == {1}
+    assert not set(trades["replayed"]) & set(counted)  # live runs count live trades
     totals = {(r["trading_date"], r["trigger"]): r["total_trades"] for r in counting}
     assert totals == {
         ("2025-12-22", "scheduled"): 1, ("2025-12-23", "scheduled"): 3,
@@ -134,6 +135,7 @@ def _walk_the_week(
     tick(ist(22, 15, 45))
     late_monday = add_trades(1, closed_at=ist(22, 16, 10))  # after the check: Tuesday's session
     tuesday = add_trades(2, closed_at=ist(23, 10))
+    replayed = add_trades(1, closed_at=ist(23, 10, 30), mode="replay")  # not a live trade
     tick(ist(23, 15, 45))
     wednesday = add_trades(1, closed_at=ist(24, 12))
     tick(ist(24, 15, 45))
@@ -152,7 +154,7 @@ def _walk_the_week(
     return {"monday": monday, "late_monday": late_monday, "tuesday": tuesday,
             "wednesday": wednesday, "christmas": christmas, "friday": friday, "saturday": saturday,
             "late_monday_29": late_monday_29, "tuesday_30": tuesday_30, "backdated": backdated,
-            "wednesday_31": wednesday_31}  # fmt: skip
+            "wednesday_31": wednesday_31, "replayed": replayed}  # fmt: skip
 
 
 def _details(engine: Engine, run_id: int) -> list[list[int]]:

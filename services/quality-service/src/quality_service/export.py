@@ -51,7 +51,10 @@ def _arrow_type(column: sa.Column) -> pa.DataType:
 
 
 def trade_schema() -> pa.Schema:
-    return pa.schema([pa.field(c.name, _arrow_type(c)) for c in TRADE.columns])
+    """The trade table's columns, `id` and `position_id` first."""
+    first = ("id", "position_id")
+    columns = [TRADE.c[name] for name in first] + [c for c in TRADE.columns if c.name not in first]
+    return pa.schema([pa.field(c.name, _arrow_type(c)) for c in columns])
 
 
 def _cell(value: Any) -> Any:
