@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -49,3 +51,18 @@ def test_the_worker_sends_its_own_order_service_key_when_one_is_set() -> None:
     settings = OrderServiceSettings(url="http://order.test", api_key="worker-own-key")
     request_backfill(settings, transport=httpx.MockTransport(order_service))
     assert [r.headers["authorization"] for r in asked] == ["Bearer worker-own-key"]
+
+
+def test_the_start_up_catch_up_waits_for_the_order_service_to_answer() -> None:
+    from quality_service.backfill import wait_for_order_service
+    from tests.support.http_sink import http_sink
+    from tests.support.processes import free_port
+
+    slept: list[float] = []
+    with http_sink() as orders:
+        settings = OrderServiceSettings(url=orders.url, startup_wait_seconds=5)
+        assert wait_for_order_service(settings, sleep=slept.append)
+        assert [r.path for r in orders.received] == ["/healthz"] and slept == []
+    gone = OrderServiceSettings(url=f"http://127.0.0.1:{free_port()}", startup_wait_seconds=0.3)
+    assert not wait_for_order_service(gone, sleep=lambda s: slept.append(s) or time.sleep(0.1))
+    assert slept  # it asked again before giving up
