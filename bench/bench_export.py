@@ -193,7 +193,8 @@ def _child(url: str, export_format: str, closed_to: str | None) -> None:
     size = sum(len(chunk) for chunk in stream_export(engine, plan, ExportFormat(export_format)))
     seconds = time.perf_counter() - started
     with engine.connect() as connection:
-        count = select(func.count()).select_from(Trade).where(*window.conditions())
+        columns = Trade.__table__.c  # type: ignore[attr-defined]
+        count = select(func.count()).select_from(Trade).where(*window.conditions(columns))
         rows = connection.execute(count).scalar_one()
     print(json.dumps({"rows": rows, "bytes": size, "seconds": seconds}))
 

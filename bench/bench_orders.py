@@ -202,7 +202,7 @@ def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
                 MARKET_DATA_CLIENT_FALLBACK_URL=md["fallback"],
                 # A busy machine can take longer than the production 0.5 s to answer a quote;
                 # a healthy provider must not fall back here. The hanging one still times out.
-                MARKET_DATA_READ_TIMEOUT="2",
+                MARKET_DATA_CLIENT_READ_TIMEOUT="2",
                 **extra,
             )
         if database_url.startswith("postgres"):
@@ -371,7 +371,7 @@ def _capture_overhead(urls: dict[str, str], order: dict[str, Any]) -> dict[str, 
         )
     median = statistics.median(overheads)
     return figure(
-        "close p50 with exit capture minus without (CAPTURE_ENABLED=false), one at a time",
+        "close p50 with exit capture minus without (ORDER_CAPTURE_ENABLED=false), one at a time",
         "ms",
         overheads,
         goal=f"<= {GOAL_CAPTURE_MS:g} ms",
