@@ -141,3 +141,14 @@ def test_listing_windows_read_dates_and_naive_times_as_ist(api: Any) -> None:
     reversed_range = api.get("/v1/trades", params={"from": "2025-12-02", "to": "2025-12-01"})
     assert reversed_range.status_code == 422
     assert reversed_range.json()["errors"][0]["field"] == "to"
+
+
+def test_the_deprecated_quantity_still_works_and_says_it_is_deprecated(api: Any) -> None:
+    old = place(api, order(quantity=2))
+    assert old.status_code == 201 and old.json()["lots"] == 2
+    assert old.headers["Deprecation"] == "@1796083200"  # RFC 9745: since 2026-12-01
+    new = place(api, order(quantity=None, lots=2))
+    assert "Deprecation" not in new.headers
+    closed = close(api, old.json()["id"], {"quantity": 1})
+    assert closed.status_code == 200 and closed.json()["trade"]["lots"] == 1
+    assert closed.headers["Deprecation"] == "@1796083200"

@@ -71,12 +71,18 @@ MarketInstant = Annotated[
 # Forms of the quantity that are not stored: the canonical body names the lots `quantity`, as it
 # did before `lots` and `units` existed, so fingerprints of earlier requests still match.
 _QUANTITY_FORMS = {"lots", "quantity", "units"}
+# `quantity` deprecated on 2026-12-01 (RFC 9745 structured date, seconds since the epoch).
+QUANTITY_DEPRECATED = "@1796083200"
 
 
 class _Request(BaseModel):
     """A body with a quantity given as `lots`, `units` or the deprecated `quantity`."""
 
     model_config = ConfigDict(extra="forbid")
+
+    def deprecation(self) -> str | None:
+        """The `Deprecation` header (RFC 9745) when the body used a deprecated field."""
+        return QUANTITY_DEPRECATED if self.quantity is not None else None
 
     lots: Lots | None = None
     quantity: DeprecatedLots | None = None

@@ -66,6 +66,8 @@ def place_order(
     )
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
+    if deprecated := order.deprecation():
+        response.headers["Deprecation"] = deprecated
     return PositionPublic.model_validate(outcome.position)
 
 

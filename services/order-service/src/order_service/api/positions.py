@@ -136,6 +136,8 @@ def close(
     )
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
+    if deprecated := request.deprecation():
+        response.headers["Deprecation"] = deprecated
     return CloseResult(
         trade=TradePublic.model_validate(outcome.trade),
         position=PositionPublic.model_validate(outcome.position),
