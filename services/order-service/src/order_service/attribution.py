@@ -37,12 +37,11 @@ import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from optrade.domain import Side
-from order_service.market_hours import SESSION_SECONDS, session_seconds_between
+from optrade.domain import DAYS_PER_YEAR, SESSION_SECONDS, TRADING_DAYS_PER_YEAR, Side
+from order_service.market_hours import session_seconds_between
 
-TRADING_DAYS_PER_YEAR = 252
 # Calendar days of theta one full session stands for.
-THETA_DAYS_PER_SESSION = 365 / TRADING_DAYS_PER_YEAR
+THETA_DAYS_PER_SESSION = DAYS_PER_YEAR / TRADING_DAYS_PER_YEAR
 ATTRIBUTION_PARTS = ("delta", "gamma", "theta", "vega")
 ATTRIBUTION_COLUMNS = tuple(
     f"attr_{part}" for part in (*ATTRIBUTION_PARTS, "explained", "residual")

@@ -15,10 +15,6 @@ from optrade.calendar import is_trading_day, next_trading_day, previous_trading_
 from optrade.domain import IST, MARKET_CLOSE, MARKET_OPEN, TradeMode
 from optrade.errors import DomainError, InvalidInput
 
-SESSION_SECONDS = (
-    datetime.combine(date.min, MARKET_CLOSE) - datetime.combine(date.min, MARKET_OPEN)
-).total_seconds()  # 22 500 s = 375 minutes
-
 
 class MarketClosed(DomainError):
     """An order or close outside the session, with no `as_of`, where off-hours are not allowed."""

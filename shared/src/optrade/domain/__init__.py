@@ -12,6 +12,8 @@ from optrade.domain.clock import (
     MARKET_OPEN,
     SECONDS_PER_DAY,
     SECONDS_PER_YEAR,
+    SESSION_SECONDS,
+    TRADING_DAYS_PER_YEAR,
     utcnow,
 )
 from optrade.domain.completeness import complete_record, present
@@ -52,6 +54,7 @@ __all__ = [
     "RECORD_COLUMNS",
     "SECONDS_PER_DAY",
     "SECONDS_PER_YEAR",
+    "SESSION_SECONDS",
     "SNAPSHOT_FIELD_NAMES",
     "SNAPSHOT_FIELD_TYPES",
     "SNAPSHOT_PREFIXES",
@@ -59,6 +62,7 @@ __all__ = [
     "PositionStatus",
     "Side",
     "SnapshotSource",
+    "TRADING_DAYS_PER_YEAR",
     "TradeMode",
     "TradeWindow",
     "complete_record",

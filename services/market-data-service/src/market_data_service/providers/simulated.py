@@ -53,12 +53,18 @@ from market_data_service.providers.base import (
     unknown_underlying,
 )
 from optrade.calendar import expiry_close, is_trading_day, next_trading_day, previous_trading_day
-from optrade.domain import DAYS_PER_YEAR, IST, MARKET_OPEN, SECONDS_PER_YEAR
+from optrade.domain import (
+    DAYS_PER_YEAR,
+    IST,
+    MARKET_OPEN,
+    SECONDS_PER_YEAR,
+    SESSION_SECONDS,
+    TRADING_DAYS_PER_YEAR,
+)
 from optrade.errors import InvalidInput
 from optrade.instruments import ContractExpiry, InstrumentSpec, get_instruments
 
-SESSION_MINUTES = 375  # 09:15 to 15:30
-TRADING_DAYS_PER_YEAR = 252
+SESSION_MINUTES = int(SESSION_SECONDS) // 60  # 09:15 to 15:30
 TICK = 0.05
 STRIKES_EACH_SIDE = 40
 WEEKLIES_LISTED = 4
