@@ -9,6 +9,7 @@ trading date's run is stored once, by its database key); the lock keeps them fro
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import os
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 import redis
 from celery.beat import PersistentScheduler
 
+from quality_service.celery_app import refuse_unsafe_production_settings
 from quality_service.settings import CelerySettings, get_celery_settings
 
 log = logging.getLogger(__name__)
@@ -108,14 +110,21 @@ class LockedScheduler(PersistentScheduler):
     lock: BeatLock | None = None
 
     def setup_schedule(self) -> None:
+        refuse_unsafe_production_settings()  # before taking the lock a refused beat would hold
         self.lock = beat_lock(get_celery_settings())
         try:
             self.lock.acquire()
         except BeatLockHeld as exc:
             log.error("refusing to start a second beat: %s", exc)
             raise SystemExit(3) from exc
+        atexit.register(self.close_lock)  # also when beat exits before its service loop
         log.info("beat lock acquired")
         super().setup_schedule()
+
+    def close_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if self.lock is not None and not self.lock.refresh():
@@ -127,6 +136,4 @@ class LockedScheduler(PersistentScheduler):
         try:
             super().close()
         finally:
-            if self.lock is not None:
-                self.lock.release()
-                self.lock = None
+            self.close_lock()
