@@ -23,6 +23,8 @@ from sqlalchemy import Engine, select
 
 from optrade.clients.market_data import MarketDataClient, MarketDataClientSettings
 from optrade.db.models import Trade
+from optrade.domain import utcnow
+from order_service.market_hours import in_session
 from order_service.ml.backfill import backfill_snapshots
 from tests.support.fake_brokers.nse_source import shift_for_today
 from tests.support.fake_brokers.processes import MARKET_DATA, SNAPSHOT, fake_broker, live_env
@@ -79,6 +81,16 @@ def order(**overrides: Any) -> dict[str, Any]:
     return body | overrides
 
 
+def _skip_outside_the_session(opened: list[httpx.Response]) -> None:
+    """Live orders at "now" outside 09:15-15:30 IST are refused (issue 13), and a live provider
+    has no closing quote to fill an off-hours order from: the scenario needs an open session."""
+    if in_session(utcnow()):
+        return
+    assert [o.status_code for o in opened] == [422, 422], opened[0].text
+    assert opened[0].json()["type"] == "/problems/market-closed"
+    pytest.skip("live capture at now needs an open NSE session (09:15-15:30 IST)")
+
+
 def test_live_capture_failover_missing_and_honest_backfill(
     live: dict[str, Any], database_url: str, engine: Engine
 ) -> None:
@@ -89,6 +101,7 @@ def test_live_capture_failover_missing_and_honest_backfill(
     try:
         with httpx.Client(base_url=orders.url, headers=AUTH, timeout=30) as api:
             opened = [api.post("/v1/orders", json=order()) for _ in range(2)]
+            _skip_outside_the_session(opened)
             assert [o.status_code for o in opened] == [201, 201], opened[0].text
             position = opened[0].json()
             nse = nse_leg(26100, "PE")
