@@ -256,3 +256,27 @@ async def test_checks_take_a_from_to_window_and_count_live_trades_unless_asked(
     assert half.status_code == 422 and "from and to go together" in half.text
     bad_mode = await client.post("/quality/checks", params={"mode": "x"}, headers=api_headers)
     assert bad_mode.status_code == 422 and "mode" in bad_mode.text
+
+
+async def test_without_the_parquet_extra_csv_still_exports_and_parquet_is_a_clear_501(
+    client: Client, api_headers: dict[str, str], add_trades: TradeFactory, monkeypatch
+) -> None:
+    """The worker/beat image has no pyarrow: CSV needs none, Parquet says what is missing."""
+    import sys
+
+    ids = _today(add_trades, 2)
+    run = await client.post("/quality/checks", headers=api_headers)
+    assert run.status_code == 201, run.text
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
+
+    parquet = await client.get(f"/quality/runs/{run.json()['id']}/trades")
+    assert parquet.status_code == 501, parquet.text
+    assert parquet.json()["type"] == "/problems/not-installed"
+    assert "format=csv" in parquet.json()["detail"] and "parquet" in parquet.json()["detail"]
+
+    url = f"/quality/runs/{run.json()['id']}/trades"
+    exported = await client.get(url, params={"format": "csv"})
+    assert exported.status_code == 200 and exported.headers["x-trade-count"] == "2"
+    lines = exported.text.splitlines()
+    assert lines[0].startswith("id,position_id,") and len(lines) == 3
+    assert sorted(int(line.split(",", 1)[0]) for line in lines[1:]) == sorted(ids)

@@ -153,6 +153,7 @@ def get_run(run: RunDep, format: Format = "json") -> Response:
         },
         404: {},
         409: {},
+        501: {"description": "parquet asked of an installation without the `parquet` extra"},
     },  # fmt: skip
     operation_id="exportQualityRunTrades",
 )
