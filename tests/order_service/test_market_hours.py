@@ -99,3 +99,33 @@ def test_in_session_is_live_and_a_past_as_of_is_a_replay_at_any_hour() -> None:
     assert (replay.instant, replay.recorded_at, replay.mode) == (past, past, TradeMode.REPLAY)
     with pytest.raises(InvalidInput, match="as_of"):
         market_timing(now + timedelta(minutes=1), now, max_skew=SKEW, allow_off_hours=False)
+
+
+def test_a_declared_special_session_is_in_session_and_fills_at_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session NSE announced outside the usual hours (an evening Muhurat session): orders at
+    now inside it are live and in session; outside it the usual rules hold."""
+    from optrade.settings import reset_all_settings
+
+    monkeypatch.setenv("NSE_SPECIAL_SESSIONS", '["2025-12-07T18:00/19:00"]')  # a Sunday evening
+    reset_all_settings()
+    assert in_session(ist("2025-12-07 18:00:00")) and in_session(ist("2025-12-07 18:59:59"))
+    assert not in_session(ist("2025-12-07 19:00:00"))
+    assert not in_session(ist("2025-12-07 17:59:59"))
+    now = ist("2025-12-07 18:30")
+    timing = market_timing(None, now, max_skew=SKEW, allow_off_hours=False)
+    assert (timing.instant, timing.mode, timing.off_hours) == (now, TradeMode.LIVE, False)
+    # Market time still counts regular sessions only: the evening adds none.
+    assert session_seconds_between(ist("2025-12-07 18:00"), ist("2025-12-07 19:00")) == 0
+
+
+@pytest.mark.parametrize("entry", ["2025-12-07T19:00/18:00", "2025-12-07 18h", "18:00/19:00"])
+def test_a_malformed_special_session_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, entry: str
+) -> None:
+    from optrade.calendar import CalendarSettings
+
+    monkeypatch.setenv("NSE_SPECIAL_SESSIONS", f'["{entry}"]')
+    with pytest.raises(ValueError, match="special_sessions"):
+        CalendarSettings()

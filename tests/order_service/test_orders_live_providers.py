@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import date, timedelta
+from datetime import time as clock_time
 from typing import Any
 
 import httpx
@@ -23,8 +24,7 @@ from sqlalchemy import Engine, select
 
 from optrade.clients.market_data import MarketDataClient, MarketDataClientSettings
 from optrade.db.models import Trade
-from optrade.domain import utcnow
-from order_service.market_hours import in_session
+from optrade.domain import IST, utcnow
 from order_service.ml.backfill import backfill_snapshots
 from tests.support.fake_brokers.nse_source import shift_for_today
 from tests.support.fake_brokers.processes import MARKET_DATA, SNAPSHOT, fake_broker, live_env
@@ -81,14 +81,18 @@ def order(**overrides: Any) -> dict[str, Any]:
     return body | overrides
 
 
-def _skip_outside_the_session(opened: list[httpx.Response]) -> None:
-    """Live orders at "now" outside 09:15-15:30 IST are refused (issue 13), and a live provider
-    has no closing quote to fill an off-hours order from: the scenario needs an open session."""
-    if in_session(utcnow()):
-        return
-    assert [o.status_code for o in opened] == [422, 422], opened[0].text
-    assert opened[0].json()["type"] == "/problems/market-closed"
-    pytest.skip("live capture at now needs an open NSE session (09:15-15:30 IST)")
+def _session_now() -> str:
+    """NSE_SPECIAL_SESSIONS covering the next hour (split at IST midnight): live orders at "now"
+    are in session whatever the wall clock says, as during an announced special session, so the
+    scenario runs at any hour (outside a session they are 422 market-closed, tested elsewhere)."""
+    start = utcnow().astimezone(IST) - timedelta(minutes=2)
+    end = start + timedelta(hours=1)
+    if end.date() == start.date():
+        return json.dumps([f"{start:%Y-%m-%dT%H:%M}/{end:%H:%M}"])
+    sessions = [f"{end:%Y-%m-%dT00:00}/{end:%H:%M}"] if end.time() > clock_time(0, 1) else []
+    if start.time() < clock_time(23, 58):
+        sessions.append(f"{start:%Y-%m-%dT%H:%M}/23:59")
+    return json.dumps(sessions)
 
 
 def test_live_capture_failover_missing_and_honest_backfill(
@@ -97,11 +101,11 @@ def test_live_capture_failover_missing_and_honest_backfill(
     md = live["services"]
     log_path = live["logs"] / "orders.log"
     orders = order_service(database_url, md["primary"].url, md["fallback"].url,
-                           log_path=log_path, MARKET_DATA_READ_TIMEOUT="10")  # fmt: skip
+                           log_path=log_path, MARKET_DATA_READ_TIMEOUT="10",
+                           NSE_SPECIAL_SESSIONS=_session_now())  # fmt: skip
     try:
         with httpx.Client(base_url=orders.url, headers=AUTH, timeout=30) as api:
             opened = [api.post("/v1/orders", json=order()) for _ in range(2)]
-            _skip_outside_the_session(opened)
             assert [o.status_code for o in opened] == [201, 201], opened[0].text
             position = opened[0].json()
             nse = nse_leg(26100, "PE")

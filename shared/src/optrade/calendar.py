@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Defined in optrade.domain; re-exported because every calendar caller needs them.
@@ -39,6 +40,38 @@ class CalendarSettings(BaseSettings):
 
     extra_holidays: list[date] = []
     extra_trading_days: list[date] = []
+    # Sessions NSE announces outside 09:15-15:30 (Muhurat trading, a special Saturday session):
+    # "YYYY-MM-DDTHH:MM/HH:MM" in IST, e.g. ["2026-11-08T18:00/19:00"].
+    special_sessions: list[str] = []
+
+    @field_validator("special_sessions")
+    @classmethod
+    def _parse_sessions(cls, value: list[str]) -> list[str]:
+        for text in value:
+            special_session_bounds(text)  # raises ValueError naming the entry
+        return value
+
+
+def special_session_bounds(text: str) -> tuple[datetime, datetime]:
+    """The IST start and end of one `NSE_SPECIAL_SESSIONS` entry ("2026-11-08T18:00/19:00")."""
+    try:
+        start_text, end_text = text.split("/")
+        start = datetime.fromisoformat(start_text).replace(tzinfo=IST)
+        end = datetime.combine(start.date(), time.fromisoformat(end_text), tzinfo=IST)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not YYYY-MM-DDTHH:MM/HH:MM (IST)") from exc
+    if end <= start:
+        raise ValueError(f"{text!r}: the session must end after it starts")
+    return start, end
+
+
+def in_special_session(moment: datetime) -> bool:
+    """Whether `moment` falls in a session declared in `NSE_SPECIAL_SESSIONS`."""
+    for text in _settings().special_sessions:
+        start, end = special_session_bounds(text)
+        if start <= moment < end:
+            return True
+    return False
 
 
 @cached_settings

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from optrade.calendar import is_trading_day, next_trading_day, previous_trading_day
+from optrade.calendar import (
+    in_special_session,
+    is_trading_day,
+    next_trading_day,
+    previous_trading_day,
+)
 from optrade.domain import IST, MARKET_CLOSE, MARKET_OPEN, TradeMode
 from optrade.errors import DomainError, InvalidInput
 
@@ -32,11 +37,13 @@ def _close(day: date) -> datetime:
 
 
 def in_session(moment: datetime) -> bool:
-    """Whether `moment` lies in a regular NSE session, [09:15, 15:30) IST on a trading day."""
+    """Whether `moment` lies in a regular NSE session, [09:15, 15:30) IST on a trading day, or
+    in a special session the operator declared (`NSE_SPECIAL_SESSIONS`, e.g. Muhurat trading)."""
     local = moment.astimezone(IST)
-    return is_trading_day(local.date(), regular_only=True) and (
+    regular = is_trading_day(local.date(), regular_only=True) and (
         MARKET_OPEN <= local.time() < MARKET_CLOSE
     )
+    return regular or in_special_session(moment)
 
 
 def next_session_open(moment: datetime) -> datetime:
