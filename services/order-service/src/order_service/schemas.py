@@ -265,15 +265,8 @@ def _symbol_of(row: OptionIdentity) -> str:
     return format_symbol(row.underlying, row.expiry, row.strike, row.option_type)
 
 
-class PositionPublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Provenance):
-    id: int
-    lots: int = Field(description="opened quantity, lots")
-    quantity_open: int = Field(description="still open, lots (same as lots_open)")
-    status: str
-    closed_at: datetime | None = None
-    idempotency_key: str | None = None
-    client_order_id: str | None = None
-    updated_at: datetime
+class _BrokerNaming(OptionIdentity):
+    """The contract as a broker names it: trading symbol and exchange (one place for both)."""
 
     @computed_field(description=SYMBOL_DESCRIPTION)  # type: ignore[prop-decorator]
     @property
@@ -284,6 +277,17 @@ class PositionPublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Pr
     @property
     def exchange(self) -> str:
         return EXCHANGE
+
+
+class PositionPublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Provenance):
+    id: int
+    lots: int = Field(description="opened quantity, lots")
+    quantity_open: int = Field(description="still open, lots (same as lots_open)")
+    status: str
+    closed_at: datetime | None = None
+    idempotency_key: str | None = None
+    client_order_id: str | None = None
+    updated_at: datetime
 
     @computed_field(description="opened quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
     @property
@@ -302,7 +306,7 @@ class PositionPublic(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Pr
 
 
 class TradePublic(
-    OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance
+    _BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance
 ):
     id: int
     position_id: int
@@ -323,16 +327,6 @@ class TradePublic(
     closed_at: datetime
     close_reason: str | None = None
     close_idempotency_key: str | None = None
-
-    @computed_field(description=SYMBOL_DESCRIPTION)  # type: ignore[prop-decorator]
-    @property
-    def symbol(self) -> str:
-        return _symbol_of(self)
-
-    @computed_field(description="exchange segment of the contract: NFO")  # type: ignore[prop-decorator]
-    @property
-    def exchange(self) -> str:
-        return EXCHANGE
 
     @computed_field(description="closed quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
     @property
