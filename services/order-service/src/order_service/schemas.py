@@ -305,9 +305,7 @@ class PositionPublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Pro
         return self.quantity_open * self.lot_size
 
 
-class TradePublic(
-    _BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance
-):
+class TradePublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance):
     id: int
     position_id: int
     lots: int = Field(description="closed quantity, lots")
