@@ -12,9 +12,7 @@ import pytest
 from market_data_service.main import create_app
 from market_data_service.settings import MarketDataSettings
 from optrade.settings import reset_all_settings
-from tests.conftest import SHARED_DATA
-
-INDIA_VIX_FILE = SHARED_DATA / "nse" / "india_vix" / "india_vix_daily_2012-01-02_to_2026-07-31.csv"
+from tests.conftest import INDIA_VIX_FILE
 
 
 def in_process_client(settings: MarketDataSettings) -> Any:

@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
 
 from market_data_service import greeks
 from optrade.domain import IST
-from tests.conftest import SHARED_DATA
-from tests.support.orders_processes import AUTH, market_data, order_service
+from tests.support.orders_processes import AUTH
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.slow
-INDIA_VIX_FILE = SHARED_DATA / "nse" / "india_vix" / "india_vix_daily_2012-01-02_to_2026-07-31.csv"
-
-
-@pytest.fixture(scope="module")
-def replay_market(nse_snapshot_dir: Path) -> Iterator[ServiceProcess]:
-    replay = {
-        "MARKET_DATA_PROVIDER": "nse-replay",
-        "NSE_REPLAY_DIR": str(nse_snapshot_dir),
-        "INDIA_VIX_FILE": str(INDIA_VIX_FILE),
-    }
-    with market_data("primary", **replay) as primary:
-        yield primary
-
-
-@pytest.fixture(scope="module")
-def orders_on_replay(database_url: str, replay_market: ServiceProcess) -> Iterator[ServiceProcess]:
-    orders = order_service(database_url, replay_market.url, "", MARKET_DATA_READ_TIMEOUT="5")
-    try:
-        yield orders
-    finally:
-        orders.stop()
 
 
 def test_the_readme_trade_fills_at_the_recorded_ask_and_bid(

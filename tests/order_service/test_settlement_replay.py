@@ -14,7 +14,6 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,34 +22,12 @@ from sqlalchemy import Engine
 
 from optrade.calendar import IST
 from quality_service.runs import run_manual_check
-from tests.conftest import SHARED_DATA
-from tests.support.orders_processes import AUTH, market_data, order_service
+from tests.support.orders_processes import AUTH, order_service
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.slow
-INDIA_VIX_FILE = SHARED_DATA / "nse" / "india_vix" / "india_vix_daily_2012-01-02_to_2026-07-31.csv"
 EXPIRY = "2025-12-02"
 OPENED_AT = datetime(2025, 12, 2, 9, 34, 45, tzinfo=IST)
-
-
-@pytest.fixture(scope="module")
-def replay_market(nse_snapshot_dir: Path) -> Iterator[ServiceProcess]:
-    replay = {
-        "MARKET_DATA_PROVIDER": "nse-replay",
-        "NSE_REPLAY_DIR": str(nse_snapshot_dir),
-        "INDIA_VIX_FILE": str(INDIA_VIX_FILE),
-    }
-    with market_data("primary", **replay) as primary:
-        yield primary
-
-
-@pytest.fixture(scope="module")
-def orders_on_replay(database_url: str, replay_market: ServiceProcess) -> Iterator[ServiceProcess]:
-    orders = order_service(database_url, replay_market.url, "", MARKET_DATA_READ_TIMEOUT="5")
-    try:
-        yield orders
-    finally:
-        orders.stop()
 
 
 @pytest.fixture

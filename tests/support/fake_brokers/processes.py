@@ -6,12 +6,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import NSE_SNAPSHOT_DIR, SHARED_DATA
+from tests.conftest import INDIA_VIX_FILE, NSE_SNAPSHOT_DIR
 from tests.support.fake_brokers.nse_source import shift_for_today
 from tests.support.processes import ServiceProcess
 
 SNAPSHOT = NSE_SNAPSHOT_DIR / "NIFTY_2025-12-02_09-34-45_IST.json"
-VIX_FILE = SHARED_DATA / "nse" / "india_vix" / "india_vix_daily_2012-01-02_to_2026-07-31.csv"
+VIX_FILE = INDIA_VIX_FILE
 OPENALGO_KEY = "fake-openalgo-key-3b1f"
 UPSTOX_TOKEN = "fake-upstox-token-9c2e"
 MARKET_DATA = "market_data_service.main:create_app"
