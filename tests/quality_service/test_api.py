@@ -33,7 +33,6 @@ async def client(
     monkeypatch.setenv("CELERY_BROKER_URL", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
     monkeypatch.setenv("LOG_JSON", "false")
     reset_all_settings()
-    reset_all_settings()
     app = create_app()
     transport = httpx.ASGITransport(app=app)
     async with (
