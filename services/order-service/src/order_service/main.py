@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from optrade.app import build_app, database_ready
 from optrade.clients.market_data import MarketDataClient, latest_market_instant
-from optrade.db.engine import create_db_engine
+from optrade.db.engine import create_async_db_engine, create_db_engine
 from optrade.domain import utcnow
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
@@ -52,6 +52,7 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         database = get_database_settings()
         check_production_settings(get_app_settings(), database)
         app.state.engine = create_db_engine(database)
+        app.state.async_engine = create_async_db_engine(database)  # open and close
         app.state.settings = get_order_settings()  # the routes read these, never the environment
         app.state.market_data = market_data or MarketDataClient.from_settings()
         # Load the NSE calendar (quote ages are measured from the last session) now, not in the
@@ -72,7 +73,8 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         try:
             yield
         finally:
-            app.state.market_data.close()
+            await app.state.market_data.aclose()
+            await app.state.async_engine.dispose()
             app.state.engine.dispose()
 
     app = build_app(

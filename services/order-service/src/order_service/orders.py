@@ -1,10 +1,15 @@
 """Open and close paper positions: capture the market first, then one short transaction.
 
-No database transaction is ever open during a market-data call. Opening relies on the unique
-constraints on `position.idempotency_key` / `client_order_id`: concurrent retries race to insert,
-one wins, the others catch the IntegrityError and replay the winner. Closing takes its quantity
-with one conditional UPDATE (`... WHERE quantity_open >= :lots`), which PostgreSQL row-locks and
-SQLite serializes (BEGIN IMMEDIATE), so concurrent closes can never take more than is open.
+Async end to end: the quote over the provider's shared `httpx.AsyncClient`, the rows through the
+async engine with Core statements (`order_service.store`), so a request never waits for a worker
+thread and no database transaction is open during a market-data call.
+
+Idempotency costs nothing on the happy path. Opening inserts with `ON CONFLICT DO NOTHING`; no row
+back means the key (or client_order_id) is taken, and the winner is read once and replayed (or
+refused as a reuse for a different order). A close's trade is inserted the same way inside its
+transaction; a taken close key rolls the lots back and replays the earlier close. When a request
+with a key cannot be carried out now (the position is closed, market data is down, the contract
+expired), the earlier outcome under that key, if there is one, is replayed instead of the error.
 """
 
 from __future__ import annotations
@@ -16,9 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Engine, case, literal, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from optrade.calendar import expiry_close, ist_date
 from optrade.charges import NoChargeSchedule, round_trip_charges
@@ -30,13 +34,11 @@ from optrade.clients.market_data import (
     QuoteRequest,
     QuoteUnavailable,
 )
-from optrade.db.engine import session_scope
-from optrade.db.models import Position, Trade, trade_from_position
-from optrade.db.types import UTCDateTime
-from optrade.domain import OptionType, PositionStatus, Side, TradeMode, utcnow
-from optrade.errors import Conflict, InvalidInput, NotFound, UpstreamUnavailable
+from optrade.domain import PositionStatus, Side, TradeMode
+from optrade.errors import Conflict, DomainError, InvalidInput, UpstreamUnavailable
 from optrade.instruments import get_instruments
 from optrade.symbols import OptionSymbol
+from order_service import store
 from order_service.fills import (
     ClientPriceBounds,
     Fill,
@@ -60,50 +62,58 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 @dataclass(frozen=True)
 class OpenOutcome:
-    position: Position
+    position: Row[Any]
     replayed: bool  # True: an earlier request with this key opened it
 
 
 @dataclass(frozen=True)
 class CloseOutcome:
-    trade: Trade
-    position: Position  # after the close
+    trade: Row[Any]
+    position: Row[Any]  # after the close
     replayed: bool
 
 
-def open_position(
+async def open_position(
     *,
-    engine: Engine,
+    engine: AsyncEngine,
     market_data: MarketDataClient,
     order: OrderRequest,
     idempotency_key: str | None,
     timing: MarketTiming,
 ) -> OpenOutcome:
     """Open a paper position filled from the captured quote, or replay an earlier identical one."""
-    instant = timing.instant
     order, contract, lots = resolve_order(order)
     fingerprint = order.fingerprint(lots)
-    earlier = _replay_position(engine, idempotency_key, order.client_order_id, fingerprint)
-    if earlier is not None:
-        return OpenOutcome(earlier, replayed=True)
-    _check_not_expired(contract, instant)
-    captured = _capture_entry(market_data, contract, instant)
-    if order.units is not None and order.units != lots * captured.quote.lot_size:
-        raise InvalidInput(
-            "units", f"not a multiple of the lot size {captured.quote.lot_size} of this contract"
-        )
-    fill = quote_fill(captured.quote, order.side)
-    position = _new_position(
-        order, contract, lots, captured, fill, timing, idempotency_key, fingerprint
-    )
     try:
-        with session_scope(engine) as session:
-            session.add(position)
-    except IntegrityError:
-        # A concurrent request with the same key (or client_order_id) committed first.
-        earlier = _replay_position(engine, idempotency_key, order.client_order_id, fingerprint)
+        _check_not_expired(contract, timing.instant)
+        captured = await _capture_entry(market_data, contract, timing.instant)
+        if order.units is not None and order.units != lots * captured.quote.lot_size:
+            raise InvalidInput(
+                "units",
+                f"not a multiple of the lot size {captured.quote.lot_size} of this contract",
+            )
+        fill = quote_fill(captured.quote, order.side)
+    except DomainError:
+        # A retry of an order that was placed replays it, whatever the market says now.
+        earlier = await _replay_position(
+            engine, idempotency_key, order.client_order_id, fingerprint
+        )
         if earlier is None:
             raise
+        return OpenOutcome(earlier, replayed=True)
+    values = _new_position(order, contract, lots, captured, fill, timing)
+    values |= {
+        "idempotency_key": idempotency_key,
+        "client_order_id": order.client_order_id,
+        "request_fingerprint": fingerprint,
+    }
+    position = await store.insert_position(engine, values)
+    if position is None:  # the key or client_order_id is taken: replay (or refuse) the winner
+        earlier = await _replay_position(
+            engine, idempotency_key, order.client_order_id, fingerprint
+        )
+        if earlier is None:
+            raise Conflict("the position conflicts with a stored one; retry the request")
         return OpenOutcome(earlier, replayed=True)
     SNAPSHOTS.labels("entry", captured.source).inc()
     return OpenOutcome(position, replayed=False)
@@ -127,28 +137,24 @@ def resolve_order(order: OrderRequest) -> tuple[OrderRequest, OptionSymbol, int]
     return order, contract, lots
 
 
-def _replay_position(
-    engine: Engine, idempotency_key: str | None, client_order_id: str | None, fingerprint: str
-) -> Position | None:
+async def _replay_position(
+    engine: AsyncEngine, idempotency_key: str | None, client_order_id: str | None, fingerprint: str
+) -> Row[Any] | None:
     """The position an earlier request with this key or client_order_id opened, if any."""
-    if idempotency_key is None and client_order_id is None:
-        return None
-    with Session(engine) as session:
-        for field, column, value in (
-            (IDEMPOTENCY_HEADER, Position.idempotency_key, idempotency_key),
-            ("client_order_id", Position.client_order_id, client_order_id),
-        ):
-            if value is None:
-                continue
-            earlier = session.exec(select(Position).where(column == value)).first()
-            if earlier is None:
-                continue
-            if earlier.request_fingerprint != fingerprint:
-                raise InvalidInput(
-                    field,
-                    f"{value!r} was already used for a different order (position {earlier.id})",
-                )
-            return earlier
+    for field, column, value in (
+        (IDEMPOTENCY_HEADER, "idempotency_key", idempotency_key),
+        ("client_order_id", "client_order_id", client_order_id),
+    ):
+        if value is None:
+            continue
+        earlier = await store.position_by(engine, column, value)
+        if earlier is None:
+            continue
+        if earlier.request_fingerprint != fingerprint:
+            raise InvalidInput(
+                field, f"{value!r} was already used for a different order (position {earlier.id})"
+            )
+        return earlier
     return None
 
 
@@ -160,14 +166,14 @@ def _check_not_expired(contract: OptionSymbol, instant: datetime) -> None:
         )
 
 
-def _capture_entry(
+async def _capture_entry(
     market_data: MarketDataClient, contract: OptionSymbol, instant: datetime
 ) -> CapturedQuote:
     request = QuoteRequest(
         contract.underlying, contract.expiry, contract.strike, contract.option_type, instant
     )
     try:
-        return market_data.capture_quote(request)
+        return await market_data.acapture_quote(request)
     except QuoteRejected as exc:
         raise InvalidInput(exc.field, exc.detail) from exc
     except QuoteUnavailable as exc:
@@ -183,120 +189,85 @@ def _new_position(
     captured: CapturedQuote,
     fill: Fill,
     timing: MarketTiming,
-    idempotency_key: str | None,
-    fingerprint: str,
-) -> Position:
-    return Position(
-        underlying=contract.underlying,
-        expiry=contract.expiry,
-        strike=contract.strike,
-        option_type=OptionType(contract.option_type),
-        side=order.side,
-        lot_size=captured.quote.lot_size,
-        lots=lots,
-        quantity_open=lots,
-        entry_price=fill.price,
-        entry_price_source=fill.source,
-        entry_spread=fill.spread,
-        opened_at=timing.recorded_at,
-        ml_score=order.ml_score,
-        model_version=order.model_version,
-        model_hash=order.model_hash,
-        features_snapshot=order.features_snapshot,
-        idempotency_key=idempotency_key,
-        client_order_id=order.client_order_id,
-        request_fingerprint=fingerprint,
+) -> dict[str, Any]:
+    return {
+        "underlying": contract.underlying,
+        "expiry": contract.expiry,
+        "strike": contract.strike,
+        "option_type": contract.option_type,
+        "side": order.side,
+        "lot_size": captured.quote.lot_size,
+        "lots": lots,
+        "quantity_open": lots,
+        "entry_price": fill.price,
+        "entry_price_source": fill.source,
+        "entry_spread": fill.spread,
+        "opened_at": timing.recorded_at,
+        "ml_score": order.ml_score,
+        "model_version": order.model_version,
+        "model_hash": order.model_hash,
+        "features_snapshot": order.features_snapshot,
         **timing.marks(),
         **captured_snapshot("entry_", captured),
-    )
+    }
 
 
-def close_position(
+async def close_position(
     *,
-    engine: Engine,
+    engine: AsyncEngine,
     market_data: MarketDataClient,
-    position_id: int,
+    position: Row[Any],
     close: CloseRequest,
     idempotency_key: str | None,
     timing: MarketTiming,
     bounds: ClientPriceBounds,
     capture_enabled: bool = True,
 ) -> CloseOutcome:
-    """Close all or part of a position as one trade, or replay an earlier identical close."""
-    requested = _close_lots(engine, position_id, close)
+    """Close all or part of `position` (as read for this request) as one trade, or replay an
+    earlier identical close."""
+    requested = close.given_lots(position.lot_size if close.units is not None else None)
     fingerprint = close.fingerprint(requested)
-    earlier = _replay_close(engine, position_id, idempotency_key, fingerprint)
-    if earlier is not None:
-        return earlier
     try:
-        return _close_now(
-            engine, market_data, position_id, close, timing, bounds, capture_enabled,
-            idempotency_key=idempotency_key, fingerprint=fingerprint, requested=requested,
-        )  # fmt: skip
-    except (IntegrityError, Conflict):
-        # The same close key may have won concurrently: its trade (the unique key), or the lots
-        # it took (409), mean this request is a retry of that close.
-        earlier = _replay_close(engine, position_id, idempotency_key, fingerprint)
-        if earlier is None:
-            raise
-        return earlier
-
-
-def _close_lots(engine: Engine, position_id: int, close: CloseRequest) -> int | None:
-    """The lots a close asks for (None: all that is open); `units` are read by the lot size."""
-    if close.units is None:
-        return close.given_lots(None)
-    return close.given_lots(get_position(engine, position_id).lot_size)
-
-
-def _close_now(
-    engine: Engine,
-    market_data: MarketDataClient,
-    position_id: int,
-    close: CloseRequest,
-    timing: MarketTiming,
-    bounds: ClientPriceBounds,
-    capture_enabled: bool,
-    *,
-    idempotency_key: str | None,
-    fingerprint: str,
-    requested: int | None,
-) -> CloseOutcome:
-    instant = timing.instant
-    position = get_position(engine, position_id)
-    _check_closable(position, requested)
-    if timing.recorded_at < position.opened_at:
-        raise InvalidInput(
-            "as_of", f"before the position opened ({position.opened_at.isoformat()})"
+        _check_closable(position, requested)
+        if timing.recorded_at < position.opened_at:
+            raise InvalidInput(
+                "as_of", f"before the position opened ({position.opened_at.isoformat()})"
+            )
+        exit_snapshot, fill = await _capture_exit(
+            market_data, position, close, timing.instant, capture_enabled, bounds
         )
-    exit_snapshot, fill = _capture_exit(
-        market_data, position, close, instant, capture_enabled, bounds
-    )
-    with session_scope(engine) as session:
-        lots = _take_lots(session, position_id, requested, timing.recorded_at)
-        position = session.exec(select(Position).where(Position.id == position_id)).one()
-        trade = trade_from_position(
-            position,
-            lots=lots,
-            exit_price=fill.price,
-            exit_price_source=fill.source,
-            exit_spread=fill.spread,
-            **_outcome(position, fill.price, lots, timing),
-            closed_at=timing.recorded_at,
-            close_reason=close.reason,
-            close_idempotency_key=idempotency_key,
-            close_request_fingerprint=fingerprint,
-            **_closing_marks(position, timing, exit_snapshot),
-            **exit_snapshot,
+
+        def closing(lots: int) -> dict[str, Any]:
+            return {
+                "exit_price": fill.price,
+                "exit_price_source": fill.source,
+                "exit_spread": fill.spread,
+                **_outcome(position, fill.price, lots, timing),
+                "closed_at": timing.recorded_at,
+                "close_reason": close.reason,
+                "close_idempotency_key": idempotency_key,
+                "close_request_fingerprint": fingerprint,
+                **_closing_marks(position, timing, exit_snapshot),
+                **exit_snapshot,
+            }
+
+        trade, after = await store.record_close(
+            engine, position, requested, timing.recorded_at, closing
         )
-        session.add(trade)
-        session.flush()  # a reused close key fails here, and the rollback returns the lots
+    except (DomainError, store.CloseKeyTaken) as exc:
+        # A retry of a close that was done (its trade holds the key) replays it.
+        earlier = await _replay_close(engine, position.id, idempotency_key, fingerprint)
+        if earlier is not None:
+            return earlier
+        if isinstance(exc, store.CloseKeyTaken):
+            raise Conflict(f"the close of position {position.id} conflicts; retry it") from exc
+        raise
     SNAPSHOTS.labels("exit", exit_snapshot["exit_source"]).inc()
-    return CloseOutcome(trade, position, replayed=False)
+    return CloseOutcome(trade, after, replayed=False)
 
 
 def _outcome(
-    position: Position, exit_price: Decimal, lots: int, timing: MarketTiming
+    position: Row[Any], exit_price: Decimal, lots: int, timing: MarketTiming
 ) -> dict[str, Any]:
     """P&L of closing `lots` at `exit_price`, the charges of the round trip, and net P&L."""
     gross = pnl(
@@ -323,7 +294,7 @@ def _outcome(
 
 
 def _closing_marks(
-    position: Position, timing: MarketTiming, exit_snapshot: dict[str, Any]
+    position: Row[Any], timing: MarketTiming, exit_snapshot: dict[str, Any]
 ) -> dict[str, Any]:
     """Mode and off-hours of a trade (either side replayed or off-hours marks it), and the
     market time it was held: trading-session seconds between the two snapshots' instants."""
@@ -337,36 +308,25 @@ def _closing_marks(
     }
 
 
-def _replay_close(
-    engine: Engine, position_id: int, idempotency_key: str | None, fingerprint: str
+async def _replay_close(
+    engine: AsyncEngine, position_id: int, idempotency_key: str | None, fingerprint: str
 ) -> CloseOutcome | None:
     if idempotency_key is None:
         return None
-    with Session(engine) as session:
-        trade = session.exec(select(Trade).where(Trade.close_idempotency_key == idempotency_key))
-        earlier = trade.first()
-        if earlier is None:
-            return None
-        if earlier.position_id != position_id or earlier.close_request_fingerprint != fingerprint:
-            raise InvalidInput(
-                IDEMPOTENCY_HEADER,
-                f"{idempotency_key!r} was already used for a different close "
-                f"(trade {earlier.id} of position {earlier.position_id})",
-            )
-        position = session.get(Position, position_id)
-    assert position is not None  # a trade's position is never deleted
+    earlier = await store.trade_by_close_key(engine, idempotency_key)
+    if earlier is None:
+        return None
+    if earlier.position_id != position_id or earlier.close_request_fingerprint != fingerprint:
+        raise InvalidInput(
+            IDEMPOTENCY_HEADER,
+            f"{idempotency_key!r} was already used for a different close "
+            f"(trade {earlier.id} of position {earlier.position_id})",
+        )
+    position = await store.read_position(engine, position_id)
     return CloseOutcome(earlier, position, replayed=True)
 
 
-def get_position(engine: Engine, position_id: int) -> Position:
-    with Session(engine) as session:
-        position = session.get(Position, position_id)
-    if position is None:
-        raise NotFound(f"position {position_id} does not exist")
-    return position
-
-
-def _check_closable(position: Position, lots: int | None) -> None:
+def _check_closable(position: Row[Any], lots: int | None) -> None:
     if position.status != PositionStatus.OPEN or position.quantity_open == 0:
         raise Conflict(f"position {position.id} is already closed")
     if lots is not None and lots > position.quantity_open:
@@ -375,9 +335,9 @@ def _check_closable(position: Position, lots: int | None) -> None:
         )
 
 
-def _capture_exit(
+async def _capture_exit(
     market_data: MarketDataClient,
-    position: Position,
+    position: Row[Any],
     close: CloseRequest,
     instant: datetime,
     capture_enabled: bool,
@@ -395,7 +355,7 @@ def _capture_exit(
         position.underlying, position.expiry, position.strike, position.option_type, instant
     )
     try:
-        captured = market_data.capture_quote(request)
+        captured = await market_data.acapture_quote(request)
     except MarketDataError as exc:
         return _exit_without_market_data(position, close, instant, exc, bounds)
     if close.exit_price is not None:
@@ -407,7 +367,7 @@ def _capture_exit(
 
 
 def _exit_without_market_data(
-    position: Position,
+    position: Row[Any],
     close: CloseRequest,
     instant: datetime,
     exc: MarketDataError,
@@ -428,37 +388,3 @@ def _exit_without_market_data(
         reason,
     )
     return missing_snapshot("exit_", reason, market_at=instant), client_fill(close.exit_price, None)
-
-
-def _take_lots(session: Session, position_id: int, lots: int | None, closed_at: datetime) -> int:
-    """Take `lots` (default: all that is open) off the position in one conditional UPDATE."""
-    if lots is None:
-        open_lots = session.exec(
-            select(Position.quantity_open).where(Position.id == position_id)
-        ).one()
-        lots = open_lots or 0
-        if lots == 0:
-            raise Conflict(f"position {position_id} is already closed")
-    closes_all = col(Position.quantity_open) == lots
-    result = session.exec(
-        update(Position)
-        .where(
-            col(Position.id) == position_id,
-            col(Position.status) == PositionStatus.OPEN,
-            col(Position.quantity_open) >= lots,
-        )
-        .values(
-            quantity_open=Position.quantity_open - lots,
-            status=case((closes_all, PositionStatus.CLOSED.value), else_=Position.status),
-            closed_at=case(
-                (closes_all, literal(closed_at, UTCDateTime())), else_=Position.closed_at
-            ),
-            updated_at=utcnow(),
-        )
-    )
-    if result.rowcount != 1:
-        raise Conflict(
-            f"quantity: {lots} lots are no longer open on position {position_id} "
-            "(closed concurrently)"
-        )
-    return lots

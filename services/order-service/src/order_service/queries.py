@@ -78,6 +78,14 @@ def list_trades(
     return _page(engine, Trade, "closed_at", window, page, *filters)
 
 
+def get_position(engine: Engine, position_id: int) -> Position:
+    with Session(engine) as session:
+        position = session.get(Position, position_id)
+    if position is None:
+        raise NotFound(f"position {position_id} does not exist")
+    return position
+
+
 def get_trade(engine: Engine, trade_id: int) -> Trade:
     with Session(engine) as session:
         trade = session.get(Trade, trade_id)

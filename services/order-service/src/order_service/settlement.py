@@ -41,7 +41,8 @@ from optrade.domain import (
 from optrade.errors import Conflict
 from optrade.schemas.market import ClosingLeg, SettlementValue
 from order_service.fills import PAISA, pnl
-from order_service.orders import _take_lots, get_position
+from order_service.queries import get_position
+from order_service.store import take_lots
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def settle_position(
     snapshot = settlement_snapshot(position, value, close, now)
     try:
         with session_scope(engine) as session:
-            lots = _take_lots(session, position.id, None, expiry_close(position.expiry))
+            lots = take_lots(session, position.id, None, expiry_close(position.expiry))
             current = session.exec(select(Position).where(Position.id == position.id)).one()
             trade = trade_from_position(
                 current,

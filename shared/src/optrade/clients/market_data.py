@@ -23,7 +23,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -203,17 +204,21 @@ class MarketDataProvider:
         self.max_quote_age = timedelta(seconds=settings.max_quote_age)
         self.max_clock_skew = timedelta(seconds=settings.max_clock_skew)
         read = settings.read_timeout
-        self.http = httpx.Client(
-            base_url=base_url,
-            timeout=httpx.Timeout(
+        options: dict[str, Any] = {
+            "base_url": base_url,
+            "timeout": httpx.Timeout(
                 connect=settings.connect_timeout, read=read, write=read, pool=read
             ),
-            limits=httpx.Limits(
+            "limits": httpx.Limits(
                 max_connections=settings.max_connections,
                 max_keepalive_connections=settings.max_connections,
             ),
-            transport=transport,
-        )
+        }
+        # The sync client serves threads (settlement, backfill, the background probe); the one
+        # shared async client serves the order path on the event loop (no thread hand-off).
+        self.http = httpx.Client(transport=transport, **options)
+        async_transport = transport if isinstance(transport, httpx.AsyncBaseTransport) else None
+        self.async_http = httpx.AsyncClient(transport=async_transport, **options)
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=settings.breaker_fail_max,
             reset_timeout=settings.breaker_reset_timeout,
@@ -263,6 +268,30 @@ class MarketDataProvider:
         finally:
             self._probing.release()
 
+    async def afetch_quote(self, request: QuoteRequest) -> OptionQuote:
+        """`fetch_quote` on the event loop, over the provider's shared `httpx.AsyncClient`."""
+        if self.breaker.current_state != pybreaker.STATE_CLOSED:
+            self._probe_in_background(request)
+            PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
+            raise QuoteUnavailable(self.name, "circuit breaker open, not asked")
+        with self._guarded():
+            return await self._afetch(request)
+
+    async def atrial_fetch(self, request: QuoteRequest) -> OptionQuote:
+        """`trial_fetch` on the event loop."""
+        if self.breaker.current_state == pybreaker.STATE_CLOSED:
+            with self._guarded():
+                return await self._afetch(request)
+        if not self._probing.acquire(blocking=False):
+            PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
+            raise QuoteUnavailable(self.name, "circuit breaker open, a trial call is in flight")
+        try:
+            self.breaker.half_open()
+            with self._guarded():
+                return await self._afetch(request)
+        finally:
+            self._probing.release()
+
     def _probe_in_background(self, request: QuoteRequest) -> None:
         now = time.monotonic()
         if now < self._next_probe_at or not self._probing.acquire(blocking=False):
@@ -280,11 +309,17 @@ class MarketDataProvider:
         threading.Thread(target=probe, name=f"market-data-{self.name}-probe", daemon=True).start()
 
     def _guarded_fetch(self, request: QuoteRequest) -> OptionQuote:
+        with self._guarded():
+            return self._fetch(request)
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Count one call against the breaker and in the metrics (sync or async body)."""
         try:
             # `calling()` runs the request outside the breaker's lock; `breaker.call` would hold
             # that lock for the whole HTTP round trip and serialize every caller of the provider.
             with self.breaker.calling():
-                quote = self._fetch(request)
+                yield
         except pybreaker.CircuitBreakerError as exc:
             cause = exc.__context__
             if isinstance(cause, QuoteUnavailable):  # this failure (re)opened the breaker
@@ -304,19 +339,36 @@ class MarketDataProvider:
             raise
         PROVIDER_CALLS.labels(self.name, "ok").inc()
         self.last_success_at = time.monotonic()
-        return quote
 
     def _fetch(self, request: QuoteRequest) -> OptionQuote:
-        try:
+        with self._transport_errors():
             response = self.http.get(
                 f"/v1/quote/{request.underlying}",
                 params=request.params(),
                 headers=outgoing_headers(),
             )
+        return self._answer(response, request)
+
+    async def _afetch(self, request: QuoteRequest) -> OptionQuote:
+        with self._transport_errors():
+            response = await self.async_http.get(
+                f"/v1/quote/{request.underlying}",
+                params=request.params(),
+                headers=outgoing_headers(),
+            )
+        return self._answer(response, request)
+
+    @contextmanager
+    def _transport_errors(self) -> Iterator[None]:
+        try:
+            yield
         except httpx.TimeoutException as exc:
             raise QuoteUnavailable(self.name, f"timeout ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
             raise QuoteUnavailable(self.name, f"transport error: {exc!r}"[:300]) from exc
+
+    def _answer(self, response: httpx.Response, request: QuoteRequest) -> OptionQuote:
+        """The usable quote in a provider's response, or the error that says why there is none."""
         if response.status_code in (400, 404, 422):
             rejection = _rejection(response)
             no_data = rejection.field == "as_of" or _is_no_data(response)
@@ -329,7 +381,7 @@ class MarketDataProvider:
 
     def _valid_quote(self, response: httpx.Response, request: QuoteRequest) -> OptionQuote:
         try:
-            quote = OptionQuote.model_validate(response.json())
+            quote = OptionQuote.model_validate_json(response.content)
         except (ValueError, ValidationError) as exc:
             raise QuoteUnavailable(self.name, f"malformed quote: {exc}"[:300]) from exc
         problem = quote_problem(quote, request, self.max_quote_age, self.max_clock_skew)
@@ -341,6 +393,10 @@ class MarketDataProvider:
 
     def close(self) -> None:
         self.http.close()
+
+    async def aclose(self) -> None:
+        self.http.close()
+        await self.async_http.aclose()
 
 
 def quote_problem(
@@ -446,33 +502,40 @@ class MarketDataClient:
         `refuse(quote)` may name a reason a well-formed quote is not wanted (the backfill refuses a
         market other than the trade's); the next provider is asked and no breaker counts it.
         """
-        skipped: list[str] = []
-        all_open = all(p.breaker_state != pybreaker.STATE_CLOSED for p in self.providers)
-        if all_open:
-            log.warning("every market-data circuit breaker is open: asking them anyway")
-        for provider in self._trial_order() if all_open else self.providers:
+        attempt = _Attempt(self.providers, refuse)
+        for provider in attempt.order():
             try:
-                quote = provider.trial_fetch(request) if all_open else provider.fetch_quote(request)
+                if attempt.all_open:
+                    quote = provider.trial_fetch(request)
+                else:
+                    quote = provider.fetch_quote(request)
             except QuoteUnavailable as exc:
-                skipped.append(str(exc))
+                attempt.skipped.append(str(exc))
                 continue
-            refused = refuse(quote) if refuse is not None else None
-            if refused:
-                skipped.append(f"{provider.name}: {refused}")
-                continue
-            CAPTURES.labels(provider.name).inc()
-            if skipped:
-                log.warning("quote served by %s after: %s", provider.name, "; ".join(skipped))
-            return CapturedQuote(quote, provider.name, utcnow(), tuple(skipped))
-        CAPTURES.labels(UNAVAILABLE).inc()
-        raise QuoteUnavailable("all providers", "; ".join(skipped))
+            if captured := attempt.accept(provider, quote):
+                return captured
+        raise attempt.failed()
 
-    def _trial_order(self) -> list[MarketDataProvider]:
-        """Most recently successful first; never-successful ones after, in configured order."""
-        return sorted(
-            self.providers,
-            key=lambda p: -p.last_success_at if p.last_success_at is not None else float("inf"),
-        )
+    async def acapture_quote(
+        self,
+        request: QuoteRequest,
+        *,
+        refuse: Callable[[OptionQuote], str | None] | None = None,
+    ) -> CapturedQuote:
+        """`capture_quote` on the event loop: the same order, breakers and trials."""
+        attempt = _Attempt(self.providers, refuse)
+        for provider in attempt.order():
+            try:
+                if attempt.all_open:
+                    quote = await provider.atrial_fetch(request)
+                else:
+                    quote = await provider.afetch_quote(request)
+            except QuoteUnavailable as exc:
+                attempt.skipped.append(str(exc))
+                continue
+            if captured := attempt.accept(provider, quote):
+                return captured
+        raise attempt.failed()
 
     def fetch_settlement(self, underlying: str, expiry: date) -> tuple[SettlementValue, str]:
         """The value `expiry` settles against and the provider (primary, fallback) that gave it.
@@ -508,3 +571,48 @@ class MarketDataClient:
     def close(self) -> None:
         for provider in self.providers:
             provider.close()
+
+    async def aclose(self) -> None:
+        for provider in self.providers:
+            await provider.aclose()
+
+
+class _Attempt:
+    """One capture's walk over the providers: their order, what was skipped, the outcome."""
+
+    def __init__(
+        self,
+        providers: Sequence[MarketDataProvider],
+        refuse: Callable[[OptionQuote], str | None] | None,
+    ) -> None:
+        self.providers = providers
+        self.refuse = refuse
+        self.skipped: list[str] = []
+        self.all_open = all(p.breaker_state != pybreaker.STATE_CLOSED for p in providers)
+        if self.all_open:
+            log.warning("every market-data circuit breaker is open: asking them anyway")
+
+    def order(self) -> Sequence[MarketDataProvider]:
+        """Configured order; when every breaker is open, the most recently successful first
+        (never-successful ones after, in configured order)."""
+        if not self.all_open:
+            return self.providers
+        return sorted(
+            self.providers,
+            key=lambda p: -p.last_success_at if p.last_success_at is not None else float("inf"),
+        )
+
+    def accept(self, provider: MarketDataProvider, quote: OptionQuote) -> CapturedQuote | None:
+        """The captured quote, or None when `refuse` names a reason not to take it."""
+        refused = self.refuse(quote) if self.refuse is not None else None
+        if refused:
+            self.skipped.append(f"{provider.name}: {refused}")
+            return None
+        CAPTURES.labels(provider.name).inc()
+        if self.skipped:
+            log.warning("quote served by %s after: %s", provider.name, "; ".join(self.skipped))
+        return CapturedQuote(quote, provider.name, utcnow(), tuple(self.skipped))
+
+    def failed(self) -> QuoteUnavailable:
+        CAPTURES.labels(UNAVAILABLE).inc()
+        return QuoteUnavailable("all providers", "; ".join(self.skipped))

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session, create_engine
 
 from optrade.settings import DatabaseSettings
@@ -46,15 +47,19 @@ def _prepare_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _make_sqlite_directory(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_db_engine(settings: DatabaseSettings | str) -> Engine:
     """Create the process's engine; call once (in a lifespan) and share it."""
     if isinstance(settings, str):
         settings = DatabaseSettings(database_url=settings)
     url = normalize_url(settings.database_url)
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _make_sqlite_directory(url)
         engine = create_engine(
             url,
             echo=settings.database_echo,
@@ -62,18 +67,47 @@ def create_db_engine(settings: DatabaseSettings | str) -> Engine:
         )
         _prepare_sqlite(engine)
         return engine
-    return create_engine(
-        url,
-        echo=settings.database_echo,
+    return create_engine(url, **_server_pool(settings))
+
+
+def create_async_db_engine(settings: DatabaseSettings | str) -> AsyncEngine:
+    """The asyncio engine of the same database (psycopg 3 async, or aiosqlite for SQLite), for
+    request paths that should not hop to a worker thread; same pool policy as the sync engine."""
+    if isinstance(settings, str):
+        settings = DatabaseSettings(database_url=settings)
+    url = normalize_url(settings.database_url)
+    if is_sqlite(url):
+        _make_sqlite_directory(url)
+        engine = create_async_engine(
+            url.replace("sqlite://", "sqlite+aiosqlite://", 1),
+            echo=settings.database_echo,
+            connect_args={"timeout": 30},
+        )
+        _prepare_sqlite(engine.sync_engine)
+        return engine
+    return create_async_engine(url, **_server_pool(settings))
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for one-statement work on PostgreSQL: no BEGIN/COMMIT round trips around a
+    single INSERT or SELECT. SQLite keeps its transactions (`BEGIN IMMEDIATE`, see above)."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _server_pool(settings: DatabaseSettings) -> dict[str, Any]:
+    return {
+        "echo": settings.database_echo,
         # No pre-ping: a round trip on every checkout cost more than 3 % of an order's CPU
         # (issue 11's profile). A connection the server dropped fails the one request that uses
         # it with a disconnect error, which invalidates every pooled connection older than it
         # and answers 503 database_unavailable (retryable); the next checkout connects afresh.
         # Recycling bounds a connection's age under proxies that drop idle connections silently.
-        pool_recycle=POOL_RECYCLE_S,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
-    )
+        "pool_recycle": POOL_RECYCLE_S,
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_max_overflow,
+    }
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from optrade.clients.market_data import MarketDataClient
 from optrade.db.models import Position
@@ -21,8 +22,7 @@ from optrade.domain import TradeMode, TradeWindow, utcnow
 from optrade.instants import INSTANT_DESCRIPTION, instant_param
 from order_service.fills import ClientPriceBounds
 from order_service.market_hours import MarketTiming, market_instant, market_timing
-from order_service.orders import get_position
-from order_service.queries import PageRequest
+from order_service.queries import PageRequest, get_position
 from order_service.settings import OrderSettings
 
 MAX_PAGE = 500
@@ -30,6 +30,11 @@ MAX_PAGE = 500
 
 async def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
+    return engine
+
+
+async def _async_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.async_engine
     return engine
 
 
@@ -145,6 +150,7 @@ def _position(position_id: int, engine: Annotated[Engine, Depends(_engine)]) -> 
 
 
 EngineDep = Annotated[Engine, Depends(_engine)]
+AsyncEngineDep = Annotated[AsyncEngine, Depends(_async_engine)]  # the order path (open, close)
 MarketDataDep = Annotated[MarketDataClient, Depends(_market_data)]
 SettingsDep = Annotated[OrderSettings, Depends(order_settings)]
 WindowDep = Annotated[TradeWindow, Depends(_window)]

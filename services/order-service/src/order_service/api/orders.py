@@ -17,12 +17,14 @@ from optrade.db.models import Position
 from optrade.errors import NotFound
 from optrade.security import ApiKeyDep
 from order_service.api.deps import (
+    AsyncEngineDep,
     EngineDep,
     IdempotencyKeyDep,
     MarketClockDep,
     MarketDataDep,
 )
-from order_service.orders import get_position, open_position
+from order_service.orders import open_position
+from order_service.queries import get_position
 from order_service.schemas import OrderRequest, PositionPublic
 
 router = APIRouter(prefix="/v1", tags=["orders"])
@@ -48,16 +50,16 @@ ERRORS = {
     summary="Open a paper position (BUY at the ask, SELL at the bid)",
     operation_id="placeOrder",
 )
-def place_order(
+async def place_order(
     order: OrderRequest,
     response: Response,
-    engine: EngineDep,
+    engine: AsyncEngineDep,
     market_data: MarketDataDep,
     clock: MarketClockDep,
     idempotency_key: IdempotencyKeyDep = None,
 ) -> PositionPublic:
     """Open a position at the captured quote; a repeated key replays the first position."""
-    outcome = open_position(
+    outcome = await open_position(
         engine=engine,
         market_data=market_data,
         order=order,
@@ -68,7 +70,7 @@ def place_order(
         response.headers[REPLAYED_HEADER] = "true"
     if deprecated := order.deprecation():
         response.headers["Deprecation"] = deprecated
-    return PositionPublic.model_validate(outcome.position)
+    return PositionPublic.model_validate(outcome.position._mapping)
 
 
 @router.get(

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
+from sqlalchemy import Engine
+from sqlalchemy.engine import Row
 from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
 
-from optrade.db.models import Trade
+from optrade.calendar import expiry_close
+from optrade.clients.market_data import MarketDataClient
+from optrade.db.models import Position, Trade
+from optrade.domain import PositionStatus
 from optrade.security import ApiKeyDep
 from order_service.api.deps import (
+    AsyncEngineDep,
     EngineDep,
     IdempotencyKeyDep,
     MarketClockDep,
@@ -32,6 +40,7 @@ from order_service.schemas import (
     TradePublic,
 )
 from order_service.settlement import settle_on_close
+from order_service.store import read_position
 
 router = APIRouter(prefix="/v1/positions", tags=["positions"])
 
@@ -99,10 +108,11 @@ def position_trades(
     summary="Close all or part of a position as one trade",
     operation_id="closePosition",
 )
-def close(
+async def close(
     position_id: int,
     response: Response,
     engine: EngineDep,
+    async_engine: AsyncEngineDep,
     market_data: MarketDataDep,
     settings: SettingsDep,
     clock: MarketClockDep,
@@ -116,18 +126,22 @@ def close(
     """
     request = request or CloseRequest()
     instant = clock.instant(request.as_of)
-    if request.exit_price is None and not _is_retry(engine, idempotency_key):
-        settled = settle_on_close(engine, market_data, position_id, instant)
+    found = await read_position(async_engine, position_id)
+    if request.exit_price is None and _expired_open(found, instant):
+        # Rare (a close asked after expiry): the sync settlement path, in a worker thread.
+        settled = await run_in_threadpool(
+            _settle, engine, market_data, position_id, instant, idempotency_key
+        )
         if settled is not None:
             trade, position = settled
             return CloseResult(
                 trade=TradePublic.model_validate(trade),
                 position=PositionPublic.model_validate(position),
             )
-    outcome = close_position(
-        engine=engine,
+    outcome = await close_position(
+        engine=async_engine,
         market_data=market_data,
-        position_id=position_id,
+        position=found,
         close=request,
         idempotency_key=idempotency_key,
         timing=clock.timing(request.as_of),
@@ -139,13 +153,31 @@ def close(
     if deprecated := request.deprecation():
         response.headers["Deprecation"] = deprecated
     return CloseResult(
-        trade=TradePublic.model_validate(outcome.trade),
-        position=PositionPublic.model_validate(outcome.position),
+        trade=TradePublic.model_validate(outcome.trade._mapping),
+        position=PositionPublic.model_validate(outcome.position._mapping),
     )
 
 
-def _is_retry(engine: EngineDep, idempotency_key: str | None) -> bool:
-    """Whether a close with this key was already done (it replays, whatever the time now)."""
+def _expired_open(position: Row[Any], instant: datetime) -> bool:
+    return position.status == PositionStatus.OPEN and expiry_close(position.expiry) <= instant
+
+
+def _settle(
+    engine: Engine,
+    market_data: MarketDataClient,
+    position_id: int,
+    instant: datetime,
+    idempotency_key: str | None,
+) -> tuple[Trade, Position] | None:
+    """Settle an expired position on its close, unless this close is a retry of one that was
+    done (it replays, whatever the time now)."""
+    if _is_retry(engine, idempotency_key):
+        return None
+    return settle_on_close(engine, market_data, position_id, instant)
+
+
+def _is_retry(engine: Engine, idempotency_key: str | None) -> bool:
+    """Whether a close with this key was already done."""
     if idempotency_key is None:
         return False
     with Session(engine) as session:
