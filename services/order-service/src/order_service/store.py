@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Table, Update, case, literal, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -33,28 +33,67 @@ POSITION: Table = Position.__table__  # type: ignore[attr-defined]
 TRADE: Table = Trade.__table__  # type: ignore[attr-defined]
 CARRIED = tuple(carried_trade_fields())
 
+# Statements built once, executed with parameters: building one per request (values inlined)
+# cost more CPU in cache-key generation and coercion than the database round trip itself.
+_INSERT_UNLESS_TAKEN = {
+    (dialect.__name__.rsplit(".", 1)[-1], table.name): dialect.insert(table)
+    .on_conflict_do_nothing()
+    .returning(*table.c)
+    for dialect in (postgresql, sqlite)
+    for table in (POSITION, TRADE)
+}
+_POSITION_BY_ID = select(POSITION).where(POSITION.c.id == bindparam("p_id"))
+_POSITION_BY = {
+    column: select(POSITION).where(POSITION.c[column] == bindparam("p_value"))
+    for column in ("idempotency_key", "client_order_id")
+}
+_TRADE_BY_CLOSE_KEY = select(TRADE).where(TRADE.c.close_idempotency_key == bindparam("p_key"))
+_OPEN_LOTS = select(POSITION.c.quantity_open).where(POSITION.c.id == bindparam("p_id"))
+_CLOSES_ALL = POSITION.c.quantity_open == bindparam("p_lots")
+# Parameter names never equal a column's: an UPDATE would read such a key as `SET column = ...`.
+_TAKE_LOTS = (
+    update(POSITION)
+    .where(
+        POSITION.c.id == bindparam("p_id"),
+        POSITION.c.status == PositionStatus.OPEN.value,
+        POSITION.c.quantity_open >= bindparam("p_lots"),
+    )
+    .values(
+        quantity_open=POSITION.c.quantity_open - bindparam("p_lots"),
+        status=case((_CLOSES_ALL, PositionStatus.CLOSED.value), else_=POSITION.c.status),
+        closed_at=case(
+            (_CLOSES_ALL, bindparam("p_closed_at", type_=UTCDateTime())),
+            else_=POSITION.c.closed_at,
+        ),
+        updated_at=bindparam("p_now", type_=UTCDateTime()),
+    )
+)
+_TAKE_LOTS_RETURNING = _TAKE_LOTS.returning(*POSITION.c)
+
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
 
 
-def _insert_unless_taken(connection: AsyncConnection, table: Table, values: dict[str, Any]) -> Any:
-    """`INSERT ... ON CONFLICT DO NOTHING RETURNING *` in the connection's dialect."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).values(_plain(values)).on_conflict_do_nothing().returning(*table.c)
+async def _insert_unless_taken(
+    connection: AsyncConnection, table: Table, values: dict[str, Any]
+) -> Row[Any] | None:
+    """`INSERT ... ON CONFLICT DO NOTHING RETURNING *`: the row, or None when a unique key is
+    taken."""
+    statement = _INSERT_UNLESS_TAKEN[(connection.dialect.name, table.name)]
+    return (await connection.execute(statement, _plain(values))).first()
 
 
 async def insert_position(engine: AsyncEngine, values: dict[str, Any]) -> Row[Any] | None:
     """The stored position, or None when its idempotency key or client_order_id is taken."""
     values = {"status": PositionStatus.OPEN.value, "updated_at": utcnow(), **values}
     async with autocommit(engine).begin() as connection:
-        result = await connection.execute(_insert_unless_taken(connection, POSITION, values))
-        return result.first()
+        return await _insert_unless_taken(connection, POSITION, values)
 
 
 async def read_position(engine: AsyncEngine, position_id: int) -> Row[Any]:
     """The position as stored now, or a 404 naming its id."""
-    found = await _first(engine, select(POSITION).where(POSITION.c.id == position_id))
+    found = await _first(engine, _POSITION_BY_ID, {"p_id": position_id})
     if found is None:
         raise NotFound(f"position {position_id} does not exist")
     return found
@@ -62,50 +101,32 @@ async def read_position(engine: AsyncEngine, position_id: int) -> Row[Any]:
 
 async def position_by(engine: AsyncEngine, column: str, value: str) -> Row[Any] | None:
     """The position whose unique `column` (idempotency_key, client_order_id) is `value`."""
-    return await _first(engine, select(POSITION).where(POSITION.c[column] == value))
+    return await _first(engine, _POSITION_BY[column], {"p_value": value})
 
 
 async def trade_by_close_key(engine: AsyncEngine, key: str) -> Row[Any] | None:
     """The trade a close with this Idempotency-Key recorded, if any."""
-    return await _first(engine, select(TRADE).where(TRADE.c.close_idempotency_key == key))
+    return await _first(engine, _TRADE_BY_CLOSE_KEY, {"p_key": key})
 
 
-async def _first(engine: AsyncEngine, query: Any) -> Row[Any] | None:
+async def _first(engine: AsyncEngine, query: Any, params: dict[str, Any]) -> Row[Any] | None:
     async with autocommit(engine).connect() as connection:
-        return (await connection.execute(query)).first()
+        return (await connection.execute(query, params)).first()
 
 
-def take_lots_statement(position_id: int, lots: int, closed_at: datetime) -> Update:
-    """Take `lots` off an open position that still has them; closes it when none are left."""
-    closes_all = POSITION.c.quantity_open == lots
-    return (
-        update(POSITION)
-        .where(
-            POSITION.c.id == position_id,
-            POSITION.c.status == PositionStatus.OPEN.value,
-            POSITION.c.quantity_open >= lots,
-        )
-        .values(
-            quantity_open=POSITION.c.quantity_open - lots,
-            status=case((closes_all, PositionStatus.CLOSED.value), else_=POSITION.c.status),
-            closed_at=case(
-                (closes_all, literal(closed_at, UTCDateTime())), else_=POSITION.c.closed_at
-            ),
-            updated_at=utcnow(),
-        )
-    )
+def _take_params(position_id: int, lots: int, closed_at: datetime) -> dict[str, Any]:
+    return {"p_id": position_id, "p_lots": lots, "p_closed_at": closed_at, "p_now": utcnow()}
 
 
 def take_lots(session: Session, position_id: int, lots: int | None, closed_at: datetime) -> int:
     """Take `lots` (default: all that is open) off the position in one conditional UPDATE, in
-    the session's transaction; 409 when they are no longer open."""
+    the session's transaction; 409 when they are no longer open. Closes it when none are left."""
     connection = session.connection()
     if lots is None:
-        query = select(POSITION.c.quantity_open).where(POSITION.c.id == position_id)
-        lots = connection.execute(query).scalar_one() or 0
+        lots = connection.execute(_OPEN_LOTS, {"p_id": position_id}).scalar_one() or 0
         if lots == 0:
             raise Conflict(f"position {position_id} is already closed")
-    result = connection.execute(take_lots_statement(position_id, lots, closed_at))
+    result = connection.execute(_TAKE_LOTS, _take_params(position_id, lots, closed_at))
     if result.rowcount != 1:
         raise _closed_concurrently(position_id, lots)
     return lots
@@ -145,7 +166,7 @@ async def record_close(
             raise _closed_concurrently(position.id, taken)
         values = {name: after._mapping[name] for name in CARRIED}
         values |= {"position_id": position.id, "lots": taken, **closing(taken)}
-        trade = (await connection.execute(_insert_unless_taken(connection, TRADE, values))).first()
+        trade = await _insert_unless_taken(connection, TRADE, values)
         if trade is None:
             raise CloseKeyTaken
     return trade, after
@@ -156,10 +177,9 @@ async def _take(
 ) -> Row[Any] | None:
     if lots <= 0:
         raise Conflict(f"position {position_id} is already closed")
-    statement = take_lots_statement(position_id, lots, closed_at).returning(*POSITION.c)
-    return (await connection.execute(statement)).first()
+    params = _take_params(position_id, lots, closed_at)
+    return (await connection.execute(_TAKE_LOTS_RETURNING, params)).first()
 
 
 async def _open_lots(connection: AsyncConnection, position_id: int) -> int:
-    query = select(POSITION.c.quantity_open).where(POSITION.c.id == position_id)
-    return int((await connection.execute(query)).scalar_one() or 0)
+    return int((await connection.execute(_OPEN_LOTS, {"p_id": position_id})).scalar_one() or 0)
