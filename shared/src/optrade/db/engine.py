@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +89,16 @@ def create_async_db_engine(settings: DatabaseSettings | str) -> AsyncEngine:
     return create_async_engine(url, **_server_pool(settings))
 
 
+@lru_cache(maxsize=4)  # one per live engine; a process has one or two
 def autocommit(engine: AsyncEngine) -> AsyncEngine:
     """The engine for one-statement work on PostgreSQL: no BEGIN/COMMIT round trips around a
-    single INSERT or SELECT. SQLite keeps its transactions (`BEGIN IMMEDIATE`, see above)."""
+    single INSERT or SELECT. SQLite keeps its transactions (`BEGIN IMMEDIATE`, see above).
+    Built once per engine (it shares the engine's pool)."""
     if engine.dialect.name == "sqlite":
         return engine
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 
 
 def _server_pool(settings: DatabaseSettings) -> dict[str, Any]:
