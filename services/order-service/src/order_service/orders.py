@@ -15,6 +15,7 @@ expired), the earlier outcome under that key, if there is one, is replayed inste
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -69,7 +70,7 @@ class OpenOutcome:
 @dataclass(frozen=True)
 class CloseOutcome:
     trade: Row[Any]
-    position: Row[Any]  # after the close
+    position: Mapping[str, Any]  # its columns after the close
     replayed: bool
 
 
@@ -323,7 +324,7 @@ async def _replay_close(
             f"(trade {earlier.id} of position {earlier.position_id})",
         )
     position = await store.read_position(engine, position_id)
-    return CloseOutcome(earlier, position, replayed=True)
+    return CloseOutcome(earlier, dict(position._mapping), replayed=True)
 
 
 def _check_closable(position: Row[Any], lots: int | None) -> None:

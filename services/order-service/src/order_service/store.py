@@ -68,7 +68,9 @@ _TAKE_LOTS = (
         updated_at=bindparam("p_now", type_=UTCDateTime()),
     )
 )
-_TAKE_LOTS_RETURNING = _TAKE_LOTS.returning(*POSITION.c)
+# What a close changes of the position; the rest of it is as read before the close.
+_TAKEN = ("quantity_open", "status", "closed_at", "updated_at")
+_TAKE_LOTS_RETURNING = _TAKE_LOTS.returning(*(POSITION.c[name] for name in _TAKEN))
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -148,28 +150,28 @@ async def record_close(
     lots: int | None,
     closed_at: datetime,
     closing: Callable[[int], dict[str, Any]],
-) -> tuple[Row[Any], Row[Any]]:
+) -> tuple[Row[Any], dict[str, Any]]:
     """Take the lots and insert the trade in one transaction: (trade, position after).
 
     `lots` None closes what is open; the count read with `position` is tried first, and only when
     a concurrent partial close took some is the position read again inside the transaction.
-    `closing(lots)` gives the trade's own columns. Raises `CloseKeyTaken` (the
-    transaction rolled back, lots returned) when the trade's key is taken.
+    `closing(lots)` gives the trade's own columns. Raises `CloseKeyTaken` (the transaction rolled
+    back, lots returned) when the trade's key is taken.
     """
     async with engine.begin() as connection:
         taken = lots if lots is not None else position.quantity_open
-        after = await _take(connection, position.id, taken, closed_at)
-        if after is None and lots is None:  # a concurrent partial close: take what is left now
+        changed = await _take(connection, position.id, taken, closed_at)
+        if changed is None and lots is None:  # a concurrent partial close: take what is left
             taken = await _open_lots(connection, position.id)
-            after = await _take(connection, position.id, taken, closed_at)
-        if after is None:
+            changed = await _take(connection, position.id, taken, closed_at)
+        if changed is None:
             raise _closed_concurrently(position.id, taken)
-        values = {name: after._mapping[name] for name in CARRIED}
+        values = {name: getattr(position, name) for name in CARRIED}
         values |= {"position_id": position.id, "lots": taken, **closing(taken)}
         trade = await _insert_unless_taken(connection, TRADE, values)
         if trade is None:
             raise CloseKeyTaken
-    return trade, after
+    return trade, {**position._mapping, **changed._mapping}
 
 
 async def _take(

@@ -154,7 +154,7 @@ async def close(
         response.headers["Deprecation"] = deprecated
     return CloseResult(
         trade=TradePublic.model_validate(outcome.trade._mapping),
-        position=PositionPublic.model_validate(outcome.position._mapping),
+        position=PositionPublic.model_validate(outcome.position),
     )
 
 
