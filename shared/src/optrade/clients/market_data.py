@@ -37,6 +37,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.calendar import is_trading_day, previous_trading_day
+from optrade.clients.async_http import AiohttpGetter, AsyncGetter, HttpxGetter
 from optrade.domain import IST, MARKET_CLOSE, MARKET_OPEN, utcnow
 from optrade.observability import outgoing_headers
 from optrade.schemas.market import OptionQuote, SettlementValue
@@ -217,8 +218,16 @@ class MarketDataProvider:
         # The sync client serves threads (settlement, backfill, the background probe); the one
         # shared async client serves the order path on the event loop (no thread hand-off).
         self.http = httpx.Client(transport=transport, **options)
-        async_transport = transport if isinstance(transport, httpx.AsyncBaseTransport) else None
-        self.async_http = httpx.AsyncClient(transport=async_transport, **options)
+        self.async_http: AsyncGetter
+        if isinstance(transport, httpx.AsyncBaseTransport):
+            self.async_http = HttpxGetter(transport, **options)
+        else:
+            self.async_http = AiohttpGetter(
+                base_url,
+                connect_timeout=settings.connect_timeout,
+                read_timeout=read,
+                max_connections=settings.max_connections,
+            )
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=settings.breaker_fail_max,
             reset_timeout=settings.breaker_reset_timeout,

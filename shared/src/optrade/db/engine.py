@@ -99,8 +99,6 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
-
-
 def _server_pool(settings: DatabaseSettings) -> dict[str, Any]:
     return {
         "echo": settings.database_echo,
