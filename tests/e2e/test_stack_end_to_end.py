@@ -530,7 +530,7 @@ def test_metrics_show_captures_by_source_and_requests_served(
     assert _value(calls, provider="fallback", outcome="ok") == 7  # 6 snapshots + the retry
 
     served = _samples(stack.md_fallback.url, "http_requests_total")
-    assert _value(served, service="market-data", route="/v1/quote/{underlying}", status="200") == 6
+    assert _value(served, service="market-data", route="/v1/quote/{underlying}", status="200") == 7
     checks = _samples(stack.quality.url, "http_requests_total")
     assert _value(checks, service="quality", route="/quality/checks", status="201") == 1
     orders = _samples(stack.orders.url, "http_requests_total")
