@@ -79,16 +79,17 @@ def list_trades(
 
 
 def get_position(engine: Engine, position_id: int) -> Position:
-    with Session(engine) as session:
-        position = session.get(Position, position_id)
-    if position is None:
-        raise NotFound(f"position {position_id} does not exist")
-    return position
+    return _get(engine, Position, position_id)
 
 
 def get_trade(engine: Engine, trade_id: int) -> Trade:
+    return _get(engine, Trade, trade_id)
+
+
+def _get(engine: Engine, model: type[Row], row_id: int) -> Row:
+    """The row with this id, or a 404 naming it (`position 7 does not exist`)."""
     with Session(engine) as session:
-        trade = session.get(Trade, trade_id)
-    if trade is None:
-        raise NotFound(f"trade {trade_id} does not exist")
-    return trade
+        found = session.get(model, row_id)
+    if found is None:
+        raise NotFound(f"{model.__tablename__} {row_id} does not exist")
+    return found
