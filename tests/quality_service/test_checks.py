@@ -218,16 +218,39 @@ def test_one_aggregate_query_and_one_bounded_sample_query(
 ) -> None:
     seen, listener = _trade_statements(clean_db)
     try:
-        run_manual_check(clean_db, now=NOW, alert=False)
+        run = run_manual_check(clean_db, now=NOW, alert=False)
     finally:
         event.remove(clean_db, "before_cursor_execute", listener)
 
-    ranges, aggregate, samples = seen  # the counted ids (as ranges), the counts, the samples
-    assert "lag(" in ranges.lower() and "GROUP BY" not in ranges
-    assert "GROUP BY" in aggregate and aggregate.count("count(") > 30
+    aggregate, samples = seen  # the counts; the ids have no gap, so no query for their ranges
+    assert "GROUP BY" in aggregate and "lag(" not in aggregate.lower()
     assert (
         "UNION ALL" in samples and samples.count("LIMIT") == 5
     )  # every check has an incomplete trade
+    ids = [i for found in gaps.values() for i in found]
+    assert run.details["counted_ids"] == [[min(ids), max(ids)]]
+
+
+def test_counted_ids_with_gaps_are_ranges_found_by_one_more_query(
+    clean_db: Engine, add_trades: TradeFactory
+) -> None:
+    first = add_trades(3)
+    add_trades(1, mode="replay")  # not a live trade: a gap in the live ids
+    second = add_trades(2, entry_delta=None)
+    add_trades(1, closed_at=MIDDAY - timedelta(days=1))  # yesterday's: outside the window
+    third = add_trades(1)
+    seen, listener = _trade_statements(clean_db)
+    try:
+        run = run_manual_check(clean_db, now=NOW, alert=False)
+    finally:
+        event.remove(clean_db, "before_cursor_execute", listener)
+
+    assert run.total_trades == 6
+    assert run.details["counted_ids"] == [
+        [first[0], first[-1]], [second[0], second[-1]], [third[0], third[0]]
+    ]  # fmt: skip
+    assert len(seen) == 3 and "lag(" in seen[1].lower()  # counts, ranges, samples
+    assert _checks(run)["entry_greeks"].failing_trade_ids == second
 
 
 def test_a_clean_day_needs_only_the_aggregate_query(
@@ -240,7 +263,7 @@ def test_a_clean_day_needs_only_the_aggregate_query(
     finally:
         event.remove(clean_db, "before_cursor_execute", listener)
 
-    assert len(seen) == 2  # the counted ids (as ranges of ids) and the aggregate query
+    assert len(seen) == 1  # the aggregate query: no failures to sample, no gap in the ids
     assert run.status == "pass"
     assert run.details["counted_ids"] == [[min(ids), max(ids)]]
     assert render_text(to_public(run)).splitlines()[:4] == [

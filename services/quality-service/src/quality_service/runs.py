@@ -94,9 +94,9 @@ def _evaluate_into(
     details = RunDetails.of(run.details)
     where = run_scope(cast(Mode, details.mode or "live"), exclude)
     start, end = run.window_start, run.window_end
-    details.counted_ids = counted_ranges(conn, in_window(start, end, where))
     counts = count_window(conn, start, end, where)
-    failing = [name for name in CHECK_NAMES if counts.check_passed(name) < counts.total]
+    details.counted_ids = counted_ranges(conn, in_window(start, end, where), counts.id_span)
+    failing = {name: span for name in CHECK_NAMES if (span := counts.failing_id_span(name))}
     samples = failing_samples(conn, start, end, failing, settings.failing_ids_limit, where)
     thresholds = {name: settings.threshold(name) for name in CHECK_NAMES}
     results = evaluate(counts, samples, thresholds, settings.warn_margin)

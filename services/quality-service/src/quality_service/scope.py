@@ -11,7 +11,7 @@ exactly the trades it counted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, and_, func, not_, or_, select, true
 
@@ -20,6 +20,14 @@ from optrade.db.models import Trade
 TRADE = Trade.__table__  # type: ignore[attr-defined]
 Mode = Literal["live", "replay", "all"]
 IdRanges = list[tuple[int, int]]
+
+
+class IdSpan(NamedTuple):
+    """How many trades match, and the lowest and highest of their ids (0, 0 when none)."""
+
+    trades: int
+    low: int
+    high: int
 
 
 def has_mode_column() -> bool:
@@ -46,8 +54,21 @@ def run_scope(mode: Mode, exclude: Sequence[Sequence[int]] = ()) -> ColumnElemen
     return and_(mode_condition(mode), not_(in_ranges(exclude))) if exclude else mode_condition(mode)
 
 
-def counted_ranges(conn: Connection, condition: ColumnElement[bool]) -> IdRanges:
-    """The ids matching `condition` as ranges of consecutive ids (only the ends leave SQL)."""
+def counted_ranges(
+    conn: Connection, condition: ColumnElement[bool], span: IdSpan | None = None
+) -> IdRanges:
+    """The ids matching `condition` as ranges of consecutive ids (only the ends leave SQL).
+
+    `span`, the count and end ids of the same trades when a query has them already, answers
+    without another query when no id is missing between the ends (ids are unique), and bounds
+    the search otherwise.
+    """
+    if span is not None:
+        if span.trades == 0:
+            return []
+        if span.high - span.low + 1 == span.trades:
+            return [(span.low, span.high)]
+        condition = and_(condition, TRADE.c.id.between(span.low, span.high))
     ordered = TRADE.c.id
     numbered = (
         select(
