@@ -15,7 +15,10 @@ At each size, interleaved so both see the same machine load:
 * the ratio of the two, and the growth from 100k to 1M (10x the trades; linear is 10x time);
 * the plain-SQL null counts of the same columns over the same window, the one query Soda Core
   issues for `missing_count` checks (`COUNT(CASE WHEN col IS NULL THEN 1 END)` per column, no
-  breakdown, no JSON test), and the check's time over it: the floor a column-count check costs.
+  breakdown, no JSON test), and the check's time over it: the floor a column-count check costs;
+* the check's one aggregate query alone (`count_window`, in its own transaction) over the same
+  null counts: what the rest of the run (sample query, grading, storing the run) adds is the
+  difference between the two ratios.
 
 `BENCH_QUICK=1` stops at 100k trades (no goals are judged then).
 
@@ -47,8 +50,10 @@ from bench.stats import figure  # noqa: E402
 from optrade.db.engine import create_db_engine, normalize_url
 from optrade.db.migrate import upgrade
 from optrade.domain import IST
-from quality_service.checks import CHECKS, GROUP_KEYS, TRADE
+from quality_service.checks import CHECKS, GROUP_KEYS, TRADE, count_window
 from quality_service.runs import run_manual_check
+from quality_service.schedule import lookback_window
+from quality_service.scope import run_scope
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 SIZES = (10_000, 100_000) if QUICK else (10_000, 100_000, 1_000_000)
@@ -152,6 +157,16 @@ def check_in_database(engine: Engine) -> float:
     return elapsed
 
 
+def aggregate_query_only(engine: Engine) -> float:
+    """The check's one aggregate query as `run_manual_check` sends it, without the run."""
+    window = lookback_window(NOW, 1)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        counts = count_window(conn, window.start, window.end, run_scope("live"))
+    assert counts.total > 0
+    return time.perf_counter() - started
+
+
 def plain_null_counts(engine: Engine) -> float:
     """The null count of every checked column in the window, as Soda Core's query does it."""
     counts = ", ".join(f'COUNT(CASE WHEN "{c}" IS NULL THEN 1 END)' for c in _columns())
@@ -198,22 +213,27 @@ def check_in_python(engine: Engine) -> float:
 
 
 def _interleaved(
-    size: int, sql: Callable[[], float], python: Callable[[], float], plain: Callable[[], float]
-) -> tuple[list[float], list[float], list[float]]:
-    """Alternate the three so all see the same machine load; fewer Python runs when large."""
+    size: int,
+    sql: Callable[[], float],
+    python: Callable[[], float],
+    plain: Callable[[], float],
+    aggregate: Callable[[], float],
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Alternate the four so all see the same machine load; fewer Python runs when large."""
     sql_runs = 9 if size < 1_000_000 else 7
     python_runs = {10_000: 5, 100_000: 3}.get(size, 3)
     if QUICK:
         sql_runs, python_runs = 3, 1
     sql()  # warm the cache and the plan
     plain()
-    sql_samples, python_samples, plain_samples = [], [], []
+    sql_samples, python_samples, plain_samples, aggregate_samples = [], [], [], []
     for i in range(sql_runs):
         sql_samples.append(sql())
         plain_samples.append(plain())
+        aggregate_samples.append(aggregate())
         if i < python_runs:
             python_samples.append(python())
-    return sql_samples, python_samples, plain_samples
+    return sql_samples, python_samples, plain_samples, aggregate_samples
 
 
 def _ms(samples: list[float]) -> list[float]:
@@ -221,13 +241,14 @@ def _ms(samples: list[float]) -> list[float]:
 
 
 def _figures_at(
-    size: int, sql: list[float], python: list[float], plain: list[float]
+    size: int, sql: list[float], python: list[float], plain: list[float], aggregate: list[float]
 ) -> list[dict[str, Any]]:
     label = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
     sql_median = statistics.median(sql)
     ratio = [p / sql_median for p in python]
     at_1m = size == 1_000_000
     over_plain = [a / b for a, b in zip(sql, plain, strict=True)]  # each pair ran back to back
+    query_over_plain = [a / b for a, b in zip(aggregate, plain, strict=True)]
     return [
         figure(f"plain-SQL null counts of the same columns, {label} trades (Soda Core's query)",
                "ms", _ms(plain)),
@@ -236,6 +257,8 @@ def _figures_at(
             goal=f"<= {GOAL_VS_PLAIN:g}x" if at_1m else None,
             goal_met=statistics.median(over_plain) <= GOAL_VS_PLAIN if at_1m else None,
         ),
+        figure(f"check's aggregate query alone, {label} trades / plain-SQL null counts", "x",
+               query_over_plain),
         figure(
             f"check {label} trades (SQL aggregate)", "ms", _ms(sql),
             goal=f"<= {GOAL_1M_MS:g} ms" if at_1m else None,
@@ -263,13 +286,14 @@ def run() -> list[dict[str, Any]]:
         for size in SIZES:
             _grow(engine, have, size)
             have = size
-            sql, python, plain = _interleaved(
+            sql, python, plain, aggregate = _interleaved(
                 size,
                 lambda: check_in_database(engine),
                 lambda: check_in_python(engine),
                 lambda: plain_null_counts(engine),
+                lambda: aggregate_query_only(engine),
             )
-            figures += _figures_at(size, sql, python, plain)
+            figures += _figures_at(size, sql, python, plain, aggregate)
             medians[size] = statistics.median(sql)
     if QUICK:
         return figures
