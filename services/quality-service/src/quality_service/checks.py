@@ -9,9 +9,10 @@ Greeks (delta 0 or ±1, gamma, theta, vega 0) must still be there.
 window that groups them by (model_version, entry_source, exit_source) and by the set of checked
 fields each trade misses (a bit mask, 0 for a complete trade), and counts each group with its
 lowest and highest id. A trade's fields are tested once, where it is grouped: every field count,
-check pass and breakdown is then a sum over a handful of group rows in Python (a group misses a
-field for all its trades or for none), no trade row ever leaves the database, and the same SQL
-runs on PostgreSQL and SQLite. Counting per-field and per-check aggregates in SQL instead costs
+check pass and breakdown is then a sum over the group rows in Python (one per version, sources
+and set of missing fields that occurs: a handful, as trades miss fields in few patterns; a group
+misses a field for all its trades or for none), no trade row ever leaves the database, and the
+same SQL runs on PostgreSQL and SQLite. Counting per-field and per-check aggregates in SQL instead costs
 one aggregate step per trade for each of ~35 counts: at 1M trades that made the query 1.6x the
 plain null counts of the same columns.
 `failing_samples` is a second, bounded query (at most `limit` ids per failing check, searched
