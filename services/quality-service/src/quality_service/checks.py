@@ -12,9 +12,9 @@ lowest and highest id. A trade's fields are tested once, where it is grouped: ev
 check pass and breakdown is then a sum over the group rows in Python (one per version, sources
 and set of missing fields that occurs: a handful, as trades miss fields in few patterns; a group
 misses a field for all its trades or for none), no trade row ever leaves the database, and the
-same SQL runs on PostgreSQL and SQLite. Counting per-field and per-check aggregates in SQL instead costs
-one aggregate step per trade for each of ~35 counts: at 1M trades that made the query 1.6x the
-plain null counts of the same columns.
+same SQL runs on PostgreSQL and SQLite. Counting per-field and per-check aggregates in SQL
+instead costs one aggregate step per trade for each of ~35 counts: at 1M trades that made the
+query 1.6x the plain null counts of the same columns.
 `failing_samples` is a second, bounded query (at most `limit` ids per failing check, searched
 only between the lowest and highest failing id the counts found), sent only when some check has
 failures.
