@@ -6,7 +6,8 @@ Each benchmark module exposes `run() -> list[dict]`; a figure is a dict with `na
 ratios measured side by side in the same run, because these machines are shared and noisy.
 Run a subset with `make bench BENCH=greeks,quality`; `BENCH_QUICK=1` runs fewer, shorter rounds
 for a quick check and writes no report. The report lists every goal met or not, then
-bench/limits.md (what limits the goals not met, from a profile; written by hand).
+bench/limits.md (what limits the goals not met, from a profile; written by hand);
+`python -m bench --report` writes it again from bench/results.json after limits.md changed.
 """
 
 from __future__ import annotations
@@ -112,7 +113,38 @@ def _limits() -> list[str]:
     return [LIMITS_MD.read_text().rstrip(), ""]
 
 
+def _write_report(result: dict[str, Any]) -> None:
+    """docs/benchmarks.md from one run's results and bench/limits.md."""
+    machine, figures, failures = result["machine"], result["figures"], result["failures"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m bench`); do not edit by hand.",
+        "",
+        f"- date: {result['date']}",
+        f"- machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB,"
+        f" Python {machine['python']}",
+        f"- database: {machine['database']}",
+        f"- total time: {result.get('seconds', 0):.0f} s",
+        "",
+        "Each figure is the median over repeated runs with the 10th and 90th percentiles as its"
+        " spread. Every comparison is a ratio measured side by side in the same run.",
+        "",
+        *_table(figures),
+        "",
+        *_goals(figures),
+        *_limits(),
+    ]
+    if failures:
+        lines += ["## Benchmarks that failed", "", "```", *failures, "```", ""]
+    REPORT_MD.write_text("\n".join(lines))
+    print(f"\nwrote {REPORT_MD.relative_to(ROOT)} and {RESULTS_JSON.relative_to(ROOT)}")
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--report"]:  # re-render from bench/results.json (limits.md edited)
+        _write_report(json.loads(RESULTS_JSON.read_text()))
+        return 0
     selected = set(filter(None, os.environ.get("BENCH", "").split(","))) or None
     sys.path.insert(0, str(ROOT))
     figures: list[dict[str, Any]] = []
@@ -135,32 +167,16 @@ def main() -> int:
 
     machine = _machine()
     when = datetime.now(UTC).isoformat(timespec="seconds")
-    result = {"date": when, "machine": machine, "figures": figures, "failures": failures}
+    result = {
+        "date": when,
+        "machine": machine,
+        "seconds": round(time.perf_counter() - started),
+        "figures": figures,
+        "failures": failures,
+    }
     if selected is None and not QUICK:
         RESULTS_JSON.write_text(json.dumps(result, indent=2, default=str) + "\n")
-        lines = [
-            "# Benchmarks",
-            "",
-            "Written by `make bench` (`python -m bench`); do not edit by hand.",
-            "",
-            f"- date: {when}",
-            f"- machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB,"
-            f" Python {machine['python']}",
-            f"- database: {machine['database']}",
-            f"- total time: {time.perf_counter() - started:.0f} s",
-            "",
-            "Each figure is the median over repeated runs with the 10th and 90th percentiles as its"
-            " spread. Every comparison is a ratio measured side by side in the same run.",
-            "",
-            *_table(figures),
-            "",
-            *_goals(figures),
-            *_limits(),
-        ]
-        if failures:
-            lines += ["## Benchmarks that failed", "", "```", *failures, "```", ""]
-        REPORT_MD.write_text("\n".join(lines))
-        print(f"\nwrote {REPORT_MD.relative_to(ROOT)} and {RESULTS_JSON.relative_to(ROOT)}")
+        _write_report(result)
     print("\n".join(_table(figures)))
     missed = [f for f in figures if f.get("goal_met") is False]
     if missed:
