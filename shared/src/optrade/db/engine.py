@@ -86,6 +86,7 @@ def create_async_db_engine(settings: DatabaseSettings | str) -> AsyncEngine:
         )
         _prepare_sqlite(engine.sync_engine)
         return engine
+    _remember_wide_statements()
     return create_async_engine(url, **_server_pool(settings))
 
 
@@ -97,6 +98,27 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         return engine
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+# psycopg converts a statement's `%(name)s` placeholders on every execute, and remembers the
+# conversion (an LRU of 128) only for statements up to 4096 characters and 50 parameters, a
+# guard against caching generated one-off SQL (psycopg discussion 628). The order path's two
+# inserts are fixed statements of 54 and 89 parameters (a position and a trade, every snapshot
+# column): converting them afresh was 7.7 % of an order round trip's CPU (issue 11's profile).
+# psycopg has no setting for this; the limits are module constants read at each execute.
+WIDE_STATEMENT_LENGTH = 16_384
+WIDE_STATEMENT_PARAMS = 256
+
+
+def _remember_wide_statements() -> None:
+    from psycopg import _queries
+
+    _queries.MAX_CACHED_STATEMENT_LENGTH = max(
+        _queries.MAX_CACHED_STATEMENT_LENGTH, WIDE_STATEMENT_LENGTH
+    )
+    _queries.MAX_CACHED_STATEMENT_PARAMS = max(
+        _queries.MAX_CACHED_STATEMENT_PARAMS, WIDE_STATEMENT_PARAMS
+    )
 
 
 def _server_pool(settings: DatabaseSettings) -> dict[str, Any]:
