@@ -138,7 +138,7 @@ def _write_report(result: dict[str, Any]) -> None:
     if failures:
         lines += ["## Benchmarks that failed", "", "```", *failures, "```", ""]
     REPORT_MD.write_text("\n".join(lines))
-    print(f"\nwrote {REPORT_MD.relative_to(ROOT)} and {RESULTS_JSON.relative_to(ROOT)}")
+    print(f"\nwrote {REPORT_MD.relative_to(ROOT)} from the figures in {RESULTS_JSON.name}")
 
 
 def main() -> int:
