@@ -1,6 +1,6 @@
 """Open and close paper positions: capture the market first, then one short transaction.
 
-Async end to end: the quote over the provider's shared `httpx.AsyncClient`, the rows through the
+Async end to end: the quote over each provider's pooled async GET (aiohttp), the rows through the
 async engine with Core statements (`order_service.store`), so a request never waits for a worker
 thread and no database transaction is open during a market-data call.
 

@@ -252,10 +252,7 @@ class MarketDataProvider:
         the breaker if it answers). pybreaker's own half-open state would instead make the next
         callers, all of them, wait out the dead provider's timeout once per reset timeout.
         """
-        if self.breaker.current_state != pybreaker.STATE_CLOSED:
-            self._probe_in_background(request)
-            PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
-            raise QuoteUnavailable(self.name, "circuit breaker open, not asked")
+        self._skip_if_open(request)
         return self._guarded_fetch(request)
 
     def trial_fetch(self, request: QuoteRequest) -> OptionQuote:
@@ -266,38 +263,41 @@ class MarketDataProvider:
         not pile onto a provider that may still be dead. Success closes the breaker; failure
         opens it again.
         """
-        if self.breaker.current_state == pybreaker.STATE_CLOSED:
-            return self._guarded_fetch(request)
-        if not self._probing.acquire(blocking=False):
-            PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
-            raise QuoteUnavailable(self.name, "circuit breaker open, a trial call is in flight")
-        try:
-            self.breaker.half_open()
-            return self._guarded_fetch(request)
-        finally:
-            self._probing.release()
+        with self._trial():
+            return self._fetch(request)
 
     async def afetch_quote(self, request: QuoteRequest) -> OptionQuote:
-        """`fetch_quote` on the event loop, over the provider's shared `httpx.AsyncClient`."""
-        if self.breaker.current_state != pybreaker.STATE_CLOSED:
-            self._probe_in_background(request)
-            PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
-            raise QuoteUnavailable(self.name, "circuit breaker open, not asked")
+        """`fetch_quote` on the event loop, over the provider's pooled async GET."""
+        self._skip_if_open(request)
         with self._guarded():
             return await self._afetch(request)
 
     async def atrial_fetch(self, request: QuoteRequest) -> OptionQuote:
         """`trial_fetch` on the event loop."""
+        with self._trial():
+            return await self._afetch(request)
+
+    def _skip_if_open(self, request: QuoteRequest) -> None:
+        """Refuse unasked while the breaker is not closed (and start the background probe)."""
+        if self.breaker.current_state != pybreaker.STATE_CLOSED:
+            self._probe_in_background(request)
+            PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
+            raise QuoteUnavailable(self.name, "circuit breaker open, not asked")
+
+    @contextmanager
+    def _trial(self) -> Iterator[None]:
+        """A caller's guarded call that half-opens an open breaker first, one at a time."""
         if self.breaker.current_state == pybreaker.STATE_CLOSED:
             with self._guarded():
-                return await self._afetch(request)
+                yield
+            return
         if not self._probing.acquire(blocking=False):
             PROVIDER_CALLS.labels(self.name, "circuit_open").inc()
             raise QuoteUnavailable(self.name, "circuit breaker open, a trial call is in flight")
         try:
             self.breaker.half_open()
             with self._guarded():
-                return await self._afetch(request)
+                yield
         finally:
             self._probing.release()
 
