@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from sqlalchemy import Engine, delete
 from sqlmodel import Session
@@ -50,6 +52,28 @@ def broker(redis_url: str | None, tmp_path: Path) -> dict[str, str]:
             "CELERY_RESULT_BACKEND": f"db+sqlite:///{tmp_path / 'results.db'}",
         }
     return urls | {"CELERY_QUEUE": f"quality-test-{uuid.uuid4().hex[:8]}"}
+
+
+@asynccontextmanager
+async def in_process_quality(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path, **env: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The quality app in-process (lifespan run) on `database_url`, a SQLite broker file and
+    `env`, behind an httpx client; the app is at `client.app`."""
+    from quality_service.main import create_app
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("CELERY_BROKER_URL", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_all_settings()
+    app = create_app()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://q.test") as c,
+    ):
+        c.app = app  # type: ignore[attr-defined]
+        yield c
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,7 @@ from sqlalchemy import Engine
 
 from optrade.calendar import coverage_warning
 from optrade.domain import IST
-from optrade.settings import reset_all_settings
-from quality_service.main import create_app
-from tests.quality_service.conftest import TradeFactory
+from tests.quality_service.conftest import TradeFactory, in_process_quality
 
 pytestmark = pytest.mark.anyio
 Client = httpx.AsyncClient
@@ -29,18 +27,8 @@ def anyio_backend() -> str:
 async def client(
     clean_db: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("CELERY_BROKER_URL", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
-    monkeypatch.setenv("LOG_JSON", "false")
-    reset_all_settings()
-    app = create_app()
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        Client(transport=transport, base_url="http://quality.test") as test_client,
-    ):
-        test_client.app = app  # type: ignore[attr-defined]
-        yield test_client
+    async with in_process_quality(monkeypatch, database_url, tmp_path, LOG_JSON="false") as c:
+        yield c
 
 
 def _today(add_trades: TradeFactory, count: int, **gaps: object) -> list[int]:

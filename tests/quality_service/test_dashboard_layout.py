@@ -11,10 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from optrade.settings import reset_all_settings
 from quality_service.dashboard import MAX_STEP
-from quality_service.main import create_app
-from tests.quality_service.conftest import TradeFactory
+from tests.quality_service.conftest import TradeFactory, in_process_quality
 
 pytestmark = pytest.mark.anyio
 
@@ -28,15 +26,8 @@ def anyio_backend() -> str:
 async def client(
     clean_db: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("CELERY_BROKER_URL", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
-    monkeypatch.setenv("ORDER_SERVICE_URL", "http://orders.example.test/")
-    reset_all_settings()
-    app = create_app()
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://q.test") as c,
-    ):
+    env = {"ORDER_SERVICE_URL": "http://orders.example.test/"}
+    async with in_process_quality(monkeypatch, database_url, tmp_path, **env) as c:
         yield c
 
 
