@@ -138,6 +138,10 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
                 f"http://127.0.0.1:{order_port}",
             )
         )
+        # The order engine settles expired positions (one leads; see order_service.engine).
+        plan.append(
+            ("order engine", [sys.executable, "-m", "order_service.engine"], order_env, None)
+        )
     if _has("quality_service.main"):
         plan.append(
             (

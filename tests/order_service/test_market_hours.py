@@ -8,7 +8,7 @@ import pytest
 
 from optrade.calendar import IST
 from optrade.domain import TradeMode
-from optrade.errors import InvalidInput
+from optrade.errors import InvalidInput, http_status
 from order_service.market_hours import (
     MarketClosed,
     in_session,
@@ -75,7 +75,7 @@ def test_market_time_counts_only_session_seconds() -> None:
 def test_a_saturday_order_without_as_of_is_market_closed_naming_the_next_open() -> None:
     with pytest.raises(MarketClosed) as refused:
         market_timing(None, ist("2025-12-06 11:00"), max_skew=SKEW, allow_off_hours=False)
-    assert refused.value.status_code == 422 and refused.value.type == "market_closed"
+    assert http_status(refused.value) == 422 and refused.value.type == "market_closed"
     assert refused.value.extra["next_open"] == "2025-12-08T09:15:00+05:30"
     assert "2025-12-08T09:15:00+05:30" in refused.value.detail
 

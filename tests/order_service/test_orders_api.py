@@ -78,7 +78,7 @@ def _healthy_markets(markets: tuple[FakeMarket, FakeMarket], api: Any) -> Iterat
 def open_position(api: Any, **overrides: Any) -> dict[str, Any]:
     response = api.post("/v1/orders", json=order(**overrides), headers=AUTH)
     assert response.status_code == 201, response.text
-    return dict(response.json())
+    return dict(response.json()["position"])
 
 
 def close(api: Any, position_id: int, body: dict[str, Any] | None = None, **headers: str) -> Any:
@@ -211,7 +211,7 @@ def test_the_same_idempotency_key_replays_and_never_opens_twice(api: Any, engine
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
-    assert again.json() == first.json()
+    assert again.json()["position"] == first.json()["position"]
     assert count_rows(engine, Position) == before
 
 
@@ -227,7 +227,7 @@ def test_client_order_id_is_unique_too(api: Any, engine: Engine) -> None:
     first = open_position(api, client_order_id="coid-1")
     before = count_rows(engine, Position)
     again = api.post("/v1/orders", json=order(client_order_id="coid-1"), headers=AUTH)
-    assert again.status_code == 201 and again.json()["id"] == first["id"]
+    assert again.status_code == 201 and again.json()["position"]["id"] == first["id"]
     other = api.post("/v1/orders", json=order(client_order_id="coid-1", side="SELL"), headers=AUTH)
     assert other.status_code == 422 and other.json()["errors"][0]["field"] == "client_order_id"
     assert count_rows(engine, Position) == before
@@ -595,7 +595,7 @@ def test_allowed_off_hours_orders_fill_at_the_last_close_marked_and_hold_no_mark
     stand_at(api, SATURDAY, allow_off_hours_orders=True)
     opened = api.post("/v1/orders", json=order(as_of=None, quantity=1), headers=AUTH)
     assert opened.status_code == 201, opened.text
-    position = opened.json()
+    position = opened.json()["position"]
     assert position["off_hours"] is True and position["mode"] == "live"
     assert position["entry_market_at"] == FRIDAY_CLOSE
     assert position["opened_at"] == "2025-11-29T05:30:00Z"  # when it was placed

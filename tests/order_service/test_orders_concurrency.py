@@ -72,7 +72,7 @@ def open_one(stack: Any, **overrides: Any) -> dict[str, Any]:
         f"{orders.url}/v1/orders", json=order_body(option, **overrides), headers=AUTH, timeout=30
     )
     assert response.status_code == 201, response.text
-    return dict(response.json())
+    return dict(response.json()["position"])
 
 
 def closes_at() -> str:

@@ -37,7 +37,7 @@ def test_the_readme_trade_fills_at_the_recorded_ask_and_bid(
     with httpx.Client(base_url=orders_on_replay.url, headers=AUTH, timeout=30) as api:
         opened = api.post("/v1/orders", json=body)
         assert opened.status_code == 201, opened.text
-        position = opened.json()
+        position = opened.json()["position"]
         assert (position["entry_price"], position["entry_price_source"]) == ("38.50", "ask")
         assert position["lot_size"] == 75 and position["entry_source"] == "primary"
         assert (position["entry_bid"], position["entry_ask"]) == ("38.40", "38.50")
@@ -77,7 +77,7 @@ def test_an_in_the_money_call_bought_at_09_34_45_has_entry_greeks(
     with httpx.Client(base_url=orders_on_replay.url, headers=AUTH, timeout=30) as api:
         opened = api.post("/v1/orders", json=body)
         assert opened.status_code == 201, opened.text
-        position = opened.json()
+        position = opened.json()["position"]
         closed = api.post(
             f"/v1/positions/{position['id']}/close",
             json={"as_of": datetime(2025, 12, 2, 15, 13, 29, tzinfo=IST).isoformat()},

@@ -10,6 +10,10 @@ by the file named in `CHARGES_FILE`. Each order (one fill: the entry or one clos
     stamp         stamp_duty_buy_percent of the premium turnover, on the buy side only
     gst           gst_percent of (brokerage + exchange + sebi)
 
+A long option settled in the money at expiry pays no exit order but the exercise STT:
+stt_exercise_percent of its settlement value (intrinsic × units); a short settled in the money and
+any option settled worthless pay nothing at settlement.
+
 premium turnover = price × lots × lot size; every line is rounded to the paisa (half up). A trade
 (one close of a position) carries the charges of its closing order plus its share of the opening
 order: the opening order's lines for the closed lots, with the opening brokerage split by lots.
@@ -52,6 +56,8 @@ class ChargeSchedule(BaseModel):
     source: str = ""
     brokerage_per_order: Decimal
     stt_sell_percent: Decimal
+    # STT on an in-the-money option exercised at expiry: percent of the settlement value, holder
+    stt_exercise_percent: Decimal
     exchange_transaction_percent: Decimal
     sebi_fee_per_crore: Decimal
     stamp_duty_buy_percent: Decimal
@@ -136,3 +142,34 @@ def round_trip_charges(
     )
     exit_ = order_charges(rates.on(exit_day), side.closing, exit_price * units)
     return entry.total + exit_.total
+
+
+def exercise_charges(
+    intrinsic: Decimal, units: int, expiry_day: date, table: RateTable | None = None
+) -> Decimal:
+    """Exercise STT of a long option settled at `intrinsic` rupees a unit (zero when worthless)."""
+    schedule = (table or rate_table()).on(expiry_day)
+    return _paisa(intrinsic * Decimal(units) * schedule.stt_exercise_percent / HUNDRED)
+
+
+def settlement_charges(
+    *,
+    side: Side,
+    entry_price: Decimal,
+    intrinsic: Decimal,
+    lots: int,
+    lots_opened: int,
+    lot_size: int,
+    entry_day: date,
+    expiry_day: date,
+    table: RateTable | None = None,
+) -> Decimal:
+    """Charges of `lots` settled at expiry: the opening order's share, plus the exercise STT when
+    a long settles in the money (no closing order is placed)."""
+    rates = table or rate_table()
+    units = lots * lot_size
+    entry = order_charges(
+        rates.on(entry_day), side, entry_price * units, Decimal(lots) / Decimal(lots_opened)
+    )
+    exercise = exercise_charges(intrinsic, units, expiry_day, rates) if side is Side.BUY else 0
+    return entry.total + exercise

@@ -18,13 +18,12 @@ from optrade.calendar import (
     previous_trading_day,
 )
 from optrade.domain import IST, MARKET_CLOSE, MARKET_OPEN, TradeMode
-from optrade.errors import DomainError, InvalidInput
+from optrade.errors import InvalidInput, Refused
 
 
-class MarketClosed(DomainError):
+class MarketClosed(Refused):
     """An order or close outside the session, with no `as_of`, where off-hours are not allowed."""
 
-    status_code = 422
     type = "market_closed"
 
 
@@ -120,3 +119,23 @@ def market_timing(
     # Filled from the last closing quote, recorded when it happened: a Saturday close belongs to
     # the next session's quality window, and its market time held is counted from the quotes.
     return MarketTiming(last_session_close(at).astimezone(UTC), at, TradeMode.LIVE, off_hours=True)
+
+
+@dataclass(frozen=True)
+class MarketClock:
+    """Turns a request's `as_of` into when it fills and how it is marked: never in the future;
+    a past `as_of` is a replay; no `as_of` must fall in the NSE session (or, where allowed,
+    fills off-hours from the last close)."""
+
+    now: datetime
+    max_skew: timedelta
+    allow_off_hours: bool
+
+    def instant(self, requested: datetime | None) -> datetime:
+        """The client's `as_of` (never in the future) or now, whatever the session."""
+        return market_instant(requested, self.now, self.max_skew)
+
+    def timing(self, requested: datetime | None) -> MarketTiming:
+        return market_timing(
+            requested, self.now, max_skew=self.max_skew, allow_off_hours=self.allow_off_hours
+        )

@@ -285,8 +285,6 @@ class PositionPublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Pro
     quantity_open: int = Field(description="still open, lots (same as lots_open)")
     status: str
     closed_at: datetime | None = None
-    idempotency_key: str | None = None
-    client_order_id: str | None = None
     updated_at: datetime
 
     @computed_field(description="opened quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
@@ -323,7 +321,12 @@ class TradePublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSn
         None, description="trading-session seconds between the entry and exit market instants"
     )
     closed_at: datetime
-    close_reason: str | None = None
+    close_reason: str | None = Field(None, description="the client's own words, if any")
+    exit_reason: str | None = Field(
+        None,
+        description="client | stop_loss | target | trailing_stop | time_exit | square_off | "
+        "settlement",
+    )
     close_idempotency_key: str | None = None
 
     @computed_field(description="closed quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
@@ -336,6 +339,44 @@ class TradePublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSn
     def attribution(self) -> GreekAttribution:
         """Greek P&L attribution of this trade, rupees."""
         return GreekAttribution.of(self)
+
+
+class OrderPublic(_BrokerNaming):
+    """An order as the venue keeps it, with the position it opened or closed lots of."""
+
+    id: int
+    intent: str = Field(description="open | close: what the order does to a position")
+    order_type: str = Field(description="MARKET | LIMIT | SL | SL-M")
+    lot_size: int | None = None  # type: ignore[assignment]
+    lots: int
+    price: Decimal | None = Field(None, description="the limit price (LIMIT, SL), rupees")
+    trigger_price: Decimal | None = Field(None, description="the trigger (SL, SL-M), rupees")
+    status: str = Field(
+        description="open | trigger_pending | complete | cancelled | rejected | expired"
+    )
+    rejection_reason: str | None = None
+    average_price: Decimal | None = Field(None, description="the fill price once complete")
+    filled_at: datetime | None = None
+    position_id: int | None = Field(None, description="the position it opened or closed")
+    trade_id: int | None = Field(None, description="the trade a closing order recorded")
+    client_order_id: str | None = None
+    idempotency_key: str | None = None
+    mode: str
+    created_at: datetime
+    updated_at: datetime
+    position: PositionPublic | None = Field(None, description="that position as it is now")
+
+    @computed_field(description="ordered quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
+    @property
+    def units(self) -> int | None:
+        return None if self.lot_size is None else self.lots * self.lot_size
+
+
+class OrderPage(BaseModel):
+    items: list[OrderPublic]
+    total: int
+    limit: int
+    offset: int
 
 
 class CloseResult(BaseModel):

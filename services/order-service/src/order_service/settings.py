@@ -43,6 +43,12 @@ class OrderSettings(BaseSettings):
     exit_price_tolerance_percent: Decimal = Field(default=Decimal("1.0"), ge=0)
     # With no quote to compare, a client `exit_price` must stay below this multiple of the entry.
     client_price_max_entry_multiple: Decimal = Field(default=Decimal("20"), gt=0)
+    # The order engine (`python -m order_service.engine`): how often it wakes (seconds), how often
+    # it sweeps for positions whose expiry has passed (and at 15:30 IST), and how long its
+    # leadership lasts unless renewed (another engine takes over after that).
+    engine_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    engine_settlement_interval: float = Field(default=60.0, gt=0)
+    engine_lease_seconds: float = Field(default=15.0, gt=0)
 
 
 @cached_settings

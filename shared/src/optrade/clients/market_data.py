@@ -19,6 +19,7 @@ The breakers live in the process: each uvicorn worker (`ORDER_WORKERS`) keeps it
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -572,6 +573,10 @@ class MarketDataClient:
             except (httpx.HTTPError, ValueError, ValidationError) as exc:
                 skipped.append(f"{provider.name}: {exc}"[:300])
         raise QuoteUnavailable("all providers", "; ".join(skipped))
+
+    async def afetch_settlement(self, underlying: str, expiry: date) -> tuple[SettlementValue, str]:
+        """`fetch_settlement` for async callers (off the event loop)."""
+        return await asyncio.to_thread(self.fetch_settlement, underlying, expiry)
 
     def breaker_states(self) -> dict[str, str]:
         """Each provider's circuit breaker state, e.g. `{"primary": "open", ...}`."""

@@ -28,6 +28,9 @@ from optrade.db.types import JSONVariant, UTCDateTime
 from optrade.domain import (
     SNAPSHOT_FIELD_TYPES,
     OptionType,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
     PositionStatus,
     Side,
     TradeMode,
@@ -146,32 +149,78 @@ class Provenance(SQLModel):
     )
 
 
-class Position(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Provenance, table=True):
+class PositionFields(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Provenance):
+    """A position's columns but its id (the data model that records and the table share)."""
+
+    lots: int  # opened quantity, in lots
+    quantity_open: int  # still open, in lots
+    status: PositionStatus = Field(default=PositionStatus.OPEN, sa_type=String(8), index=True)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class Position(PositionFields, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class OrderFields(SQLModel):
+    """One order request as the venue keeps it: what was asked, where it stands, what it filled.
+
+    An opening order names the position it opened; a closing order the position it closed lots
+    of. The client's keys live here: `idempotency_key` and `client_order_id` are unique, and the
+    fingerprint of the request refuses a key reused for another order.
+    """
+
+    intent: OrderIntent = Field(default=OrderIntent.OPEN, sa_type=String(8))
+    order_type: OrderType = Field(default=OrderType.MARKET, sa_type=String(8))
+    underlying: str = Field(sa_type=String(20))
+    expiry: date
+    strike: Decimal = Field(sa_type=Numeric(12, 2))
+    option_type: OptionType = Field(sa_type=String(2))
+    side: Side = Field(sa_type=String(4))
+    lots: int
+    lot_size: int | None = None
+    price: Decimal | None = Field(default=None, sa_type=MONEY)  # LIMIT and SL
+    trigger_price: Decimal | None = Field(default=None, sa_type=MONEY)  # SL and SL-M
+    status: OrderStatus = Field(sa_type=String(16), index=True)
+    rejection_reason: str | None = Field(default=None, sa_type=Text())
+    average_price: Decimal | None = Field(default=None, sa_type=MONEY)
+    filled_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    position_id: int | None = Field(default=None, foreign_key="position.id", index=True)
+    trade_id: int | None = Field(default=None)  # the trade a closing order recorded
+    idempotency_key: str | None = Field(default=None, sa_type=String(200))
+    client_order_id: str | None = Field(default=None, sa_type=String(200))
+    request_fingerprint: str | None = Field(default=None, sa_type=String(64))
+    mode: TradeMode = Field(default=TradeMode.LIVE, sa_type=String(8))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime(), index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class Order(OrderFields, table=True):
+    __tablename__ = "order"
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
         UniqueConstraint("client_order_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    lots: int  # opened quantity, in lots
-    quantity_open: int  # still open, in lots
-    status: PositionStatus = Field(default=PositionStatus.OPEN, sa_type=String(8), index=True)
-    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
-    idempotency_key: str | None = Field(default=None, sa_type=String(200))
-    client_order_id: str | None = Field(default=None, sa_type=String(200))
-    request_fingerprint: str | None = Field(default=None, sa_type=String(64))
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class Trade(
-    OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance, table=True
+class EngineLease(SQLModel, table=True):
+    """Who leads a background role (the order engine): one row per role, held while renewed."""
+
+    __tablename__ = "engine_lease"
+
+    role: str = Field(sa_type=String(32), primary_key=True)
+    holder: str = Field(sa_type=String(128))
+    expires_at: datetime = Field(sa_type=UTCDateTime())
+
+
+class TradeFields(
+    OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance
 ):
-    __table_args__ = (
-        UniqueConstraint("close_idempotency_key"),
-        Index("ix_trade_closed_at_model_version", "closed_at", "model_version"),
-    )
+    """A trade's columns but its id."""
 
-    id: int | None = Field(default=None, primary_key=True)
     position_id: int = Field(foreign_key="position.id", index=True)
     lots: int  # closed quantity, in lots
     exit_price: Decimal = Field(sa_type=MONEY)
@@ -186,9 +235,20 @@ class Trade(
     market_seconds_held: float | None = Field(default=None, sa_type=Float())
     closed_at: datetime = Field(sa_type=UTCDateTime(), index=True)
     close_reason: str | None = Field(default=None, sa_type=String(200))
+    # client | stop_loss | target | trailing_stop | time_exit | square_off | settlement
+    exit_reason: str | None = Field(default=None, sa_type=String(16))
     close_idempotency_key: str | None = Field(default=None, sa_type=String(200))
     # sha256 of the canonical close request: the same key with another body is refused.
     close_request_fingerprint: str | None = Field(default=None, sa_type=String(64))
+
+
+class Trade(TradeFields, table=True):
+    __table_args__ = (
+        UniqueConstraint("close_idempotency_key"),
+        Index("ix_trade_closed_at_model_version", "closed_at", "model_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
 
 
 class QualityRun(SQLModel, table=True):

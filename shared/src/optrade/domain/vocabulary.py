@@ -62,3 +62,45 @@ class IvSource(StrEnum):
     OWN = "own"  # the leg's own price
     OTM = "otm"  # an in-the-money leg given its strike's out-of-the-money IV
     PARITY = "parity"  # an out-of-the-money leg given its ITM partner's IV through parity
+
+
+class OrderStatus(StrEnum):
+    """Where an order stands (Kite's words): resting orders are `open` (a limit) or
+    `trigger_pending` (a stop); the rest are final."""
+
+    OPEN = "open"
+    TRIGGER_PENDING = "trigger_pending"
+    COMPLETE = "complete"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def final(self) -> bool:
+        return self not in (OrderStatus.OPEN, OrderStatus.TRIGGER_PENDING)
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    SL = "SL"
+    SL_M = "SL-M"
+
+
+class OrderIntent(StrEnum):
+    """What an order does to a position: opens one, or closes lots of one."""
+
+    OPEN = "open"
+    CLOSE = "close"
+
+
+class ExitReason(StrEnum):
+    """Why a trade closed: the client asked, an exit rule fired, or the contract expired."""
+
+    CLIENT = "client"
+    STOP_LOSS = "stop_loss"
+    TARGET = "target"
+    TRAILING_STOP = "trailing_stop"
+    TIME_EXIT = "time_exit"
+    SQUARE_OFF = "square_off"
+    SETTLEMENT = "settlement"

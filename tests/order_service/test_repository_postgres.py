@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from optrade.db.engine import create_async_db_engine
-from order_service import store
-from tests.order_service.test_order_store import position_values, run
+from order_service.repository import Repository
+from tests.order_service.test_repository import position_values, run
 
 
 def test_the_wide_inserts_placeholders_are_converted_once(
@@ -18,8 +18,14 @@ def test_the_wide_inserts_placeholders_are_converted_once(
     from psycopg import _queries
 
     engine = create_async_db_engine(database_url)
-    run(engine, store.insert_position(engine, position_values()))
+    repository = Repository(engine)
+
+    async def insert() -> None:
+        async with repository.unit_of_work() as work:
+            await work.add_position(position_values())
+
+    run(engine, insert())
     before = _queries._query2pg.cache_info()
-    run(engine, store.insert_position(engine, position_values()))
+    run(engine, insert())
     after = _queries._query2pg.cache_info()
     assert after.hits > before.hits and after.misses == before.misses
