@@ -11,7 +11,9 @@ from vollib.black import black as vollib_black
 from order_service.domain.black76 import black76_price
 
 
-def _by_hand(forward: float, strike: float, t: float, sigma: float, rate: float, call: bool) -> float:
+def _by_hand(
+    forward: float, strike: float, t: float, sigma: float, rate: float, call: bool
+) -> float:
     """The formula written out with math.erf, one option at a time."""
     n = lambda x: 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))  # noqa: E731
     s = sigma * math.sqrt(t)

@@ -19,6 +19,7 @@ from order_service.domain.margin import (
     OptionLeg,
     basket_margin,
     ewma_sigma,
+    leg_arrays,
     portfolio_margin,
     price_scan_fraction,
     scenario_losses,
@@ -104,7 +105,10 @@ def test_a_hedge_in_the_basket_lowers_the_margin_of_the_open_short() -> None:
     assert check.basket is not None
     assert check.basket.margin == 0  # the hedge alone is a long option
     assert check.basket.premium == Decimal("2846.25")
-    assert basket_margin([SHORT_PE], [LONG_PE_WING], PUBLISHED_MARKET, basket_alone=False).basket is None
+    assert (
+        basket_margin([SHORT_PE], [LONG_PE_WING], PUBLISHED_MARKET, basket_alone=False).basket
+        is None
+    )
 
 
 # -- Each scenario by hand ----------------------------------------------------------------------
@@ -141,10 +145,8 @@ def test_there_are_sixteen_scenarios_named_and_weighted_as_span_has_them() -> No
 def test_every_scenario_loss_is_the_hand_repriced_loss() -> None:
     # a short 23100 CE and a long 22800 PE, 3 days, 14 % IV: VSR = max(25 % × 14 %, 4 %) = 4 pts,
     # PSR = 9.3 % (no series), repriced 2 days from expiry
-    from order_service.domain.margin import _book  # the arrays the scan works on
-
     legs = [SHORT_CE, LONG_PE_WING]
-    book = _book(legs, PUBLISHED_MARKET)
+    book = leg_arrays(legs, PUBLISHED_MARKET)
     losses = scenario_losses(book, 0.093, 0.065)
     t_now = (datetime(2025, 1, 30, 15, 30, tzinfo=IST) - PUBLISHED_AS_OF).total_seconds() / (
         365 * 86400
@@ -162,9 +164,7 @@ def test_every_scenario_loss_is_the_hand_repriced_loss() -> None:
 
 def test_the_span_is_the_worst_loss_less_the_net_option_value() -> None:
     legs = [SHORT_CE, LONG_PE_WING]
-    from order_service.domain.margin import _book
-
-    losses = scenario_losses(_book(legs, PUBLISHED_MARKET), 0.093, 0.065)
+    losses = scenario_losses(leg_arrays(legs, PUBLISHED_MARKET), 0.093, 0.065)
     net_option_value = 75 * 37.95 - 75 * 154.70
     margin = portfolio_margin(legs, PUBLISHED_MARKET)
     assert float(margin.span) == pytest.approx(max(losses) - net_option_value, abs=0.006)
@@ -222,17 +222,25 @@ def test_a_volatile_series_widens_the_scan_and_the_margin() -> None:
 
 
 # -- Bad input ----------------------------------------------------------------------------------
+NAIVE_MARKET = MarketState(PUBLISHED_SPOT, datetime(2025, 1, 27, 12), 0.065)
+NEGATIVE_CLOSES = MarketState(PUBLISHED_SPOT, PUBLISHED_AS_OF, 0.065, daily_closes=[1, -1])
+
+
+def _ce(iv: float, price: float | None = None, strike: float = 23100) -> OptionLeg:
+    return OptionLeg(PUBLISHED_EXPIRY, strike, CE, -75, iv, price)
+
+
 @pytest.mark.parametrize(
     ("leg", "market", "field"),
     [
-        (SHORT_CE, MarketState(PUBLISHED_SPOT, datetime(2025, 1, 27, 12), 0.065), "as_of"),
+        (SHORT_CE, NAIVE_MARKET, "as_of"),
         (SHORT_CE, MarketState(0.0, PUBLISHED_AS_OF, 0.065), "spot"),
-        (OptionLeg(PUBLISHED_EXPIRY, 0, CE, -75, 0.14), PUBLISHED_MARKET, "legs[0].strike"),
-        (OptionLeg(PUBLISHED_EXPIRY, 23100, CE, -75, math.nan), PUBLISHED_MARKET, "legs[0].iv"),
-        (OptionLeg(PUBLISHED_EXPIRY, 23100, CE, -75, 0.14, -1.0), PUBLISHED_MARKET, "legs[0].price"),
-        (SHORT_CE, MarketState(PUBLISHED_SPOT, PUBLISHED_AS_OF, 0.065, daily_closes=[1, -1]), "daily_closes"),
+        (_ce(0.14, strike=0), PUBLISHED_MARKET, "legs[0].strike"),
+        (_ce(math.nan), PUBLISHED_MARKET, "legs[0].iv"),
+        (_ce(0.14, -1.0), PUBLISHED_MARKET, "legs[0].price"),
+        (SHORT_CE, NEGATIVE_CLOSES, "daily_closes"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_refused_naming_the_field(
     leg: OptionLeg, market: MarketState, field: str
 ) -> None:

@@ -64,7 +64,10 @@ def test_a_thousand_random_positions_sum_like_a_plain_loop() -> None:
         underlying=names, entry=entry, units=units, side=side, bid=bid, ask=ask, ltp=bid,
         delta=delta, gamma=delta, theta=delta, vega=delta,
     )  # fmt: skip
-    loop = sum(((b + a) / 2 - e) * u * s for b, a, e, u, s in zip(bid, ask, entry, units, side))
+    loop = sum(
+        ((b + a) / 2 - e) * u * s
+        for b, a, e, u, s in zip(bid, ask, entry, units, side, strict=True)
+    )
     assert result.total_unrealized == pytest.approx(loop, abs=1e-6)
     for name in ("NIFTY", "BANKNIFTY", "FINNIFTY"):
         mine = names == name

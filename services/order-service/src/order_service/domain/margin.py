@@ -135,7 +135,7 @@ class MarginCheck:
     basket: Margin | None
 
 
-class _Book(NamedTuple):
+class LegArrays(NamedTuple):
     """The netted legs as arrays, one entry per contract."""
 
     forward: FloatArray
@@ -204,11 +204,10 @@ def _check(legs: Sequence[OptionLeg], market: MarketState) -> None:
             raise InvalidInput(f"legs[{i}].price", "must be a non-negative number")
 
 
-def _book(legs: Sequence[OptionLeg], market: MarketState) -> _Book:
+def leg_arrays(legs: Sequence[OptionLeg], market: MarketState) -> LegArrays:
+    """The legs as the arrays the scan works on (forward, time to expiry, value now, ...)."""
     today = market.as_of.astimezone(IST).date()
-    t_now = np.array(
-        [_years_to_expiry(leg.expiry, market.as_of) for leg in legs], dtype=np.float64
-    )
+    t_now = np.array([_years_to_expiry(leg.expiry, market.as_of) for leg in legs], dtype=np.float64)
     forward = np.array(
         [
             market.forwards.get(leg.expiry, market.spot * np.exp(market.rate * t))
@@ -221,7 +220,7 @@ def _book(legs: Sequence[OptionLeg], market: MarketState) -> _Book:
     is_call = np.array([leg.option_type == OptionType.CE for leg in legs], dtype=bool)
     model = black76_price(forward, strike, t_now, iv, market.rate, is_call)
     quoted = np.array([np.nan if leg.price is None else leg.price for leg in legs])
-    return _Book(
+    return LegArrays(
         forward=forward,
         strike=strike,
         t_now=t_now,
@@ -239,7 +238,7 @@ def _years_to_expiry(expiry: date, as_of: datetime) -> float:
 
 
 def scenario_losses(
-    book: _Book, psr: float, rate: float, params: MarginParameters = NSE_INDEX_OPTIONS
+    book: LegArrays, psr: float, rate: float, params: MarginParameters = NSE_INDEX_OPTIONS
 ) -> FloatArray:
     """The portfolio's loss in rupees under each scenario (weighted), one entry per scenario."""
     table = scenarios(params)
@@ -265,13 +264,14 @@ def portfolio_margin(
     params: MarginParameters = NSE_INDEX_OPTIONS,
 ) -> Margin:
     """SPAN + exposure of the option positions `legs` on one underlying (netted per contract)."""
+    legs = tuple(legs)
+    _check(legs, market)  # before netting, so that a field names the caller's leg
     netted = net_legs(legs)
-    _check(netted, market)
     psr = price_scan_fraction(market.daily_closes, params)
     if not netted:
         zero = Decimal("0.00")
         return Margin(zero, zero, zero, zero, "no open position", psr * market.spot)
-    book = _book(netted, market)
+    book = leg_arrays(netted, market)
     losses = scenario_losses(book, psr, market.rate, params)
     worst = int(np.argmax(losses))
     net_option_value = float(book.value @ book.units)
@@ -299,6 +299,7 @@ def basket_margin(
 ) -> MarginCheck:
     """The margin of a hypothetical `basket` together with the open positions, and alone."""
     basket = tuple(basket)
+    _check(basket, market)  # a bad basket leg is named by its place in the basket
     combined = portfolio_margin((*open_legs, *basket), market, params)
     alone = portfolio_margin(basket, market, params) if basket_alone else None
     return MarginCheck(combined=combined, basket=alone)

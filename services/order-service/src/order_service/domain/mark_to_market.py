@@ -88,9 +88,7 @@ def mark_to_market(
         np.bincount(index, np.nan_to_num(_column(g, n, name) * signed), groups.size)
         for g, name in ((delta, "delta"), (gamma, "gamma"), (theta, "theta"), (vega, "vega"))
     ]
-    greeks = {
-        str(u): PortfolioGreeks(*(float(s[i]) for s in sums)) for i, u in enumerate(groups)
-    }
+    greeks = {str(u): PortfolioGreeks(*(float(s[i]) for s in sums)) for i, u in enumerate(groups)}
     return MarkToMarket(
         marks=marks,
         unrealized=unrealized,
