@@ -99,7 +99,14 @@ def test_exit_codes_for_usage_and_an_unreachable_server(services: dict[str, Serv
         [OPTRADE, "--quality-url", "http://127.0.0.1:9", "quality", "status"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert dead.returncode == 3 and "unreachable" in dead.stderr
+    assert dead.returncode == 3
+    assert "server unreachable: http://127.0.0.1:9/quality/status" in dead.stderr
+
+
+def test_positions_says_so_when_none_match(services: dict[str, Service]) -> None:
+    listed = optrade_cli(services, "positions", "--model-version", "nobody-v0")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == "no positions match these filters\n"
 
 
 def test_the_api_key_is_read_whole_from_dotenv(

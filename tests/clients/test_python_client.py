@@ -175,6 +175,35 @@ def test_the_async_twin(services: dict[str, Service], contract: dict[str, Any]) 
     assert trade_positions == [position_id]
 
 
+def test_the_async_twin_streams_the_export_to_a_file_and_reads_a_report(
+    services: dict[str, Service], contract: dict[str, Any], tmp_path: Path
+) -> None:
+    async def session() -> tuple[ExportProgress, str, Any, Any]:
+        async with AsyncOptrade(urls(services), _key()) as client:
+            position = await client.open(symbol=contract["symbol"], lots=1,
+                                         **signal(model_version="async-export"))  # fmt: skip
+            await client.close(position.id)
+            done = await client.export_to(
+                str(tmp_path / "mine.csv"), format="csv", model_version="async-export"
+            )
+            run = await client.run_quality_check(lookback_days=7)
+            chain = await client.chain("NIFTY")
+            atm = await client.atm_symbols("NIFTY", as_of=chain.as_of)
+            return done, await client.quality_report(run.id), chain, atm
+
+    done, report, chain, atm = asyncio.run(session())
+    on_disk = pd.read_csv(tmp_path / "mine.csv")
+    assert done.rows == done.total == len(on_disk) == 1
+    assert list(on_disk["symbol"]) == [contract["symbol"]]
+    assert "=== DATA QUALITY CHECK ===" in report
+    # The strike nearest the spot, by hand from the chain of the same instant.
+    nearest = min((r for r in chain.strikes if r["ce"] and r["pe"]),
+                  key=lambda r: abs(r["strike"] - chain.spot))  # fmt: skip
+    assert (atm.strike, atm.expiry) == (nearest["strike"], chain.expiry)
+    assert (atm.ce, atm.pe) == (nearest["ce"]["symbol"], nearest["pe"]["symbol"])
+    assert atm.ce.startswith("NIFTY") and atm.ce.endswith("CE") and atm.pe.endswith("PE")
+
+
 def _key() -> str:
     from tests.conftest import TEST_API_KEY
 

@@ -2,15 +2,15 @@
 
 Exit codes: 0 ok; 1 a quality check failed; 2 usage (bad options, or the server refused the
 input: 4xx); 3 the server is unreachable or unavailable (after the client's retries).
-Connection: `--order-url`, `--market-data-url`, `--quality-url` (or `OPTRADE_ORDER_URL`, ...;
-default the `make run` ports) and the API key from `--api-key`, `OPTRADE_API_KEY`, `API_KEY` or
-the `API_KEY=` line of `./.env` (the whole value after the first `=`).
+Connection: `--order-url`, `--market-data-url`, `--quality-url` and `--api-key`; what is not
+given comes from the environment and `./.env` through the client's one loader
+(`optrade_client.config`): `OPTRADE_ORDER_URL`, ..., else the ports `make run` uses
+(`ORDER_PORT`, `MARKET_DATA_PORT`, `QUALITY_PORT`), and `OPTRADE_API_KEY` or `API_KEY`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,8 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
-from optrade_client._transport import DEFAULT_URLS
 from optrade_client.client import Optrade
+from optrade_client.config import ENV_FILE, load_connection
 from optrade_client.errors import ApiError, ServerUnreachable, Unavailable
 from optrade_client.export import ExportProgress
 
@@ -37,32 +37,28 @@ app.add_typer(quality_app, name="quality")
 _state: dict[str, Any] = {}
 
 
-def api_key_from_env(env_file: Path = Path(".env")) -> str | None:
+def api_key_from_env(env_file: Path = ENV_FILE) -> str | None:
     """The API key from OPTRADE_API_KEY, API_KEY, or the API_KEY= line of .env (whole value)."""
-    for name in ("OPTRADE_API_KEY", "API_KEY"):
-        if os.environ.get(name):
-            return os.environ[name]
-    if env_file.is_file():
-        for line in env_file.read_text().splitlines():
-            if line.startswith("API_KEY="):
-                return line.split("=", 1)[1].strip().strip("'\"") or None
-    return None
+    return load_connection(env_file=env_file).api_key
 
 
 @app.callback()
 def connect(
-    order_url: Annotated[str, typer.Option(envvar="OPTRADE_ORDER_URL")] = DEFAULT_URLS["order"],
-    market_data_url: Annotated[str, typer.Option(envvar="OPTRADE_MARKET_DATA_URL")] = DEFAULT_URLS[
-        "market-data"
-    ],
-    quality_url: Annotated[str, typer.Option(envvar="OPTRADE_QUALITY_URL")] = DEFAULT_URLS[
-        "quality"
-    ],
+    order_url: Annotated[
+        str | None, typer.Option(help="default: OPTRADE_ORDER_URL, ORDER_PORT")
+    ] = None,
+    market_data_url: Annotated[
+        str | None, typer.Option(help="default: OPTRADE_MARKET_DATA_URL, MARKET_DATA_PORT")
+    ] = None,
+    quality_url: Annotated[
+        str | None, typer.Option(help="default: OPTRADE_QUALITY_URL, QUALITY_PORT")
+    ] = None,
     api_key: Annotated[str | None, typer.Option(help="default: env or ./.env")] = None,
 ) -> None:
     """Where the services are and the key for mutating calls."""
-    urls = {"order": order_url, "market-data": market_data_url, "quality": quality_url}
-    _state["client"] = lambda: Optrade(urls, api_key or api_key_from_env())
+    given = {"order": order_url, "market-data": market_data_url, "quality": quality_url}
+    urls = {service: url for service, url in given.items() if url}
+    _state["client"] = lambda: Optrade(urls, api_key)
 
 
 @contextmanager
@@ -147,15 +143,20 @@ def positions(
     limit: Annotated[int, typer.Option(help="at most this many")] = 50,
 ) -> None:
     """List positions, newest first: id, symbol, side, lots open/opened, status."""
+    shown = 0
     with _client() as client:
         listed = client.positions(status=status, model_version=model_version, from_=from_, to=to)
-        for i, p in enumerate(listed):
-            if i >= limit:
+        for p in listed:
+            if shown >= limit:
                 break
             typer.echo(
                 f"{p.id}\t{p.symbol}\t{p.side}\t{p.lots_open}/{p.lots} lots\t"
                 f"{p.units_open} units\t{p.status}\t{p.model_version}"
             )
+            shown += 1
+    if not shown:
+        typer.echo("no positions" + (" match these filters" if any(
+            (status, model_version, from_, to)) else " yet"))  # fmt: skip
 
 
 # --- quality ------------------------------------------------------------------------------------

@@ -176,3 +176,29 @@ class QualityStatus(Model):
     SCHEMA: ClassVar[str] = "QualityStatus"
     status: str
     latest_run: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AtmSymbols(Model):
+    """The at-the-money strike of a chain (nearest the spot, with both legs listed) and the
+    trading symbols of its call and put; `raw` is the chain's answer."""
+
+    underlying: str
+    expiry: date
+    spot: float
+    strike: float
+    lot_size: int
+    ce: str
+    pe: str
+
+    @classmethod
+    def of(cls, chain: Chain) -> AtmSymbols:
+        listed = [row for row in chain.strikes if row.get("ce") and row.get("pe")]
+        if not listed:
+            raise ValueError(f"{chain.underlying} {chain.expiry}: no strike lists both legs")
+        row = min(listed, key=lambda r: abs(float(r["strike"]) - chain.spot))
+        return cls(
+            raw=chain.raw, underlying=chain.underlying, expiry=chain.expiry, spot=chain.spot,
+            strike=float(row["strike"]), lot_size=chain.lot_size, ce=row["ce"]["symbol"],
+            pe=row["pe"]["symbol"],
+        )  # fmt: skip
