@@ -54,7 +54,7 @@ def test_quality_run_prints_the_report_and_exits_1_when_a_check_fails(
     services: dict[str, Service], contract: dict[str, Any], engine: Engine
 ) -> None:
     with Optrade(urls(services), TEST_API_KEY) as client:
-        position = client.open(symbol=contract["symbol"], lots=1, **signal())
+        position = client.open(symbol=contract["symbol"], lots=1, **signal()).position
         client.close(position.id)
     passed = optrade_cli(services, "quality", "run", "--lookback-days", "7")
     assert passed.returncode == 0, passed.stdout + passed.stderr
@@ -78,7 +78,7 @@ def test_export_shows_progress_and_writes_parquet_that_pandas_reads(
 ) -> None:
     with Optrade(urls(services), TEST_API_KEY) as client:
         for _ in range(2):
-            position = client.open(symbol=contract["symbol"], lots=1, **signal())
+            position = client.open(symbol=contract["symbol"], lots=1, **signal()).position
             client.close(position.id)
     out = tmp_path / "trades.parquet"
     since = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()

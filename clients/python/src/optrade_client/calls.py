@@ -17,12 +17,14 @@ from typing import Any, Generic, Required, TypedDict, TypeVar, Unpack
 import httpx
 
 from optrade_client._transport import new_idempotency_key
+from optrade_client.errors import NotFound
 from optrade_client.export import arrow_table
 from optrade_client.models import (
     AtmSymbols,
     Chain,
     CloseResult,
     Model,
+    Order,
     Position,
     QualityRun,
     QualityStatus,
@@ -39,7 +41,7 @@ TOTAL_COUNT_HEADER = "X-Total-Count"
 OPERATIONS: dict[str, tuple[str, str, str]] = {
     "placeOrder": ("order", "POST", "/v1/orders"),
     "getOrder": ("order", "GET", "/v1/orders/{order_id}"),
-    "getOrderByClientOrderId": ("order", "GET", "/v1/orders"),
+    "listOrders": ("order", "GET", "/v1/orders"),
     "closePosition": ("order", "POST", "/v1/positions/{position_id}/close"),
     "getPosition": ("order", "GET", "/v1/positions/{position_id}"),
     "listPositions": ("order", "GET", "/v1/positions"),
@@ -175,13 +177,13 @@ def _model(model: type[M]) -> Callable[[httpx.Response], M]:
     return lambda response: model.parse(response.json())
 
 
-def place_order(**order: Unpack[OrderFields]) -> Request[Position]:
+def place_order(**order: Unpack[OrderFields]) -> Request[Order]:
     """`POST /v1/orders`: the one place that knows what placing an order sends and answers."""
     fields: dict[str, Any] = dict(order)
     key = fields.pop("idempotency_key", None) or new_idempotency_key()
     fields["features_snapshot"] = dict(fields.pop("features"))
     return Request(
-        Call("placeOrder", body=body_of(**fields), idempotency_key=key), _model(Position)
+        Call("placeOrder", body=body_of(**fields), idempotency_key=key), _model(Order)
     )
 
 
@@ -201,14 +203,26 @@ def get_position(position_id: int) -> Request[Position]:
     return Request(Call("getPosition", path_values={"position_id": position_id}), _model(Position))
 
 
-def get_order(order_id: int | None, client_order_id: str | None) -> Request[Position]:
+def get_order(order_id: int | None, client_order_id: str | None) -> Request[Order]:
     if (order_id is None) == (client_order_id is None):
         raise ValueError("give an order id or a client_order_id, not both or neither")
     if order_id is not None:
-        call = Call("getOrder", path_values={"order_id": order_id})
-    else:
-        call = Call("getOrderByClientOrderId", params={"client_order_id": client_order_id})
-    return Request(call, _model(Position))
+        return Request(Call("getOrder", path_values={"order_id": order_id}), _model(Order))
+    call = Call("listOrders", params={"client_order_id": client_order_id})
+
+    def first(response: httpx.Response) -> Order:
+        items = response.json()["items"]
+        if not items:
+            detail = f"no order has client_order_id {client_order_id!r}"
+            raise NotFound(404, "/problems/not-found", "Not found", detail)
+        return Order.parse(items[0])
+
+    return Request(call, first)
+
+
+def list_orders(*, status: str | None = None, page_size: int = PAGE_SIZE) -> Pages[Order]:
+    """Orders, newest first (optionally one status: open, complete, cancelled, ...)."""
+    return Pages("listOrders", {"status": status}, Order, page_size)
 
 
 def get_quote(

@@ -103,7 +103,7 @@ def order_open(
     units: Annotated[int | None, typer.Option(help="lots × lot size")] = None,
     client_order_id: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """Open a paper position (prints the position)."""
+    """Place an order; a MARKET order fills at once (prints the order with its position)."""
     try:
         parsed = json.loads(features)
     except json.JSONDecodeError as exc:
@@ -117,6 +117,34 @@ def order_open(
                 client_order_id=client_order_id,
             )
         )  # fmt: skip
+
+
+@order_app.command("show")
+def order_show(
+    order_id: Annotated[int | None, typer.Argument()] = None,
+    client_order_id: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """One order (with its position), by id or by your client_order_id."""
+    with _client() as client:
+        _print(client.order(order_id, client_order_id=client_order_id))
+
+
+@order_app.command("list")
+def order_list(
+    status: Annotated[str | None, typer.Option(help="open, complete, cancelled, ...")] = None,
+) -> None:
+    """Orders, newest first: id, symbol, side, type, status, lots, average price, position."""
+    with _client() as client:
+        found = False
+        for o in client.orders(status=status):
+            found = True
+            typer.echo(
+                f"{o.id}\t{o.symbol}\t{o.side}\t{o.order_type}\t{o.status}\t{o.lots} lots\t"
+                f"{o.average_price if o.average_price is not None else '-'}\t"
+                f"position {o.position_id if o.position_id is not None else '-'}"
+            )
+        if not found:
+            typer.echo("no orders" + (f" with status {status}" if status else ""))
 
 
 @order_app.command("close")

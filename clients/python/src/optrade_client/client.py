@@ -39,6 +39,7 @@ from optrade_client.models import (
     AtmSymbols,
     Chain,
     CloseResult,
+    Order,
     Position,
     QualityRun,
     QualityStatus,
@@ -136,8 +137,9 @@ class Optrade(_Base):
 
     # --- orders and positions ------------------------------------------------------------------
 
-    def open(self, **order: Unpack[OrderFields]) -> Position:
-        """Open a paper position; see `calls.place_order` for the fields."""
+    def open(self, **order: Unpack[OrderFields]) -> Order:
+        """Place an order; a MARKET order fills at once: its `position` (and `position_id`) is
+        what it opened. See `calls.place_order` for the fields."""
         return self.run(calls.place_order(**order))
 
     def close(self, position_id: int, **close: Unpack[CloseFields]) -> CloseResult:
@@ -147,9 +149,13 @@ class Optrade(_Base):
     def position(self, position_id: int) -> Position:
         return self.run(calls.get_position(position_id))
 
-    def order(self, order_id: int | None = None, *, client_order_id: str | None = None) -> Position:
-        """An order (the position it opened) by id or by your client_order_id."""
+    def order(self, order_id: int | None = None, *, client_order_id: str | None = None) -> Order:
+        """An order (with its position) by id or by your client_order_id."""
         return self.run(calls.get_order(order_id, client_order_id))
+
+    def orders(self, *, status: str | None = None, page_size: int = PAGE_SIZE) -> Iterator[Order]:
+        """Every order, newest first (optionally of one status), fetched page by page."""
+        yield from self._pages(calls.list_orders(status=status, page_size=page_size))
 
     def positions(
         self,
@@ -321,8 +327,9 @@ class AsyncOptrade(_Base):
                 yield item
             offset = following
 
-    async def open(self, **order: Unpack[OrderFields]) -> Position:
-        """Open a paper position; see `calls.place_order` for the fields."""
+    async def open(self, **order: Unpack[OrderFields]) -> Order:
+        """Place an order; a MARKET order fills at once: its `position` (and `position_id`) is
+        what it opened. See `calls.place_order` for the fields."""
         return await self.run(calls.place_order(**order))
 
     async def close(self, position_id: int, **close: Unpack[CloseFields]) -> CloseResult:
@@ -334,9 +341,16 @@ class AsyncOptrade(_Base):
 
     async def order(
         self, order_id: int | None = None, *, client_order_id: str | None = None
-    ) -> Position:
-        """An order (the position it opened) by id or by your client_order_id."""
+    ) -> Order:
+        """An order (with its position) by id or by your client_order_id."""
         return await self.run(calls.get_order(order_id, client_order_id))
+
+    async def orders(
+        self, *, status: str | None = None, page_size: int = PAGE_SIZE
+    ) -> AsyncIterator[Order]:
+        """Every order, newest first (optionally of one status), fetched page by page."""
+        async for item in self._pages(calls.list_orders(status=status, page_size=page_size)):
+            yield item
 
     async def positions(
         self,
