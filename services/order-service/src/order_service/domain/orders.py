@@ -1,7 +1,7 @@
 """The order state machine and the terms an order may carry (docs/matching.md).
 
-An order is born `open` (MARKET, LIMIT) or `trigger_pending` (SL, SL-M), or is `rejected` or
-filled (`complete`) on arrival, or `expired` (an IOC not filled on arrival). While it is `open` or
+An order is born `open` (MARKET, LIMIT) or `trigger_pending` (SL, SL-M); on arrival it may be
+`rejected`, filled (`complete`), or `expired` (an IOC not filled on arrival). While it is `open` or
 `trigger_pending` it may be modified or cancelled; a triggered SL becomes `open` (a resting LIMIT
 at its `price`); `complete`, `cancelled`, `rejected` and `expired` are final. Every status change
 goes through `transition`, so an order can never fill twice or come back from a final state.
@@ -23,11 +23,10 @@ PENDING = frozenset({OrderStatus.OPEN, OrderStatus.TRIGGER_PENDING})
 FINAL = frozenset(
     {OrderStatus.COMPLETE, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
 )
+# `rejected` is reached only on arrival, from the status the order was born with.
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    OrderStatus.OPEN: frozenset({OrderStatus.COMPLETE, OrderStatus.CANCELLED, OrderStatus.EXPIRED}),
-    OrderStatus.TRIGGER_PENDING: frozenset(
-        {OrderStatus.OPEN, OrderStatus.COMPLETE, OrderStatus.CANCELLED, OrderStatus.EXPIRED}
-    ),
+    OrderStatus.OPEN: FINAL,
+    OrderStatus.TRIGGER_PENDING: FINAL | {OrderStatus.OPEN},
     **{status: frozenset() for status in FINAL},
 }
 # An order is modifiable and cancellable exactly while it waits for the market.
