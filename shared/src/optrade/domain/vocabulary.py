@@ -65,7 +65,7 @@ class IvSource(StrEnum):
 
 
 class OrderType(StrEnum):
-    """Kite's order types: at the market, at a limit, and the two stops (stop-limit, stop-market)."""
+    """Kite's order types: at the market, at a limit, and the two stops (SL, SL-M)."""
 
     MARKET = "MARKET"
     LIMIT = "LIMIT"
