@@ -141,3 +141,65 @@ def expected_exit(
         if square_off_at is not None and quote.instant >= square_off_at:
             return ExpectedExit(index, quote.instant, close, "square_off")
     return None
+
+
+@dataclass(frozen=True)
+class RawLeg:
+    contract: Contract
+    side: str  # BUY | SELL
+    entry_price: Decimal
+    units: int
+
+
+@dataclass(frozen=True)
+class ExpectedStrategyExit:
+    index: int  # into the time-ordered snapshots given
+    instant: datetime
+    reason: str  # stop_loss | target | time_exit | square_off
+    prices: tuple[Decimal, ...]  # one per leg
+    pnl: Decimal  # at the mids, on that snapshot
+
+
+def _mark(quote: RawQuote) -> Decimal | None:
+    if quote.bid is not None and quote.ask is not None:
+        return (quote.bid + quote.ask) / 2
+    return quote.ltp or quote.bid or quote.ask
+
+
+def expected_strategy_exit(
+    snapshots: list[RawSnapshot],
+    legs: list[RawLeg],
+    *,
+    stop_loss_pnl: Decimal | None = None,
+    target_pnl: Decimal | None = None,
+    exit_at: datetime | None = None,
+    square_off_at: datetime | None = None,
+) -> ExpectedStrategyExit | None:
+    """The exit of a strategy opened on the first snapshot (exits set then): from the second on,
+    the first whose P&L at the mids reaches the stop or the target, or whose instant reaches
+    exit_at or square-off; every leg closes there at its bid (long) or ask (short)."""
+    ordered = sorted(snapshots, key=lambda s: s.instant)
+    for index in range(1, len(ordered)):
+        snapshot = ordered[index]
+        pnl, prices = Decimal(0), []
+        for leg in legs:
+            quote = snapshot.quotes.get(leg.contract)
+            mark = _mark(quote) if quote is not None else None
+            price = _closing_price(quote, leg.side == "BUY") if quote is not None else None
+            if mark is None or price is None:
+                break
+            pnl += (mark - leg.entry_price) * leg.units * (1 if leg.side == "BUY" else -1)
+            prices.append(price)
+        else:
+            reason = None
+            if stop_loss_pnl is not None and pnl <= stop_loss_pnl:
+                reason = "stop_loss"
+            elif target_pnl is not None and pnl >= target_pnl:
+                reason = "target"
+            elif exit_at is not None and snapshot.instant >= exit_at:
+                reason = "time_exit"
+            elif square_off_at is not None and snapshot.instant >= square_off_at:
+                reason = "square_off"
+            if reason is not None:
+                return ExpectedStrategyExit(index, snapshot.instant, reason, tuple(prices), pnl)
+    return None
