@@ -64,9 +64,18 @@ class IvSource(StrEnum):
     PARITY = "parity"  # an out-of-the-money leg given its ITM partner's IV through parity
 
 
+class OrderType(StrEnum):
+    """Kite's order types: at the market, at a limit, and the two stops (SL, SL-M)."""
+
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    SL = "SL"  # stop-limit: on trigger it becomes a LIMIT at `price`
+    SL_M = "SL-M"  # stop-market: on trigger it fills at the far side of the triggering quote
+
+
 class OrderStatus(StrEnum):
     """Where an order stands (Kite's words): resting orders are `open` (a limit) or
-    `trigger_pending` (a stop); the rest are final."""
+    `trigger_pending` (a stop); the last four are final (`order_service.domain.orders`)."""
 
     OPEN = "open"
     TRIGGER_PENDING = "trigger_pending"
@@ -80,13 +89,6 @@ class OrderStatus(StrEnum):
         return self not in (OrderStatus.OPEN, OrderStatus.TRIGGER_PENDING)
 
 
-class OrderType(StrEnum):
-    MARKET = "MARKET"
-    LIMIT = "LIMIT"
-    SL = "SL"
-    SL_M = "SL-M"
-
-
 class OrderIntent(StrEnum):
     """What an order does to a position: opens one, or closes lots of one."""
 
@@ -94,8 +96,22 @@ class OrderIntent(StrEnum):
     CLOSE = "close"
 
 
+class Product(StrEnum):
+    """MIS is intraday (squared off at ORDER_SQUARE_OFF_TIME); NRML is held to expiry."""
+
+    MIS = "MIS"
+    NRML = "NRML"
+
+
+class Validity(StrEnum):
+    """DAY: unfilled at 15:30 IST it expires; IOC: unfilled on arrival it expires."""
+
+    DAY = "DAY"
+    IOC = "IOC"
+
+
 class ExitReason(StrEnum):
-    """Why a trade closed: the client asked, an exit rule fired, or the contract expired."""
+    """Why a position closed: a client's close, an exit the platform executed, or expiry."""
 
     CLIENT = "client"
     STOP_LOSS = "stop_loss"
