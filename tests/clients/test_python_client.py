@@ -184,8 +184,10 @@ def test_the_async_twin_streams_the_export_to_a_file_and_reads_a_report(
 ) -> None:
     async def session() -> tuple[ExportProgress, str, Any, Any]:
         async with AsyncOptrade(urls(services), _key()) as client:
-            position = (await client.open(symbol=contract["symbol"], lots=1,
-                                         **signal(model_version="async-export"))).position  # fmt: skip
+            placed = await client.open(
+                symbol=contract["symbol"], lots=1, **signal(model_version="async-export")
+            )
+            position = placed.position
             await client.close(position.id)
             done = await client.export_to(
                 str(tmp_path / "mine.csv"), format="csv", model_version="async-export"

@@ -68,9 +68,7 @@ def _close(service: ServiceProcess, position_id: int, **body: Any) -> httpx.Resp
 def _performance(service: ServiceProcess, model: str, **params: str) -> dict[str, Any] | None:
     answer = httpx.get(f"{service.url}/v1/models/performance", params=params, timeout=30)
     assert answer.status_code == 200, answer.text
-    return next(
-        (m for m in answer.json()["position"]["models"] if m["model_version"] == model), None
-    )
+    return next((m for m in answer.json()["models"] if m["model_version"] == model), None)
 
 
 def test_a_close_at_ten_times_the_captured_bid_is_422_naming_the_bid_and_ask(
@@ -157,7 +155,7 @@ def test_an_order_without_as_of_on_a_closed_day_is_market_closed(
     finally:
         closed.stop()
     assert answer.status_code == 422, answer.text
-    body = answer.json()["position"]
+    body = answer.json()
     assert body["type"] == "/problems/market-closed"
     opens = datetime.fromisoformat(body["next_open"])
     assert opens.date() > today and opens.time() == time(9, 15) and opens.utcoffset() == IST_OFFSET

@@ -25,7 +25,11 @@ DISTRIBUTIONS = {"market-data": "market-data-service", "order": "order-service",
 # Every operation's id, written out: clients and generated SDKs call these, so a renamed Python
 # function (or a new route without an explicit `operation_id`) fails here instead of changing the
 # public API.
-PLUMBING = {"GET /healthz": "getHealth", "GET /readyz": "getReadiness", "GET /metrics": "getMetrics"}
+PLUMBING = {
+    "GET /healthz": "getHealth",
+    "GET /readyz": "getReadiness",
+    "GET /metrics": "getMetrics",
+}
 OPERATION_IDS = {
     "market-data": PLUMBING | {
         "GET /v1/underlyings": "listUnderlyings",
@@ -96,7 +100,9 @@ def test_every_operation_has_a_stable_unique_operation_id_and_the_package_versio
     assert len(set(ids.values())) == len(ids)
     assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+", i) for i in ids.values()), ids
     # Explicit on every route, never derived from the Python function's name.
-    implicit = [r.path for r in apps[service].routes if isinstance(r, APIRoute) and not r.operation_id]
+    implicit = [
+        r.path for r in apps[service].routes if isinstance(r, APIRoute) and not r.operation_id
+    ]
     assert implicit == []
 
 
