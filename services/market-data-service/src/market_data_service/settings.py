@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +38,12 @@ class MarketDataSettings(BaseSettings):
     market_data_seed: int = 42
     nse_replay_dir: Path | None = Field(
         None, validation_alias=deprecated_env("MARKET_DATA_NSE_REPLAY_DIR", "NSE_REPLAY_DIR")
+    )
+    replay_max_age: timedelta = Field(  # seconds, HH:MM:SS or ISO 8601 (PT45M)
+        timedelta(minutes=45),
+        gt=timedelta(0),
+        description="nse-replay: oldest snapshot of the same session that may serve an as_of",
+        validation_alias="MARKET_DATA_REPLAY_MAX_AGE",
     )
     india_vix_file: Path | None = Field(
         None, validation_alias=deprecated_env("MARKET_DATA_INDIA_VIX_FILE", "INDIA_VIX_FILE")
