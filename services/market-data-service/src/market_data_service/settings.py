@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.settings import cached_settings, deprecated_env
@@ -97,6 +97,14 @@ class MarketDataSettings(BaseSettings):
     recorded_provider: str | None = Field(  # replay only this provider's recordings
         None, validation_alias=_md("RECORDED_PROVIDER")
     )
+
+    @field_validator("replay_max_age", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """`MARKET_DATA_REPLAY_MAX_AGE=600` is seconds, like every other duration here."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
 
     def recordings_root(self) -> Path:
         """Where recordings are written and read."""
