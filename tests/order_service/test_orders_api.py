@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from optrade.db.models import Position, Trade, carried_trade_fields
+from optrade.db.models import Order, Position, Trade, carried_trade_fields
 from optrade.domain import METADATA_FIELDS
 from optrade.settings import reset_all_settings
 from order_service.api.deps import clock, order_settings
 from order_service.main import create_app
-from order_service.schemas import PositionPublic, TradePublic
+from order_service.schemas import OrderPublic, PositionPublic, TradePublic
 from order_service.settings import OrderSettings
 from tests.conftest import TEST_API_KEY
 from tests.support.orders_fakes import (
@@ -465,10 +465,13 @@ def test_every_entry_and_metadata_field_of_a_position_arrives_on_its_trades(
             assert getattr(trade, name) is not None, name
 
 
-def test_the_public_models_show_every_stored_column_but_the_fingerprints() -> None:
-    internal = {"request_fingerprint", "close_request_fingerprint"}
+def test_the_public_models_show_every_stored_column_but_the_bookkeeping() -> None:
+    """Fingerprints and the engine's evaluation marks stay internal; the rest is answered."""
+    internal = {"request_fingerprint", "close_request_fingerprint", "exits_evaluated_at",
+                "evaluated_at"}  # fmt: skip
     assert set(Position.model_fields) - internal == set(PositionPublic.model_fields)
     assert set(Trade.model_fields) - internal == set(TradePublic.model_fields)
+    assert set(Order.model_fields) - internal == set(OrderPublic.model_fields) - {"position"}
 
 
 # --- reading -----------------------------------------------------------------------------------

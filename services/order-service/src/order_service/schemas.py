@@ -21,7 +21,7 @@ from optrade.db.models import (
     OptionIdentity,
     Provenance,
 )
-from optrade.domain import OptionType, Side
+from optrade.domain import OptionType, OrderType, Product, Side, Validity
 from optrade.errors import InvalidInput
 from optrade.instants import INSTANT_DESCRIPTION, Instant
 from optrade.settings import get_request_limit_settings
@@ -123,6 +123,12 @@ class _Request(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+VENUE_DEFAULTS: dict[str, Any] = {
+    "order_type": "MARKET", "price": None, "trigger_price": None, "product": "NRML",
+    "validity": "DAY", "stop_loss": None, "target": None, "trailing_stop": None, "exit_at": None,
+}  # fmt: skip
+
+
 class OrderRequest(_Request):
     """Open a paper position for a model's signal.
 
@@ -150,6 +156,44 @@ class OrderRequest(_Request):
     )
     client_order_id: str | None = Field(None, min_length=1, max_length=200)
     as_of: MarketInstant = None
+    order_type: OrderType = Field(
+        OrderType.MARKET,
+        description="MARKET fills at once; LIMIT at `price` or better; SL-M triggers at "
+        "`trigger_price` and fills at the market; SL triggers and becomes a LIMIT at `price` "
+        "(docs/matching.md)",
+    )
+    price: Money | None = Field(None, description="the limit price (LIMIT, SL), rupees")
+    trigger_price: Money | None = Field(None, description="the trigger (SL, SL-M), rupees")
+    product: Product = Field(
+        Product.NRML,
+        description="MIS: intraday, squared off at ORDER_SQUARE_OFF_TIME (15:15 IST); NRML: "
+        "held to expiry",
+    )
+    validity: Validity = Field(
+        Validity.DAY,
+        description="DAY: expires unfilled at 15:30 IST; IOC: fills on arrival or expires",
+    )
+    stop_loss: Money | None = Field(
+        None, description="exit: a premium; an SL-M on the closing side of the position"
+    )
+    target: Money | None = Field(
+        None, description="exit: a premium; a LIMIT on the closing side of the position"
+    )
+    trailing_stop: Money | None = Field(
+        None, description="exit: points; the stop follows the best LTP and never loosens"
+    )
+    exit_at: Instant | None = Field(
+        None, description="exit: MARKET at the first observation at or after this instant"
+    )
+
+    def canonical(self, lots: int | None) -> dict[str, Any]:
+        """The body as lots; venue fields only when they differ from their defaults, so the
+        fingerprint of a MARKET order placed before they existed is unchanged."""
+        body = super().canonical(lots)
+        for name, default in VENUE_DEFAULTS.items():
+            if body.get(name) == default:
+                body.pop(name, None)
+        return body
 
     @field_validator("underlying")
     @classmethod
@@ -286,6 +330,15 @@ class PositionPublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Pro
     status: str
     closed_at: datetime | None = None
     updated_at: datetime
+    product: str = Field("NRML", description="MIS (squared off intraday) | NRML")
+    stop_loss: Decimal | None = Field(None, description="premium: an SL-M on the closing side")
+    target: Decimal | None = Field(None, description="premium: a LIMIT on the closing side")
+    trailing_stop: Decimal | None = Field(
+        None, description="points: the stop follows the best LTP since the fill, never loosens"
+    )
+    trail_best: Decimal | None = Field(None, description="the best LTP the trailing stop follows")
+    exit_at: datetime | None = Field(None, description="MARKET at the first observation after")
+    square_off_at: datetime | None = Field(None, description="MIS: when it is squared off")
 
     @computed_field(description="opened quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
     @property
@@ -341,7 +394,7 @@ class TradePublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSn
         return GreekAttribution.of(self)
 
 
-class OrderPublic(_BrokerNaming):
+class OrderPublic(_BrokerNaming, ModelMetadata):
     """An order as the venue keeps it, with the position it opened or closed lots of."""
 
     id: int
@@ -351,10 +404,18 @@ class OrderPublic(_BrokerNaming):
     lots: int
     price: Decimal | None = Field(None, description="the limit price (LIMIT, SL), rupees")
     trigger_price: Decimal | None = Field(None, description="the trigger (SL, SL-M), rupees")
+    product: str = Field("NRML", description="MIS (squared off intraday) | NRML")
+    validity: str = Field("DAY", description="DAY | IOC")
     status: str = Field(
         description="open | trigger_pending | complete | cancelled | rejected | expired"
     )
     rejection_reason: str | None = None
+    placed_at: datetime | None = Field(None, description="the market instant it arrived at")
+    expires_at: datetime | None = Field(None, description="a DAY order: 15:30 IST of its session")
+    stop_loss: Decimal | None = Field(None, description="exit for the position it opens")
+    target: Decimal | None = Field(None, description="exit for the position it opens")
+    trailing_stop: Decimal | None = Field(None, description="exit for the position it opens")
+    exit_at: datetime | None = Field(None, description="exit for the position it opens")
     average_price: Decimal | None = Field(None, description="the fill price once complete")
     filled_at: datetime | None = None
     position_id: int | None = Field(None, description="the position it opened or closed")

@@ -32,8 +32,10 @@ from optrade.domain import (
     OrderStatus,
     OrderType,
     PositionStatus,
+    Product,
     Side,
     TradeMode,
+    Validity,
     utcnow,
 )
 
@@ -149,8 +151,30 @@ class Provenance(SQLModel):
     )
 
 
-class PositionFields(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Provenance):
+class Exits(SQLModel):
+    """Exits the platform executes for a position (docs/matching.md): premiums in rupees, the
+    trailing stop in points, `exit_at` an instant. Asked on an order, kept on its position."""
+
+    stop_loss: Decimal | None = Field(default=None, sa_type=MONEY)
+    target: Decimal | None = Field(default=None, sa_type=MONEY)
+    trailing_stop: Decimal | None = Field(default=None, sa_type=MONEY)
+    exit_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+
+
+class PositionFields(
+    OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Provenance, Exits
+):
     """A position's columns but its id (the data model that records and the table share)."""
+
+    # MIS: squared off at `square_off_at` (ORDER_SQUARE_OFF_TIME on its opening day); NRML: held
+    # to expiry.
+    product: Product = Field(
+        default=Product.NRML, sa_type=String(4), sa_column_kwargs={"server_default": "NRML"}
+    )
+    trail_best: Decimal | None = Field(default=None, sa_type=MONEY)  # best LTP since set
+    square_off_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # The instant of the last observation its exits were evaluated on (or set on).
+    exits_evaluated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
     lots: int  # opened quantity, in lots
     quantity_open: int  # still open, in lots
@@ -163,7 +187,7 @@ class Position(PositionFields, table=True):
     id: int | None = Field(default=None, primary_key=True)
 
 
-class OrderFields(SQLModel):
+class OrderFields(ModelMetadata, Exits):
     """One order request as the venue keeps it: what was asked, where it stands, what it filled.
 
     An opening order names the position it opened; a closing order the position it closed lots
@@ -192,6 +216,16 @@ class OrderFields(SQLModel):
     client_order_id: str | None = Field(default=None, sa_type=String(200))
     request_fingerprint: str | None = Field(default=None, sa_type=String(64))
     mode: TradeMode = Field(default=TradeMode.LIVE, sa_type=String(8))
+    product: Product = Field(
+        default=Product.NRML, sa_type=String(4), sa_column_kwargs={"server_default": "NRML"}
+    )
+    validity: Validity = Field(
+        default=Validity.DAY, sa_type=String(4), sa_column_kwargs={"server_default": "DAY"}
+    )
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime())  # a DAY order's
+    placed_at: datetime | None = Field(default=None, sa_type=UTCDateTime())  # market instant
+    # The instant of the last observation it was evaluated on (arrival included).
+    evaluated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime(), index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 

@@ -37,9 +37,11 @@ from optrade.domain.vocabulary import (
     OrderStatus,
     OrderType,
     PositionStatus,
+    Product,
     Side,
     SnapshotSource,
     TradeMode,
+    Validity,
 )
 from optrade.domain.window import TradeWindow
 
@@ -68,10 +70,12 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "PositionStatus",
+    "Product",
     "Side",
     "SnapshotSource",
     "TRADING_DAYS_PER_YEAR",
     "TradeMode",
+    "Validity",
     "TradeWindow",
     "complete_record",
     "present",

@@ -20,8 +20,9 @@ from order_service.api.deps import (
     MarketDataDep,
     PageDep,
     RepositoryDep,
+    SettingsDep,
 )
-from order_service.application.opening import open_position
+from order_service.application.placing import place_order as place
 from order_service.application.reading import OrderView, get_order, list_orders
 from order_service.schemas import OrderPage, OrderPublic, OrderRequest, PositionPublic
 
@@ -62,15 +63,17 @@ async def place_order(
     repository: RepositoryDep,
     market_data: MarketDataDep,
     clock: MarketClockDep,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKeyDep = None,
 ) -> OrderPublic:
     """Place the order and answer it with its position; a repeated key replays the first."""
-    outcome = await open_position(
+    outcome = await place(
         repository=repository,
         market_data=market_data,
         order=order,
         idempotency_key=idempotency_key,
         timing=clock.timing(order.as_of),
+        square_off_at=settings.square_off_time,
     )
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
