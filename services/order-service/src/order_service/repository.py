@@ -23,7 +23,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Integer, Table, bindparam, case, func, select, update
+from sqlalchemy import Integer, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -118,6 +118,16 @@ def _returned(connection: AsyncConnection, table: Table, row: Row[Any]) -> dict[
     return values
 
 
+PENDING_STATUSES = (OrderStatus.OPEN.value, OrderStatus.TRIGGER_PENDING.value)
+_WATCHED = or_(
+    POSITION.c.stop_loss.is_not(None),
+    POSITION.c.target.is_not(None),
+    POSITION.c.trailing_stop.is_not(None),
+    POSITION.c.exit_at.is_not(None),
+    POSITION.c.square_off_at.is_not(None),
+)
+
+
 class KeyTaken(Exception):
     """A unique key of the row being inserted is taken: this request is a retry (or a reuse).
     The unit of work rolls back."""
@@ -184,6 +194,52 @@ class UnitOfWork:
     async def _open_lots(self, position_id: int) -> int:
         result = await self.connection.execute(_OPEN_LOTS, {"p_id": position_id})
         return int(result.scalar_one() or 0)
+
+    async def update_order(
+        self, order_id: int, values: dict[str, Any], *, pending: bool = True
+    ) -> OrderRecord | None:
+        """Apply `values` to the order (only while it is pending, unless told otherwise) and
+        return it; None when it is no longer pending (filled, cancelled, expired elsewhere): the
+        row lock of this UPDATE is what keeps two engines from filling one order twice."""
+        statement = update(ORDER).where(ORDER.c.id == order_id)
+        if pending:
+            statement = statement.where(ORDER.c.status.in_(PENDING_STATUSES))
+        values = _plain({**values, "updated_at": utcnow()})
+        row = (await self.connection.execute(statement.values(values).returning(*ORDER.c))).first()
+        return None if row is None else record(OrderRecord, _returned(self.connection, ORDER, row))
+
+    async def update_position(
+        self, position_id: int, values: dict[str, Any], *, open_only: bool = True
+    ) -> PositionRecord | None:
+        """Apply `values` to the position while it is open; None when it is closed."""
+        statement = update(POSITION).where(POSITION.c.id == position_id)
+        if open_only:
+            statement = statement.where(POSITION.c.status == PositionStatus.OPEN.value)
+        values = _plain({**values, "updated_at": utcnow()})
+        row = (
+            await self.connection.execute(statement.values(values).returning(*POSITION.c))
+        ).first()
+        if row is None:
+            return None
+        return record(PositionRecord, _returned(self.connection, POSITION, row))
+
+    async def mark_evaluated(
+        self, order_ids: Sequence[int], position_ids: Sequence[int], instant: datetime
+    ) -> None:
+        """Record that these pending orders and watched positions saw the observation at
+        `instant` (each is evaluated on the observations after that one)."""
+        if order_ids:
+            await self.connection.execute(
+                update(ORDER)
+                .where(ORDER.c.id.in_(list(order_ids)), ORDER.c.status.in_(PENDING_STATUSES))
+                .values(evaluated_at=instant)
+            )
+        if position_ids:
+            await self.connection.execute(
+                update(POSITION)
+                .where(POSITION.c.id.in_(list(position_ids)))
+                .values(exits_evaluated_at=instant)
+            )
 
     async def add_trade(
         self, position: PositionRecord, lots: int, closing: dict[str, Any]
@@ -307,6 +363,31 @@ class Repository:
         )
         if expiry is not None:
             query = query.where(POSITION.c.expiry == expiry)
+        rows = await self._all(query.order_by(POSITION.c.id))
+        return [record(PositionRecord, row) for row in rows]
+
+    async def pending_orders(
+        self, mode: str, contract: tuple[str, date] | None = None
+    ) -> list[OrderRecord]:
+        """Orders waiting for the market (open, trigger_pending) of one mode, oldest first;
+        only those of (underlying, expiry) when given."""
+        query = select(ORDER).where(ORDER.c.status.in_(PENDING_STATUSES), ORDER.c.mode == mode)
+        if contract is not None:
+            query = query.where(ORDER.c.underlying == contract[0], ORDER.c.expiry == contract[1])
+        rows = await self._all(query.order_by(ORDER.c.id))
+        return [record(OrderRecord, row) for row in rows]
+
+    async def watched_positions(
+        self, mode: str, contract: tuple[str, date] | None = None
+    ) -> list[PositionRecord]:
+        """Open positions of one mode with an exit or a square-off for the engine to watch."""
+        query = select(POSITION).where(
+            POSITION.c.status == PositionStatus.OPEN.value, POSITION.c.mode == mode, _WATCHED
+        )
+        if contract is not None:
+            query = query.where(
+                POSITION.c.underlying == contract[0], POSITION.c.expiry == contract[1]
+            )
         rows = await self._all(query.order_by(POSITION.c.id))
         return [record(PositionRecord, row) for row in rows]
 

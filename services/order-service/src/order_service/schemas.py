@@ -481,3 +481,52 @@ class SettlementRunOut(BaseModel):
     settled: list[SettledOut] = Field(description="positions this run settled")
     pending: list[SettlementPendingOut] = Field(description="expiries with no value yet")
     already_settled: int = Field(description="positions a concurrent run or close took first")
+
+
+class OrderChangeRequest(BaseModel):
+    """`PATCH /v1/orders/{id}`: a pending order's new price, trigger_price or lots."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    price: Money | None = Field(None, description="the new limit price (LIMIT, SL)")
+    trigger_price: Money | None = Field(None, description="the new trigger (SL, SL-M)")
+    lots: Lots | None = Field(None, description="the new size, lots")
+
+
+class ExitsRequest(BaseModel):
+    """`PUT /v1/positions/{id}/exits`: the exits the platform executes (all absent: none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stop_loss: Money | None = Field(None, description="premium: an SL-M on the closing side")
+    target: Money | None = Field(None, description="premium: a LIMIT on the closing side")
+    trailing_stop: Money | None = Field(
+        None, description="points: the stop follows the best LTP since set, never loosens"
+    )
+    exit_at: Instant | None = Field(None, description="MARKET at the first observation at/after")
+    as_of: MarketInstant = None
+
+
+class AdvanceRequest(BaseModel):
+    """`POST /v1/engine/advance`: walk the replay up to `until`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    until: Instant = Field(
+        description=f"walk every recorded observation up to: {INSTANT_DESCRIPTION}"
+    )
+
+
+class AdvanceOut(BaseModel):
+    """What the walk did."""
+
+    until: datetime
+    observations: int = Field(description="chain observations evaluated")
+    filled: list[int] = Field(description="orders that filled (ids)")
+    triggered: list[int] = Field(description="SL orders that triggered and now rest as limits")
+    expired: list[int] = Field(description="orders that expired (DAY at 15:30 IST)")
+    exits: list[dict[str, Any]] = Field(
+        description="positions closed by an exit: position_id, trade_id, exit_reason, exit_price"
+    )
+    settled: list[SettledOut] = Field(description="positions settled at expiry")
+    unavailable: list[str] = Field(description="observations market data could not serve")

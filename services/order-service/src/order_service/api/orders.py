@@ -22,9 +22,16 @@ from order_service.api.deps import (
     RepositoryDep,
     SettingsDep,
 )
+from order_service.application.amending import OrderChange, cancel_order, modify_order
 from order_service.application.placing import place_order as place
 from order_service.application.reading import OrderView, get_order, list_orders
-from order_service.schemas import OrderPage, OrderPublic, OrderRequest, PositionPublic
+from order_service.schemas import (
+    OrderChangeRequest,
+    OrderPage,
+    OrderPublic,
+    OrderRequest,
+    PositionPublic,
+)
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
@@ -112,3 +119,44 @@ async def orders(
 async def order(order_id: int, repository: RepositoryDep) -> OrderPublic:
     """The order with this id and its position as it is now."""
     return order_public(await get_order(repository, order_id))
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    response_model=OrderPublic,
+    dependencies=[ApiKeyDep],
+    responses={
+        401: {"description": "missing or wrong API key"},
+        404: {"description": "no such order"},
+        409: {"description": "the order is no longer open or trigger_pending"},
+    },
+    summary="Cancel an order that waits for the market",
+    operation_id="cancelOrder",
+)
+async def cancel(order_id: int, repository: RepositoryDep) -> OrderPublic:
+    """Cancel an `open` or `trigger_pending` order."""
+    cancelled = await cancel_order(repository, order_id)
+    return order_public(OrderView(cancelled, None))
+
+
+@router.patch(
+    "/orders/{order_id}",
+    response_model=OrderPublic,
+    dependencies=[ApiKeyDep],
+    responses={
+        401: {"description": "missing or wrong API key"},
+        404: {"description": "no such order"},
+        409: {"description": "the order is no longer open or trigger_pending"},
+        422: {"description": "a field the order type does not take, or off the tick"},
+    },
+    summary="Modify the price, trigger_price or lots of an order that waits for the market",
+    operation_id="modifyOrder",
+)
+async def modify(
+    order_id: int, change: OrderChangeRequest, repository: RepositoryDep
+) -> OrderPublic:
+    """Change a pending order; it is evaluated with its new terms from the next observation."""
+    changed = await modify_order(
+        repository, order_id, OrderChange(change.price, change.trigger_price, change.lots)
+    )
+    return order_public(OrderView(changed, None))

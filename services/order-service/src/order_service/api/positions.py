@@ -18,11 +18,14 @@ from order_service.api.deps import (
     price_bounds,
 )
 from order_service.api.orders import REPLAYED_HEADER
+from order_service.application.amending import set_exits
 from order_service.application.client_close import close_on_request
 from order_service.application.reading import get_position, list_positions, list_trades
+from order_service.domain.exits import PositionExits
 from order_service.schemas import (
     CloseRequest,
     CloseResult,
+    ExitsRequest,
     PositionPage,
     PositionPublic,
     TradePage,
@@ -130,3 +133,39 @@ async def close(
         trade=TradePublic.model_validate(outcome.trade),
         position=PositionPublic.model_validate(outcome.position),
     )
+
+
+@router.put(
+    "/{position_id}/exits",
+    response_model=PositionPublic,
+    dependencies=[ApiKeyDep],
+    responses={
+        401: {"description": "missing or wrong API key"},
+        404: {"description": "no such position"},
+        409: {"description": "the position is closed"},
+        422: {"description": "a stop already crossed, a target already reached, exit_at past"},
+        503: {"description": "no market-data provider answered; exits unchanged"},
+    },
+    summary="Set the exits the platform executes for a position (replaces the earlier ones)",
+    operation_id="setPositionExits",
+)
+async def exits(
+    position_id: int,
+    request: ExitsRequest,
+    repository: RepositoryDep,
+    market_data: MarketDataDep,
+    settings: SettingsDep,
+    clock: MarketClockDep,
+) -> PositionPublic:
+    """stop_loss and target (premiums), trailing_stop (points), exit_at (an instant): the
+    first to fire closes the position's open lots (docs/matching.md)."""
+    changed = await set_exits(
+        repository,
+        market_data,
+        position_id,
+        PositionExits(request.stop_loss, request.target, request.trailing_stop, request.exit_at),
+        clock,
+        request.as_of,
+        settings.square_off_time,
+    )
+    return PositionPublic.model_validate(changed)

@@ -106,7 +106,7 @@ async def place_order(
     try:
         _check_not_expired(contract, timing.instant)
         _check_square_off(terms, timing.instant, square_off_at)
-        captured = await _capture_entry(market_data, contract, timing.instant)
+        captured = await capture_contract(market_data, contract, timing.instant)
         if order.units is not None and order.units != lots * captured.quote.lot_size:
             raise InvalidInput(
                 "units",
@@ -333,7 +333,7 @@ def _check_not_expired(contract: OptionSymbol, instant: datetime) -> None:
         )
 
 
-async def _capture_entry(
+async def capture_contract(
     market_data: MarketDataClient, contract: OptionSymbol, instant: datetime
 ) -> CapturedQuote:
     request = QuoteRequest(
@@ -345,5 +345,5 @@ async def _capture_entry(
         raise InvalidInput(exc.field, exc.detail) from exc
     except QuoteUnavailable as exc:
         raise UpstreamUnavailable(
-            f"no market-data provider answered; nothing opened: {exc}"
+            f"no market-data provider answered; nothing written: {exc}"
         ) from exc

@@ -15,6 +15,7 @@ from optrade.calendar import expiry_close
 from optrade.clients.market_data import MarketDataClient
 from optrade.domain import IST, utcnow
 from order_service.application.settling import SettlementRun, settle_expired
+from order_service.application.walking import poll_live
 from order_service.repository import Repository
 from order_service.settings import OrderSettings
 
@@ -54,9 +55,21 @@ class Engine:
         return leading
 
     async def tick(self, now: datetime) -> SettlementRun | None:
-        """One pass: renew the lease, then settle when a sweep is due."""
+        """One pass: renew the lease, work the live venue (one chain per contract with pending
+        orders or exits), then settle when a sweep is due."""
         if not await self.lead(now):
             return None
+        walk = await poll_live(
+            self.repository, self.market_data, now, self.settings.square_off_time
+        )
+        done = walk.evaluation
+        if done.filled or done.exits or walk.expired or done.triggered:
+            log.info("venue: %d filled, %d exits, %d triggered, %d expired",
+                     len(done.filled), len(done.exits), len(done.triggered),
+                     len(walk.expired))  # fmt: skip
+        if walk.unavailable:
+            log.warning("venue: no market data for %s; nothing filled there, retrying",
+                        "; ".join(walk.unavailable))  # fmt: skip
         if self.next_sweep is not None and now < self.next_sweep:
             return None
         interval = timedelta(seconds=self.settings.engine_settlement_interval)
