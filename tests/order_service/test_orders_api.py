@@ -62,8 +62,10 @@ def api(database_url: str, markets: tuple[FakeMarket, FakeMarket]) -> Iterator[A
         patch.setenv("DATABASE_URL", database_url)
         reset_all_settings()
         # A breaker that never opens, so one test's dead provider does not leak into the next.
-        app = create_app(market_data=fake_client(*markets, breaker_fail_max=10_000))
-        with in_process_client(app) as client:
+        with (
+            fake_client(*markets, breaker_fail_max=10_000) as market_data,
+            in_process_client(create_app(market_data=market_data)) as client,
+        ):
             yield client
 
 

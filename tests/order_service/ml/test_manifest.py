@@ -19,7 +19,7 @@ from optrade.domain import SNAPSHOT_FIELD_NAMES
 from optrade.settings import reset_all_settings
 from order_service.main import create_app
 from tests.support.factories import OPENED_AT, insert_trades, trade_values
-from tests.support.quotes import answer_quotes, in_process, mock_client
+from tests.support.quotes import answer_quotes, in_process, served_client
 
 WINDOW = {"from": OPENED_AT.isoformat(), "to": (OPENED_AT + timedelta(days=1)).isoformat()}
 COLLIDING = {"a.b": 1, "a": {"b": 2}, "rsi_14": 40.0}
@@ -41,7 +41,10 @@ def api(database_url: str, engine: Engine) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", database_url)
         reset_all_settings()
-        with in_process(create_app(market_data=mock_client(answer_quotes))) as client:
+        with (
+            served_client(answer_quotes) as market_data,
+            in_process(create_app(market_data=market_data)) as client,
+        ):
             yield client
 
 

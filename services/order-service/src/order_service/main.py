@@ -50,7 +50,7 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         log.info(
             "order service ready",
             extra={
-                "market_data": {p.name: p.base_url for p in app.state.market_data.providers},
+                "market_data": {i.name: i.base_url for i in app.state.market_data.instances},
                 "capture_enabled": app.state.settings.capture_enabled,
             },
         )

@@ -161,9 +161,7 @@ class Exits(SQLModel):
     exit_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
-class PositionFields(
-    OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Provenance, Exits
-):
+class PositionFields(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Provenance, Exits):
     """A position's columns but its id (the data model that records and the table share)."""
 
     # MIS: squared off at `square_off_at` (ORDER_SQUARE_OFF_TIME on its opening day); NRML: held
