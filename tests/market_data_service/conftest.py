@@ -12,9 +12,7 @@ import pytest
 from market_data_service.main import create_app
 from market_data_service.settings import MarketDataSettings
 from optrade.settings import reset_all_settings
-from tests.conftest import INDIA_VIX_FILE, SHARED_DATA
-
-NSE_HISTORY_DIR = SHARED_DATA / "nse" / "history"  # 358 gzip snapshots, 13-Oct..21-Nov-2025
+from tests.conftest import INDIA_VIX_FILE, NSE_HISTORY_DIR
 
 
 def in_process_client(settings: MarketDataSettings) -> Any:

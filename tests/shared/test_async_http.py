@@ -28,7 +28,7 @@ def _getter(url: str, read_timeout: float = 2.0) -> AiohttpGetter:
 def test_an_answer_comes_back_whole_with_its_query_encoded() -> None:
     seen: list[bytes] = []
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         seen.append(await reader.readuntil(b"\r\n\r\n"))
         writer.write(
             b"HTTP/1.1 404 Not Found\r\nContent-Type: application/problem+json\r\n"
@@ -39,7 +39,7 @@ def test_an_answer_comes_back_whole_with_its_query_encoded() -> None:
         writer.close()
 
     async def scenario() -> HttpAnswer:
-        server, url = await _server(answer)
+        server, url = await _server(serve)
         getter = _getter(url)
         try:
             params = {"as_of": "2025-12-02T09:34:45+05:30", "strike": "26000"}
