@@ -116,8 +116,8 @@ def test_a_declared_special_session_is_in_session_and_fills_at_now(
     now = ist("2025-12-07 18:30")
     timing = market_timing(None, now, max_skew=SKEW, allow_off_hours=False)
     assert (timing.instant, timing.mode, timing.off_hours) == (now, TradeMode.LIVE, False)
-    # Market time still counts regular sessions only: the evening adds none.
-    assert session_seconds_between(ist("2025-12-07 18:00"), ist("2025-12-07 19:00")) == 0
+    # Market time counts the special session like any other: the evening adds its hour.
+    assert session_seconds_between(ist("2025-12-07 17:00"), ist("2025-12-07 20:00")) == 3600
 
 
 @pytest.mark.parametrize("entry", ["2025-12-07T19:00/18:00", "2025-12-07 18h", "18:00/19:00"])
