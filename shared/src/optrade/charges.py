@@ -102,9 +102,8 @@ class OrderCharges:
 
     @property
     def total(self) -> Decimal:
-        return (
-            self.brokerage + self.stt + self.exchange + self.sebi + self.ipft + self.stamp + self.gst
-        )
+        statutory = self.stt + self.exchange + self.sebi + self.ipft + self.stamp
+        return self.brokerage + statutory + self.gst
 
 
 def order_charges(
