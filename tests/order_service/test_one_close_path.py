@@ -55,9 +55,10 @@ def entry_charges(turnover: Decimal) -> Decimal:
     brokerage = Decimal("20.00")
     exchange = paisa(turnover * Decimal("0.03503") / 100)
     sebi = paisa(turnover * 10 / Decimal(10_000_000))
+    ipft = paisa(turnover * 50 / Decimal(10_000_000))  # NSE's IPFT, Rs 50 per crore
     stamp = paisa(turnover * Decimal("0.003") / 100)
-    gst = paisa((brokerage + exchange + sebi) * 18 / 100)
-    return brokerage + exchange + sebi + stamp + gst
+    gst = paisa((brokerage + exchange + sebi + ipft) * 18 / 100)
+    return brokerage + exchange + sebi + ipft + stamp + gst
 
 
 def test_an_order_is_its_own_record_with_the_position_it_opened(api: httpx.Client) -> None:

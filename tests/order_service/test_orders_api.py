@@ -295,8 +295,8 @@ def test_a_client_exit_price_fills_but_the_snapshot_is_still_captured(
     assert (trade["exit_price"], trade["exit_price_source"]) == ("120.05", "client")
     assert trade["exit_source"] == "primary" and trade["exit_delta"] == 0.52
     assert trade["pnl"] == "1496.25"  # (120.05 - 100.10) × 75
-    # docs/charges.md's worked example: buy 26.95 + sell 36.33 on 01-Dec-2025
-    assert (trade["charges"], trade["net_pnl"]) == ("63.28", "1432.97")
+    # docs/charges.md's worked example: buy 26.99 + sell 36.39 on 01-Dec-2025
+    assert (trade["charges"], trade["net_pnl"]) == ("63.38", "1432.87")
 
 
 def test_an_exit_price_far_from_the_captured_quote_is_422_naming_the_bid_and_ask(

@@ -92,7 +92,8 @@ def test_an_in_the_money_call_bought_at_09_34_45_has_entry_greeks(
     assert position["entry_iv"] == pytest.approx(put["iv"], rel=1e-12)
     assert position["entry_forward"] == pytest.approx(chain["forward"], rel=1e-12)
     assert position["entry_t_years"] == pytest.approx(chain["time_to_expiry_years"], rel=1e-12)
-    assert position["entry_rate"] == 0.065
+    # RBI's 91-day T-bill yield in force that day (26-Nov-2025 auction, 5.3633%), continuous
+    assert position["entry_rate"] == chain["rate"] == pytest.approx(0.053278, abs=1e-6)
     # re-priced from the record alone: Black-76 on the stored forward, the put's mid -> the IV
     again = greeks.compute(
         "black76", False, position["entry_forward"], 25800.0, position["entry_t_years"],

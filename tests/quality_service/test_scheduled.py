@@ -105,10 +105,16 @@ def test_a_holiday_is_recorded_as_skipped_once(clean_db: Engine) -> None:
     assert len(_stored(clean_db)) == 1
 
 
-def test_a_special_session_is_a_trading_day_for_the_checks(clean_db: Engine) -> None:
-    muhurat = date(2025, 10, 21)  # Diwali Muhurat trading, an evening session
-
-    assert run_scheduled_check(clean_db, muhurat).run.status == "no_data"
+@pytest.mark.parametrize(
+    "special",
+    [
+        date(2025, 10, 21),  # Diwali Muhurat trading, an afternoon session
+        date(2025, 2, 1),  # Saturday, the Union Budget's full live session
+        date(2026, 2, 1),  # Sunday, the Union Budget's full live session
+    ],
+)
+def test_a_special_session_is_a_trading_day_for_the_checks(clean_db: Engine, special: date) -> None:
+    assert run_scheduled_check(clean_db, special).run.status == "no_data"
 
 
 @pytest.mark.parametrize(

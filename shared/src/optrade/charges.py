@@ -7,8 +7,9 @@ by the file named in `CHARGES_FILE`. Each order (one fill: the entry or one clos
     stt           stt_sell_percent of the premium turnover, on the sell side only
     exchange      exchange_transaction_percent of the premium turnover, both sides
     sebi          sebi_fee_per_crore per crore (10 000 000) of premium turnover, both sides
+    ipft          ipft_per_crore per crore of premium turnover, both sides (NSE's IPFT levy)
     stamp         stamp_duty_buy_percent of the premium turnover, on the buy side only
-    gst           gst_percent of (brokerage + exchange + sebi)
+    gst           gst_percent of (brokerage + exchange + sebi + ipft)
 
 A long option settled in the money at expiry pays no exit order but the exercise STT:
 stt_exercise_percent of its settlement value (intrinsic × units); a short settled in the money and
@@ -60,6 +61,7 @@ class ChargeSchedule(BaseModel):
     stt_exercise_percent: Decimal
     exchange_transaction_percent: Decimal
     sebi_fee_per_crore: Decimal
+    ipft_per_crore: Decimal
     stamp_duty_buy_percent: Decimal
     gst_percent: Decimal
 
@@ -94,12 +96,14 @@ class OrderCharges:
     stt: Decimal
     exchange: Decimal
     sebi: Decimal
+    ipft: Decimal
     stamp: Decimal
     gst: Decimal
 
     @property
     def total(self) -> Decimal:
-        return self.brokerage + self.stt + self.exchange + self.sebi + self.stamp + self.gst
+        statutory = self.stt + self.exchange + self.sebi + self.ipft + self.stamp
+        return self.brokerage + statutory + self.gst
 
 
 def order_charges(
@@ -109,16 +113,18 @@ def order_charges(
     brokerage = _paisa(schedule.brokerage_per_order * brokerage_share)
     exchange = _paisa(turnover * schedule.exchange_transaction_percent / HUNDRED)
     sebi = _paisa(turnover * schedule.sebi_fee_per_crore / CRORE)
+    ipft = _paisa(turnover * schedule.ipft_per_crore / CRORE)
     selling = action is Side.SELL
     return OrderCharges(
         brokerage=brokerage,
         stt=_paisa(turnover * schedule.stt_sell_percent / HUNDRED) if selling else Decimal("0.00"),
         exchange=exchange,
         sebi=sebi,
+        ipft=ipft,
         stamp=Decimal("0.00")
         if selling
         else _paisa(turnover * schedule.stamp_duty_buy_percent / HUNDRED),
-        gst=_paisa((brokerage + exchange + sebi) * schedule.gst_percent / HUNDRED),
+        gst=_paisa((brokerage + exchange + sebi + ipft) * schedule.gst_percent / HUNDRED),
     )
 
 

@@ -16,7 +16,9 @@ Settings (environment or `.env`, read when the app is created):
   serve an `as_of`; otherwise 404 no_data naming the next instant with data.
 - `MARKET_DATA_INDIA_VIX_FILE`: India VIX daily CSV for nse-replay; unset: VIX is null.
 - `MARKET_DATA_SEED` (42): seed of the simulated market.
-- `RISK_FREE_RATE` (0.065) and `DIVIDEND_YIELD` (0): decimals, continuously compounded.
+- `RISK_FREE_RATE` (unset) and `DIVIDEND_YIELD` (0): decimals, continuously compounded. Unset,
+  the rate is the one in force at each chain's instant: RBI's 91-day T-bill cut-off yield from the
+  dated table `optrade/rates.json` (docs/contracts.md); set, it fixes one rate for every instant.
 - `MARKET_DATA_INSTANCE` (`primary`|`fallback`): informational; shown as `instance` in responses
   and in /healthz.
 - `MARKET_DATA_FAULT` (`none`): test-only fault injection on /v1/quote and /v1/context, honoured

@@ -48,11 +48,11 @@ class MarketDataSettings(BaseSettings):
     india_vix_file: Path | None = Field(
         None, validation_alias=deprecated_env("MARKET_DATA_INDIA_VIX_FILE", "INDIA_VIX_FILE")
     )
-    risk_free_rate: float = Field(
-        0.065,
+    risk_free_rate: float | None = Field(  # None: RBI's 91-day T-bill yield at each instant
+        None,
         ge=-0.5,
         le=1.0,
-        description="decimal, continuous",
+        description="decimal, continuous; unset: the dated 91-day T-bill table (optrade.rates)",
         validation_alias=deprecated_env("MARKET_DATA_RISK_FREE_RATE", "RISK_FREE_RATE"),
     )
     dividend_yield: float = Field(
