@@ -46,8 +46,8 @@ def venue(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
     broker = fake_broker("openalgo", log_dir=logs).start()
     extra = {"LIVE_MAX_QUOTE_AGE": str(MAX_QUOTE_AGE),
              "OPENALGO_CACHE_SECONDS": str(CACHE_SECONDS)}  # fmt: skip
-    market = ServiceProcess(MARKET_DATA, log_path=logs / "md.log",
-                            env=live_env("openalgo", broker.url, logs / "rec", **extra))  # fmt: skip
+    env = live_env("openalgo", broker.url, logs / "rec", **extra)
+    market = ServiceProcess(MARKET_DATA, log_path=logs / "md.log", env=env)
     market.start()
     sessions = _session_now()
     orders = order_service(database_url, market.url, "", log_path=logs / "orders.log",

@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
+
 class ReplayInstants(BaseModel):
     """The part of market data's `GET /v1/replay/instants` answer the client reads."""
 
