@@ -42,7 +42,13 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     "placeOrder": ("order", "POST", "/v1/orders"),
     "getOrder": ("order", "GET", "/v1/orders/{order_id}"),
     "listOrders": ("order", "GET", "/v1/orders"),
+    "cancelOrder": ("order", "POST", "/v1/orders/{order_id}/cancel"),
+    "modifyOrder": ("order", "PATCH", "/v1/orders/{order_id}"),
     "closePosition": ("order", "POST", "/v1/positions/{position_id}/close"),
+    "setPositionExits": ("order", "PUT", "/v1/positions/{position_id}/exits"),
+    "advanceEngine": ("order", "POST", "/v1/engine/advance"),
+    "getExportManifest": ("order", "GET", "/v1/trades/export/manifest"),
+    "runSettlement": ("order", "POST", "/v1/settlements/run"),
     "getPosition": ("order", "GET", "/v1/positions/{position_id}"),
     "listPositions": ("order", "GET", "/v1/positions"),
     "listTrades": ("order", "GET", "/v1/trades"),
@@ -54,13 +60,11 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     "runQualityCheck": ("quality", "POST", "/quality/checks"),
     "getQualityRun": ("quality", "GET", "/quality/runs/{run_id}"),
 }
-# Operations whose published operationId is being made explicit (issue 20): matched by method
-# and path until then; the contract test fails when a route is missing.
-BY_PATH_OPERATIONS: dict[str, tuple[str, str, str]] = {
-    "getExportManifest": ("order", "GET", "/v1/trades/export/manifest"),
-    "runSettlement": ("order", "POST", "/v1/settlements/run"),
-}
-MUTATING = frozenset({"placeOrder", "closePosition", "backfillSnapshots", "runQualityCheck",
+# Every operation is called by its published, explicit operationId (the services' contract test
+# lists them); none is matched by path any more.
+BY_PATH_OPERATIONS: dict[str, tuple[str, str, str]] = {}
+MUTATING = frozenset({"placeOrder", "cancelOrder", "modifyOrder", "closePosition",
+                      "setPositionExits", "advanceEngine", "backfillSnapshots", "runQualityCheck",
                       "runSettlement"})  # fmt: skip
 
 Instant = date | datetime | str
@@ -142,6 +146,28 @@ class OrderFields(TypedDict, total=False):
     client_order_id: str | None
     as_of: Instant | None
     idempotency_key: str | None
+    # The venue (docs/matching.md): MARKET (default) | LIMIT | SL | SL-M, and their prices.
+    order_type: str | None
+    price: Decimal | float | str | None
+    trigger_price: Decimal | float | str | None
+    product: str | None  # MIS (squared off at 15:15 IST) | NRML (default: held to expiry)
+    validity: str | None  # DAY (default) | IOC
+    # Exits of the position the order opens: premiums, points, an instant.
+    stop_loss: Decimal | float | str | None
+    target: Decimal | float | str | None
+    trailing_stop: Decimal | float | str | None
+    exit_at: Instant | None
+
+
+class ExitFields(TypedDict, total=False):
+    """What `set_exits` takes: every exit of the position (absent: none), and `as_of` for a
+    replay position."""
+
+    stop_loss: Decimal | float | str | None
+    target: Decimal | float | str | None
+    trailing_stop: Decimal | float | str | None
+    exit_at: Instant | None
+    as_of: Instant | None
 
 
 class CloseFields(TypedDict, total=False):
@@ -195,6 +221,35 @@ def close_position(position_id: int, **close: Unpack[CloseFields]) -> Request[Cl
         idempotency_key=key,
     )
     return Request(call, _model(CloseResult))
+
+
+def cancel_order(order_id: int) -> Request[Order]:
+    """`POST /v1/orders/{id}/cancel`: an open or trigger_pending order."""
+    return Request(Call("cancelOrder", path_values={"order_id": order_id}), _model(Order))
+
+
+def modify_order(
+    order_id: int,
+    *,
+    price: Decimal | float | str | None = None,
+    trigger_price: Decimal | float | str | None = None,
+    lots: int | None = None,
+) -> Request[Order]:
+    """`PATCH /v1/orders/{id}`: a pending order's new price, trigger_price or lots."""
+    body = body_of(price=price, trigger_price=trigger_price, lots=lots)
+    call = Call("modifyOrder", path_values={"order_id": order_id}, body=body)
+    return Request(call, _model(Order))
+
+
+def set_exits(position_id: int, **exits: Unpack[ExitFields]) -> Request[Position]:
+    """`PUT /v1/positions/{id}/exits`: replace the position's exits."""
+    call = Call("setPositionExits", path_values={"position_id": position_id}, body=body_of(**exits))
+    return Request(call, _model(Position))
+
+
+def advance(until: Instant) -> Request[dict[str, Any]]:
+    """`POST /v1/engine/advance`: walk the replayed market up to `until`."""
+    return Request(Call("advanceEngine", body=body_of(until=until)), _json_object)
 
 
 def get_position(position_id: int) -> Request[Position]:

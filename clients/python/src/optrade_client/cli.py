@@ -29,9 +29,15 @@ EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 app = typer.Typer(
     help="Optrade: paper trades, data quality and the ML export.", no_args_is_help=True
 )
-order_app = typer.Typer(help="Open and close paper positions.", no_args_is_help=True)
+order_app = typer.Typer(
+    help="Place, list, modify, cancel and close orders and positions.", no_args_is_help=True
+)
+position_app = typer.Typer(help="A position's exits.", no_args_is_help=True)
+engine_app = typer.Typer(help="Walk the replayed market.", no_args_is_help=True)
 quality_app = typer.Typer(help="Data-quality checks.", no_args_is_help=True)
 app.add_typer(order_app, name="order")
+app.add_typer(position_app, name="position")
+app.add_typer(engine_app, name="engine")
 app.add_typer(quality_app, name="quality")
 
 _state: dict[str, Any] = {}
@@ -102,8 +108,19 @@ def order_open(
     lots: Annotated[int | None, typer.Option()] = None,
     units: Annotated[int | None, typer.Option(help="lots × lot size")] = None,
     client_order_id: Annotated[str | None, typer.Option()] = None,
+    order_type: Annotated[str, typer.Option(help="MARKET | LIMIT | SL | SL-M")] = "MARKET",
+    price: Annotated[str | None, typer.Option(help="limit price (LIMIT, SL), rupees")] = None,
+    trigger_price: Annotated[str | None, typer.Option(help="trigger (SL, SL-M), rupees")] = None,
+    product: Annotated[str, typer.Option(help="MIS (squared off 15:15 IST) | NRML")] = "NRML",
+    validity: Annotated[str, typer.Option(help="DAY | IOC")] = "DAY",
+    stop_loss: Annotated[str | None, typer.Option(help="exit: premium, rupees")] = None,
+    target: Annotated[str | None, typer.Option(help="exit: premium, rupees")] = None,
+    trailing_stop: Annotated[str | None, typer.Option(help="exit: points")] = None,
+    exit_at: Annotated[str | None, typer.Option(help="exit: an instant (ISO-8601, IST)")] = None,
+    as_of: Annotated[str | None, typer.Option(help="replay: a past market instant")] = None,
 ) -> None:
-    """Place an order; a MARKET order fills at once (prints the order with its position)."""
+    """Place an order: a MARKET order fills at once, a LIMIT or stop rests until the market
+    reaches it (prints the order with its position once filled)."""
     try:
         parsed = json.loads(features)
     except json.JSONDecodeError as exc:
@@ -114,7 +131,10 @@ def order_open(
                 side=side.upper(), ml_score=ml_score, model_version=model_version,
                 model_hash=model_hash, features=parsed, symbol=symbol, underlying=underlying,
                 expiry=expiry, strike=strike, option_type=option_type, lots=lots, units=units,
-                client_order_id=client_order_id,
+                client_order_id=client_order_id, order_type=order_type.upper(), price=price,
+                trigger_price=trigger_price, product=product.upper(), validity=validity.upper(),
+                stop_loss=stop_loss, target=target, trailing_stop=trailing_stop, exit_at=exit_at,
+                as_of=as_of,
             )
         )  # fmt: skip
 
@@ -145,6 +165,53 @@ def order_list(
             )
         if not found:
             typer.echo("no orders" + (f" with status {status}" if status else ""))
+
+
+@order_app.command("cancel")
+def order_cancel(order_id: int) -> None:
+    """Cancel an order that waits for the market (open, trigger_pending)."""
+    with _client() as client:
+        _print(client.cancel(order_id))
+
+
+@order_app.command("modify")
+def order_modify(
+    order_id: int,
+    price: Annotated[str | None, typer.Option(help="new limit price, rupees")] = None,
+    trigger_price: Annotated[str | None, typer.Option(help="new trigger, rupees")] = None,
+    lots: Annotated[int | None, typer.Option(help="new size, lots")] = None,
+) -> None:
+    """Change a waiting order's price, trigger_price or lots."""
+    with _client() as client:
+        _print(client.modify(order_id, price=price, trigger_price=trigger_price, lots=lots))
+
+
+@position_app.command("exits")
+def position_exits(
+    position_id: int,
+    stop_loss: Annotated[str | None, typer.Option(help="premium, rupees")] = None,
+    target: Annotated[str | None, typer.Option(help="premium, rupees")] = None,
+    trailing_stop: Annotated[str | None, typer.Option(help="points")] = None,
+    exit_at: Annotated[str | None, typer.Option(help="an instant (ISO-8601, IST)")] = None,
+    as_of: Annotated[str | None, typer.Option(help="replay: the instant they are set at")] = None,
+) -> None:
+    """Set (replace) the exits the platform executes for a position; none given removes them."""
+    with _client() as client:
+        _print(
+            client.set_exits(
+                position_id, stop_loss=stop_loss, target=target, trailing_stop=trailing_stop,
+                exit_at=exit_at, as_of=as_of,
+            )
+        )  # fmt: skip
+
+
+@engine_app.command("advance")
+def engine_advance(
+    until: Annotated[str, typer.Option(help="walk the replay up to this instant (IST)")],
+) -> None:
+    """Walk every recorded observation with pending replay work up to `until`."""
+    with _client() as client:
+        _print(client.advance(until))
 
 
 @order_app.command("close")

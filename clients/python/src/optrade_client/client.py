@@ -20,6 +20,7 @@ import queue
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any, TypeVar, Unpack
 
 import httpx
@@ -32,7 +33,16 @@ from optrade_client._transport import (
     raise_for_problem,
     service_urls,
 )
-from optrade_client.calls import Call, CloseFields, Instant, Model, OrderFields, Pages, Request
+from optrade_client.calls import (
+    Call,
+    CloseFields,
+    ExitFields,
+    Instant,
+    Model,
+    OrderFields,
+    Pages,
+    Request,
+)
 from optrade_client.config import load_connection
 from optrade_client.export import ExportProgress, write_stream
 from optrade_client.models import (
@@ -145,6 +155,31 @@ class Optrade(_Base):
     def close(self, position_id: int, **close: Unpack[CloseFields]) -> CloseResult:
         """Close all of a position, or `lots` / `units` of it."""
         return self.run(calls.close_position(position_id, **close))
+
+    def cancel(self, order_id: int) -> Order:
+        """Cancel an order that waits for the market (open, trigger_pending)."""
+        return self.run(calls.cancel_order(order_id))
+
+    def modify(
+        self,
+        order_id: int,
+        *,
+        price: Decimal | float | str | None = None,
+        trigger_price: Decimal | float | str | None = None,
+        lots: int | None = None,
+    ) -> Order:
+        """Change a waiting order's price, trigger_price or lots."""
+        return self.run(
+            calls.modify_order(order_id, price=price, trigger_price=trigger_price, lots=lots)
+        )
+
+    def set_exits(self, position_id: int, **exits: Unpack[ExitFields]) -> Position:
+        """Replace a position's exits (stop_loss, target, trailing_stop, exit_at)."""
+        return self.run(calls.set_exits(position_id, **exits))
+
+    def advance(self, until: Instant) -> dict[str, Any]:
+        """Walk the replayed market up to `until` (fills, exits, expiries, settlements)."""
+        return self.run(calls.advance(until))
 
     def position(self, position_id: int) -> Position:
         return self.run(calls.get_position(position_id))
@@ -335,6 +370,31 @@ class AsyncOptrade(_Base):
     async def close(self, position_id: int, **close: Unpack[CloseFields]) -> CloseResult:
         """Close all of a position, or `lots` / `units` of it."""
         return await self.run(calls.close_position(position_id, **close))
+
+    async def cancel(self, order_id: int) -> Order:
+        """Cancel an order that waits for the market (open, trigger_pending)."""
+        return await self.run(calls.cancel_order(order_id))
+
+    async def modify(
+        self,
+        order_id: int,
+        *,
+        price: Decimal | float | str | None = None,
+        trigger_price: Decimal | float | str | None = None,
+        lots: int | None = None,
+    ) -> Order:
+        """Change a waiting order's price, trigger_price or lots."""
+        return await self.run(
+            calls.modify_order(order_id, price=price, trigger_price=trigger_price, lots=lots)
+        )
+
+    async def set_exits(self, position_id: int, **exits: Unpack[ExitFields]) -> Position:
+        """Replace a position's exits (stop_loss, target, trailing_stop, exit_at)."""
+        return await self.run(calls.set_exits(position_id, **exits))
+
+    async def advance(self, until: Instant) -> dict[str, Any]:
+        """Walk the replayed market up to `until` (fills, exits, expiries, settlements)."""
+        return await self.run(calls.advance(until))
 
     async def position(self, position_id: int) -> Position:
         return await self.run(calls.get_position(position_id))
