@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from optrade.domain.vocabulary import OrderStatus
-from optrade.errors import InvalidInput
+from optrade.errors import InvalidInput, http_status
 from order_service.domain.matching import Observation, PriceSource, match
 from order_service.domain.orders import OrderNotPending, PendingOrder, day_expiry
 from order_service.fills import Unfillable
@@ -138,7 +138,7 @@ def test_stop_crossed_on_arrival_is_rejected_naming_trigger_price(
         )
         assert (result.status, result.fill) == (OrderStatus.REJECTED, None)
         error = result.rejection.error()
-        assert isinstance(error, InvalidInput) and error.status_code == 422
+        assert isinstance(error, InvalidInput) and http_status(error) == 422
         assert error.extra["errors"][0]["field"] == "trigger_price"
 
 

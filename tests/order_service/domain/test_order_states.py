@@ -9,7 +9,7 @@ import pytest
 
 from optrade.domain import IST, Side
 from optrade.domain.vocabulary import OrderStatus, OrderType, Validity
-from optrade.errors import InvalidInput
+from optrade.errors import InvalidInput, http_status
 from order_service.domain.orders import (
     CANCELLABLE,
     FINAL,
@@ -143,4 +143,4 @@ def test_modify_refuses_a_price_the_order_type_does_not_take() -> None:
 def test_modify_refuses_an_order_that_is_not_pending(final: OrderStatus) -> None:
     with pytest.raises(OrderNotPending) as error:
         modified_terms(PendingOrder(terms("LIMIT", price="95"), final), price=Decimal("96"))
-    assert error.value.status_code == 409
+    assert http_status(error.value) == 409
