@@ -55,6 +55,10 @@ OPERATION_IDS = {
         "POST /v1/trades/backfill": "backfillSnapshots",
         "GET /v1/models/performance": "getModelPerformance",
         "GET /models": "getModelsPage",
+        "GET /v1/accounts/{account}": "getAccount",
+        "PUT /v1/accounts/{account}": "setAccountCapital",
+        "GET /v1/accounts/{account}/equity": "getAccountEquity",
+        "POST /v1/margins": "checkMargin",
     },
     "quality": PLUMBING | {
         "GET /quality/status": "getQualityStatus",

@@ -14,12 +14,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from optrade.db.models import (
+    AccountName,
     EntryFill,
     EntrySnapshot,
     ExitSnapshot,
     ModelMetadata,
     OptionIdentity,
+    PositionMark,
     Provenance,
+    TradeMarginLabels,
 )
 from optrade.domain import OptionType, Side
 from optrade.errors import InvalidInput
@@ -150,6 +153,19 @@ class OrderRequest(_Request):
     )
     client_order_id: str | None = Field(None, min_length=1, max_length=200)
     as_of: MarketInstant = None
+    account: str = Field(
+        "default",
+        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+        description="the paper account that pays for the fill (docs/accounts.md)",
+    )
+
+    def canonical(self, lots: int | None) -> dict[str, Any]:
+        """The body as before accounts existed when it names the default account, so the
+        fingerprints of earlier requests still match."""
+        body = super().canonical(lots)
+        if body.get("account") == "default":
+            del body["account"]
+        return body
 
     @field_validator("underlying")
     @classmethod
@@ -279,7 +295,9 @@ class _BrokerNaming(OptionIdentity):
         return EXCHANGE
 
 
-class PositionPublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Provenance):
+class PositionPublic(
+    _BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Provenance, AccountName, PositionMark
+):
     id: int
     lots: int = Field(description="opened quantity, lots")
     quantity_open: int = Field(description="still open, lots (same as lots_open)")
@@ -303,7 +321,16 @@ class PositionPublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Pro
         return self.quantity_open * self.lot_size
 
 
-class TradePublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance):
+class TradePublic(
+    _BrokerNaming,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    ExitSnapshot,
+    Provenance,
+    AccountName,
+    TradeMarginLabels,
+):
     id: int
     position_id: int
     lots: int = Field(description="closed quantity, lots")
@@ -341,7 +368,7 @@ class TradePublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSn
         return GreekAttribution.of(self)
 
 
-class OrderPublic(_BrokerNaming):
+class OrderPublic(_BrokerNaming, AccountName):
     """An order as the venue keeps it, with the position it opened or closed lots of."""
 
     id: int

@@ -262,8 +262,23 @@ class EngineLease(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime())
 
 
+class TradeMarginLabels(SQLModel):
+    """The margin the trade's lots held (the position's margin at entry in proportion to the
+    lots closed; the premium paid for a long) and net_pnl / margin_blocked (docs/accounts.md)."""
+
+    margin_blocked: Decimal | None = Field(default=None, sa_type=MONEY)
+    return_on_margin: float | None = Field(default=None, sa_type=Float())
+
+
 class TradeFields(
-    OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance, AccountName
+    OptionIdentity,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    ExitSnapshot,
+    Provenance,
+    AccountName,
+    TradeMarginLabels,
 ):
     """A trade's columns but its id."""
 
@@ -286,10 +301,6 @@ class TradeFields(
     close_idempotency_key: str | None = Field(default=None, sa_type=String(200))
     # sha256 of the canonical close request: the same key with another body is refused.
     close_request_fingerprint: str | None = Field(default=None, sa_type=String(64))
-    # The margin its lots held (the position's margin at entry, in proportion to the lots closed;
-    # the premium paid for a long) and net_pnl / margin_blocked (docs/accounts.md).
-    margin_blocked: Decimal | None = Field(default=None, sa_type=MONEY)
-    return_on_margin: float | None = Field(default=None, sa_type=Float())
 
 
 class Trade(TradeFields, table=True):

@@ -31,6 +31,7 @@ from optrade.errors import Conflict, DomainError, InvalidInput, UpstreamUnavaila
 from optrade.instruments import get_instruments
 from optrade.symbols import OptionSymbol
 from order_service.application.closing import IDEMPOTENCY_HEADER, SNAPSHOTS
+from order_service.application.funds import require_funds
 from order_service.fills import Fill, quote_fill
 from order_service.market_hours import MarketTiming
 from order_service.records import OrderRecord, PositionRecord
@@ -66,6 +67,10 @@ async def open_position(
                 f"not a multiple of the lot size {captured.quote.lot_size} of this contract",
             )
         fill = quote_fill(captured.quote, order.side)
+        funds = await require_funds(  # issue 22: 422 insufficient-funds, nothing written
+            repository, account=order.account, side=order.side, lots=lots, captured=captured,
+            fill=fill, instant=timing.instant,
+        )  # fmt: skip
     except DomainError:
         # A retry of an order that was placed replays it, whatever the market says now.
         earlier = await _replay_order(
@@ -77,10 +82,11 @@ async def open_position(
     try:
         async with repository.unit_of_work() as work:
             position = await work.add_position(
-                _new_position(order, contract, lots, captured, fill, timing)
+                _new_position(order, contract, lots, captured, fill, timing) | funds.columns
             )
             placed = await work.add_order(
                 _filled_order(order, position, fingerprint, idempotency_key, timing)
+                | {"account": order.account}
             )
     except KeyTaken:  # the key or client_order_id is taken: replay (or refuse) the winner
         earlier = await _replay_order(

@@ -15,6 +15,7 @@ from optrade.calendar import expiry_close
 from optrade.clients.market_data import MarketDataClient
 from optrade.domain import IST, utcnow
 from order_service.application.settling import SettlementRun, settle_expired
+from order_service.engine.accounts import AccountKeeper
 from order_service.repository import Repository
 from order_service.settings import OrderSettings
 
@@ -42,6 +43,7 @@ class Engine:
     holder: str = field(default_factory=holder_name)
     leading: bool = False
     next_sweep: datetime | None = None  # None: sweep at once (start-up, or leadership taken)
+    accounts: AccountKeeper = field(default_factory=AccountKeeper)  # marks, daily equity
 
     async def lead(self, now: datetime) -> bool:
         """Take or renew the lease; log when leadership changes hands."""
@@ -57,6 +59,8 @@ class Engine:
         """One pass: renew the lease, then settle when a sweep is due."""
         if not await self.lead(now):
             return None
+        await self.accounts.mark(self.repository, self.market_data, now, self.settings.engine_poll_interval)
+        await self.accounts.snapshot(self.repository, now)  # each account's equity at 15:30 IST
         if self.next_sweep is not None and now < self.next_sweep:
             return None
         interval = timedelta(seconds=self.settings.engine_settlement_interval)
