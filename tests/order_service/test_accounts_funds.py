@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from optrade.calendar import IST
+from optrade_client.cli import inr
 from order_service.domain.margin import MarketState, OptionLeg, portfolio_margin
 from order_service.domain.mark_to_market import marks_of
 from tests.conftest import TEST_API_KEY
@@ -181,7 +182,7 @@ def test_the_margin_endpoint_answers_the_domains_figures_for_the_quoted_legs(
 
 def test_the_cli_prints_the_funds_page(orders_on_replay: ServiceProcess, api: httpx.Client) -> None:
     api.put("/v1/accounts/cli-page", json={"capital": "250000"}, headers=AUTH)
-    env = {**os.environ, "OPTRADE_URL": orders_on_replay.url, "OPTRADE_API_KEY": TEST_API_KEY}
+    env = {**os.environ, "OPTRADE_ORDER_URL": orders_on_replay.url, "OPTRADE_API_KEY": TEST_API_KEY}
     shown = subprocess.run(
         [sys.executable, "-m", "optrade_client.cli", "account", "cli-page"],
         env=env, capture_output=True, text=True, timeout=60, check=False,
@@ -190,3 +191,20 @@ def test_the_cli_prints_the_funds_page(orders_on_replay: ServiceProcess, api: ht
     assert "cli-page" in shown.stdout and "2,50,000.00" in shown.stdout
     for label in ("cash", "used margin", "available", "realized", "unrealized", "equity"):
         assert label in shown.stdout
+    symbol = "NIFTY09DEC2526000CE"
+    checked = subprocess.run(
+        [sys.executable, "-m", "optrade_client.cli", "margin", "--symbol", symbol, "--side",
+         "SELL", "--lots", "1", "--account", "cli-page", "--as-of", AT.isoformat()],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    expected = api.post("/v1/margins", json={
+        "account": "cli-page", "as_of": AT.isoformat(),
+        "legs": [{"symbol": symbol, "side": "SELL", "lots": 1}],
+    }).json()  # fmt: skip
+    assert inr(expected["margin"]) in checked.stdout and "basket alone" in checked.stdout
+
+
+def test_rupees_are_grouped_in_lakhs_and_crores() -> None:
+    assert inr("250000") == "2,50,000.00" and inr("-12345678.5") == "-1,23,45,678.50"
+    assert inr("999") == "999.00" and inr("1000") == "1,000.00"

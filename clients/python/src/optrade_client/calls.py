@@ -20,6 +20,7 @@ from optrade_client._transport import new_idempotency_key
 from optrade_client.errors import NotFound
 from optrade_client.export import arrow_table
 from optrade_client.models import (
+    Account,
     AtmSymbols,
     Chain,
     CloseResult,
@@ -53,6 +54,9 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     "getQualityStatus": ("quality", "GET", "/quality/status"),
     "runQualityCheck": ("quality", "POST", "/quality/checks"),
     "getQualityRun": ("quality", "GET", "/quality/runs/{run_id}"),
+    "getAccount": ("order", "GET", "/v1/accounts/{account}"),
+    "setAccountCapital": ("order", "PUT", "/v1/accounts/{account}"),
+    "checkMargin": ("order", "POST", "/v1/margins"),
 }
 # Operations whose published operationId is being made explicit (issue 20): matched by method
 # and path until then; the contract test fails when a route is missing.
@@ -61,7 +65,7 @@ BY_PATH_OPERATIONS: dict[str, tuple[str, str, str]] = {
     "runSettlement": ("order", "POST", "/v1/settlements/run"),
 }
 MUTATING = frozenset({"placeOrder", "closePosition", "backfillSnapshots", "runQualityCheck",
-                      "runSettlement"})  # fmt: skip
+                      "runSettlement", "setAccountCapital"})  # fmt: skip
 
 Instant = date | datetime | str
 
@@ -141,6 +145,7 @@ class OrderFields(TypedDict, total=False):
     units: int | None
     client_order_id: str | None
     as_of: Instant | None
+    account: str
     idempotency_key: str | None
 
 
@@ -309,6 +314,25 @@ def backfill(*, limit: int = 500, after_id: int = 0) -> Request[dict[str, Any]]:
 
 def settle(expiry: date | str | None = None) -> Request[dict[str, Any]]:
     return Request(Call("runSettlement", params={"expiry": expiry}), _json_object)
+
+
+def account(name: str = "default") -> Request[Account]:
+    return Request(Call("getAccount", path_values={"account": name}), _model(Account))
+
+
+def set_capital(name: str, capital: Decimal | int | str) -> Request[Account]:
+    call = Call("setAccountCapital", path_values={"account": name},
+                body={"capital": str(capital)})  # fmt: skip
+    return Request(call, _model(Account))
+
+
+def margin(
+    legs: list[dict[str, Any]], *, account: str = "default", as_of: Instant | None = None
+) -> Request[dict[str, Any]]:
+    """`POST /v1/margins`: legs `{"symbol", "side", "lots"}`; the basket with the account's
+    positions (`margin`, `span`, `exposure`, `premium`, `worst_scenario`) and alone (`basket`)."""
+    body = body_of(account=account, as_of=as_of, legs=[dict(leg) for leg in legs])
+    return Request(Call("checkMargin", body=body), _json_object)
 
 
 @dataclass(frozen=True)
