@@ -117,9 +117,7 @@ def test_four_lakh_sells_one_straddle_not_two_and_a_close_releases_its_margin(
     problem = refused.json()
     assert problem["type"] == "/problems/insufficient-funds"
     assert Decimal(problem["available"]) == Decimal(held["available"])
-    with_two_calls = domain_margin(
-        replay_market.url, [(atm, "CE", -2 * LOT), (atm, "PE", -LOT)]
-    )
+    with_two_calls = domain_margin(replay_market.url, [(atm, "CE", -2 * LOT), (atm, "PE", -LOT)])
     assert Decimal(problem["required"]) == with_two_calls - straddle
     assert Decimal(problem["required"]) > Decimal(problem["available"])
     assert page(api, "four-lakh")["open_positions"] == 2  # nothing written for the refusal

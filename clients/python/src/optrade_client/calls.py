@@ -187,9 +187,7 @@ def place_order(**order: Unpack[OrderFields]) -> Request[Order]:
     fields: dict[str, Any] = dict(order)
     key = fields.pop("idempotency_key", None) or new_idempotency_key()
     fields["features_snapshot"] = dict(fields.pop("features"))
-    return Request(
-        Call("placeOrder", body=body_of(**fields), idempotency_key=key), _model(Order)
-    )
+    return Request(Call("placeOrder", body=body_of(**fields), idempotency_key=key), _model(Order))
 
 
 def close_position(position_id: int, **close: Unpack[CloseFields]) -> Request[CloseResult]:

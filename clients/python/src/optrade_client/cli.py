@@ -196,7 +196,7 @@ def inr(value: Any) -> str:
     amount = Decimal(str(value)).quantize(Decimal("0.01"))
     sign, whole, paise = ("-" if amount < 0 else ""), *f"{abs(amount):.2f}".split(".")
     head, tail = whole[:-3], whole[-3:]
-    groups = []
+    groups: list[str] = []
     while len(head) > 2:
         groups.insert(0, head[-2:])
         head = head[:-2]
@@ -249,7 +249,8 @@ def margin(
     with _client() as client:
         answer = client.margin(legs, account=account_name, as_of=as_of)
     typer.echo(f"{answer['underlying']} at {answer['as_of']}, account {answer['account']}")
-    for label, figures in (("with positions", answer["combined"]), ("basket alone", answer["basket"])):
+    shown = (("with positions", answer["combined"]), ("basket alone", answer["basket"]))
+    for label, figures in shown:
         typer.echo(
             f"  {label:<15} margin {inr(figures['margin']):>14} = span {inr(figures['span'])} "
             f"+ exposure {inr(figures['exposure'])}; premium {inr(figures['premium'])}; "

@@ -72,16 +72,16 @@ def _money(value: Any) -> Decimal:
 _SIGN = case((_POSITION.c.side == Side.BUY.value, 1), else_=-1)
 _UNITS = _POSITION.c.quantity_open * _POSITION.c.lot_size
 _OPEN = _POSITION.c.status == PositionStatus.OPEN.value
-_BY_ACCOUNT = bindparam("p_account")
+_BY_ACCOUNT: Any = bindparam("p_account")
 
 
 def _sum(expression: Any) -> Any:
     return type_coerce(func.coalesce(func.sum(expression), 0), SUM)
 
 
-_TRADE_TOTALS = select(
-    _sum(_TRADE.c.pnl), _sum(_TRADE.c.charges)
-).where(_TRADE.c.account == _BY_ACCOUNT)
+_TRADE_TOTALS = select(_sum(_TRADE.c.pnl), _sum(_TRADE.c.charges)).where(
+    _TRADE.c.account == _BY_ACCOUNT
+)
 _POSITION_TOTALS = select(
     _sum(_POSITION.c.open_entry_charges),
     _sum(case((_OPEN & (_POSITION.c.side == Side.BUY.value), _POSITION.c.entry_price * _UNITS))),
@@ -183,9 +183,7 @@ class AccountReads:
             unrealized=_money(unrealized),
             open_positions=int(open_count),
             unmarked=int(unmarked),
-            greeks={
-                str(row[0]): GreekTotals(*(float(v) for v in row[1:])) for row in greek_rows
-            },
+            greeks={str(row[0]): GreekTotals(*(float(v) for v in row[1:])) for row in greek_rows},
         )
 
     async def open_positions(self, account: str | None = None) -> list[PositionRecord]:

@@ -99,9 +99,7 @@ async def get_equity(
     end: Annotated[date | None, Query(alias="to", description="last day, inclusive")] = None,
 ) -> EquityHistory:
     found = await equity_history(repository, account, start, end)
-    return EquityHistory(
-        account=account, items=[EquityPublic.model_validate(row) for row in found]
-    )
+    return EquityHistory(account=account, items=[EquityPublic.model_validate(row) for row in found])
 
 
 @router.post(

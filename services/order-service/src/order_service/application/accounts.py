@@ -73,13 +73,15 @@ async def capital_of(repository: Repository, account: str) -> Decimal:
     return default_capital() if found is None else found
 
 
-async def set_capital(repository: Repository, account: str, capital: Decimal, now: datetime) -> None:
+async def set_capital(
+    repository: Repository, account: str, capital: Decimal, now: datetime
+) -> None:
     await repository.set_account_capital(account, capital, now)
 
 
 def position_leg(position: PositionRecord) -> OptionLeg:
     """The position as a leg of the scan: signed units of what is open, its last mark (else the
-    entry price) and IV (else the entry's; a decimal; 0 without any, scanned at the 4-point floor)."""
+    entry price) and IV (else the entry's, as a decimal; 0 without any: the 4-point floor)."""
     iv = position.mark_iv if position.mark_iv is not None else position.entry_iv
     price = position.mark_price if position.mark_price is not None else position.entry_price
     sign = 1 if position.side == Side.BUY else -1
@@ -196,10 +198,17 @@ async def snapshot_equity(repository: Repository, now: datetime) -> int:
         page = await account_page(repository, account)
         stored += await repository.add_equity_snapshot(
             {
-                "account": account, "day": day, "taken_at": now, "capital": page.capital,
-                "cash": page.cash, "used_margin": page.used_margin, "available": page.available,
-                "realized": page.realized, "unrealized": page.unrealized,
-                "charges": page.charges, "equity": page.equity,
+                "account": account,
+                "day": day,
+                "taken_at": now,
+                "capital": page.capital,
+                "cash": page.cash,
+                "used_margin": page.used_margin,
+                "available": page.available,
+                "realized": page.realized,
+                "unrealized": page.unrealized,
+                "charges": page.charges,
+                "equity": page.equity,
             }  # fmt: skip
         )
     return stored

@@ -15,6 +15,7 @@ ties up written on the position, and the margin labels of a trade.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -41,7 +42,9 @@ def _paisa(value: Decimal) -> Decimal:
     return value.quantize(PAISA, rounding=ROUND_HALF_UP)
 
 
-def entry_charges(side: Side, price: Decimal, units: int, day: date, share: Decimal) -> Decimal | None:
+def entry_charges(
+    side: Side, price: Decimal, units: int, day: date, share: Decimal
+) -> Decimal | None:
     """The opening order's charges (`share` of its brokerage), None before the rate table."""
     try:
         schedule = rate_table().on(day)
@@ -59,7 +62,7 @@ def quote_leg(quote: OptionQuote, units: int) -> OptionLeg:
         option_type=quote.option_type,
         units=units,
         iv=(quote.iv or 0.0) / 100.0,
-        price=None if mark != mark else mark,  # NaN: no price, the model's value
+        price=None if math.isnan(mark) else mark,  # NaN: no price, the model's value
     )
 
 
@@ -126,7 +129,7 @@ def first_mark(quote: OptionQuote, instant: datetime) -> dict[str, Any]:
     """The position's mark at its fill: the entry quote's mid (LTP where a side is empty)."""
     mark = float(marks_of([quote.bid or 0.0], [quote.ask or 0.0], [quote.ltp or 0.0])[0])
     return {
-        "mark_price": None if mark != mark else _paisa(Decimal(repr(mark))),
+        "mark_price": None if math.isnan(mark) else _paisa(Decimal(repr(mark))),
         "marked_at": instant,
         "mark_iv": quote.iv,
         "mark_spot": _paisa(Decimal(repr(quote.spot))),

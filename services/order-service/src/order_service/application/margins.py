@@ -95,7 +95,8 @@ async def check_margin(
     contracts = [_contract(i, leg) for i, leg in enumerate(legs)]
     underlyings = {c.underlying for c in contracts}
     if len(underlyings) > 1:
-        raise InvalidInput("legs", f"one underlying per basket, got {', '.join(sorted(underlyings))}")
+        named = ", ".join(sorted(underlyings))
+        raise InvalidInput("legs", f"one underlying per basket, got {named}")
     (underlying,) = underlyings
     quotes = await asyncio.gather(
         *(_quote(market_data, i, c, instant) for i, c in enumerate(contracts))

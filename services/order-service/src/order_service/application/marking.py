@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -73,7 +74,7 @@ def mark_rows(
     )  # fmt: skip
     rows = []
     for (position, quote), mark in zip(held, marks, strict=True):
-        if mark != mark:  # NaN: no bid/ask and no LTP
+        if math.isnan(mark):  # no bid/ask and no LTP
             continue
         rows.append(
             {

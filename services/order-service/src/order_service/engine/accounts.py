@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from optrade.calendar import expiry_close, is_trading_day
 from optrade.clients.market_data import MarketDataClient
@@ -13,8 +14,15 @@ from optrade.domain import IST
 from order_service.application.accounts import snapshot_equity
 from order_service.application.marking import mark_open_positions
 from order_service.repository import Repository
+from order_service.settings import OrderSettings
 
 log = logging.getLogger(__name__)
+
+
+class EngineParts(Protocol):
+    repository: Repository
+    market_data: MarketDataClient
+    settings: OrderSettings
 
 
 @dataclass
@@ -22,14 +30,12 @@ class AccountKeeper:
     next_mark: datetime | None = None
     equity_day: date | None = None  # the IST day whose 15:30 snapshot is stored
 
-    async def mark(
-        self, repository: Repository, market_data: MarketDataClient, now: datetime, every: float
-    ) -> None:
-        """Mark every open position when the last marking is `every` seconds old."""
+    async def mark(self, engine: EngineParts, now: datetime) -> None:
+        """Mark every open position when the last marking is a poll interval old."""
         if self.next_mark is not None and now < self.next_mark:
             return
-        self.next_mark = now + timedelta(seconds=every)
-        run = await mark_open_positions(repository, market_data, now)
+        self.next_mark = now + timedelta(seconds=engine.settings.engine_poll_interval)
+        run = await mark_open_positions(engine.repository, engine.market_data, now)
         if run.unquoted:
             log.debug("marked %d positions; %d contracts without a quote", run.marked, run.unquoted)
 

@@ -59,7 +59,7 @@ class Engine:
         """One pass: renew the lease, then settle when a sweep is due."""
         if not await self.lead(now):
             return None
-        await self.accounts.mark(self.repository, self.market_data, now, self.settings.engine_poll_interval)
+        await self.accounts.mark(self, now)  # every open position, once per poll interval
         await self.accounts.snapshot(self.repository, now)  # each account's equity at 15:30 IST
         if self.next_sweep is not None and now < self.next_sweep:
             return None
