@@ -138,6 +138,12 @@ def test_four_lakh_sells_one_straddle_not_two_and_a_close_releases_its_margin(
         expected = Decimal(trade["net_pnl"]) / Decimal(trade["margin_blocked"])
         assert trade["return_on_margin"] == pytest.approx(float(expected))
     assert sell(api, "four-lakh", atm, "CE").status_code == 201  # the funds are back
+    models = api.get("/v1/models/performance", params={"mode": "replay"}).json()["models"]
+    (model,) = [m for m in models if m["model_version"] == "funds-v1"]
+    blocked = sum(Decimal(t["margin_blocked"]) for t in mine)
+    assert Decimal(str(model["margin_blocked"])) == blocked
+    net = sum(Decimal(t["net_pnl"]) for t in mine)
+    assert model["return_on_margin"] == pytest.approx(float(net / blocked))
 
 
 def test_a_buy_needs_its_premium_and_charges(api: httpx.Client, atm: int) -> None:
