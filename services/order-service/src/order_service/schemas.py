@@ -20,6 +20,7 @@ from optrade.db.models import (
     ExitSnapshot,
     ModelMetadata,
     OptionIdentity,
+    PositionFunds,
     PositionMark,
     Provenance,
     TradeMarginLabels,
@@ -296,7 +297,14 @@ class _BrokerNaming(OptionIdentity):
 
 
 class PositionPublic(
-    _BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Provenance, AccountName, PositionMark
+    _BrokerNaming,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    Provenance,
+    AccountName,
+    PositionMark,
+    PositionFunds,
 ):
     id: int
     lots: int = Field(description="opened quantity, lots")
