@@ -60,6 +60,10 @@ OPERATION_IDS = {
         "POST /v1/trades/backfill": "backfillSnapshots",
         "GET /v1/models/performance": "getModelPerformance",
         "GET /models": "getModelsPage",
+        "GET /v1/accounts/{account}": "getAccount",
+        "PUT /v1/accounts/{account}": "setAccountCapital",
+        "GET /v1/accounts/{account}/equity": "getAccountEquity",
+        "POST /v1/margins": "checkMargin",
     },
     "quality": PLUMBING | {
         "GET /quality/status": "getQualityStatus",
@@ -106,8 +110,9 @@ def test_every_operation_has_a_stable_unique_operation_id_and_the_package_versio
     assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+", i) for i in ids.values()), ids
     # Explicit on every route, never derived from the Python function's name.
     implicit = [
-        r.path for r in apps[service].routes if isinstance(r, APIRoute) and not r.operation_id
-    ]
+        r.path for r in apps[service].routes
+        if isinstance(r, APIRoute) and r.include_in_schema and not r.operation_id
+    ]  # fmt: skip
     assert implicit == []
 
 

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from optrade.domain.errors import (
     Conflict,
     DomainError,
+    InsufficientFunds,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -32,6 +33,7 @@ from optrade.domain.errors import (
 __all__ = [
     "Conflict",
     "DomainError",
+    "InsufficientFunds",
     "InvalidInput",
     "NotFound",
     "PayloadTooLarge",
@@ -68,6 +70,7 @@ HTTP_STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
     InvalidInput: 422,
+    InsufficientFunds: 422,
     Refused: 422,
     Unauthorized: 401,
     PayloadTooLarge: 413,

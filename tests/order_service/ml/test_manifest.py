@@ -48,13 +48,17 @@ def api(database_url: str, engine: Engine) -> Iterator[Any]:
             yield client
 
 
+# The outcome: the trade's P&L and, for a seller, what the lots tied up (issue 22).
+LABELS = ("exit_price", "pnl", "return", "net_pnl", "margin_blocked", "return_on_margin")
+
+
 def expected_role(name: str) -> str:
     """The role a column must have, derived from its name alone (issue 13's rules)."""
     snapshot_fields = set(SNAPSHOT_FIELD_NAMES)
     side, _, field = name.partition("_")
     if name in ("id", "position_id"):
         return "id"
-    if name in ("exit_price", "pnl", "return", "net_pnl"):
+    if name in LABELS:
         return "label"
     if name.startswith("feature_"):
         return "feature"
@@ -80,7 +84,9 @@ def test_the_manifest_describes_the_export_column_for_column(api: Any) -> None:
     assert manifest["features"] == features
     assert "entry_price" in features and "entry_delta" in features and "feature_rsi_14" in features
     assert not any(n.startswith("exit_") for n in features)
-    assert manifest["labels"] == ["exit_price", "pnl", "return", "net_pnl"]
+    assert manifest["labels"] == [
+        "exit_price", "pnl", "return", "net_pnl", "margin_blocked", "return_on_margin"
+    ]  # fmt: skip
     units = {c["name"]: c["unit"] for c in manifest["columns"]}
     assert (units["pnl"], units["entry_iv"], units["entry_oi"]) == (
         "rupees",

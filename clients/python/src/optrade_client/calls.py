@@ -20,6 +20,7 @@ from optrade_client._transport import new_idempotency_key
 from optrade_client.errors import NotFound
 from optrade_client.export import arrow_table
 from optrade_client.models import (
+    Account,
     AtmSymbols,
     Chain,
     CloseResult,
@@ -59,13 +60,16 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     "getQualityStatus": ("quality", "GET", "/quality/status"),
     "runQualityCheck": ("quality", "POST", "/quality/checks"),
     "getQualityRun": ("quality", "GET", "/quality/runs/{run_id}"),
+    "getAccount": ("order", "GET", "/v1/accounts/{account}"),
+    "setAccountCapital": ("order", "PUT", "/v1/accounts/{account}"),
+    "checkMargin": ("order", "POST", "/v1/margins"),
 }
 # Every operation is called by its published, explicit operationId (the services' contract test
 # lists them); none is matched by path any more.
 BY_PATH_OPERATIONS: dict[str, tuple[str, str, str]] = {}
 MUTATING = frozenset({"placeOrder", "cancelOrder", "modifyOrder", "closePosition",
                       "setPositionExits", "advanceEngine", "backfillSnapshots", "runQualityCheck",
-                      "runSettlement"})  # fmt: skip
+                      "runSettlement", "setAccountCapital"})  # fmt: skip
 
 Instant = date | datetime | str
 
@@ -145,6 +149,7 @@ class OrderFields(TypedDict, total=False):
     units: int | None
     client_order_id: str | None
     as_of: Instant | None
+    account: str
     idempotency_key: str | None
     # The venue (docs/matching.md): MARKET (default) | LIMIT | SL | SL-M, and their prices.
     order_type: str | None
@@ -362,6 +367,25 @@ def backfill(*, limit: int = 500, after_id: int = 0) -> Request[dict[str, Any]]:
 
 def settle(expiry: date | str | None = None) -> Request[dict[str, Any]]:
     return Request(Call("runSettlement", params={"expiry": expiry}), _json_object)
+
+
+def account(name: str = "default") -> Request[Account]:
+    return Request(Call("getAccount", path_values={"account": name}), _model(Account))
+
+
+def set_capital(name: str, capital: Decimal | int | str) -> Request[Account]:
+    call = Call("setAccountCapital", path_values={"account": name},
+                body={"capital": str(capital)})  # fmt: skip
+    return Request(call, _model(Account))
+
+
+def margin(
+    legs: list[dict[str, Any]], *, account: str = "default", as_of: Instant | None = None
+) -> Request[dict[str, Any]]:
+    """`POST /v1/margins`: legs `{"symbol", "side", "lots"}`; the basket with the account's
+    positions (`margin`, `span`, `exposure`, `premium`, `worst_scenario`) and alone (`basket`)."""
+    body = body_of(account=account, as_of=as_of, legs=[dict(leg) for leg in legs])
+    return Request(Call("checkMargin", body=body), _json_object)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -252,6 +253,77 @@ def positions(
     if not shown:
         typer.echo("no positions" + (" match these filters" if any(
             (status, model_version, from_, to)) else " yet"))  # fmt: skip
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+def inr(value: Any) -> str:
+    """Rupees as an Indian broker writes them: 2,50,000.00 (lakh and crore grouping)."""
+    amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    sign, whole, paise = ("-" if amount < 0 else ""), *f"{abs(amount):.2f}".split(".")
+    head, tail = whole[:-3], whole[-3:]
+    groups: list[str] = []
+    while len(head) > 2:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    if head:
+        groups.insert(0, head)
+    return sign + ",".join([*groups, tail]) + "." + paise
+
+
+@app.command()
+def account(name: Annotated[str, typer.Argument(help="the account")] = "default") -> None:
+    """The account's funds page: capital, cash, margin, available, P&L, equity, Greeks."""
+    with _client() as client:
+        page = client.account(name)
+    rows = [
+        ("capital", page.capital), ("cash", page.cash), ("used margin", page.used_margin),
+        ("available", page.available), ("realized", page.realized),
+        ("unrealized", page.unrealized), ("charges", page.charges), ("equity", page.equity),
+    ]  # fmt: skip
+    typer.echo(f"account {page.account}  ({page.open_positions} open positions)")
+    for label, value in rows:
+        typer.echo(f"  {label:<12} {inr(value):>18}")
+    for underlying, margin in page.raw.get("margins", {}).items():
+        typer.echo(
+            f"  margin {underlying}: span {inr(margin['span'])} + exposure "
+            f"{inr(margin['exposure'])} (worst: {margin['worst_scenario']})"
+        )
+    for underlying, greeks in page.raw.get("greeks", {}).items():
+        typer.echo(
+            f"  greeks {underlying}: delta {greeks['delta']:.2f} gamma {greeks['gamma']:.4f} "
+            f"theta {greeks['theta']:.2f} vega {greeks['vega']:.2f}"
+        )
+
+
+@app.command()
+def margin(
+    symbol: Annotated[list[str], typer.Option(help="e.g. NIFTY09DEC2526000CE; repeat for legs")],
+    side: Annotated[list[str], typer.Option(help="BUY or SELL, one per --symbol")],
+    lots: Annotated[list[int], typer.Option(help="lots, one per --symbol")],
+    account_name: Annotated[str, typer.Option("--account")] = "default",
+    as_of: Annotated[str | None, typer.Option(help="market instant; default now")] = None,
+) -> None:
+    """The margin of a basket with the account's positions and alone, before you send it."""
+    if not len(symbol) == len(side) == len(lots):
+        typer.echo("give one --side and one --lots per --symbol", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    legs = [
+        {"symbol": s, "side": d.upper(), "lots": n}
+        for s, d, n in zip(symbol, side, lots, strict=True)
+    ]
+    with _client() as client:
+        answer = client.margin(legs, account=account_name, as_of=as_of)
+    typer.echo(f"{answer['underlying']} at {answer['as_of']}, account {answer['account']}")
+    shown = (("with positions", answer["combined"]), ("basket alone", answer["basket"]))
+    for label, figures in shown:
+        typer.echo(
+            f"  {label:<15} margin {inr(figures['margin']):>14} = span {inr(figures['span'])} "
+            f"+ exposure {inr(figures['exposure'])}; premium {inr(figures['premium'])}; "
+            f"worst: {figures['worst_scenario']}"
+        )
+    typer.echo(f"  {'incremental':<15} margin {inr(answer['incremental']):>14}")
 
 
 # --- quality ------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from optrade_client.calls import (
 from optrade_client.config import load_connection
 from optrade_client.export import ExportProgress, write_stream
 from optrade_client.models import (
+    Account,
     AtmSymbols,
     Chain,
     CloseResult,
@@ -308,6 +309,25 @@ class Optrade(_Base):
         """Settle open positions of an expiry at the official close (order service)."""
         return self.run(calls.settle(expiry))
 
+    def account(self, name: str = "default") -> Account:
+        """An account's funds page (capital, cash, used margin, available, P&L, equity)."""
+        return self.run(calls.account(name))
+
+    def set_capital(self, name: str, capital: Decimal | int | str) -> Account:
+        """Set an account's starting capital (rupees); answers its page."""
+        return self.run(calls.set_capital(name, capital))
+
+    def margin(
+        self,
+        legs: list[dict[str, Any]],
+        *,
+        account: str = "default",
+        as_of: Instant | None = None,
+    ) -> dict[str, Any]:
+        """The margin of a basket of `{"symbol", "side", "lots"}` legs with the account's open
+        positions and alone, before you send it."""
+        return self.run(calls.margin(legs, account=account, as_of=as_of))
+
 
 class AsyncOptrade(_Base):
     """The asyncio twin of `Optrade`: the same methods over the same `calls`, awaited;
@@ -551,3 +571,22 @@ class AsyncOptrade(_Base):
     async def settle(self, expiry: date | str | None = None) -> dict[str, Any]:
         """Settle open positions of an expiry at the official close (order service)."""
         return await self.run(calls.settle(expiry))
+
+    async def account(self, name: str = "default") -> Account:
+        """An account's funds page (capital, cash, used margin, available, P&L, equity)."""
+        return await self.run(calls.account(name))
+
+    async def set_capital(self, name: str, capital: Decimal | int | str) -> Account:
+        """Set an account's starting capital (rupees); answers its page."""
+        return await self.run(calls.set_capital(name, capital))
+
+    async def margin(
+        self,
+        legs: list[dict[str, Any]],
+        *,
+        account: str = "default",
+        as_of: Instant | None = None,
+    ) -> dict[str, Any]:
+        """The margin of a basket of `{"symbol", "side", "lots"}` legs with the account's open
+        positions and alone, before you send it."""
+        return await self.run(calls.margin(legs, account=account, as_of=as_of))

@@ -77,6 +77,26 @@ class Position(Model):
 
 
 @dataclass(frozen=True)
+class Account(Model):
+    """An account's funds page: cash = capital + realized - charges - premium paid for open
+    longs + premium received for open shorts; available = cash - used_margin; equity = capital +
+    realized + unrealized - charges (rupees). `raw` holds the margins and Greeks by underlying."""
+
+    SCHEMA: ClassVar[str] = "AccountPublic"
+    account: str
+    capital: Decimal
+    cash: Decimal
+    used_margin: Decimal
+    available: Decimal
+    realized: Decimal
+    unrealized: Decimal
+    charges: Decimal
+    equity: Decimal
+    open_positions: int
+    marked_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Order(Model):
     """An order as the venue keeps it; `position` is the position it opened or closed lots of,
     as it was when the answer was sent."""

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
@@ -33,6 +34,7 @@ from optrade.db.models import EngineLease, Order, Position, Trade, carried_trade
 from optrade.db.types import UTCDateTime
 from optrade.domain import OrderStatus, PositionStatus, TradeWindow, utcnow
 from optrade.errors import Conflict, NotFound
+from order_service.account_store import AccountReads, release_entry_charges_statement
 from order_service.records import OrderRecord, PositionRecord, TradeRecord, record
 
 ORDER: Table = Order.__table__  # type: ignore[attr-defined]
@@ -250,8 +252,14 @@ class UnitOfWork:
         values |= {"position_id": position.id, "lots": lots, **closing}
         return record(TradeRecord, await self._insert(TRADE, values))
 
+    async def release_entry_charges(self, position_id: int, share: Decimal) -> None:
+        """Move a close's share of the entry order's charges off the position (its trade's
+        `charges` hold it now): the account counts every rupee of charges once."""
+        params = {"p_id": position_id, "p_share": share}
+        await self.connection.execute(release_entry_charges_statement(), params)
 
-class Repository:
+
+class Repository(AccountReads):
     """Reads, and the unit of work that writes."""
 
     def __init__(self, engine: AsyncEngine) -> None:

@@ -14,12 +14,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from optrade.db.models import (
+    AccountName,
     EntryFill,
     EntrySnapshot,
     ExitSnapshot,
     ModelMetadata,
     OptionIdentity,
+    PositionFunds,
+    PositionMark,
     Provenance,
+    TradeMarginLabels,
 )
 from optrade.domain import OptionType, OrderType, Product, Side, Validity
 from optrade.errors import InvalidInput
@@ -186,13 +190,21 @@ class OrderRequest(_Request):
         None, description="exit: MARKET at the first observation at or after this instant"
     )
 
+    account: str = Field(
+        "default",
+        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+        description="the paper account that pays for the fill (docs/accounts.md)",
+    )
+
     def canonical(self, lots: int | None) -> dict[str, Any]:
-        """The body as lots; venue fields only when they differ from their defaults, so the
-        fingerprint of a MARKET order placed before they existed is unchanged."""
+        """The body as lots; venue fields and the account only when they differ from their
+        defaults, so the fingerprint of an order placed before they existed is unchanged."""
         body = super().canonical(lots)
         for name, default in VENUE_DEFAULTS.items():
             if body.get(name) == default:
                 body.pop(name, None)
+        if body.get("account") == "default":
+            del body["account"]
         return body
 
     @field_validator("underlying")
@@ -323,7 +335,16 @@ class _BrokerNaming(OptionIdentity):
         return EXCHANGE
 
 
-class PositionPublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Provenance):
+class PositionPublic(
+    _BrokerNaming,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    Provenance,
+    AccountName,
+    PositionMark,
+    PositionFunds,
+):
     id: int
     lots: int = Field(description="opened quantity, lots")
     quantity_open: int = Field(description="still open, lots (same as lots_open)")
@@ -356,7 +377,16 @@ class PositionPublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Pro
         return self.quantity_open * self.lot_size
 
 
-class TradePublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance):
+class TradePublic(
+    _BrokerNaming,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    ExitSnapshot,
+    Provenance,
+    AccountName,
+    TradeMarginLabels,
+):
     id: int
     position_id: int
     lots: int = Field(description="closed quantity, lots")
@@ -394,7 +424,7 @@ class TradePublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSn
         return GreekAttribution.of(self)
 
 
-class OrderPublic(_BrokerNaming, ModelMetadata):
+class OrderPublic(_BrokerNaming, ModelMetadata, AccountName):
     """An order as the venue keeps it, with the position it opened or closed lots of."""
 
     id: int

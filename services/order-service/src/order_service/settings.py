@@ -53,6 +53,9 @@ class OrderSettings(BaseSettings):
     engine_poll_interval: float = Field(default=1.0, gt=0, le=60)
     engine_settlement_interval: float = Field(default=60.0, gt=0)
     engine_lease_seconds: float = Field(default=15.0, gt=0)
+    # The starting capital of a paper account nobody set one for (`PUT /v1/accounts/{account}`),
+    # rupees (issue 22, docs/accounts.md).
+    account_capital: Decimal = Field(default=Decimal("1000000"), gt=0, le=Decimal("1e11"))
 
 
 @cached_settings

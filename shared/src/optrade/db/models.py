@@ -49,6 +49,7 @@ NAMING_CONVENTION = {
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 MONEY = Numeric(14, 2)
+DEFAULT_ACCOUNT = "default"
 
 
 # The SQL type of each snapshot field; names and Python types come from `optrade.domain`.
@@ -161,7 +162,53 @@ class Exits(SQLModel):
     exit_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
-class PositionFields(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Provenance, Exits):
+class AccountName(SQLModel):
+    """The paper account an order, position or trade belongs to (issue 22; docs/accounts.md)."""
+
+    account: str = Field(
+        default=DEFAULT_ACCOUNT,
+        sa_type=String(32),
+        index=True,
+        sa_column_kwargs={"server_default": DEFAULT_ACCOUNT},
+    )
+
+
+class PositionMark(SQLModel):
+    """The position's last mark to market (the mid, or LTP where a side is empty) and the quote's
+    figures at that instant the account page and the margin scan read: IV (percent), spot,
+    forward and the per-unit Greeks. Set from the entry quote at the fill, then by the engine."""
+
+    mark_price: Decimal | None = Field(default=None, sa_type=MONEY)
+    marked_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    mark_iv: float | None = Field(default=None, sa_type=Float())
+    mark_spot: Decimal | None = Field(default=None, sa_type=MONEY)
+    mark_forward: float | None = Field(default=None, sa_type=Float())
+    mark_delta: float | None = Field(default=None, sa_type=Float())
+    mark_gamma: float | None = Field(default=None, sa_type=Float())
+    mark_theta: float | None = Field(default=None, sa_type=Float())
+    mark_vega: float | None = Field(default=None, sa_type=Float())
+
+
+class PositionFunds(SQLModel):
+    """What the position's opening fill tied up: `margin_at_entry` (the incremental margin of a
+    short, the premium paid for a long) and the entry order's charges not yet booked in a trade
+    (`open_entry_charges`: each close moves its share into the trade's `charges`)."""
+
+    margin_at_entry: Decimal | None = Field(default=None, sa_type=MONEY)
+    open_entry_charges: Decimal | None = Field(default=None, sa_type=MONEY)
+
+
+class PositionFields(
+    OptionIdentity,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    Provenance,
+    Exits,
+    AccountName,
+    PositionMark,
+    PositionFunds,
+):
     """A position's columns but its id (the data model that records and the table share)."""
 
     # MIS: squared off at `square_off_at` (ORDER_SQUARE_OFF_TIME on its opening day); NRML: held
@@ -185,7 +232,7 @@ class Position(PositionFields, table=True):
     id: int | None = Field(default=None, primary_key=True)
 
 
-class OrderFields(ModelMetadata, Exits):
+class OrderFields(ModelMetadata, Exits, AccountName):
     """One order request as the venue keeps it: what was asked, where it stands, what it filled.
 
     An opening order names the position it opened; a closing order the position it closed lots
@@ -248,8 +295,23 @@ class EngineLease(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime())
 
 
+class TradeMarginLabels(SQLModel):
+    """The margin the trade's lots held (the position's margin at entry in proportion to the
+    lots closed; the premium paid for a long) and net_pnl / margin_blocked (docs/accounts.md)."""
+
+    margin_blocked: Decimal | None = Field(default=None, sa_type=MONEY)
+    return_on_margin: float | None = Field(default=None, sa_type=Float())
+
+
 class TradeFields(
-    OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance
+    OptionIdentity,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    ExitSnapshot,
+    Provenance,
+    AccountName,
+    TradeMarginLabels,
 ):
     """A trade's columns but its id."""
 
@@ -279,6 +341,39 @@ class Trade(TradeFields, table=True):
         UniqueConstraint("close_idempotency_key"),
         Index("ix_trade_closed_at_model_version", "closed_at", "model_version"),
     )
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class Account(SQLModel, table=True):
+    """A paper account's starting capital, set through `PUT /v1/accounts/{account}`; an account
+    without a row has the default capital (`ORDER_ACCOUNT_CAPITAL`)."""
+
+    name: str = Field(sa_type=String(32), primary_key=True)
+    capital: Decimal = Field(sa_type=MONEY)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class AccountEquityFields(SQLModel):
+    """One account's funds page as it stood at a day's 15:30 IST close."""
+
+    account: str = Field(sa_type=String(32))
+    day: date
+    taken_at: datetime = Field(sa_type=UTCDateTime())
+    capital: Decimal = Field(sa_type=MONEY)
+    cash: Decimal = Field(sa_type=MONEY)
+    used_margin: Decimal = Field(sa_type=MONEY)
+    available: Decimal = Field(sa_type=MONEY)
+    realized: Decimal = Field(sa_type=Numeric(16, 2))
+    unrealized: Decimal = Field(sa_type=Numeric(16, 2))
+    charges: Decimal = Field(sa_type=MONEY)
+    equity: Decimal = Field(sa_type=Numeric(16, 2))
+
+
+class AccountEquity(AccountEquityFields, table=True):
+    __tablename__ = "account_equity"
+    __table_args__ = (UniqueConstraint("account", "day"),)
 
     id: int | None = Field(default=None, primary_key=True)
 

@@ -49,6 +49,19 @@ class Refused(DomainError):
     type = "refused"
 
 
+class InsufficientFunds(Refused):
+    """An order whose fill would need more than the account's available funds (the premium and
+    charges of a buy, the incremental margin of a sell): names both figures, in rupees."""
+
+    type = "insufficient_funds"
+
+    def __init__(self, account: str, required: str, available: str, what: str) -> None:
+        super().__init__(
+            f"account {account!r}: {what} needs {required}, {available} is available",
+            extra={"account": account, "required": required, "available": available},
+        )
+
+
 class Unauthorized(DomainError):
     type = "unauthorized"
 

@@ -20,6 +20,7 @@ from optrade.calendar import ist_date
 from optrade.charges import NoChargeSchedule, round_trip_charges, settlement_charges
 from optrade.domain import ExitReason, OrderIntent, OrderStatus, OrderType, Side, TradeMode
 from optrade.errors import Conflict, InvalidInput
+from order_service.application.funds import book_close
 from order_service.fills import Fill, pnl
 from order_service.market_hours import session_seconds_between
 from order_service.records import OrderRecord, PositionRecord, TradeRecord, updated
@@ -82,6 +83,7 @@ async def close_lots(
     async with repository.unit_of_work() as work:
         taken, changed = await work.take_lots(position, lots, exit_.closed_at)
         columns = _trade_columns(position, taken, exit_, exit_snapshot, keys)
+        columns |= await book_close(work, position, taken, columns)  # issue 22: the account
         trade = await work.add_trade(position, taken, columns)
         order = None
         if exit_.order_type is not None:

@@ -38,6 +38,7 @@ from optrade.instruments import get_instruments
 from optrade.schemas.market import OptionQuote
 from optrade.symbols import OptionSymbol
 from order_service.application.closing import IDEMPOTENCY_HEADER, SNAPSHOTS
+from order_service.application.funds import OpeningFunds, require_funds
 from order_service.domain.exits import (
     ExitWatch,
     PositionExits,
@@ -115,9 +116,14 @@ async def place_order(
         arrival = observation_of(captured.quote)
         pending = PendingOrder(terms, initial_status(terms), expiry_of(terms, timing.instant))
         result = match(pending, arrival, on_arrival=True)
+        funds = None
         if result.fill is not None:
             _check_exits_on_arrival(order.side, exits, terms.product, arrival, timing.instant,
                                     square_off_at)  # fmt: skip
+            funds = await require_funds(  # 422 insufficient-funds before anything is written
+                repository, account=order.account, side=order.side, lots=lots,
+                captured=captured, fill=result.fill, instant=timing.instant,
+            )  # fmt: skip
     except DomainError:
         # A retry of an order that was placed replays it, whatever the market says now.
         earlier = await _replay_order(
@@ -133,7 +139,9 @@ async def place_order(
     values |= {"idempotency_key": idempotency_key, "client_order_id": order.client_order_id,
                "request_fingerprint": fingerprint}  # fmt: skip
     try:
-        outcome = await _store_arrival(repository, values, result, captured, timing, square_off_at)
+        outcome = await _store_arrival(
+            repository, values, result, captured, timing, square_off_at, funds
+        )
     except KeyTaken:  # the key or client_order_id is taken: replay (or refuse) the winner
         earlier = await _replay_order(
             repository, idempotency_key, order.client_order_id, fingerprint
@@ -216,6 +224,7 @@ def order_values(
         "model_hash": order.model_hash, "features_snapshot": order.features_snapshot,
         "stop_loss": exits.stop_loss, "target": exits.target,
         "trailing_stop": exits.trailing_stop, "exit_at": exits.exit_at,
+        "account": order.account,
     }  # fmt: skip
 
 
@@ -234,6 +243,7 @@ async def _store_arrival(
     captured: CapturedQuote,
     timing: MarketTiming,
     square_off_at: time,
+    funds: OpeningFunds | None,
 ) -> PlaceOutcome:
     if result.fill is None:  # resting (open, trigger_pending) or an IOC expired on arrival
         async with repository.unit_of_work() as work:
@@ -242,7 +252,8 @@ async def _store_arrival(
     filling = Filling(result.fill, captured, timing.recorded_at, timing.instant, timing.mode,
                       timing.off_hours)  # fmt: skip
     async with repository.unit_of_work() as work:
-        position = await work.add_position(position_values(values, filling, square_off_at))
+        opened = position_values(values, filling, square_off_at)
+        position = await work.add_position(opened | (funds.columns if funds else {}))
         placed = await work.add_order(values | filled_order(position, filling))
     SNAPSHOTS.labels("entry", captured.source).inc()
     return PlaceOutcome(placed, position, replayed=False)
@@ -271,6 +282,7 @@ def position_values(order: dict[str, Any], filling: Filling, square_off_at: time
         "ml_score": order["ml_score"], "model_version": order["model_version"],
         "model_hash": order["model_hash"], "features_snapshot": order["features_snapshot"],
         "mode": filling.mode, "off_hours": filling.off_hours, "product": order["product"],
+        "account": order["account"],
         "stop_loss": order["stop_loss"], "target": order["target"],
         "trailing_stop": order["trailing_stop"], "exit_at": order["exit_at"],
         "trail_best": observation_of(quote).ltp if order["trailing_stop"] is not None else None,

@@ -23,8 +23,9 @@ from typing import Any
 
 from optrade.clients.market_data import CapturedChain, CapturedQuote, QuoteRejected
 from optrade.domain import ExitReason, OrderStatus, OrderType, Side, TradeMode
-from optrade.errors import Conflict
+from optrade.errors import Conflict, InsufficientFunds
 from order_service.application.closing import CloseKeys, ExitFill, close_lots
+from order_service.application.funds import require_funds
 from order_service.application.placing import (
     Filling,
     filled_order,
@@ -159,6 +160,18 @@ async def fill_resting_order(
     assert result.fill is not None
     instant = quote.quote.as_of
     filling = Filling(result.fill, quote, instant, instant, mode, off_hours=False)
+    try:
+        funds = await require_funds(
+            repository, account=order.account, side=Side(order.side), lots=order.lots,
+            captured=quote, fill=result.fill, instant=instant,
+        )  # fmt: skip
+    except InsufficientFunds as refused:  # the account cannot carry it now: rejected, as brokers
+        async with repository.unit_of_work() as work:
+            await work.update_order(
+                order.id, {"status": OrderStatus.REJECTED, "rejection_reason": refused.detail,
+                           "evaluated_at": instant},
+            )  # fmt: skip
+        return False
     async with repository.unit_of_work() as work:
         taken = await work.update_order(
             order.id, {"status": OrderStatus.COMPLETE, "evaluated_at": instant}
@@ -166,7 +179,8 @@ async def fill_resting_order(
         if taken is None:
             return False
         values = order.model_dump()
-        position = await work.add_position(position_values(values, filling, square_off_at))
+        opened = position_values(values, filling, square_off_at) | funds.columns
+        position = await work.add_position(opened)
         await work.update_order(order.id, filled_order(position, filling), pending=False)
     return True
 

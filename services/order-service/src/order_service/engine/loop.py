@@ -16,6 +16,7 @@ from optrade.clients.market_data import MarketDataClient
 from optrade.domain import IST, utcnow
 from order_service.application.settling import SettlementRun, settle_expired
 from order_service.application.walking import poll_live
+from order_service.engine.accounts import AccountKeeper
 from order_service.repository import Repository
 from order_service.settings import OrderSettings
 
@@ -43,6 +44,7 @@ class Engine:
     holder: str = field(default_factory=holder_name)
     leading: bool = False
     next_sweep: datetime | None = None  # None: sweep at once (start-up, or leadership taken)
+    accounts: AccountKeeper = field(default_factory=AccountKeeper)  # marks, daily equity
 
     async def lead(self, now: datetime) -> bool:
         """Take or renew the lease; log when leadership changes hands."""
@@ -59,6 +61,8 @@ class Engine:
         orders or exits), then settle when a sweep is due."""
         if not await self.lead(now):
             return None
+        await self.accounts.mark(self, now)  # every open position, once per poll interval
+        await self.accounts.snapshot(self.repository, now)  # each account's equity at 15:30 IST
         walk = await poll_live(
             self.repository, self.market_data, now, self.settings.square_off_time
         )
