@@ -26,6 +26,7 @@ from optrade.domain import ExitReason, OrderStatus, OrderType, Side, TradeMode
 from optrade.errors import Conflict, InsufficientFunds
 from order_service.application.closing import CloseKeys, ExitFill, close_lots
 from order_service.application.funds import require_funds
+from order_service.application.marking import mark_from_chain
 from order_service.application.placing import (
     Filling,
     filled_order,
@@ -107,6 +108,8 @@ async def evaluate_chain(
     async with repository.unit_of_work() as work:
         await work.mark_evaluated(untouched_orders, [], instant)
         await work.mark_evaluated([], untouched_positions, instant)
+    if mode == TradeMode.REPLAY:  # live positions are marked by the engine's account keeper
+        await mark_from_chain(repository, captured, mode)
     return done
 
 
