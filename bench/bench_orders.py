@@ -85,7 +85,10 @@ async def _drive(plan: dict[str, Any]) -> dict[str, Any]:
 
         async def open_(base: str, label: str) -> int:
             body = {**plan["order"], "client_order_id": uuid.uuid4().hex}
-            return int((await timed(label, f"{base}/v1/orders", body))["id"])
+            answer = await timed(label, f"{base}/v1/orders", body)
+            # The order service answers the order (with `position_id`); the reference app, the
+            # position itself.
+            return int(answer.get("position_id") or answer["id"])
 
         async def worker() -> None:
             while not jobs.empty():
