@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pybreaker
@@ -32,7 +32,7 @@ from optrade.clients.captures import ChainRequest, QuoteRequest, chain_problem, 
 from optrade.clients.errors import QuoteNoData, QuoteRejected, QuoteUnavailable
 from optrade.clients.freshness import STALE
 from optrade.observability import outgoing_headers
-from optrade.schemas.market import OptionChain, OptionQuote, SettlementValue
+from optrade.schemas.market import OptionChain, OptionQuote, ReplayInstants, SettlementValue
 
 if TYPE_CHECKING:
     from optrade.clients.market_data import MarketDataClientSettings
@@ -173,6 +173,14 @@ class MarketDataInstance:
             read_timeout=SETTLEMENT_TIMEOUT,
         )
         return self._parsed(SettlementValue, answer, "settlement value")
+
+    async def fetch_replay_instants(
+        self, underlying: str, start: datetime, end: datetime
+    ) -> ReplayInstants:
+        """The recorded instants of a replay market in [start, end] (no breaker: see `ask`)."""
+        params = {"underlying": underlying, "from": start.isoformat(), "to": end.isoformat()}
+        answer = await self.get("/v1/replay/instants", params)
+        return self._parsed(ReplayInstants, answer, "replay instants")
 
     def _parsed(self, model: type[M], answer: HttpAnswer, what: str) -> M:
         """The answer as `model`, or `QuoteUnavailable` naming what was malformed."""

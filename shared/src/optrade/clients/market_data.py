@@ -69,12 +69,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class ReplayInstants(BaseModel):
-    """The part of market data's `GET /v1/replay/instants` answer the client reads."""
-
-    instants: list[datetime]
-
-
 PRIMARY = "primary"
 FALLBACK = "fallback"
 UNAVAILABLE = "unavailable"
@@ -193,17 +187,12 @@ class MarketDataClient:
         """The recorded instants of a replay market in (start, end], ascending: the observations
         a replay walk evaluates (`GET /v1/replay/instants`); empty when the market is not a
         replay or has nothing there."""
-        params = {"underlying": underlying, "from": start.isoformat(), "to": end.isoformat()}
-
-        def fetch(instance: MarketDataInstance) -> Callable[[], Awaitable[ReplayInstants]]:
-            async def instants() -> ReplayInstants:
-                answer = await instance.get("/v1/replay/instants", params)
-                return _parsed(ReplayInstants, answer.content, instance.name, "replay instants")
-
-            return instants
-
         try:
-            found, _, _ = await self._first_usable("replay instants", fetch, None)
+            found, _, _ = await self._first_usable(
+                "replay instants",
+                lambda instance: partial(instance.fetch_replay_instants, underlying, start, end),
+                None,
+            )
         except QuoteRejected:
             return []
         return [instant for instant in found.instants if start < instant <= end]
