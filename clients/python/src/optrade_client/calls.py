@@ -53,12 +53,16 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     "getQualityStatus": ("quality", "GET", "/quality/status"),
     "runQualityCheck": ("quality", "POST", "/quality/checks"),
     "getQualityRun": ("quality", "GET", "/quality/runs/{run_id}"),
+    "exportQualityRunTrades": ("quality", "GET", "/quality/runs/{run_id}/trades"),
+    "advanceEngine": ("order", "POST", "/v1/engine/advance"),
+    "setPositionExits": ("order", "PUT", "/v1/positions/{position_id}/exits"),
 }
 # Operations whose published operationId is being made explicit (issue 20): matched by method
 # and path until then; the contract test fails when a route is missing.
 BY_PATH_OPERATIONS: dict[str, tuple[str, str, str]] = {
     "getExportManifest": ("order", "GET", "/v1/trades/export/manifest"),
     "runSettlement": ("order", "POST", "/v1/settlements/run"),
+    "listReplayInstants": ("market-data", "GET", "/v1/replay/instants"),
 }
 MUTATING = frozenset({"placeOrder", "closePosition", "backfillSnapshots", "runQualityCheck",
                       "runSettlement"})  # fmt: skip
@@ -142,6 +146,26 @@ class OrderFields(TypedDict, total=False):
     client_order_id: str | None
     as_of: Instant | None
     idempotency_key: str | None
+    order_type: str | None
+    price: Decimal | float | str | None
+    trigger_price: Decimal | float | str | None
+    product: str | None
+    validity: str | None
+    stop_loss: Decimal | float | str | None
+    target: Decimal | float | str | None
+    trailing_stop: Decimal | float | str | None
+    exit_at: Instant | None
+
+
+class ExitFields(TypedDict, total=False):
+    """What `set_exits` takes: the exits the platform executes for a position (none: no exit),
+    set at the market instant `as_of` (default now)."""
+
+    stop_loss: Decimal | float | str | None
+    target: Decimal | float | str | None
+    trailing_stop: Decimal | float | str | None
+    exit_at: Instant | None
+    as_of: Instant | None
 
 
 class CloseFields(TypedDict, total=False):
@@ -195,6 +219,13 @@ def close_position(position_id: int, **close: Unpack[CloseFields]) -> Request[Cl
         idempotency_key=key,
     )
     return Request(call, _model(CloseResult))
+
+
+def set_exits(position_id: int, **exits: Unpack[ExitFields]) -> Request[Position]:
+    """`PUT /v1/positions/{id}/exits`: replace the position's exits (all absent: none)."""
+    call = Call("setPositionExits", path_values={"position_id": position_id},
+                body=body_of(**exits))  # fmt: skip
+    return Request(call, _model(Position))
 
 
 def get_position(position_id: int) -> Request[Position]:
@@ -256,10 +287,23 @@ def quality_status() -> Request[QualityStatus]:
     return Request(Call("getQualityStatus"), _model(QualityStatus))
 
 
-def run_quality_check(lookback_days: int) -> Request[QualityRun]:
-    return Request(
-        Call("runQualityCheck", params={"lookback_days": lookback_days}), _model(QualityRun)
-    )
+def run_quality_check(
+    lookback_days: int = 1,
+    *,
+    from_: Instant | None = None,
+    to: Instant | None = None,
+    mode: str | None = None,
+) -> Request[QualityRun]:
+    """Run the checks over the last `lookback_days` days, or over `from_`..`to` (both or
+    neither), counting trades of `mode` (live, replay or all; the service's default: live)."""
+    params = {"lookback_days": lookback_days, "from": from_, "to": to, "mode": mode}
+    return Request(Call("runQualityCheck", params=params), _model(QualityRun))
+
+
+def quality_run_trades(run_id: int) -> Request[str]:
+    """The trades a stored run counted, exactly, as CSV text (certified by a passing run)."""
+    call = Call("exportQualityRunTrades", path_values={"run_id": run_id}, params={"format": "csv"})
+    return Request(call, lambda response: response.text)
 
 
 def quality_report(run_id: int) -> Request[str]:
@@ -307,6 +351,26 @@ def backfill(*, limit: int = 500, after_id: int = 0) -> Request[dict[str, Any]]:
 
 def settle(expiry: date | str | None = None) -> Request[dict[str, Any]]:
     return Request(Call("runSettlement", params={"expiry": expiry}), _json_object)
+
+
+def replay_instants(
+    underlying: str, *, from_: Instant | None = None, to: Instant | None = None
+) -> Request[list[datetime]]:
+    """The snapshot instants of a replay market from `from_` to `to` (inclusive), ascending:
+    the observations a backtest walks (market data's `GET /v1/replay/instants`)."""
+    params = {"underlying": underlying, "from": from_, "to": to}
+
+    def instants(response: httpx.Response) -> list[datetime]:
+        return [datetime.fromisoformat(i.replace("Z", "+00:00"))
+                for i in response.json()["instants"]]  # fmt: skip
+
+    return Request(Call("listReplayInstants", params=params), instants)
+
+
+def advance(until: Instant) -> Request[dict[str, Any]]:
+    """`POST /v1/engine/advance`: walk every recorded observation with pending replay work up
+    to `until` (fills, exits, square-off, DAY expiry, settlement); what the walk did."""
+    return Request(Call("advanceEngine", body=body_of(until=until)), _json_object)
 
 
 @dataclass(frozen=True)

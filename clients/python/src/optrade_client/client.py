@@ -19,7 +19,7 @@ import asyncio
 import queue
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar, Unpack
 
 import httpx
@@ -32,7 +32,16 @@ from optrade_client._transport import (
     raise_for_problem,
     service_urls,
 )
-from optrade_client.calls import Call, CloseFields, Instant, Model, OrderFields, Pages, Request
+from optrade_client.calls import (
+    Call,
+    CloseFields,
+    ExitFields,
+    Instant,
+    Model,
+    OrderFields,
+    Pages,
+    Request,
+)
 from optrade_client.config import load_connection
 from optrade_client.export import ExportProgress, write_stream
 from optrade_client.models import (
@@ -146,6 +155,10 @@ class Optrade(_Base):
         """Close all of a position, or `lots` / `units` of it."""
         return self.run(calls.close_position(position_id, **close))
 
+    def set_exits(self, position_id: int, **exits: Unpack[ExitFields]) -> Position:
+        """Replace a position's exits (stop_loss, target, trailing_stop, exit_at)."""
+        return self.run(calls.set_exits(position_id, **exits))
+
     def position(self, position_id: int) -> Position:
         return self.run(calls.get_position(position_id))
 
@@ -219,13 +232,37 @@ class Optrade(_Base):
     def quality_status(self) -> QualityStatus:
         return self.run(calls.quality_status())
 
-    def run_quality_check(self, lookback_days: int = 1) -> QualityRun:
-        """Run the checks now over the last `lookback_days` days and return the stored run."""
-        return self.run(calls.run_quality_check(lookback_days))
+    def run_quality_check(
+        self,
+        lookback_days: int = 1,
+        *,
+        from_: Instant | None = None,
+        to: Instant | None = None,
+        mode: str | None = None,
+    ) -> QualityRun:
+        """Run the checks now over the last `lookback_days` days (or `from_`..`to`, trades of
+        `mode`: live, replay or all) and return the stored run."""
+        return self.run(calls.run_quality_check(lookback_days, from_=from_, to=to, mode=mode))
 
     def quality_report(self, run_id: int) -> str:
         """The text report of a stored run."""
         return self.run(calls.quality_report(run_id))
+
+    def quality_run_trades(self, run_id: int) -> str:
+        """The trades a stored run counted, as CSV (certified training data of a passing run)."""
+        return self.run(calls.quality_run_trades(run_id))
+
+    # --- replay --------------------------------------------------------------------------------
+
+    def replay_instants(
+        self, underlying: str, *, from_: Instant | None = None, to: Instant | None = None
+    ) -> list[datetime]:
+        """The snapshot instants of a replay market in a range, ascending (UTC)."""
+        return self.run(calls.replay_instants(underlying, from_=from_, to=to))
+
+    def advance(self, until: Instant) -> dict[str, Any]:
+        """Walk the replay's pending orders and exits up to `until` (order service)."""
+        return self.run(calls.advance(until))
 
     # --- ML data and operations ----------------------------------------------------------------
 
@@ -336,6 +373,10 @@ class AsyncOptrade(_Base):
         """Close all of a position, or `lots` / `units` of it."""
         return await self.run(calls.close_position(position_id, **close))
 
+    async def set_exits(self, position_id: int, **exits: Unpack[ExitFields]) -> Position:
+        """Replace a position's exits (stop_loss, target, trailing_stop, exit_at)."""
+        return await self.run(calls.set_exits(position_id, **exits))
+
     async def position(self, position_id: int) -> Position:
         return await self.run(calls.get_position(position_id))
 
@@ -412,13 +453,36 @@ class AsyncOptrade(_Base):
     async def quality_status(self) -> QualityStatus:
         return await self.run(calls.quality_status())
 
-    async def run_quality_check(self, lookback_days: int = 1) -> QualityRun:
-        """Run the checks now over the last `lookback_days` days and return the stored run."""
-        return await self.run(calls.run_quality_check(lookback_days))
+    async def run_quality_check(
+        self,
+        lookback_days: int = 1,
+        *,
+        from_: Instant | None = None,
+        to: Instant | None = None,
+        mode: str | None = None,
+    ) -> QualityRun:
+        """Run the checks now over the last `lookback_days` days (or `from_`..`to`, trades of
+        `mode`: live, replay or all) and return the stored run."""
+        request = calls.run_quality_check(lookback_days, from_=from_, to=to, mode=mode)
+        return await self.run(request)
 
     async def quality_report(self, run_id: int) -> str:
         """The text report of a stored run."""
         return await self.run(calls.quality_report(run_id))
+
+    async def quality_run_trades(self, run_id: int) -> str:
+        """The trades a stored run counted, as CSV (certified training data of a passing run)."""
+        return await self.run(calls.quality_run_trades(run_id))
+
+    async def replay_instants(
+        self, underlying: str, *, from_: Instant | None = None, to: Instant | None = None
+    ) -> list[datetime]:
+        """The snapshot instants of a replay market in a range, ascending (UTC)."""
+        return await self.run(calls.replay_instants(underlying, from_=from_, to=to))
+
+    async def advance(self, until: Instant) -> dict[str, Any]:
+        """Walk the replay's pending orders and exits up to `until` (order service)."""
+        return await self.run(calls.advance(until))
 
     async def export(
         self,
