@@ -291,7 +291,7 @@ class Backtest:
 
     def _send(self, decision: Decision, now: datetime, key: str, result: SessionResult) -> None:
         """Send one decision at the clock; a refusal (4xx) is recorded, not raised."""
-        action, fields = _checked(decision, now)
+        action, fields = checked_decision(decision, now)
         try:
             if action == "open":
                 order = self.client.open(**fields, as_of=now, client_order_id=key,
@@ -314,7 +314,7 @@ class Backtest:
                                    "detail": exc.detail, "field": exc.field})  # fmt: skip
 
 
-def _checked(decision: Decision, now: datetime) -> tuple[str, dict[str, Any]]:
+def checked_decision(decision: Decision, now: datetime) -> tuple[str, dict[str, Any]]:
     """The decision's action and fields; refuses what the backtest owns or a later instant."""
     fields = dict(decision)
     action = str(fields.pop("action", "open"))
