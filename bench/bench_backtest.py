@@ -81,13 +81,23 @@ def run() -> list[dict[str, Any]]:
              f"{walked['orders']} orders, {walked['trades']} trades")  # fmt: skip
     span = "two sessions (quick)" if QUICK else "six weeks"
     return [
-        figure(f"backtest of {span}: wall time", "s", [seconds],
-               goal=None if QUICK else f"≤ {GOAL_S:.0f} s", goal_met=None if QUICK
-               else seconds <= GOAL_S, detail=shown),  # fmt: skip
-        figure("backtest: snapshots walked per second", "snapshots/s",
-               [walked["snapshots"] / seconds], detail=shown),  # fmt: skip
-        figure("backtest: orders per second", "orders/s", [walked["orders"] / seconds],
-               detail=shown),  # fmt: skip
+        figure(
+            f"backtest of {span}: wall time",
+            "s",
+            [seconds],
+            goal=None if QUICK else f"≤ {GOAL_S:.0f} s",
+            goal_met=None if QUICK else seconds <= GOAL_S,
+            detail=shown,
+        ),  # fmt: skip
+        figure(
+            "backtest: snapshots walked per second",
+            "snapshots/s",
+            [walked["snapshots"] / seconds],
+            detail=shown,
+        ),  # fmt: skip
+        figure(
+            "backtest: orders per second", "orders/s", [walked["orders"] / seconds], detail=shown
+        ),  # fmt: skip
     ]
 
 

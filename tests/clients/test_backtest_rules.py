@@ -40,8 +40,9 @@ def asked() -> Iterator[tuple[Optrade, list[httpx.Request]]]:
 
     def answer(request: httpx.Request) -> httpx.Response:
         sent.append(request)
-        chain = {"underlying": "NIFTY", "expiry": "2025-11-18", "lot_size": 75, "spot": 25900.5,
-                 "vix": None, "pcr": 1.1, "as_of": request.url.params["as_of"], "strikes": []}  # fmt: skip
+        chain = {"underlying": "NIFTY", "expiry": "2025-11-18", "lot_size": 75,
+                 "spot": 25900.5, "vix": None, "pcr": 1.1,
+                 "as_of": request.url.params["as_of"], "strikes": []}  # fmt: skip
         return httpx.Response(200, json=chain)
 
     with Optrade("http://market.test", "k", transport=httpx.MockTransport(answer)) as client:

@@ -134,7 +134,8 @@ def test_no_order_of_a_backtest_is_later_than_the_walks_clock(
     assert len(opened) == sum(len(s.orders) for s in state.sessions.values()) > 0
     for order in opened:
         placed = datetime.fromisoformat(order["placed_at"])
-        clock = state.sessions[placed.astimezone(IST).date().isoformat()].placed_at[str(order["id"])]
+        session = state.sessions[placed.astimezone(IST).date().isoformat()]
+        clock = session.placed_at[str(order["id"])]
         # placed at the walk's clock, and the key names that same instant
         assert placed == datetime.fromisoformat(clock) and placed in instants
         assert order["client_order_id"].split("-")[-2] == f"{placed:%Y%m%dT%H%M%SZ}"

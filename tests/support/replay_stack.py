@@ -31,18 +31,24 @@ def replay_stack(
     )  # fmt: skip
     order = ServiceProcess(
         "order_service.main:create_app",
-        env={**common, "DATABASE_URL": database_url,
-             "MARKET_DATA_CLIENT_PRIMARY_URL": market_data.url,
-             "MARKET_DATA_CLIENT_FALLBACK_URL": "",
-             # a cold snapshot parse on a loaded machine must not count as an outage
-             "MARKET_DATA_CLIENT_READ_TIMEOUT": "10"},  # fmt: skip
+        env={
+            **common,
+            "DATABASE_URL": database_url,
+            "MARKET_DATA_CLIENT_PRIMARY_URL": market_data.url,
+            "MARKET_DATA_CLIENT_FALLBACK_URL": "",
+            # a cold snapshot parse on a loaded machine must not count as an outage
+            "MARKET_DATA_CLIENT_READ_TIMEOUT": "10",
+        },  # fmt: skip
         log_path=logs / "order.log",
     )
     quality = ServiceProcess(
         "quality_service.main:create_app",
-        env={**common, "DATABASE_URL": database_url,
-             "CELERY_BROKER_URL": f"sqla+sqlite:///{logs / 'broker.db'}",
-             "CELERY_RESULT_BACKEND": f"db+sqlite:///{logs / 'results.db'}"},  # fmt: skip
+        env={
+            **common,
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": f"sqla+sqlite:///{logs / 'broker.db'}",
+            "CELERY_RESULT_BACKEND": f"db+sqlite:///{logs / 'results.db'}",
+        },  # fmt: skip
         log_path=logs / "quality.log",
     )
     named = {"market-data": market_data, "order": order, "quality": quality}
