@@ -29,7 +29,9 @@ QUERY_PARAMETERS = {
     "backfillSnapshots": {"limit", "after_id"},
     "getQuote": {"strike", "option_type", "expiry", "as_of"},
     "getChain": {"expiry", "as_of"},
-    "runQualityCheck": {"lookback_days"},
+    "runQualityCheck": {"lookback_days", "from", "to", "mode"},
+    "exportQualityRunTrades": {"format"},
+    "listInstants": {"underlying", "from", "to"},
     "getQualityRun": {"format"},
     "runSettlement": {"expiry"},
 }

@@ -14,12 +14,14 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from optrade_client.backtest import STATE_DIR, report_of, run_backtest, write_certified_export
 from optrade_client.client import Optrade
 from optrade_client.config import ENV_FILE, load_connection
 from optrade_client.errors import ApiError, ServerUnreachable, Unavailable
@@ -399,6 +401,41 @@ def settle(
     """Settle open positions at expiry against the official close."""
     with _client() as client:
         _print(client.settle(expiry))
+
+
+@app.command()
+def backtest(
+    from_: Annotated[str, typer.Option("--from", help="first session, YYYY-MM-DD")],
+    to: Annotated[str, typer.Option("--to", help="last session, YYYY-MM-DD")],
+    engine: Annotated[str, typer.Option(help="module:function (examples.signal_engine:decide)")],
+    underlying: Annotated[str, typer.Option()] = "NIFTY",
+    run_id: Annotated[
+        str | None, typer.Option(help="default: from the engine, underlying and range")
+    ] = None,
+    state_dir: Annotated[Path, typer.Option(help="run state and exports")] = STATE_DIR,
+) -> None:
+    """Walk a signal engine over a replayed range through the platform (docs/backtest.md);
+    a second run with the same run id continues after the last finished session."""
+    try:
+        first, last = date.fromisoformat(from_), date.fromisoformat(to)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not a date: {exc}", param_hint="--from/--to") from None
+    with _client() as client, _progress("snapshots") as report:
+
+        def progress(walked: int, total: int, session: date) -> None:
+            report(ExportProgress(rows=walked, total=total, path=session.isoformat()))
+
+        try:
+            state = run_backtest(client, engine, start=first, end=last, underlying=underlying,
+                                 run_id=run_id, state_dir=state_dir, progress=progress)  # fmt: skip
+        except (ValueError, ImportError, AttributeError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        result = report_of(client, state)
+        certified = state_dir / f"{state.run_id}.certified.csv"
+        rows = write_certified_export(client, state, certified)
+    typer.echo(result.render())
+    typer.echo(f"certified export: {rows} trades written to {certified}")
 
 
 @contextmanager
