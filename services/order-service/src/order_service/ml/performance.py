@@ -21,10 +21,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 from sqlalchemy import ColumnElement, Engine, Float, and_, case, cast, func, not_, or_, select, true
 
 from optrade.db.models import Trade
 from optrade.domain import SECONDS_PER_DAY, SnapshotSource, TradeWindow, complete_record
+from order_service.ml.evaluation import Positions, score_quality
 from order_service.ml.reading import reader_engine, trade_conditions
 from order_service.ml.schemas import ModelPerformance
 
@@ -79,6 +81,9 @@ def _per_position(window: TradeWindow, include: Collection[Doubtful], dialect: s
         select(
             TRADE.c.model_version,
             TRADE.c.model_hash,
+            TRADE.c.position_id,
+            func.max(TRADE.c.ml_score).label("score"),  # the entry's: one per position
+            func.sum(when(func.coalesce(TRADE.c.net_pnl, TRADE.c.pnl))).label("outcome"),
             func.count(when(1)).label("trades"),
             func.sum(when(TRADE.c.pnl)).label("pnl"),
             func.sum(when(TRADE.c.charges)).label("charges"),
@@ -153,15 +158,54 @@ def _row_performance(row: Any) -> ModelPerformance:
     )
 
 
+def _key(model: ModelPerformance) -> tuple[str | None, str | None]:
+    return (model.model_version, model.model_hash)
+
+
+def _is(column: Any, value: str | None) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value  # type: ignore[no-any-return]
+
+
+def positions_query(
+    window: TradeWindow, dialect: str, key: tuple[str | None, str | None] | None,
+    include: Collection[Doubtful] = (),
+) -> Any:  # fmt: skip
+    """One model's counted positions, by id: score, net outcome (gross where uncharged), premium.
+
+    `key` None: every position of the window (its `model_version` names one version, any hash)."""
+    p = _per_position(window, include, dialect).c
+    model = [] if key is None else [_is(p.model_version, key[0]), _is(p.model_hash, key[1])]
+    return select(p.score, p.outcome, p.premium).where(*model, p.trades > 0).order_by(p.position_id)
+
+
+def model_positions(
+    connection: Any, window: TradeWindow, key: tuple[str | None, str | None] | None,
+    include: Collection[Doubtful] = (),
+) -> Positions:  # fmt: skip
+    """The arrays `evaluation` works on; the database sums each position's closes."""
+    rows = connection.execute(positions_query(window, connection.dialect.name, key, include)).all()
+    table = np.array(rows, dtype=np.float64).reshape(-1, 3)  # NULL score -> NaN
+    return Positions(score=table[:, 0], net=table[:, 1], premium=table[:, 2])
+
+
 def model_performance(
     engine: Engine, window: TradeWindow, include: Collection[Doubtful] = ()
 ) -> list[ModelPerformance]:
-    """One entry per (model_version, model_hash) with trades in the window; unversioned last."""
+    """One entry per (model_version, model_hash) with trades in the window; unversioned last.
+
+    Counts and sums come from one GROUP BY; the score figures (`evaluation.score_quality`) from
+    each model's per-position arrays."""
     reader = reader_engine(engine)
     with reader.connect() as connection:
         query = performance_query(window, reader.dialect.name, include)
-        rows = connection.execute(query).all()
-    models = [_row_performance(row) for row in rows]
+        counted = [_row_performance(row) for row in connection.execute(query).all()]
+        models = [
+            ModelPerformance.model_validate(
+                model.model_dump()
+                | score_quality(model_positions(connection, window, _key(model), include))
+            )
+            for model in counted
+        ]
     return sorted(
         models, key=lambda m: (m.model_version is None, m.model_version or "", m.model_hash or "")
     )
