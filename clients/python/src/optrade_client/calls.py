@@ -34,6 +34,8 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
 OPTIONAL_OPERATIONS: dict[str, tuple[str, str, str]] = {
     "getExportManifest": ("order", "GET", "/v1/trades/export/manifest"),
     "runSettlement": ("order", "POST", "/v1/settlements/run"),
+    "compareModels": ("order", "GET", "/v1/models/compare"),
+    "gateModel": ("order", "GET", "/v1/models/gate"),
 }
 MUTATING = frozenset({"placeOrder", "closePosition", "backfillSnapshots", "runQualityCheck",
                       "runSettlement"})  # fmt: skip
