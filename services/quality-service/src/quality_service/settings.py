@@ -6,7 +6,7 @@ Nothing is read at import time; `get_quality_settings()` / `get_celery_settings(
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.settings import AppSettings, ConfigurationError, cached_settings, deprecated_env
@@ -27,6 +27,16 @@ class QualitySettings(BaseSettings):
     threshold_chain_data: float = Field(80.0, ge=0, le=100)
     # Not a percent: how many positions may be open past their expiry's settlement (15:30 IST).
     threshold_open_past_expiry: float = Field(0, ge=0)
+    # feature_drift: the PSI above which it fails, only when drift_fails (default: never fails).
+    threshold_feature_drift: float = Field(0.25, gt=0)
+    drift_warn_psi: float = Field(0.1, gt=0)
+    drift_fails: bool = False
+    # The reference: a version's first N trading days, or this window when both ends are set.
+    drift_reference_days: int = Field(5, ge=1, le=250)
+    drift_reference_from: AwareDatetime | None = None
+    drift_reference_to: AwareDatetime | None = None
+    # Fewer values than this on either side: the feature is not graded (no_data).
+    drift_min_samples: int = Field(30, ge=2)
     # A check below its threshold fails; one below threshold + margin (capped at 100) warns.
     warn_margin: float = Field(2.0, ge=0, le=100)
     failing_ids_limit: int = Field(20, ge=0, le=1000)
