@@ -27,7 +27,10 @@ def _trades(day: date, rsi: np.ndarray, vix: np.ndarray, version: str = "v1") ->
     opened = datetime.combine(day, datetime.min.time(), tzinfo=IST) + timedelta(hours=10)
     return [
         trade_values(
-            opened_at=opened, held=timedelta(minutes=30), model_version=version, mode="live",
+            opened_at=opened,
+            held=timedelta(minutes=30),
+            model_version=version,
+            mode="live",
             features_snapshot={"rsi": float(r), "vix": float(v), "regime": "calm", "flag": True},
         )  # fmt: skip
         for r, v in zip(rsi, vix, strict=True)

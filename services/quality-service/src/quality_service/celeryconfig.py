@@ -15,7 +15,7 @@ from typing import Any
 from celery.schedules import crontab
 
 from quality_service.schedule import DAILY_RUN_AT, SETTLEMENT_AT
-from quality_service.settings import CelerySettings
+from quality_service.settings import CelerySettings, get_quality_settings
 
 TIMEZONE = "Asia/Kolkata"
 DAILY_RUN_WEEKDAYS = "mon-fri"
@@ -30,6 +30,7 @@ CATCH_UP_TASK = "quality.catch_up"
 CHECK_TASKS = (RUN_SCHEDULED_TASK, RUN_MANUAL_TASK, CATCH_UP_TASK)
 BEAT_SCHEDULER = "quality_service.beat.LockedScheduler"
 SETTLEMENT_TASK = "quality.settle_expiries"
+TRAINING_TASK = "quality.train_due"
 
 
 def beat_schedule() -> dict[str, dict[str, Any]]:
@@ -51,6 +52,15 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
                 day_of_week=DAILY_RUN_WEEKDAYS,
             ),
         },
+        # QUALITY_TRAINING_COMMAND on the day's passing scheduled run (a no-op when unset).
+        "end-of-day-training": {
+            "task": TRAINING_TASK,
+            "schedule": crontab(
+                hour=(at := get_quality_settings().training_at).hour,
+                minute=at.minute,
+                day_of_week=DAILY_RUN_WEEKDAYS,
+            ),
+        },
     }
 
 
@@ -65,9 +75,13 @@ def time_limits(settings: CelerySettings) -> dict[str, dict[str, int]]:
         "time_limit": settings.backfill_time_limit_seconds,
     }
     # The settlement is one HTTP call to the order service, bounded like a backfill batch.
+    # Training: the command's own limit (QUALITY_TRAINING_TIMEOUT_SECONDS) plus the export.
+    command = get_quality_settings().training_timeout_seconds
+    training = {"soft_time_limit": command + 300, "time_limit": command + 360}
     return {name: dict(check) for name in CHECK_TASKS} | {
         BACKFILL_TASK: backfill,
         SETTLEMENT_TASK: dict(backfill),
+        TRAINING_TASK: training,
     }
 
 

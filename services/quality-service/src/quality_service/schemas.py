@@ -105,6 +105,18 @@ class CheckResult(BaseModel):
     )
 
 
+class TrainingOutcome(BaseModel):
+    """The end-of-day training command run after a passing scheduled run."""
+
+    status: str = Field(description="running | succeeded | failed | timed_out | error")
+    command: str | None = None
+    started_at: datetime | None = None
+    exit_code: int | None = Field(None, description="null when it timed out or did not start")
+    duration_seconds: float | None = None
+    output_tail: str | None = Field(None, description="the last characters of its output")
+    export_path: str | None = Field(None, description="the local file it was given")
+
+
 class AlertRecord(BaseModel):
     """One notice of a run: a check's failure or recovery, and whether it reached anyone."""
 
@@ -183,6 +195,9 @@ class QualityRunPublic(BaseModel):
     )
     backfill: dict[str, Any] | None = Field(
         None, description="backfill runs: what the backfill examined, repaired and left missing"
+    )
+    training: TrainingOutcome | None = Field(
+        None, description="scheduled runs: the end-of-day training command run after it"
     )
 
 

@@ -6,6 +6,8 @@ Nothing is read at import time; `get_quality_settings()` / `get_celery_settings(
 
 from __future__ import annotations
 
+from datetime import time
+
 from pydantic import AwareDatetime, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -53,6 +55,14 @@ class QualitySettings(BaseSettings):
     webhook_attempts: int = Field(3, ge=1, le=10)
     # The same failing check is posted again only after this long (recoveries are always posted).
     alert_cooldown_minutes: int = Field(360, ge=0)
+
+    # End-of-day training: after a passing scheduled run, at or after `training_at` (IST) of its
+    # trading date, the worker runs this command once (no shell; split like a shell would).
+    training_command: str | None = None
+    training_at: time = time(16, 0)
+    training_timeout_seconds: int = Field(1800, ge=1, le=86_400)
+    training_dir: str = "./data/training"  # where the certified export is written for it
+    training_output_tail: int = Field(4000, ge=100, le=100_000)
 
     # Worker and beat start-up send a catch-up for a missed daily run.
     catch_up_on_start: bool = True
