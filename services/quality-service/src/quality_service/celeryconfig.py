@@ -75,9 +75,11 @@ def time_limits(settings: CelerySettings) -> dict[str, dict[str, int]]:
         "time_limit": settings.backfill_time_limit_seconds,
     }
     # The settlement is one HTTP call to the order service, bounded like a backfill batch.
-    # Training: the command's own limit (QUALITY_TRAINING_TIMEOUT_SECONDS) plus the export.
-    command = get_quality_settings().training_timeout_seconds
-    training = {"soft_time_limit": command + 300, "time_limit": command + 360}
+    # Training: the export and the command (stopped at QUALITY_TRAINING_TIMEOUT_SECONDS).
+    training = {
+        "soft_time_limit": settings.training_soft_time_limit_seconds,
+        "time_limit": settings.training_time_limit_seconds,
+    }
     return {name: dict(check) for name in CHECK_TASKS} | {
         BACKFILL_TASK: backfill,
         SETTLEMENT_TASK: dict(backfill),

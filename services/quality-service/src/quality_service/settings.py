@@ -91,12 +91,15 @@ class CelerySettings(BaseSettings):
     # One backfill task asks the order service for one batch (ORDER_SERVICE_TIMEOUT_SECONDS).
     backfill_soft_time_limit_seconds: int = Field(420, ge=1)
     backfill_time_limit_seconds: int = Field(480, ge=1)
+    # The training task exports a run and runs QUALITY_TRAINING_COMMAND (its own limit, below).
+    training_soft_time_limit_seconds: int = Field(2100, ge=1)
+    training_time_limit_seconds: int = Field(2160, ge=1)
     # Beat refreshes its single-instance lock this often; the lock lapses after 4x as long.
     beat_lock_refresh_seconds: int = Field(15, ge=1, le=300)
 
     @model_validator(mode="after")
     def _soft_before_hard(self) -> CelerySettings:
-        for kind in ("check", "backfill"):
+        for kind in ("check", "backfill", "training"):
             soft = getattr(self, f"{kind}_soft_time_limit_seconds")
             hard = getattr(self, f"{kind}_time_limit_seconds")
             if soft >= hard:
@@ -109,7 +112,12 @@ class CelerySettings(BaseSettings):
     @property
     def visibility_timeout_seconds(self) -> int:
         """Longer than the longest hard limit, so a running task is never handed out again."""
-        return 2 * max(self.check_time_limit_seconds, self.backfill_time_limit_seconds) + 60
+        longest = max(
+            self.check_time_limit_seconds,
+            self.backfill_time_limit_seconds,
+            self.training_time_limit_seconds,
+        )
+        return 2 * longest + 60
 
 
 def check_production_celery(app: AppSettings, celery: CelerySettings) -> None:

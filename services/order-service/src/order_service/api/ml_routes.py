@@ -211,8 +211,18 @@ def backfill(
     summary="Per-model page: cumulative P&L, win rate, trades, positions, completeness, exits",
     operation_id="getModelsPage",
 )
-def models_page(engine: EngineDep, window: WindowDep) -> HTMLResponse:
-    """An HTML page (inline SVG, no JavaScript) of each model's trades closed in [from, to);
-    live trades unless `mode=replay`."""
+def models_page(
+    engine: EngineDep,
+    window: WindowDep,
+    baseline: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    candidate: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    metric: Annotated[CompareMetric, Query()] = CompareMetric["mean_net_pnl"],
+) -> HTMLResponse:
+    """An HTML page (inline SVG, no JavaScript) of each model's trades closed in [from, to)
+    and open positions; live trades unless `mode=replay`. With `baseline` and `candidate`, the
+    A/B comparison of the two versions on `metric`."""
     window = window.model_copy(update={"mode": window.mode or TradeMode.LIVE.value})
-    return HTMLResponse(render_models_page(model_rows(engine, window)))
+    comparison = None
+    if baseline and candidate:
+        comparison = compare_versions(engine, window, baseline, candidate, metric.value)
+    return HTMLResponse(render_models_page(model_rows(engine, window), comparison=comparison))
