@@ -157,7 +157,7 @@ def _opened_only(key: Key) -> ModelPerformance:
     return ModelPerformance(
         model_version=version, model_hash=model_hash, label=version or UNVERSIONED,
         trades=0, positions=0, wins=0, win_rate=None, total_pnl=Decimal("0.00"),
-        charges=Decimal("0.00"), net_pnl=Decimal("0.00"), mean_pnl=None, weighted_return=None,
+        charges=None, net_pnl=None, mean_pnl=None, weighted_return=None,
         net_weighted_return=None, mean_holding_seconds=None, complete_trades=0, completeness=None,
         client_exit_trades=0, missing_exit_trades=0,
     )  # fmt: skip
@@ -295,13 +295,14 @@ def _table(rows: list[ModelRow]) -> str:
     for i, row in enumerate(rows):
         p = row.performance
         cells = "".join(f"<td>{row.exits.get(s, 0)}</td>" for s in sources)
+        money = rupees if p.trades else lambda _: "–"  # nothing closed: no figure, not ₹0
         thin = ' <span title="fewer than 30 positions">(few)</span>' if p.insufficient_data else ""
         body.append(
             f'<tr class="model" data-model="{escape(row.label)}">'
             f'<td><span class="swatch" style="background:{colour(i)}"></span>'
             f"{escape(row.label)}</td><td>{p.trades}</td>"
             f"<td>{row.positions} ({row.open_positions} open)</td><td>{_percent(p.win_rate)}</td>"
-            f"<td>{rupees(p.total_pnl)}</td><td>{rupees(p.charges)}</td><td>{rupees(p.net_pnl)}</td>"
+            f"<td>{money(p.total_pnl)}</td><td>{money(p.charges)}</td><td>{money(p.net_pnl)}</td>"
             f"<td>{_figure(p.auc)}{_interval(p, 'auc')}{thin}</td><td>{_figure(p.brier)}</td>"
             f"<td>{_percent(p.completeness)}</td>{cells}</tr>"
         )
