@@ -8,14 +8,16 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from optrade.domain import IST
 from quality_service import drift
+from quality_service.dashboard import render_dashboard
 from quality_service.report import render_text
 from quality_service.runs import run_scheduled_check
 from quality_service.schemas import CheckResult
 from quality_service.settings import QualitySettings
-from quality_service.status import to_public
+from quality_service.status import quality_status, to_public
 from tests.quality_service.conftest import NOW, TRADING_DAY
 from tests.support.factories import insert_trades, trade_values
 
@@ -64,6 +66,9 @@ def test_a_three_sigma_shift_of_rsi_warns_and_names_rsi(clean_db: Engine) -> Non
     assert by_feature["vix"].psi < 0.1
     assert (by_feature["rsi"].reference_n, by_feature["rsi"].session_n) == (1000, 300)
     assert "Drifted: rsi (v1)" in report and "Drifted: vix" not in report
+    with Session(clean_db) as session:
+        status = quality_status(session, NOW)
+    assert '<p id="drift" class="warn">Feature drift: rsi</p>' in render_dashboard(status, [])
 
 
 def test_an_unshifted_session_does_not_warn(clean_db: Engine) -> None:

@@ -17,6 +17,7 @@ from optrade.db.models import QualityRun
 from optrade.domain import IST
 from quality_service import training
 from quality_service.celeryconfig import TRAINING_TASK, beat_schedule
+from quality_service.dashboard import render_dashboard
 from quality_service.notify import Notice, Notifier
 from quality_service.runs import run_scheduled_check
 from quality_service.settings import QualitySettings
@@ -89,6 +90,8 @@ def test_the_example_trains_once_after_the_passing_scheduled_run(
     assert shown is not None and "held-out AUC" in (shown.output_tail or "")
     assert status.latest_run is not None and status.latest_run.training is not None
     assert status.latest_run.training.status == "succeeded"
+    shown_on_dashboard = f'<p id="training">Training after run #{run.id}: succeeded (exit 0)</p>'
+    assert shown_on_dashboard in render_dashboard(status, [])
 
 
 def test_a_failing_command_alerts(clean_db: Engine, tmp_path: Path) -> None:
