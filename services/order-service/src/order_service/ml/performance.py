@@ -7,7 +7,10 @@ field, and all of its model metadata (a non-empty `features_snapshot` object); a
 version therefore never counts as complete.
 
 Outcomes are per position: the closes of one position (a partial close and its remainder) are
-summed into one outcome, so a win rate counts decisions, not fills. Returns are P&L-weighted:
+summed into one outcome, so a win rate counts decisions, not fills; a win is a position whose net
+P&L (gross for a trade stored before charges were recorded) is above zero. The score figures
+(AUC, Brier score, log loss, calibration, deciles, bootstrap intervals) are `evaluation`'s, on
+each model's per-position arrays read from the same per-position query. Returns are P&L-weighted:
 total P&L / total premium (entry price × lots × lot size), which a small trade cannot dominate.
 Trades whose exit price came from the client (`exit_price_source` `client`) or whose exit
 snapshot is `missing` are left out of every figure unless asked for (`include`), and are counted
@@ -108,7 +111,7 @@ def performance_query(window: TradeWindow, dialect: str, include: Collection[Dou
         *keys,
         func.sum(p.trades).label("trades"),
         func.count(case((p.trades > 0, 1))).label("positions"),
-        func.count(case((and_(p.trades > 0, p.pnl > 0), 1))).label("wins"),
+        func.count(case((and_(p.trades > 0, p.outcome > 0), 1))).label("wins"),
         func.sum(p.pnl).label("total_pnl"),
         func.sum(p.charges).label("charges"),
         func.sum(p.net_pnl).label("net_pnl"),

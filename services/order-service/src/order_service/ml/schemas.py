@@ -56,7 +56,10 @@ class ModelPerformance(BaseModel):
     label: str = Field(description='the model version, or "unversioned"')
     trades: int = Field(description="closes counted (a partial close is one trade)")
     positions: int = Field(description="positions those trades closed (all or part of)")
-    wins: int = Field(description="positions whose counted closes sum to pnl > 0")
+    wins: int = Field(
+        description="positions whose counted closes sum to net P&L > 0 (gross P&L for trades "
+        "stored before charges were recorded)"
+    )
     win_rate: float | None = Field(description="wins / positions, 0..1; null without positions")
     total_pnl: Decimal = Field(description="rupees, gross of charges")
     charges: Decimal | None = Field(
