@@ -98,3 +98,13 @@ def test_psi_by_hand() -> None:
     p, q = np.full(10, 0.1), np.r_[np.full(9, 1e-4), 1.0]
     assert drift.psi(reference, current) == pytest.approx(float(np.sum((q - p) * np.log(q / p))))
     assert drift.psi(reference, reference) == 0.0
+
+
+def test_each_side_reads_at_most_drift_max_trades(clean_db: Engine) -> None:
+    """1000 reference and 300 session trades, at most 100 read each (every n-th id): the
+    shift is still found."""
+    _store(clean_db, 3 * RSI_SD)
+    check, _ = _drift(clean_db, QualitySettings(drift_max_trades=100))
+    rsi = next(d for d in check.drift if d.feature == "rsi")
+    assert 90 <= rsi.reference_n <= 100 and 90 <= rsi.session_n <= 100
+    assert check.drifted_features == ["rsi"]

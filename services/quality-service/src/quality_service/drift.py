@@ -19,6 +19,7 @@ never fails a run, so it never blocks training. The numeric values are picked ou
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -74,8 +75,16 @@ def psi(reference: Floats, current: Floats, bins: int = BINS) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def _numeric_features(connection: Connection, where: ColumnElement[bool]) -> Values:
-    """Every numeric top-level feature value of the trades `where` selects, per (version, key)."""
+def stride(trades: int, settings: QualitySettings) -> int:
+    """Read every n-th trade id so that at most `QUALITY_DRIFT_MAX_TRADES` are read."""
+    return max(1, math.ceil(trades / settings.drift_max_trades))
+
+
+def _numeric_features(connection: Connection, where: ColumnElement[bool], every: int = 1) -> Values:
+    """Every numeric top-level feature value of the trades `where` selects (every `every`-th id:
+    a systematic sample spread over the whole window), per (version, key)."""
+    if every > 1:
+        where = and_(where, TRADE.c.id % every == 0)
     features = TRADE.c.features_snapshot
     if connection.dialect.name == "postgresql":
         guarded = case(
@@ -174,19 +183,30 @@ def _compare(
     return _Compared(drift, status)
 
 
+def _reference(connection: Connection, at: TradeWindow, settings: QualitySettings) -> Values:
+    condition = _in(at)
+    found = select(func.count().label("reference_trades")).where(condition)
+    trades = connection.execute(found).scalar() or 0
+    return _numeric_features(connection, condition, stride(int(trades), settings))
+
+
 def check(
     connection: Connection,
     window: TradeWindow,
     where: ColumnElement[bool],
     settings: QualitySettings,
+    trades: int,
 ) -> CheckResult:
-    """The `feature_drift` result of the trades `where` selects (the run's), in `window`."""
-    session = _numeric_features(connection, where)
+    """The `feature_drift` result of the `trades` trades `where` selects (the run's), in
+    `window`; each side read from at most QUALITY_DRIFT_MAX_TRADES trades."""
+    if not trades:
+        return _result([], settings)
+    session = _numeric_features(connection, where, stride(trades, settings))
     compared: list[_Compared] = []
     empty: Floats = np.empty(0)
     for version in sorted({v for v, _ in session}, key=lambda v: (v is None, v or "")):
         at = reference_window(connection, window, version, settings)
-        reference = {} if at is None else _numeric_features(connection, _in(at))
+        reference = {} if at is None else _reference(connection, at, settings)
         for key in sorted(k for v, k in session if v == version):
             found = reference.get((version, key), empty)
             compared.append(_compare(version, key, found, session[version, key], settings))

@@ -123,7 +123,7 @@ def _evaluate_into(
     cutoff = min(run.window_end, run.started_at)
     count, ids = expiry_check.stranded(conn, cutoff, settings.failing_ids_limit)
     results.append(expiry_check.result(count, ids, settings.threshold(expiry_check.NAME)))
-    results.append(drift.check(conn, run_window(run), where, settings))
+    results.append(drift.check(conn, run_window(run), where, settings, counts.total))
     elapsed = time.perf_counter() - started
     run.total_trades = counts.total
     run.checks = [r.model_dump(mode="json") for r in results]

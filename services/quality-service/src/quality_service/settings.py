@@ -39,6 +39,8 @@ class QualitySettings(BaseSettings):
     drift_reference_to: AwareDatetime | None = None
     # Fewer values than this on either side: the feature is not graded (no_data).
     drift_min_samples: int = Field(30, ge=2)
+    # Each side reads at most this many trades (every n-th id above it): bounded at any volume.
+    drift_max_trades: int = Field(20_000, ge=100)
     # A check below its threshold fails; one below threshold + margin (capped at 100) warns.
     warn_margin: float = Field(2.0, ge=0, le=100)
     failing_ids_limit: int = Field(20, ge=0, le=1000)
