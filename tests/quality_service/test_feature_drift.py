@@ -102,9 +102,9 @@ def test_psi_by_hand() -> None:
 
 def test_each_side_reads_at_most_drift_max_trades(clean_db: Engine) -> None:
     """1000 reference and 300 session trades, at most 100 read each (every n-th id): the
-    shift is still found."""
+    shift is still found (at 100 values PSI's noise alone nears 0.1: vix is not asserted)."""
     _store(clean_db, 3 * RSI_SD)
     check, _ = _drift(clean_db, QualitySettings(drift_max_trades=100))
     rsi = next(d for d in check.drift if d.feature == "rsi")
     assert 90 <= rsi.reference_n <= 100 and 90 <= rsi.session_n <= 100
-    assert check.drifted_features == ["rsi"]
+    assert "rsi" in check.drifted_features and rsi.psi is not None and rsi.psi > 0.25
