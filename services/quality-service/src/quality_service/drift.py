@@ -27,7 +27,6 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import ks_2samp
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Connection,
     Float,
@@ -40,7 +39,6 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
 from optrade.calendar import IST, trading_days
 from optrade.domain import TradeWindow
@@ -87,15 +85,15 @@ def _numeric_features(connection: Connection, where: ColumnElement[bool], every:
         where = and_(where, TRADE.c.id % every == 0)
     features = TRADE.c.features_snapshot
     if connection.dialect.name == "postgresql":
-        guarded = case(
-            (func.jsonb_typeof(features) == "object", features),
-            else_=cast("{}", JSONB),
-        )
+        # Anything but an object (JSON null, an array) reads as the empty object.
+        empty = func.jsonb_build_object()
+        guarded = case((func.jsonb_typeof(features) == "object", features), else_=empty)
         each = func.jsonb_each(guarded).table_valued("key", "value").lateral("feature")
         numeric = func.jsonb_typeof(each.c.value) == "number"
         value = cast(cast(each.c.value, Text), Float)
     else:
-        guarded = case((func.json_type(features) == "object", features), else_=cast("{}", JSON))
+        empty = func.json_object()
+        guarded = case((func.json_type(features) == "object", features), else_=empty)
         each = func.json_each(guarded).table_valued("key", "value", "type").alias("feature")
         numeric = each.c.type.in_(("integer", "real"))
         value = cast(each.c.value, Float)
