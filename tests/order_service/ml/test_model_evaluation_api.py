@@ -26,7 +26,7 @@ from tests.conftest import TEST_API_KEY
 from tests.support.factories import OPENED_AT, insert_trades, trade_values
 from tests.support.orders_processes import AUTH
 from tests.support.processes import ServiceProcess
-from tests.support.quotes import answer_quotes, in_process, mock_client
+from tests.support.quotes import answer_quotes, in_process, served_client
 
 OPTRADE = str(Path(sys.executable).parent / "optrade")
 MORNING = datetime(2025, 12, 2, 9, 34, 45, tzinfo=IST).isoformat()
@@ -49,7 +49,7 @@ def replayed(orders_on_replay: ServiceProcess) -> Iterator[httpx.Client]:
             }  # fmt: skip
             opened = api.post("/v1/orders", json=body)
             assert opened.status_code == 201, opened.text
-            position_id = opened.json()["id"]
+            position_id = opened.json()["position"]["id"]
             lots = [1, 1] if i >= len(CONTRACTS) - 4 else [2]
             for part in lots:
                 closed = api.post(
@@ -135,7 +135,10 @@ def api(database_url: str, gate_trades: None) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", database_url)
         reset_all_settings()
-        with in_process(create_app(market_data=mock_client(answer_quotes))) as client:
+        with (
+            served_client(answer_quotes) as market_data,
+            in_process(create_app(market_data=market_data)) as client,
+        ):
             yield client
 
 

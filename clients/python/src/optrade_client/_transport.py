@@ -47,16 +47,19 @@ class RetryPolicy:
         return base * (0.5 + random.random() / 2)
 
 
-def service_urls(base_url: str | Mapping[str, str] | None) -> dict[str, str]:
-    """One URL per service: a single URL serves all, a mapping names each, None = local ports."""
+def service_urls(
+    base_url: str | Mapping[str, str] | None, defaults: Mapping[str, str] = DEFAULT_URLS
+) -> dict[str, str]:
+    """One URL per service: a single URL serves all, a mapping names each (the others from
+    `defaults`), None = `defaults`."""
     if base_url is None:
-        return dict(DEFAULT_URLS)
+        return dict(defaults)
     if isinstance(base_url, str):
         return {service: base_url.rstrip("/") for service in SERVICES}
     unknown = set(base_url) - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown services {sorted(unknown)}; known: {', '.join(SERVICES)}")
-    return {**DEFAULT_URLS, **{k: v.rstrip("/") for k, v in base_url.items()}}
+    return {**defaults, **{k: v.rstrip("/") for k, v in base_url.items()}}
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -112,12 +115,30 @@ class Attempts:
         return delay
 
 
-def give_up(last: httpx.Response | Exception) -> ApiError | ServerUnreachable:
-    """The error to raise when no try succeeded."""
+def give_up(last: httpx.Response | Exception, url: str) -> ApiError | ServerUnreachable:
+    """The error to raise when no try succeeded; an unreachable server names the URL tried."""
     if isinstance(last, httpx.Response):
         try:
             body: Any = last.json()
         except ValueError:
             body = None
         return api_error(last.status_code, body, last.text)
-    return ServerUnreachable(f"{type(last).__name__}: {last}")
+    return ServerUnreachable(f"{url} ({type(last).__name__}: {last})", url)
+
+
+def after_try(
+    attempts: Attempts, outcome: httpx.Response | httpx.TransportError, url: str
+) -> float | None:
+    """One try's outcome, the same for both clients: None when `outcome` is the answer (a final
+    error answer raised as its typed error), else the seconds to wait before the next try;
+    raises when the budget is spent."""
+    retry_after = None
+    if isinstance(outcome, httpx.Response):
+        if outcome.status_code not in RETRY_STATUSES:
+            raise_for_problem(outcome)
+            return None
+        retry_after = retry_after_seconds(outcome)
+    delay = attempts.next_delay(retry_after)
+    if delay is None:
+        raise give_up(outcome, url)
+    return delay

@@ -1,25 +1,55 @@
-"""The service operations this client calls, as plain request descriptions.
+"""The service operations this client calls: what each sends and how its answer is read.
 
-Both clients (sync and async) send the same `Call`s; `OPERATIONS` names each by the services'
-OpenAPI `operationId`, and a test checks method, path and parameters against the documents.
+The sync and the async client share this one implementation (sans-IO): each method of
+`Optrade` and `AsyncOptrade` builds a `Request` here, sends it with its own HTTP client and
+parses the answer with the `Request`'s parser. `OPERATIONS` names each by the services' OpenAPI
+`operationId`, and a test checks method, path and parameters against the documents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Required, TypedDict, Unpack
+from typing import Any, Generic, Required, TypedDict, TypeVar, Unpack
+
+import httpx
 
 from optrade_client._transport import new_idempotency_key
+from optrade_client.errors import NotFound
+from optrade_client.export import arrow_table
+from optrade_client.models import (
+    Account,
+    AtmSymbols,
+    Chain,
+    CloseResult,
+    Model,
+    Order,
+    Position,
+    QualityRun,
+    QualityStatus,
+    Quote,
+    Trade,
+)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+PAGE_SIZE = 200
+TOTAL_COUNT_HEADER = "X-Total-Count"
 
 # operationId -> (service, method, path template)
 OPERATIONS: dict[str, tuple[str, str, str]] = {
     "placeOrder": ("order", "POST", "/v1/orders"),
     "getOrder": ("order", "GET", "/v1/orders/{order_id}"),
-    "getOrderByClientOrderId": ("order", "GET", "/v1/orders"),
+    "listOrders": ("order", "GET", "/v1/orders"),
+    "cancelOrder": ("order", "POST", "/v1/orders/{order_id}/cancel"),
+    "modifyOrder": ("order", "PATCH", "/v1/orders/{order_id}"),
     "closePosition": ("order", "POST", "/v1/positions/{position_id}/close"),
+    "setPositionExits": ("order", "PUT", "/v1/positions/{position_id}/exits"),
+    "advanceEngine": ("order", "POST", "/v1/engine/advance"),
+    "getExportManifest": ("order", "GET", "/v1/trades/export/manifest"),
+    "runSettlement": ("order", "POST", "/v1/settlements/run"),
     "getPosition": ("order", "GET", "/v1/positions/{position_id}"),
     "listPositions": ("order", "GET", "/v1/positions"),
     "listTrades": ("order", "GET", "/v1/trades"),
@@ -29,16 +59,19 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     "getChain": ("market-data", "GET", "/v1/chain/{underlying}"),
     "getQualityStatus": ("quality", "GET", "/quality/status"),
     "runQualityCheck": ("quality", "POST", "/quality/checks"),
-}
-# Operations other engineers add; called by path, checked when the document has them.
-OPTIONAL_OPERATIONS: dict[str, tuple[str, str, str]] = {
-    "getExportManifest": ("order", "GET", "/v1/trades/export/manifest"),
-    "runSettlement": ("order", "POST", "/v1/settlements/run"),
+    "getQualityRun": ("quality", "GET", "/quality/runs/{run_id}"),
+    "getAccount": ("order", "GET", "/v1/accounts/{account}"),
+    "setAccountCapital": ("order", "PUT", "/v1/accounts/{account}"),
+    "checkMargin": ("order", "POST", "/v1/margins"),
     "compareModels": ("order", "GET", "/v1/models/compare"),
     "gateModel": ("order", "GET", "/v1/models/gate"),
 }
-MUTATING = frozenset({"placeOrder", "closePosition", "backfillSnapshots", "runQualityCheck",
-                      "runSettlement"})  # fmt: skip
+# Every operation is called by its published, explicit operationId (the services' contract test
+# lists them); none is matched by path any more.
+BY_PATH_OPERATIONS: dict[str, tuple[str, str, str]] = {}
+MUTATING = frozenset({"placeOrder", "cancelOrder", "modifyOrder", "closePosition",
+                      "setPositionExits", "advanceEngine", "backfillSnapshots", "runQualityCheck",
+                      "runSettlement", "setAccountCapital"})  # fmt: skip
 
 Instant = date | datetime | str
 
@@ -55,7 +88,7 @@ class Call:
 
     @property
     def spec(self) -> tuple[str, str, str]:
-        return OPERATIONS.get(self.operation) or OPTIONAL_OPERATIONS[self.operation]
+        return OPERATIONS.get(self.operation) or BY_PATH_OPERATIONS[self.operation]
 
     @property
     def service(self) -> str:
@@ -118,7 +151,30 @@ class OrderFields(TypedDict, total=False):
     units: int | None
     client_order_id: str | None
     as_of: Instant | None
+    account: str
     idempotency_key: str | None
+    # The venue (docs/matching.md): MARKET (default) | LIMIT | SL | SL-M, and their prices.
+    order_type: str | None
+    price: Decimal | float | str | None
+    trigger_price: Decimal | float | str | None
+    product: str | None  # MIS (squared off at 15:15 IST) | NRML (default: held to expiry)
+    validity: str | None  # DAY (default) | IOC
+    # Exits of the position the order opens: premiums, points, an instant.
+    stop_loss: Decimal | float | str | None
+    target: Decimal | float | str | None
+    trailing_stop: Decimal | float | str | None
+    exit_at: Instant | None
+
+
+class ExitFields(TypedDict, total=False):
+    """What `set_exits` takes: every exit of the position (absent: none), and `as_of` for a
+    replay position."""
+
+    stop_loss: Decimal | float | str | None
+    target: Decimal | float | str | None
+    trailing_stop: Decimal | float | str | None
+    exit_at: Instant | None
+    as_of: Instant | None
 
 
 class CloseFields(TypedDict, total=False):
@@ -132,22 +188,251 @@ class CloseFields(TypedDict, total=False):
     idempotency_key: str | None
 
 
-def place_order(**order: Unpack[OrderFields]) -> Call:
+# --- the operations: one request builder and one answer parser each ---------------------------
+# `Optrade` sends a `Request` and parses its answer synchronously, `AsyncOptrade` awaits the same
+# `Request`; neither holds any logic of its own besides sending.
+
+
+@dataclass(frozen=True)
+class Request(Generic[T]):
+    """A call and how to read its answer."""
+
+    call: Call
+    parse: Callable[[httpx.Response], T]
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _model(model: type[M]) -> Callable[[httpx.Response], M]:
+    return lambda response: model.parse(response.json())
+
+
+def place_order(**order: Unpack[OrderFields]) -> Request[Order]:
+    """`POST /v1/orders`: the one place that knows what placing an order sends and answers."""
     fields: dict[str, Any] = dict(order)
     key = fields.pop("idempotency_key", None) or new_idempotency_key()
     fields["features_snapshot"] = dict(fields.pop("features"))
-    return Call("placeOrder", body=body_of(**fields), idempotency_key=key)
+    return Request(Call("placeOrder", body=body_of(**fields), idempotency_key=key), _model(Order))
 
 
-def close_position(position_id: int, **close: Unpack[CloseFields]) -> Call:
+def close_position(position_id: int, **close: Unpack[CloseFields]) -> Request[CloseResult]:
     fields: dict[str, Any] = dict(close)
     key = fields.pop("idempotency_key", None) or new_idempotency_key()
-    return Call(
+    call = Call(
         "closePosition",
         path_values={"position_id": position_id},
         body=body_of(**fields),
         idempotency_key=key,
     )
+    return Request(call, _model(CloseResult))
+
+
+def cancel_order(order_id: int) -> Request[Order]:
+    """`POST /v1/orders/{id}/cancel`: an open or trigger_pending order."""
+    return Request(Call("cancelOrder", path_values={"order_id": order_id}), _model(Order))
+
+
+def modify_order(
+    order_id: int,
+    *,
+    price: Decimal | float | str | None = None,
+    trigger_price: Decimal | float | str | None = None,
+    lots: int | None = None,
+) -> Request[Order]:
+    """`PATCH /v1/orders/{id}`: a pending order's new price, trigger_price or lots."""
+    body = body_of(price=price, trigger_price=trigger_price, lots=lots)
+    call = Call("modifyOrder", path_values={"order_id": order_id}, body=body)
+    return Request(call, _model(Order))
+
+
+def set_exits(position_id: int, **exits: Unpack[ExitFields]) -> Request[Position]:
+    """`PUT /v1/positions/{id}/exits`: replace the position's exits."""
+    call = Call("setPositionExits", path_values={"position_id": position_id}, body=body_of(**exits))
+    return Request(call, _model(Position))
+
+
+def advance(until: Instant) -> Request[dict[str, Any]]:
+    """`POST /v1/engine/advance`: walk the replayed market up to `until`."""
+    return Request(Call("advanceEngine", body=body_of(until=until)), _json_object)
+
+
+def get_position(position_id: int) -> Request[Position]:
+    return Request(Call("getPosition", path_values={"position_id": position_id}), _model(Position))
+
+
+def get_order(order_id: int | None, client_order_id: str | None) -> Request[Order]:
+    if (order_id is None) == (client_order_id is None):
+        raise ValueError("give an order id or a client_order_id, not both or neither")
+    if order_id is not None:
+        return Request(Call("getOrder", path_values={"order_id": order_id}), _model(Order))
+    call = Call("listOrders", params={"client_order_id": client_order_id})
+
+    def first(response: httpx.Response) -> Order:
+        items = response.json()["items"]
+        if not items:
+            detail = f"no order has client_order_id {client_order_id!r}"
+            raise NotFound(404, "/problems/not-found", "Not found", detail)
+        return Order.parse(items[0])
+
+    return Request(call, first)
+
+
+def list_orders(*, status: str | None = None, page_size: int = PAGE_SIZE) -> Pages[Order]:
+    """Orders, newest first (optionally one status: open, complete, cancelled, ...)."""
+    return Pages("listOrders", {"status": status}, Order, page_size)
+
+
+def get_quote(
+    underlying: str,
+    *,
+    strike: float,
+    option_type: str,
+    expiry: date | str | None = None,
+    as_of: Instant | None = None,
+) -> Request[Quote]:
+    params = {"strike": strike, "option_type": option_type, "expiry": expiry, "as_of": as_of}
+    call = Call("getQuote", path_values={"underlying": underlying}, params=params)
+    return Request(call, _model(Quote))
+
+
+def get_chain(
+    underlying: str, *, expiry: date | str | None = None, as_of: Instant | None = None
+) -> Request[Chain]:
+    params = {"expiry": expiry, "as_of": as_of}
+    call = Call("getChain", path_values={"underlying": underlying}, params=params)
+    return Request(call, _model(Chain))
+
+
+def atm_symbols(
+    underlying: str, *, expiry: date | str | None = None, as_of: Instant | None = None
+) -> Request[AtmSymbols]:
+    """The at-the-money call and put of an expiry (default: the nearest listed one)."""
+    chain = get_chain(underlying, expiry=expiry, as_of=as_of)
+    return Request(chain.call, lambda response: AtmSymbols.of(chain.parse(response)))
+
+
+def quality_status() -> Request[QualityStatus]:
+    return Request(Call("getQualityStatus"), _model(QualityStatus))
+
+
+def run_quality_check(lookback_days: int) -> Request[QualityRun]:
+    return Request(
+        Call("runQualityCheck", params={"lookback_days": lookback_days}), _model(QualityRun)
+    )
+
+
+def quality_report(run_id: int) -> Request[str]:
+    call = Call("getQualityRun", path_values={"run_id": run_id}, params={"format": "text"})
+    return Request(call, lambda response: response.text)
+
+
+def export_table(
+    *,
+    from_: Instant | None = None,
+    to: Instant | None = None,
+    model_version: str | None = None,
+    as_: str = "pandas",
+) -> Request[Any]:
+    """The training export as a pandas.DataFrame (`as_="pandas"`) or a pyarrow.Table."""
+
+    def parse(response: httpx.Response) -> Any:
+        table = arrow_table(response.content)
+        return table.to_pandas() if as_ == "pandas" else table
+
+    return Request(export_call(from_=from_, to=to, model_version=model_version), parse)
+
+
+def export_call(
+    *, from_: Instant | None = None, to: Instant | None = None, model_version: str | None = None
+) -> Call:
+    """The export as an Arrow stream, for the clients to write batch by batch (`export_to`)."""
+    params = {**window(from_=from_, to=to, model_version=model_version), "format": "arrow"}
+    return Call("exportTrades", params=params)
+
+
+def export_total(response: httpx.Response) -> int:
+    """The rows the server counted when the export started."""
+    return int(response.headers.get(TOTAL_COUNT_HEADER, "0"))
+
+
+def manifest() -> Request[dict[str, Any]]:
+    return Request(Call("getExportManifest"), _json_object)
+
+
+def backfill(*, limit: int = 500, after_id: int = 0) -> Request[dict[str, Any]]:
+    call = Call("backfillSnapshots", params={"limit": limit, "after_id": after_id})
+    return Request(call, _json_object)
+
+
+def settle(expiry: date | str | None = None) -> Request[dict[str, Any]]:
+    return Request(Call("runSettlement", params={"expiry": expiry}), _json_object)
+
+
+def account(name: str = "default") -> Request[Account]:
+    return Request(Call("getAccount", path_values={"account": name}), _model(Account))
+
+
+def set_capital(name: str, capital: Decimal | int | str) -> Request[Account]:
+    call = Call("setAccountCapital", path_values={"account": name},
+                body={"capital": str(capital)})  # fmt: skip
+    return Request(call, _model(Account))
+
+
+def margin(
+    legs: list[dict[str, Any]], *, account: str = "default", as_of: Instant | None = None
+) -> Request[dict[str, Any]]:
+    """`POST /v1/margins`: legs `{"symbol", "side", "lots"}`; the basket with the account's
+    positions (`margin`, `span`, `exposure`, `premium`, `worst_scenario`) and alone (`basket`)."""
+    body = body_of(account=account, as_of=as_of, legs=[dict(leg) for leg in legs])
+    return Request(Call("checkMargin", body=body), _json_object)
+
+
+@dataclass(frozen=True)
+class Pages(Generic[M]):
+    """A listing fetched page by page: the next page's call from the last page's answer."""
+
+    operation: str
+    params: Mapping[str, Any]
+    model: type[M]
+    size: int = PAGE_SIZE
+
+    def call(self, offset: int) -> Call:
+        return Call(self.operation, params={**self.params, "limit": self.size, "offset": offset})
+
+    def read(self, response: httpx.Response, offset: int) -> tuple[list[M], int | None]:
+        """The page's records and the next page's offset (None after the last page)."""
+        page = response.json()
+        items = [self.model.parse(item) for item in page["items"]]
+        following = offset + len(items)
+        return items, (following if items and following < page["total"] else None)
+
+
+def list_positions(
+    *,
+    status: str | None = None,
+    underlying: str | None = None,
+    model_version: str | None = None,
+    from_: Instant | None = None,
+    to: Instant | None = None,
+    page_size: int = PAGE_SIZE,
+) -> Pages[Position]:
+    params = window(from_=from_, to=to, underlying=underlying, model_version=model_version)
+    return Pages("listPositions", {**params, "status": status}, Position, page_size)
+
+
+def list_trades(
+    *,
+    underlying: str | None = None,
+    model_version: str | None = None,
+    from_: Instant | None = None,
+    to: Instant | None = None,
+    page_size: int = PAGE_SIZE,
+) -> Pages[Trade]:
+    params = window(from_=from_, to=to, underlying=underlying, model_version=model_version)
+    return Pages("listTrades", params, Trade, page_size)
 
 
 def window(

@@ -1,38 +1,56 @@
 """`Optrade` and `AsyncOptrade`: the platform's operations as methods.
 
-with Optrade(api_key="...") as optrade:          # local ports 8000 / 8001 / 8003
-    position = optrade.open(symbol="NIFTY06JAN2626000CE", side="BUY", lots=2, ml_score=0.8,
+with Optrade() as optrade:      # URLs and API key from OPTRADE_* / the ports / ./.env
+    atm = optrade.atm_symbols("NIFTY")      # the nearest expiry's at-the-money call and put
+    position = optrade.open(symbol=atm.ce, side="BUY", lots=2, ml_score=0.8,
                             model_version="v1", model_hash="9f2c4e1a", features={"rsi": 61})
     optrade.close(position.id, lots=1, reason="target")
     for trade in optrade.trades(model_version="v1"):
         print(trade.symbol, trade.pnl)
+
+Both clients share one implementation: every method builds its request and parses its answer in
+`optrade_client.calls`; a class only sends (sync or awaited), with the one retry rule of
+`_transport.after_try`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import date
-from typing import Any, Unpack
+from decimal import Decimal
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
 from optrade_client import calls
 from optrade_client._transport import (
-    RETRY_STATUSES,
     Attempts,
     RetryPolicy,
-    give_up,
+    after_try,
     raise_for_problem,
-    retry_after_seconds,
     service_urls,
 )
-from optrade_client.calls import Call, CloseFields, Instant, OrderFields
-from optrade_client.export import ExportProgress, arrow_table, write_stream
+from optrade_client.calls import (
+    Call,
+    CloseFields,
+    ExitFields,
+    Instant,
+    Model,
+    OrderFields,
+    Pages,
+    Request,
+)
+from optrade_client.config import load_connection
+from optrade_client.export import ExportProgress, write_stream
 from optrade_client.models import (
+    Account,
+    AtmSymbols,
     Chain,
     CloseResult,
+    Order,
     Position,
     QualityRun,
     QualityStatus,
@@ -40,8 +58,10 @@ from optrade_client.models import (
     Trade,
 )
 
-PAGE_SIZE = 200
-TOTAL_COUNT_HEADER = "X-Total-Count"
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+PAGE_SIZE = calls.PAGE_SIZE
+_END = object()
 
 
 class _Base:
@@ -53,9 +73,13 @@ class _Base:
         timeout: float = 15.0,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self.urls = service_urls(base_url)
+        """Unset URLs and key come from the environment and `./.env` (`optrade_client.config`,
+        the same loader as the CLI's)."""
+        connection = load_connection()
+        self.urls = service_urls(base_url, connection.urls)
         self.retry = retry or RetryPolicy()
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        key = api_key or connection.api_key
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._timeout = timeout
 
     def _url(self, call: Call) -> str:
@@ -101,42 +125,73 @@ class Optrade(_Base):
         args = self._request_args(call)  # one Idempotency-Key for every try of this call
         attempts = Attempts(self.retry)
         while True:
-            retry_after = None
             try:
-                response = self._http.request(**args)
+                outcome: httpx.Response | httpx.TransportError = self._http.request(**args)
             except httpx.TransportError as exc:
-                last: httpx.Response | Exception = exc
-            else:
-                if response.status_code not in RETRY_STATUSES:
-                    raise_for_problem(response)
-                    return response
-                last, retry_after = response, retry_after_seconds(response)
-            delay = attempts.next_delay(retry_after)
+                outcome = exc
+            delay = after_try(attempts, outcome, args["url"])
             if delay is None:
-                raise give_up(last)
+                assert isinstance(outcome, httpx.Response)
+                return outcome
             time.sleep(delay)
+
+    def run(self, request: Request[T]) -> T:
+        """Send a request of `optrade_client.calls` and parse its answer."""
+        return request.parse(self.send(request.call))
+
+    def _pages(self, pages: Pages[M]) -> Iterator[M]:
+        offset: int | None = 0
+        while offset is not None:
+            items, following = pages.read(self.send(pages.call(offset)), offset)
+            yield from items
+            offset = following
 
     # --- orders and positions ------------------------------------------------------------------
 
-    def open(self, **order: Unpack[OrderFields]) -> Position:
-        """Open a paper position; see `calls.place_order` for the fields."""
-        return Position.parse(self.send(calls.place_order(**order)).json())
+    def open(self, **order: Unpack[OrderFields]) -> Order:
+        """Place an order; a MARKET order fills at once: its `position` (and `position_id`) is
+        what it opened. See `calls.place_order` for the fields."""
+        return self.run(calls.place_order(**order))
 
     def close(self, position_id: int, **close: Unpack[CloseFields]) -> CloseResult:
         """Close all of a position, or `lots` / `units` of it."""
-        return CloseResult.parse(self.send(calls.close_position(position_id, **close)).json())
+        return self.run(calls.close_position(position_id, **close))
+
+    def cancel(self, order_id: int) -> Order:
+        """Cancel an order that waits for the market (open, trigger_pending)."""
+        return self.run(calls.cancel_order(order_id))
+
+    def modify(
+        self,
+        order_id: int,
+        *,
+        price: Decimal | float | str | None = None,
+        trigger_price: Decimal | float | str | None = None,
+        lots: int | None = None,
+    ) -> Order:
+        """Change a waiting order's price, trigger_price or lots."""
+        return self.run(
+            calls.modify_order(order_id, price=price, trigger_price=trigger_price, lots=lots)
+        )
+
+    def set_exits(self, position_id: int, **exits: Unpack[ExitFields]) -> Position:
+        """Replace a position's exits (stop_loss, target, trailing_stop, exit_at)."""
+        return self.run(calls.set_exits(position_id, **exits))
+
+    def advance(self, until: Instant) -> dict[str, Any]:
+        """Walk the replayed market up to `until` (fills, exits, expiries, settlements)."""
+        return self.run(calls.advance(until))
 
     def position(self, position_id: int) -> Position:
-        call = Call("getPosition", path_values={"position_id": position_id})
-        return Position.parse(self.send(call).json())
+        return self.run(calls.get_position(position_id))
 
-    def order(self, order_id: int | None = None, *, client_order_id: str | None = None) -> Position:
-        """An order (the position it opened) by id or by your client_order_id."""
-        if order_id is not None:
-            call = Call("getOrder", path_values={"order_id": order_id})
-        else:
-            call = Call("getOrderByClientOrderId", params={"client_order_id": client_order_id})
-        return Position.parse(self.send(call).json())
+    def order(self, order_id: int | None = None, *, client_order_id: str | None = None) -> Order:
+        """An order (with its position) by id or by your client_order_id."""
+        return self.run(calls.get_order(order_id, client_order_id))
+
+    def orders(self, *, status: str | None = None, page_size: int = PAGE_SIZE) -> Iterator[Order]:
+        """Every order, newest first (optionally of one status), fetched page by page."""
+        yield from self._pages(calls.list_orders(status=status, page_size=page_size))
 
     def positions(
         self,
@@ -149,10 +204,10 @@ class Optrade(_Base):
         page_size: int = PAGE_SIZE,
     ) -> Iterator[Position]:
         """Every matching position, newest first, fetched page by page."""
-        params = calls.window(
-            from_=from_, to=to, underlying=underlying, model_version=model_version
-        )
-        yield from self._pages("listPositions", {**params, "status": status}, Position, page_size)
+        yield from self._pages(calls.list_positions(
+            status=status, underlying=underlying, model_version=model_version, from_=from_,
+            to=to, page_size=page_size,
+        ))  # fmt: skip
 
     def trades(
         self,
@@ -164,22 +219,10 @@ class Optrade(_Base):
         page_size: int = PAGE_SIZE,
     ) -> Iterator[Trade]:
         """Every matching closed trade, newest first, fetched page by page."""
-        params = calls.window(
-            from_=from_, to=to, underlying=underlying, model_version=model_version
-        )
-        yield from self._pages("listTrades", params, Trade, page_size)
-
-    def _pages(
-        self, operation: str, params: dict[str, Any], model: Any, size: int
-    ) -> Iterator[Any]:
-        offset = 0
-        while True:
-            call = Call(operation, params={**params, "limit": size, "offset": offset})
-            page = self.send(call).json()
-            yield from (model.parse(item) for item in page["items"])
-            offset += len(page["items"])
-            if not page["items"] or offset >= page["total"]:
-                return
+        yield from self._pages(calls.list_trades(
+            underlying=underlying, model_version=model_version, from_=from_, to=to,
+            page_size=page_size,
+        ))  # fmt: skip
 
     # --- market data ---------------------------------------------------------------------------
 
@@ -192,36 +235,33 @@ class Optrade(_Base):
         expiry: date | str | None = None,
         as_of: Instant | None = None,
     ) -> Quote:
-        params = {"strike": strike, "option_type": option_type, "expiry": expiry, "as_of": as_of}
-        call = Call("getQuote", path_values={"underlying": underlying}, params=params)
-        return Quote.parse(self.send(call).json())
+        return self.run(calls.get_quote(
+            underlying, strike=strike, option_type=option_type, expiry=expiry, as_of=as_of
+        ))  # fmt: skip
 
     def chain(
         self, underlying: str, *, expiry: date | str | None = None, as_of: Instant | None = None
     ) -> Chain:
-        params = {"expiry": expiry, "as_of": as_of}
-        call = Call("getChain", path_values={"underlying": underlying}, params=params)
-        return Chain.parse(self.send(call).json())
+        return self.run(calls.get_chain(underlying, expiry=expiry, as_of=as_of))
+
+    def atm_symbols(
+        self, underlying: str, *, expiry: date | str | None = None, as_of: Instant | None = None
+    ) -> AtmSymbols:
+        """The at-the-money call and put symbols of the nearest (or the given) expiry."""
+        return self.run(calls.atm_symbols(underlying, expiry=expiry, as_of=as_of))
 
     # --- quality -------------------------------------------------------------------------------
 
     def quality_status(self) -> QualityStatus:
-        return QualityStatus.parse(self.send(Call("getQualityStatus")).json())
+        return self.run(calls.quality_status())
 
     def run_quality_check(self, lookback_days: int = 1) -> QualityRun:
         """Run the checks now over the last `lookback_days` days and return the stored run."""
-        call = Call("runQualityCheck", params={"lookback_days": lookback_days})
-        return QualityRun.parse(self.send(call).json())
+        return self.run(calls.run_quality_check(lookback_days))
 
     def quality_report(self, run_id: int) -> str:
         """The text report of a stored run."""
-        response = self._http.get(
-            f"{self.urls['quality']}/quality/runs/{run_id}",
-            params={"format": "text"},
-            headers=self._headers,
-        )
-        raise_for_problem(response)
-        return response.text
+        return self.run(calls.quality_report(run_id))
 
     # --- ML data and operations ----------------------------------------------------------------
 
@@ -234,12 +274,9 @@ class Optrade(_Base):
         as_: str = "pandas",
     ) -> Any:
         """The training export as a pandas.DataFrame (`as_="pandas"`) or pyarrow.Table."""
-        params = {
-            **calls.window(from_=from_, to=to, model_version=model_version),
-            "format": "arrow",
-        }
-        table = arrow_table(self.send(Call("exportTrades", params=params)).content)
-        return table.to_pandas() if as_ == "pandas" else table
+        return self.run(
+            calls.export_table(from_=from_, to=to, model_version=model_version, as_=as_)
+        )
 
     def export_to(
         self,
@@ -252,37 +289,49 @@ class Optrade(_Base):
         progress: Callable[[ExportProgress], None] | None = None,
     ) -> ExportProgress:
         """Stream the export into a Parquet or CSV file, reporting rows written of the total."""
-        params = {
-            **calls.window(from_=from_, to=to, model_version=model_version),
-            "format": "arrow",
-        }
-        call = Call("exportTrades", params=params)
+        call = calls.export_call(from_=from_, to=to, model_version=model_version)
         with self._http.stream(**self._request_args(call)) as response:
             if response.status_code >= 400:
                 response.read()
                 raise_for_problem(response)
-            total = int(response.headers.get(TOTAL_COUNT_HEADER, "0"))
+            total = calls.export_total(response)
             return write_stream(response.iter_bytes(), path, format, total, progress)
 
     def manifest(self) -> dict[str, Any]:
         """Each export column's role (`feature`, `label`, ...), from the order service."""
-        result: dict[str, Any] = self.send(Call("getExportManifest")).json()
-        return result
+        return self.run(calls.manifest())
 
     def backfill(self, *, limit: int = 500, after_id: int = 0) -> dict[str, Any]:
         """Repair missing snapshots of at most `limit` trades after `after_id`."""
-        call = Call("backfillSnapshots", params={"limit": limit, "after_id": after_id})
-        result: dict[str, Any] = self.send(call).json()
-        return result
+        return self.run(calls.backfill(limit=limit, after_id=after_id))
 
     def settle(self, expiry: date | str | None = None) -> dict[str, Any]:
         """Settle open positions of an expiry at the official close (order service)."""
-        result: dict[str, Any] = self.send(Call("runSettlement", params={"expiry": expiry})).json()
-        return result
+        return self.run(calls.settle(expiry))
+
+    def account(self, name: str = "default") -> Account:
+        """An account's funds page (capital, cash, used margin, available, P&L, equity)."""
+        return self.run(calls.account(name))
+
+    def set_capital(self, name: str, capital: Decimal | int | str) -> Account:
+        """Set an account's starting capital (rupees); answers its page."""
+        return self.run(calls.set_capital(name, capital))
+
+    def margin(
+        self,
+        legs: list[dict[str, Any]],
+        *,
+        account: str = "default",
+        as_of: Instant | None = None,
+    ) -> dict[str, Any]:
+        """The margin of a basket of `{"symbol", "side", "lots"}` legs with the account's open
+        positions and alone, before you send it."""
+        return self.run(calls.margin(legs, account=account, as_of=as_of))
 
 
 class AsyncOptrade(_Base):
-    """The asyncio twin of `Optrade` (same methods, awaited; listings are async iterators)."""
+    """The asyncio twin of `Optrade`: the same methods over the same `calls`, awaited;
+    listings are async iterators."""
 
     def __init__(
         self,
@@ -303,6 +352,7 @@ class AsyncOptrade(_Base):
         await self.disconnect()
 
     async def disconnect(self) -> None:
+        """Close the connection pool."""
         await self._http.aclose()
 
     async def send(self, call: Call) -> httpx.Response:
@@ -310,76 +360,233 @@ class AsyncOptrade(_Base):
         args = self._request_args(call)
         attempts = Attempts(self.retry)
         while True:
-            retry_after = None
             try:
-                response = await self._http.request(**args)
+                outcome: httpx.Response | httpx.TransportError = await self._http.request(**args)
             except httpx.TransportError as exc:
-                last: httpx.Response | Exception = exc
-            else:
-                if response.status_code not in RETRY_STATUSES:
-                    raise_for_problem(response)
-                    return response
-                last, retry_after = response, retry_after_seconds(response)
-            delay = attempts.next_delay(retry_after)
+                outcome = exc
+            delay = after_try(attempts, outcome, args["url"])
             if delay is None:
-                raise give_up(last)
+                assert isinstance(outcome, httpx.Response)
+                return outcome
             await asyncio.sleep(delay)
 
-    async def open(self, **order: Unpack[OrderFields]) -> Position:
-        return Position.parse((await self.send(calls.place_order(**order))).json())
+    async def run(self, request: Request[T]) -> T:
+        """Send a request of `optrade_client.calls` and parse its answer."""
+        return request.parse(await self.send(request.call))
+
+    async def _pages(self, pages: Pages[M]) -> AsyncIterator[M]:
+        offset: int | None = 0
+        while offset is not None:
+            items, following = pages.read(await self.send(pages.call(offset)), offset)
+            for item in items:
+                yield item
+            offset = following
+
+    async def open(self, **order: Unpack[OrderFields]) -> Order:
+        """Place an order; a MARKET order fills at once: its `position` (and `position_id`) is
+        what it opened. See `calls.place_order` for the fields."""
+        return await self.run(calls.place_order(**order))
 
     async def close(self, position_id: int, **close: Unpack[CloseFields]) -> CloseResult:
-        response = await self.send(calls.close_position(position_id, **close))
-        return CloseResult.parse(response.json())
+        """Close all of a position, or `lots` / `units` of it."""
+        return await self.run(calls.close_position(position_id, **close))
+
+    async def cancel(self, order_id: int) -> Order:
+        """Cancel an order that waits for the market (open, trigger_pending)."""
+        return await self.run(calls.cancel_order(order_id))
+
+    async def modify(
+        self,
+        order_id: int,
+        *,
+        price: Decimal | float | str | None = None,
+        trigger_price: Decimal | float | str | None = None,
+        lots: int | None = None,
+    ) -> Order:
+        """Change a waiting order's price, trigger_price or lots."""
+        return await self.run(
+            calls.modify_order(order_id, price=price, trigger_price=trigger_price, lots=lots)
+        )
+
+    async def set_exits(self, position_id: int, **exits: Unpack[ExitFields]) -> Position:
+        """Replace a position's exits (stop_loss, target, trailing_stop, exit_at)."""
+        return await self.run(calls.set_exits(position_id, **exits))
+
+    async def advance(self, until: Instant) -> dict[str, Any]:
+        """Walk the replayed market up to `until` (fills, exits, expiries, settlements)."""
+        return await self.run(calls.advance(until))
 
     async def position(self, position_id: int) -> Position:
-        call = Call("getPosition", path_values={"position_id": position_id})
-        return Position.parse((await self.send(call)).json())
+        return await self.run(calls.get_position(position_id))
 
-    async def positions(self, **filters: Any) -> AsyncIterator[Position]:
-        async for item in self._pages("listPositions", filters, Position):
+    async def order(
+        self, order_id: int | None = None, *, client_order_id: str | None = None
+    ) -> Order:
+        """An order (with its position) by id or by your client_order_id."""
+        return await self.run(calls.get_order(order_id, client_order_id))
+
+    async def orders(
+        self, *, status: str | None = None, page_size: int = PAGE_SIZE
+    ) -> AsyncIterator[Order]:
+        """Every order, newest first (optionally of one status), fetched page by page."""
+        async for item in self._pages(calls.list_orders(status=status, page_size=page_size)):
             yield item
 
-    async def trades(self, **filters: Any) -> AsyncIterator[Trade]:
-        async for item in self._pages("listTrades", filters, Trade):
+    async def positions(
+        self,
+        *,
+        status: str | None = None,
+        underlying: str | None = None,
+        model_version: str | None = None,
+        from_: Instant | None = None,
+        to: Instant | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> AsyncIterator[Position]:
+        """Every matching position, newest first, fetched page by page."""
+        async for item in self._pages(calls.list_positions(
+            status=status, underlying=underlying, model_version=model_version, from_=from_,
+            to=to, page_size=page_size,
+        )):  # fmt: skip
             yield item
 
-    async def _pages(
-        self, operation: str, filters: dict[str, Any], model: Any
-    ) -> AsyncIterator[Any]:
-        size = filters.pop("page_size", PAGE_SIZE)
-        status = filters.pop("status", None)
-        params = {**calls.window(**{"from_": None, "to": None, **filters}), "status": status}
-        offset = 0
-        while True:
-            call = Call(operation, params={**params, "limit": size, "offset": offset})
-            page = (await self.send(call)).json()
-            for item in page["items"]:
-                yield model.parse(item)
-            offset += len(page["items"])
-            if not page["items"] or offset >= page["total"]:
-                return
+    async def trades(
+        self,
+        *,
+        underlying: str | None = None,
+        model_version: str | None = None,
+        from_: Instant | None = None,
+        to: Instant | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> AsyncIterator[Trade]:
+        """Every matching closed trade, newest first, fetched page by page."""
+        async for item in self._pages(calls.list_trades(
+            underlying=underlying, model_version=model_version, from_=from_, to=to,
+            page_size=page_size,
+        )):  # fmt: skip
+            yield item
 
-    async def quote(self, underlying: str, **params: Any) -> Quote:
-        call = Call("getQuote", path_values={"underlying": underlying}, params=params)
-        return Quote.parse((await self.send(call)).json())
+    async def quote(
+        self,
+        underlying: str,
+        *,
+        strike: float,
+        option_type: str,
+        expiry: date | str | None = None,
+        as_of: Instant | None = None,
+    ) -> Quote:
+        return await self.run(calls.get_quote(
+            underlying, strike=strike, option_type=option_type, expiry=expiry, as_of=as_of
+        ))  # fmt: skip
 
-    async def chain(self, underlying: str, **params: Any) -> Chain:
-        call = Call("getChain", path_values={"underlying": underlying}, params=params)
-        return Chain.parse((await self.send(call)).json())
+    async def chain(
+        self, underlying: str, *, expiry: date | str | None = None, as_of: Instant | None = None
+    ) -> Chain:
+        return await self.run(calls.get_chain(underlying, expiry=expiry, as_of=as_of))
+
+    async def atm_symbols(
+        self, underlying: str, *, expiry: date | str | None = None, as_of: Instant | None = None
+    ) -> AtmSymbols:
+        """The at-the-money call and put symbols of the nearest (or the given) expiry."""
+        return await self.run(calls.atm_symbols(underlying, expiry=expiry, as_of=as_of))
 
     async def quality_status(self) -> QualityStatus:
-        return QualityStatus.parse((await self.send(Call("getQualityStatus"))).json())
+        return await self.run(calls.quality_status())
 
     async def run_quality_check(self, lookback_days: int = 1) -> QualityRun:
-        call = Call("runQualityCheck", params={"lookback_days": lookback_days})
-        return QualityRun.parse((await self.send(call)).json())
+        """Run the checks now over the last `lookback_days` days and return the stored run."""
+        return await self.run(calls.run_quality_check(lookback_days))
 
-    async def export(self, *, as_: str = "pandas", **window: Any) -> Any:
-        params = {**calls.window(**{"from_": None, "to": None, **window}), "format": "arrow"}
-        table = arrow_table((await self.send(Call("exportTrades", params=params))).content)
-        return table.to_pandas() if as_ == "pandas" else table
+    async def quality_report(self, run_id: int) -> str:
+        """The text report of a stored run."""
+        return await self.run(calls.quality_report(run_id))
+
+    async def export(
+        self,
+        *,
+        from_: Instant | None = None,
+        to: Instant | None = None,
+        model_version: str | None = None,
+        as_: str = "pandas",
+    ) -> Any:
+        """The training export as a pandas.DataFrame (`as_="pandas"`) or pyarrow.Table."""
+        request = calls.export_table(from_=from_, to=to, model_version=model_version, as_=as_)
+        return await self.run(request)
+
+    async def export_to(
+        self,
+        path: str,
+        *,
+        format: str = "parquet",
+        from_: Instant | None = None,
+        to: Instant | None = None,
+        model_version: str | None = None,
+        progress: Callable[[ExportProgress], None] | None = None,
+    ) -> ExportProgress:
+        """Stream the export into a Parquet or CSV file, reporting rows written of the total.
+
+        The body's chunks pass through a small queue to the same writer `Optrade` uses, which
+        runs in a thread so the event loop keeps serving."""
+        call = calls.export_call(from_=from_, to=to, model_version=model_version)
+        async with self._http.stream(**self._request_args(call)) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise_for_problem(response)
+            total = calls.export_total(response)
+            chunks: queue.Queue[Any] = queue.Queue(maxsize=16)
+
+            def received() -> Iterator[bytes]:
+                while (chunk := chunks.get()) is not _END:
+                    yield chunk
+
+            writing = asyncio.ensure_future(
+                asyncio.to_thread(write_stream, received(), path, format, total, progress)
+            )
+
+            async def hand_over(chunk: object) -> bool:
+                """Queue a chunk for the writer; False when the writer has stopped."""
+                while not writing.done():
+                    try:
+                        chunks.put_nowait(chunk)
+                        return True
+                    except queue.Full:
+                        await asyncio.sleep(0.005)
+                return False
+
+            try:
+                async for chunk in response.aiter_bytes():
+                    if not await hand_over(chunk):
+                        break
+            finally:
+                await hand_over(_END)
+            return await writing
 
     async def manifest(self) -> dict[str, Any]:
-        result: dict[str, Any] = (await self.send(Call("getExportManifest"))).json()
-        return result
+        """Each export column's role (`feature`, `label`, ...), from the order service."""
+        return await self.run(calls.manifest())
+
+    async def backfill(self, *, limit: int = 500, after_id: int = 0) -> dict[str, Any]:
+        """Repair missing snapshots of at most `limit` trades after `after_id`."""
+        return await self.run(calls.backfill(limit=limit, after_id=after_id))
+
+    async def settle(self, expiry: date | str | None = None) -> dict[str, Any]:
+        """Settle open positions of an expiry at the official close (order service)."""
+        return await self.run(calls.settle(expiry))
+
+    async def account(self, name: str = "default") -> Account:
+        """An account's funds page (capital, cash, used margin, available, P&L, equity)."""
+        return await self.run(calls.account(name))
+
+    async def set_capital(self, name: str, capital: Decimal | int | str) -> Account:
+        """Set an account's starting capital (rupees); answers its page."""
+        return await self.run(calls.set_capital(name, capital))
+
+    async def margin(
+        self,
+        legs: list[dict[str, Any]],
+        *,
+        account: str = "default",
+        as_of: Instant | None = None,
+    ) -> dict[str, Any]:
+        """The margin of a basket of `{"symbol", "side", "lots"}` legs with the account's open
+        positions and alone, before you send it."""
+        return await self.run(calls.margin(legs, account=account, as_of=as_of))

@@ -19,7 +19,12 @@ class OptradeError(Exception):
 
 
 class ServerUnreachable(OptradeError):
-    """No answer from the service (connection refused, reset or timed out) within the budget."""
+    """No answer from the service (connection refused, reset or timed out) within the budget;
+    `url` is the address that was tried."""
+
+    def __init__(self, message: str, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from quality_service.schedule import DAILY_RUN_AT, SETTLEMENT_AT
+from quality_service.schedule import DAILY_RUN_AT
 from quality_service.settings import CelerySettings, get_quality_settings
 
 TIMEZONE = "Asia/Kolkata"
@@ -29,7 +29,6 @@ RUN_MANUAL_TASK = "quality.run_manual"
 CATCH_UP_TASK = "quality.catch_up"
 CHECK_TASKS = (RUN_SCHEDULED_TASK, RUN_MANUAL_TASK, CATCH_UP_TASK)
 BEAT_SCHEDULER = "quality_service.beat.LockedScheduler"
-SETTLEMENT_TASK = "quality.settle_expiries"
 TRAINING_TASK = "quality.train_due"
 
 
@@ -40,15 +39,6 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "schedule": crontab(
                 hour=DAILY_RUN_AT.hour,
                 minute=DAILY_RUN_AT.minute,
-                day_of_week=DAILY_RUN_WEEKDAYS,
-            ),
-        },
-        # The order service settles every position whose expiry has passed (idempotent).
-        "expiry-settlement": {
-            "task": SETTLEMENT_TASK,
-            "schedule": crontab(
-                hour=SETTLEMENT_AT.hour,
-                minute=SETTLEMENT_AT.minute,
                 day_of_week=DAILY_RUN_WEEKDAYS,
             ),
         },
@@ -74,7 +64,6 @@ def time_limits(settings: CelerySettings) -> dict[str, dict[str, int]]:
         "soft_time_limit": settings.backfill_soft_time_limit_seconds,
         "time_limit": settings.backfill_time_limit_seconds,
     }
-    # The settlement is one HTTP call to the order service, bounded like a backfill batch.
     # Training: the export and the command (stopped at QUALITY_TRAINING_TIMEOUT_SECONDS).
     training = {
         "soft_time_limit": settings.training_soft_time_limit_seconds,
@@ -82,7 +71,6 @@ def time_limits(settings: CelerySettings) -> dict[str, dict[str, int]]:
     }
     return {name: dict(check) for name in CHECK_TASKS} | {
         BACKFILL_TASK: backfill,
-        SETTLEMENT_TASK: dict(backfill),
         TRAINING_TASK: training,
     }
 

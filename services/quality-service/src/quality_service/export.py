@@ -23,7 +23,7 @@ from fastapi.responses import Response
 from sqlalchemy import Connection, select
 
 from optrade.db.models import QualityRun
-from optrade.errors import Conflict, DomainError
+from optrade.errors import Conflict, Unsupported
 from quality_service.schemas import RunDetails
 from quality_service.scope import TRADE, count_ids, in_ranges
 
@@ -35,10 +35,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-class ParquetNotInstalled(DomainError):
+class ParquetNotInstalled(Unsupported):
     """Parquet was asked of an image built without the `parquet` extra (pyarrow)."""
 
-    status_code = 501
     type = "not_installed"
 
 

@@ -132,7 +132,10 @@ def unavailable_reason(metric: Metric, positions: Positions) -> str | None:
     missing = [name for name in metric.needs if name not in positions.arrays()]
     if not missing:
         return None
-    return f"{metric.name} needs {', '.join(missing)} per position, which trades do not record yet"
+    return (
+        f"{metric.name} needs {', '.join(missing)} per position, which not every trade compared "
+        "records (trades stored before margins were recorded)"
+    )
 
 
 # --- point figures ------------------------------------------------------------------------------

@@ -94,6 +94,10 @@ def _per_position(window: TradeWindow, include: Collection[Doubtful], dialect: s
             func.count(when(1, and_(included, TRADE.c.net_pnl.is_(None)))).label("uncharged"),
             func.sum(when(premium)).label("premium"),
             func.sum(when(_holding_seconds(dialect))).label("holding"),
+            func.sum(when(TRADE.c.margin_blocked)).label("margin"),  # issue 22
+            func.count(when(1, and_(included, TRADE.c.margin_blocked.is_(None)))).label(
+                "unmargined"
+            ),
             func.count(when(1, and_(included, complete))).label("complete"),
             func.count(when(1, doubtful[Doubtful.CLIENT])).label("client"),
             func.count(when(1, doubtful[Doubtful.MISSING])).label("missing"),
@@ -118,6 +122,8 @@ def performance_query(window: TradeWindow, dialect: str, include: Collection[Dou
         func.sum(p.uncharged).label("uncharged"),
         func.sum(p.premium).label("premium"),
         func.sum(p.holding).label("holding"),
+        func.sum(p.margin).label("margin_blocked"),
+        func.sum(p.unmargined).label("unmargined"),
         func.sum(p.complete).label("complete_trades"),
         func.sum(p.client).label("client_exit_trades"),
         func.sum(p.missing).label("missing_exit_trades"),
@@ -158,6 +164,7 @@ def _row_performance(row: Any) -> ModelPerformance:
         completeness=_ratio(row.complete_trades, trades),
         client_exit_trades=int(row.client_exit_trades or 0),
         missing_exit_trades=int(row.missing_exit_trades or 0),
+        **_margin_figures(row, net),
     )
 
 
@@ -173,22 +180,38 @@ def positions_query(
     window: TradeWindow, dialect: str, key: tuple[str | None, str | None] | None,
     include: Collection[Doubtful] = (),
 ) -> Any:  # fmt: skip
-    """One model's counted positions, by id: score, net outcome (gross where uncharged), premium.
+    """One model's counted positions, by id: score, net outcome (gross where uncharged), premium,
+    margin blocked and how many of its closes lack it.
 
     `key` None: every position of the window (its `model_version` names one version, any hash)."""
     p = _per_position(window, include, dialect).c
     model = [] if key is None else [_is(p.model_version, key[0]), _is(p.model_hash, key[1])]
-    return select(p.score, p.outcome, p.premium).where(*model, p.trades > 0).order_by(p.position_id)
+    columns = (p.score, p.outcome, p.premium, p.margin, p.unmargined)
+    return select(*columns).where(*model, p.trades > 0).order_by(p.position_id)
 
 
 def model_positions(
     connection: Any, window: TradeWindow, key: tuple[str | None, str | None] | None,
     include: Collection[Doubtful] = (),
 ) -> Positions:  # fmt: skip
-    """The arrays `evaluation` works on; the database sums each position's closes."""
+    """The arrays `evaluation` works on; the database sums each position's closes. The margin
+    array is there only when every counted close recorded its margin blocked."""
     rows = connection.execute(positions_query(window, connection.dialect.name, key, include)).all()
-    table = np.array(rows, dtype=np.float64).reshape(-1, 3)  # NULL score -> NaN
-    return Positions(score=table[:, 0], net=table[:, 1], premium=table[:, 2])
+    table = np.array(rows, dtype=np.float64).reshape(-1, 5)  # NULL score -> NaN
+    margined = len(table) > 0 and not table[:, 4].any()
+    margin = table[:, 3] if margined else None
+    return Positions(score=table[:, 0], net=table[:, 1], premium=table[:, 2], margin=margin)
+
+
+def _margin_figures(row: Any, net: Decimal | None) -> dict[str, Any]:
+    """Σ margin_blocked and net_pnl / it, when every counted trade has its margin label."""
+    if int(row.unmargined or 0) or not row.margin_blocked:
+        return {"margin_blocked": None, "return_on_margin": None}
+    blocked = _money(row.margin_blocked)
+    return {
+        "margin_blocked": blocked,
+        "return_on_margin": _ratio(net, blocked) if net is not None else None,
+    }
 
 
 def model_performance(
