@@ -65,6 +65,8 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     "checkMargin": ("order", "POST", "/v1/margins"),
     "exportQualityRunTrades": ("quality", "GET", "/quality/runs/{run_id}/trades"),
     "listInstants": ("market-data", "GET", "/v1/replay/instants"),
+    "compareModels": ("order", "GET", "/v1/models/compare"),
+    "gateModel": ("order", "GET", "/v1/models/gate"),
 }
 # Every operation is called by its published, explicit operationId (the services' contract test
 # lists them); none is matched by path any more.
