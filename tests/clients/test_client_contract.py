@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from optrade_client import models
-from optrade_client.calls import BY_PATH_OPERATIONS, OPERATIONS
+from optrade_client.calls import OPERATIONS
 
 SERVICES = ("order", "market-data", "quality")
 # What the client sends as query parameters, per operation.
@@ -72,21 +72,6 @@ def test_each_operation_the_client_calls_is_documented_as_it_calls_it(
     assert operation_id in documented, f"{service} documents no {operation_id}"
     assert documented[operation_id][:2] == (method, path)
     parameters = {p["name"] for p in documented[operation_id][2].get("parameters", [])}
-    assert QUERY_PARAMETERS.get(operation_id, set()) <= parameters
-
-
-@pytest.mark.parametrize("operation_id", sorted(BY_PATH_OPERATIONS))
-def test_each_operation_the_client_calls_by_path_is_served_with_its_parameters(
-    documents: dict[str, dict[str, Any]], operation_id: str
-) -> None:
-    service, method, path = BY_PATH_OPERATIONS[operation_id]
-    by_path = {
-        (m.upper(), p): op
-        for p, item in documents[service]["paths"].items()
-        for m, op in item.items()
-    }
-    assert (method, path) in by_path, f"{service} does not serve {method} {path}"
-    parameters = {p["name"] for p in by_path[(method, path)].get("parameters", [])}
     assert QUERY_PARAMETERS.get(operation_id, set()) <= parameters
 
 

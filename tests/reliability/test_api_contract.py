@@ -59,6 +59,8 @@ OPERATION_IDS = {
         "GET /v1/trades/export/manifest": "getExportManifest",
         "POST /v1/trades/backfill": "backfillSnapshots",
         "GET /v1/models/performance": "getModelPerformance",
+        "GET /v1/models/compare": "compareModels",
+        "GET /v1/models/gate": "gateModel",
         "GET /models": "getModelsPage",
         "GET /v1/accounts/{account}": "getAccount",
         "PUT /v1/accounts/{account}": "setAccountCapital",

@@ -38,7 +38,8 @@ M = TypeVar("M", bound=Model)
 PAGE_SIZE = 200
 TOTAL_COUNT_HEADER = "X-Total-Count"
 
-# operationId -> (service, method, path template)
+# operationId -> (service, method, path template): every operation is called by its published,
+# explicit operationId (the services' contract test lists them all).
 OPERATIONS: dict[str, tuple[str, str, str]] = {
     "placeOrder": ("order", "POST", "/v1/orders"),
     "getOrder": ("order", "GET", "/v1/orders/{order_id}"),
@@ -68,9 +69,6 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     "compareModels": ("order", "GET", "/v1/models/compare"),
     "gateModel": ("order", "GET", "/v1/models/gate"),
 }
-# Every operation is called by its published, explicit operationId (the services' contract test
-# lists them); none is matched by path any more.
-BY_PATH_OPERATIONS: dict[str, tuple[str, str, str]] = {}
 MUTATING = frozenset({"placeOrder", "cancelOrder", "modifyOrder", "closePosition",
                       "setPositionExits", "advanceEngine", "backfillSnapshots", "runQualityCheck",
                       "runSettlement", "setAccountCapital"})  # fmt: skip
@@ -90,7 +88,7 @@ class Call:
 
     @property
     def spec(self) -> tuple[str, str, str]:
-        return OPERATIONS.get(self.operation) or BY_PATH_OPERATIONS[self.operation]
+        return OPERATIONS[self.operation]
 
     @property
     def service(self) -> str:
