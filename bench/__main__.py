@@ -5,7 +5,8 @@ Each benchmark module exposes `run() -> list[dict]`; a figure is a dict with `na
 `median`, `p10`, `p90`, `runs` and optionally `goal` (text) and `goal_met` (bool). Comparisons are
 ratios measured side by side in the same run, because these machines are shared and noisy.
 Run a subset with `make bench BENCH=greeks,quality`; `BENCH_QUICK=1` runs fewer, shorter rounds
-for a quick check and writes no report. The report lists every goal met or not, then
+for a quick check and writes no report; a subset replaces its modules' figures in the last report
+(each figure keeps the date it was measured on). The report lists every goal met or not, then
 bench/limits.md (what limits the goals not met, from a profile; written by hand);
 `python -m bench --report` writes it again from bench/results.json after limits.md changed.
 """
@@ -141,6 +142,21 @@ def _write_report(result: dict[str, Any]) -> None:
     print(f"\nwrote {REPORT_MD.relative_to(ROOT)} from the figures in {RESULTS_JSON.name}")
 
 
+def _merged(result: dict[str, Any], modules: set[str]) -> dict[str, Any]:
+    """The last full report with the figures of `modules` replaced by this run's (each figure
+    keeps the date it was measured on)."""
+    if not RESULTS_JSON.exists():
+        return result
+    earlier = json.loads(RESULTS_JSON.read_text())
+    for figure in earlier["figures"]:
+        figure.setdefault("measured", earlier["date"])
+    for figure in result["figures"]:
+        figure["measured"] = result["date"]
+    kept = [f for f in earlier["figures"] if f.get("module") not in modules]
+    return {**earlier, "date": result["date"], "figures": kept + result["figures"],
+            "failures": result["failures"]}  # fmt: skip
+
+
 def main() -> int:
     if sys.argv[1:] == ["--report"]:  # re-render from bench/results.json (limits.md edited)
         _write_report(json.loads(RESULTS_JSON.read_text()))
@@ -174,7 +190,9 @@ def main() -> int:
         "figures": figures,
         "failures": failures,
     }
-    if selected is None and not QUICK:
+    if not QUICK:
+        if selected is not None:  # a subset replaces its modules' figures in the last report
+            result = _merged(result, {f["module"] for f in figures})
         RESULTS_JSON.write_text(json.dumps(result, indent=2, default=str) + "\n")
         _write_report(result)
     print("\n".join(_table(figures)))
