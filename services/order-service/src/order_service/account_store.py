@@ -168,14 +168,14 @@ class AccountReads:
         async with self.engine.begin() as connection:
             await connection.execute(statement)
 
-    async def account_totals(self, account: str) -> AccountTotals:
+    async def account_totals(self, account: str, *, greeks: bool = True) -> AccountTotals:
         """The funds page's sums over the account's trades and positions (three statements in one
-        read-only connection)."""
+        read-only connection; two without the Greeks, as the funds check reads them)."""
         params = {"p_account": account}
         async with self.reading() as connection:
             realized, trade_charges = (await connection.execute(_TRADE_TOTALS, params)).one()
             position_row = (await connection.execute(_POSITION_TOTALS, params)).one()
-            greek_rows = (await connection.execute(_GREEKS, params)).all()
+            greek_rows = (await connection.execute(_GREEKS, params)).all() if greeks else []
         entry_charges, paid, received, unrealized, open_count, unmarked = position_row
         return AccountTotals(
             realized=_money(realized),
@@ -188,6 +188,19 @@ class AccountReads:
             unmarked=int(unmarked),
             greeks={str(row[0]): GreekTotals(*(float(v) for v in row[1:])) for row in greek_rows},
         )
+
+    async def open_positions_on_shorted_underlyings(self, account: str) -> list[PositionRecord]:
+        """The account's open positions on the underlyings where it holds a short: the only
+        ones that block margin (a book of longs alone blocks none: its SPAN is 0)."""
+        shorted = select(_POSITION.c.underlying).where(
+            _POSITION.c.account == account, _OPEN, _POSITION.c.side == Side.SELL.value
+        )
+        query = select(_POSITION).where(
+            _POSITION.c.account == account, _OPEN, _POSITION.c.underlying.in_(shorted)
+        )
+        async with self.reading() as connection:
+            rows = (await connection.execute(query.order_by(_POSITION.c.id))).all()
+        return [record(PositionRecord, row) for row in rows]
 
     async def open_positions(self, account: str | None = None) -> list[PositionRecord]:
         """Open positions (of one account, or of all), oldest first."""

@@ -181,6 +181,15 @@ async def account_page(repository: Repository, account: str) -> AccountPage:
     return funds_page(account, capital, totals, used_margins(positions), marked_at)
 
 
+async def available_funds(repository: Repository, account: str) -> Decimal:
+    """What the account can spend now: cash minus the margin its shorts block (the funds page's
+    `available`, from two sums and the positions of the underlyings it is short in)."""
+    capital = await capital_of(repository, account)
+    totals = await repository.account_totals(account, greeks=False)
+    shorted = await repository.open_positions_on_shorted_underlyings(account)
+    return funds_page(account, capital, totals, used_margins(shorted)).available
+
+
 async def equity_history(
     repository: Repository, account: str, start: date | None, end: date | None
 ) -> list[EquityRecord]:

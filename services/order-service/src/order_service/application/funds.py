@@ -27,7 +27,7 @@ from optrade.clients.market_data import CapturedQuote
 from optrade.domain import Side
 from optrade.errors import InsufficientFunds
 from optrade.schemas.market import OptionQuote
-from order_service.application.accounts import account_page, books, position_leg, used_margins
+from order_service.application.accounts import available_funds, books, position_leg
 from order_service.domain.margin import MarketState, OptionLeg, portfolio_margin
 from order_service.domain.mark_to_market import marks_of
 from order_service.fills import Fill
@@ -96,7 +96,6 @@ async def require_funds(
     """Refuse the fill when it needs more than the account has available; else what it blocks."""
     quote = captured.quote
     units = lots * quote.lot_size
-    page = await account_page(repository, account)
     day = ist_date(quote.as_of or instant)
     charges = entry_charges(side, fill.price, units, day, Decimal(1))
     if side is Side.BUY:
@@ -113,8 +112,9 @@ async def require_funds(
         with_new = portfolio_margin((*legs, quote_leg(quote, -units)), market).margin
         required = blocked = max(with_new - without, ZERO)
         what = f"the margin of this sell ({with_new} with it, {without} without)"
-    if required > page.available:
-        raise InsufficientFunds(account, str(required), str(page.available), what)
+    available = await available_funds(repository, account)
+    if required > available:
+        raise InsufficientFunds(account, str(required), str(available), what)
     return OpeningFunds(
         {
             "account": account,
@@ -167,4 +167,4 @@ def margin_labels(position: PositionRecord, lots: int, net_pnl: Decimal | None) 
     return {"margin_blocked": blocked, "return_on_margin": ratio}
 
 
-__all__ = ["OpeningFunds", "book_close", "require_funds", "used_margins"]
+__all__ = ["OpeningFunds", "book_close", "require_funds"]
