@@ -258,7 +258,13 @@ class EngineLease(SQLModel, table=True):
 
 
 class TradeFields(
-    OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance, StrategyMember
+    OptionIdentity,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    ExitSnapshot,
+    Provenance,
+    StrategyMember,
 ):
     """A trade's columns but its id."""
 

@@ -24,13 +24,14 @@ from typing import Any
 from optrade.clients.market_data import CapturedChain, CapturedQuote, QuoteRejected
 from optrade.domain import ExitReason, OrderStatus, OrderType, Side, TradeMode
 from optrade.errors import Conflict
-from order_service.application.closing import CloseKeys, ExitFill, close_lots
+from order_service.application.closing import EXIT_KEY_PREFIX, CloseKeys, ExitFill, close_lots
 from order_service.application.placing import (
     Filling,
     filled_order,
     observation_of,
     position_values,
 )
+from order_service.application.strategy_exits import evaluate_strategies
 from order_service.domain.exits import ExitWatch, PositionExits, evaluate_exits
 from order_service.domain.matching import Match, match
 from order_service.domain.orders import OrderTerms, PendingOrder
@@ -39,7 +40,6 @@ from order_service.repository import KeyTaken, Repository
 from order_service.snapshots import captured_snapshot
 
 log = logging.getLogger(__name__)
-EXIT_KEY_PREFIX = "exit "
 
 
 @dataclass
@@ -106,6 +106,7 @@ async def evaluate_chain(
     async with repository.unit_of_work() as work:
         await work.mark_evaluated(untouched_orders, [], instant)
         await work.mark_evaluated([], untouched_positions, instant)
+    done.exits += await evaluate_strategies(repository, captured, mode)
     return done
 
 
