@@ -140,6 +140,17 @@ def test_an_iron_condor_by_offsets_fills_every_leg_on_the_morning_snapshot_and_m
     roles = {c["name"]: c["role"] for c in manifest}
     assert roles["strategy_id"] == roles["strategy"] == "group"
 
+    # Scored per decision: the four legs are one outcome, its return on the margin it blocked.
+    report = api.get("/v1/models/performance", params={"mode": "replay", "group": "strategy"})
+    assert report.status_code == 200, report.text
+    (scored,) = [s for s in report.json()["strategies"] if s["strategy"] == "iron_condor"]
+    pnl = sum(Decimal(r["pnl"]) for r in rows)
+    assert (scored["decisions"], scored["trades"], Decimal(scored["total_pnl"])) == (1, 4, pnl)
+    assert (scored["wins"], scored["win_rate"]) == (0, 0.0)  # crossing the spread twice
+    assert scored["return_on_margin"] == pytest.approx(float(pnl / Decimal(condor["margin"])))
+    page = api.get("/models", params={"mode": "replay", "group": "strategy"}).text
+    assert 'data-strategy="iron_condor"' in page
+
 
 def test_a_leg_that_cannot_be_resolved_is_named_and_nothing_is_opened(api: httpx.Client) -> None:
     far = open_strategy(api, "strangle", [by_offset("SELL", "OTM2", "CE"),

@@ -55,6 +55,9 @@ OPERATION_IDS = {
         "POST /v1/trades/backfill": "backfillSnapshots",
         "GET /v1/models/performance": "getModelPerformance",
         "GET /models": "getModelsPage",
+        "POST /v1/strategies": "openStrategy",
+        "GET /v1/strategies/{strategy_id}": "getStrategy",
+        "POST /v1/strategies/{strategy_id}/close": "closeStrategy",
     },
     "quality": PLUMBING | {
         "GET /quality/status": "getQualityStatus",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -23,8 +24,20 @@ from order_service.ml.manifest import ExportManifest, export_manifest, parquet_m
 from order_service.ml.models_page import model_rows, render_models_page
 from order_service.ml.performance import Doubtful, model_performance
 from order_service.ml.schemas import BackfillReport, PerformanceReport
+from order_service.ml.strategy_performance import strategy_performance
 
 router = APIRouter(tags=["ml"])
+
+
+class PerformanceGroup(StrEnum):
+    MODEL = "model"
+    STRATEGY = "strategy"  # a strategy's legs are one decision
+
+
+GroupQuery = Annotated[
+    PerformanceGroup,
+    Query(description="`model` (per position), or `strategy`: per model and strategy name"),
+]
 TOTAL_COUNT_HEADER = "X-Total-Count"
 
 
@@ -106,17 +119,22 @@ def performance(
             "price was the client's), `missing` (no exit snapshot); default none",
         ),
     ] = None,
+    group: GroupQuery = PerformanceGroup.MODEL,
 ) -> PerformanceReport:
     """Aggregate the trades closed in [from, to) per (model_version, model_hash), per position;
-    live trades unless `mode=replay`; client-priced and missing exits counted beside."""
+    live trades unless `mode=replay`; client-priced and missing exits counted beside; with
+    `group=strategy` also per strategy, a strategy's legs one decision."""
     window = window.model_copy(update={"mode": window.mode or TradeMode.LIVE.value})
     included = _doubtful(include)
+    by_strategy = group == PerformanceGroup.STRATEGY
     return PerformanceReport(
         closed_from=window.start,
         closed_to=window.end,
         mode=str(window.mode),
         include=sorted(included),
         models=model_performance(engine, window, included),
+        group=group.value,
+        strategies=strategy_performance(engine, window, included) if by_strategy else None,
     )
 
 
@@ -154,8 +172,13 @@ def backfill(
     summary="Per-model page: cumulative P&L, win rate, trades, positions, completeness, exits",
     operation_id="getModelsPage",
 )
-def models_page(engine: EngineDep, window: WindowDep) -> HTMLResponse:
+def models_page(
+    engine: EngineDep, window: WindowDep, group: GroupQuery = PerformanceGroup.MODEL
+) -> HTMLResponse:
     """An HTML page (inline SVG, no JavaScript) of each model's trades closed in [from, to);
-    live trades unless `mode=replay`."""
+    live trades unless `mode=replay`; `group=strategy` adds a table per model and strategy."""
     window = window.model_copy(update={"mode": window.mode or TradeMode.LIVE.value})
-    return HTMLResponse(render_models_page(model_rows(engine, window)))
+    strategies = None
+    if group == PerformanceGroup.STRATEGY:
+        strategies = strategy_performance(engine, window, set(Doubtful))
+    return HTMLResponse(render_models_page(model_rows(engine, window), strategies=strategies))

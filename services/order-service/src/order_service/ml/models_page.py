@@ -21,7 +21,7 @@ from optrade.db.models import Position, Trade
 from optrade.domain import IST, PositionStatus, TradeWindow
 from order_service.ml.performance import UNVERSIONED, Doubtful, model_performance
 from order_service.ml.reading import reader_engine, trade_conditions
-from order_service.ml.schemas import ModelPerformance
+from order_service.ml.schemas import ModelPerformance, StrategyPerformance
 
 TRADE = Trade.__table__  # type: ignore[attr-defined]
 POSITION = Position.__table__  # type: ignore[attr-defined]
@@ -198,14 +198,37 @@ def _table(rows: list[ModelRow]) -> str:
     )
 
 
-def render_models_page(rows: list[ModelRow], quality_url: str | None = None) -> str:
-    """The whole page; `quality_url` links back to the quality dashboard when known."""
+def _strategy_table(strategies: list[StrategyPerformance]) -> str:
+    body = "".join(
+        f'<tr class="strategy" data-strategy="{escape(s.strategy)}"><td>{escape(s.label)}</td>'
+        f"<td>{escape(s.strategy)}</td><td>{s.decisions}</td><td>{s.trades}</td>"
+        f"<td>{_percent(s.win_rate)}</td><td>₹{s.total_pnl:,.2f}</td>"
+        f"<td>{'–' if s.margin is None else f'₹{s.margin:,.2f}'}</td>"
+        f"<td>{_percent(s.return_on_margin)}</td></tr>"
+        for s in strategies
+    )
+    return (
+        "<h2>Per strategy (a strategy's legs are one decision)</h2><table><thead><tr>"
+        "<th>model</th><th>strategy</th><th>decisions</th><th>trades</th><th>win rate</th>"
+        "<th>total P&amp;L</th><th>margin</th><th>return on margin</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def render_models_page(
+    rows: list[ModelRow],
+    quality_url: str | None = None,
+    strategies: list[StrategyPerformance] | None = None,
+) -> str:
+    """The whole page; `quality_url` links back to the quality dashboard when known; the table
+    per strategy when `strategies` are given."""
     pnl_name = "net P&L" if "net_pnl" in TRADE.c else "P&L"
     now = datetime.now(IST).strftime("%Y-%m-%d %H:%M IST")
     link = f' · <a href="{escape(quality_url)}">data quality</a>' if quality_url else ""
     content = (
         f"<h2>Cumulative {escape(pnl_name)} by close time</h2>{_curve_svg(rows, pnl_name)}"
         f"<h2>Per model</h2>{_table(rows)}"
+        f"{_strategy_table(strategies) if strategies is not None else ''}"
         if rows
         else '<p id="empty">No closed trades yet.</p>'
     )
