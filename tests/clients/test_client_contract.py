@@ -32,6 +32,7 @@ QUERY_PARAMETERS = {
     "runQualityCheck": {"lookback_days"},
     "getQualityRun": {"format"},
     "runSettlement": {"expiry"},
+    "getStrategy": {"as_of"},
 }
 JSON_TYPES = {int: {"integer"}, float: {"number", "integer"}, str: {"string"},
               Decimal: {"string", "number"}, datetime: {"string"}, date: {"string"},
