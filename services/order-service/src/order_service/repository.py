@@ -65,6 +65,18 @@ _INSERT_UNLESS_TAKEN = {
 }
 _BY_ID = {table.name: select(table).where(table.c.id == bindparam("p_id")) for table in
           (ORDER, POSITION, TRADE, STRATEGY)}  # fmt: skip
+_INSERT_MANY = {
+    table.name: table.insert().returning(*table.c, sort_by_parameter_order=True)
+    for table in (ORDER, POSITION)
+}
+_OPEN_LEGS = select(
+    POSITION.c.expiry, POSITION.c.strike, POSITION.c.option_type, POSITION.c.side,
+    POSITION.c.quantity_open, POSITION.c.lot_size, POSITION.c.entry_iv,
+).where(
+    POSITION.c.status == PositionStatus.OPEN.value,
+    POSITION.c.underlying == bindparam("p_underlying"),
+    POSITION.c.mode == bindparam("p_mode"),
+)  # fmt: skip
 _STRATEGY_BY_KEY = select(STRATEGY).where(STRATEGY.c.idempotency_key == bindparam("p_key"))
 _ORDER_BY = {
     column: select(ORDER).where(ORDER.c[column] == bindparam("p_value"))
@@ -210,6 +222,25 @@ class UnitOfWork:
     async def add_position(self, values: dict[str, Any]) -> PositionRecord:
         values = {"status": PositionStatus.OPEN.value, "updated_at": utcnow(), **values}
         return record(PositionRecord, await self._insert(POSITION, values))
+
+    async def _insert_many(self, table: Table, rows: Sequence[dict[str, Any]]) -> list[Any]:
+        """Insert rows that carry no unique key in one statement (one round trip), returned in
+        the order given."""
+        statement = _INSERT_MANY[table.name]
+        result = await self.connection.execute(statement, [_plain(row) for row in rows])
+        return [_returned(self.connection, table, row) for row in result.all()]
+
+    async def add_positions(self, rows: Sequence[dict[str, Any]]) -> list[PositionRecord]:
+        """Insert the positions of a strategy's legs at once."""
+        now = utcnow()
+        rows = [{"status": PositionStatus.OPEN.value, "updated_at": now, **row} for row in rows]
+        return [record(PositionRecord, row) for row in await self._insert_many(POSITION, rows)]
+
+    async def add_orders(self, rows: Sequence[dict[str, Any]]) -> list[OrderRecord]:
+        """Insert orders without client keys (a strategy's legs) at once."""
+        now = utcnow()
+        rows = [{"created_at": now, "updated_at": now, **row} for row in rows]
+        return [record(OrderRecord, row) for row in await self._insert_many(ORDER, rows)]
 
     async def link_order(self, order_id: int, position_id: int, trade_id: int | None) -> None:
         """Name the position (and trade) an order filled into."""
@@ -376,15 +407,11 @@ class Repository:
         rows = await self._all(query.order_by(STRATEGY.c.id))
         return [record(StrategyRecord, row) for row in rows]
 
-    async def open_positions_of(self, underlying: str, mode: str) -> list[PositionRecord]:
-        """Open positions on `underlying` in `mode`: what a new basket is margined beside."""
-        query = select(POSITION).where(
-            POSITION.c.status == PositionStatus.OPEN.value,
-            POSITION.c.underlying == underlying,
-            POSITION.c.mode == mode,
-        )
-        rows = await self._all(query.order_by(POSITION.c.id))
-        return [record(PositionRecord, row) for row in rows]
+    async def open_legs_of(self, underlying: str, mode: str) -> Sequence[Row[Any]]:
+        """The open positions on `underlying` in `mode` as a margin scan reads them (expiry,
+        strike, option_type, side, quantity_open, lot_size, entry_iv): what a new basket is
+        margined beside. Rows, not records: an account may hold many."""
+        return await self._all(_OPEN_LEGS, {"p_underlying": underlying, "p_mode": mode})
 
     async def order_by(self, column: str, value: str) -> OrderRecord | None:
         """The order whose unique `column` (idempotency_key, client_order_id) is `value`."""

@@ -11,6 +11,7 @@ naming the leg (`legs.2.strike`) before anything is written. The strategy row ho
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -25,9 +26,10 @@ from optrade.clients.market_data import (
     QuoteRejected,
     QuoteUnavailable,
 )
-from optrade.domain import OptionType, OrderIntent, OrderType, Side, TradeMode, Validity
+from optrade.domain import OptionType, OrderIntent, OrderType, Side, Validity
 from optrade.errors import Conflict, DomainError, InvalidInput, UpstreamUnavailable
 from optrade.instruments import get_instruments
+from optrade.schemas.market import ChainLeg, OptionChain
 from optrade.symbols import OptionSymbol, SymbolError, parse_symbol
 from order_service.application.closing import IDEMPOTENCY_HEADER, SNAPSHOTS
 from order_service.application.placing import (
@@ -57,6 +59,7 @@ from order_service.repository import KeyTaken, Repository
 from order_service.strategy_schemas import StrategyLegRequest, StrategyRequest
 
 Contract = tuple[Decimal, str]  # (strike, "CE" | "PE") within the strategy's expiry
+ChainIndex = dict[tuple[float, str], ChainLeg]
 CENTS = Decimal("0.01")
 
 
@@ -103,12 +106,16 @@ async def open_strategy(
             StrategyExits(request.stop_loss_pnl, request.target_pnl, request.exit_at)
         )
         check_square_off(request.product, timing.instant, square_off_at)
-        captured = await fetch_chain(market_data, request.underlying, expiry, timing.instant)
+        # The chain and the positions to margin beside are read at once (one wait, not two).
+        captured, held = await asyncio.gather(
+            fetch_chain(market_data, request.underlying, expiry, timing.instant),
+            repository.open_legs_of(request.underlying, timing.mode.value),
+        )
         legs = [price_leg(i, leg, captured) for i, leg in enumerate(request.legs)]
         check_not_expired(legs[0].contract, timing.instant)
         squared_at = square_off_instant(request.product, timing.instant, square_off_at)
         _check_exits_on_arrival(legs, exits, captured)
-        margin = await margin_beside_positions(repository, legs, captured, timing.mode)
+        margin = margin_beside_positions(held, legs, captured)
         check_basket_funds(request.account, margin)
     except DomainError:
         earlier = await _replay(repository, idempotency_key, fingerprint)
@@ -298,26 +305,42 @@ def _mid(observation: Observation) -> float | None:
     return float(mark) if mark is not None else None
 
 
-def _held_leg(position: PositionRecord, captured: CapturedChain) -> OptionLeg:
+def _held_leg(position: Any, chain: OptionChain, listed: ChainIndex) -> OptionLeg:
     """An open position as the scan sees it: marked on this chain where it is listed."""
     units = position.quantity_open * position.lot_size * Side(position.side).sign
     iv, price = position.entry_iv, None
-    if position.expiry == captured.chain.expiry:
-        try:
-            quote = captured.quote(position.strike, position.option_type).quote
-        except QuoteRejected:
-            quote = None
-        if quote is not None:
-            iv, price = quote.iv if quote.iv is not None else iv, _mid(observation_of(quote))
+    if position.expiry == chain.expiry:
+        quoted = listed.get((float(position.strike), str(position.option_type)))
+        if quoted is not None:
+            iv = quoted.iv if quoted.iv is not None else iv
+            price = _float_mark(quoted)
     return OptionLeg(position.expiry, float(position.strike), OptionType(position.option_type),
-                     units, _iv(iv, captured.chain.vix), price)  # fmt: skip
+                     units, _iv(iv, chain.vix), price)  # fmt: skip
 
 
-async def margin_beside_positions(
-    repository: Repository, legs: Sequence[PricedLeg], captured: CapturedChain, mode: TradeMode
+def _float_mark(leg: ChainLeg) -> float | None:
+    """`leg_mark` on a chain's floats: the mid, else the LTP, else the one side quoted."""
+    bid, ask, ltp = (v if v is not None and v > 0 else None for v in (leg.bid, leg.ask, leg.ltp))
+    if bid is not None and ask is not None:
+        return (bid + ask) / 2
+    return ltp or bid or ask
+
+
+def _chain_index(chain: OptionChain) -> ChainIndex:
+    """Every listed contract of the chain by (strike, option type), read once per basket."""
+    return {
+        (row.strike, option_type): leg
+        for row in chain.strikes
+        for option_type, leg in (("CE", row.ce), ("PE", row.pe))
+        if leg is not None
+    }
+
+
+def margin_beside_positions(
+    held: Sequence[Any], legs: Sequence[PricedLeg], captured: CapturedChain
 ) -> MarginCheck:
-    """The basket's margin with the open positions of its underlying (the hedge benefit comes
-    from the scan of the whole portfolio), and alone."""
+    """The basket's margin with the open positions `held` of its underlying (the hedge benefit
+    comes from the scan of the whole portfolio), and alone."""
     chain = captured.chain
     basket = [
         OptionLeg(chain.expiry, float(leg.contract.strike), OptionType(leg.contract.option_type),
@@ -325,13 +348,10 @@ async def margin_beside_positions(
                   _mid(observation_of(leg.captured.quote)))
         for leg in legs
     ]  # fmt: skip
-    held = [
-        _held_leg(position, captured)
-        for position in await repository.open_positions_of(chain.underlying, mode.value)
-    ]
+    listed = _chain_index(chain)
     forwards = {chain.expiry: chain.forward} if chain.forward is not None else {}
     market = MarketState(chain.spot, chain.as_of, chain.rate or 0.0, forwards)
-    return basket_margin(held, basket, market)
+    return basket_margin([_held_leg(p, chain, listed) for p in held], basket, market)
 
 
 def check_basket_funds(account: str | None, margin: MarginCheck) -> None:
@@ -352,19 +372,28 @@ async def _store(
     square_off_at: time,
 ) -> StrategyView:
     """One unit of work: the strategy, then each leg's position and the order that opened it."""
-    positions = []
     async with repository.unit_of_work() as work:
         strategy = await work.add_strategy(values)
-        for leg in legs:
-            order = _leg_order(request, leg, strategy.id, timing)
-            filling = Filling(leg.fill, leg.captured, timing.recorded_at, timing.instant,
-                              timing.mode, timing.off_hours)  # fmt: skip
-            # Legs exit together on the strategy's exits, never alone: no square-off of their own.
-            opened = position_values(order, filling, square_off_at)
-            opened |= {"strategy_id": strategy.id, "square_off_at": None}
-            position = await work.add_position(opened)
-            await work.add_order(order | filled_order(position, filling))
-            positions.append(position)
+        orders = [_leg_order(request, leg, strategy.id, timing) for leg in legs]
+        fillings = [
+            Filling(leg.fill, leg.captured, timing.recorded_at, timing.instant, timing.mode,
+                    timing.off_hours)
+            for leg in legs
+        ]  # fmt: skip
+        # Legs exit together on the strategy's exits, never alone: no square-off of their own.
+        positions = await work.add_positions(
+            [
+                position_values(order, filling, square_off_at)
+                | {"strategy_id": strategy.id, "square_off_at": None}
+                for order, filling in zip(orders, fillings, strict=True)
+            ]
+        )
+        await work.add_orders(
+            [
+                order | filled_order(position, filling)
+                for order, filling, position in zip(orders, fillings, positions, strict=True)
+            ]
+        )
     for leg in legs:
         SNAPSHOTS.labels("entry", leg.captured.source).inc()
     return StrategyView(strategy, positions, [])
