@@ -83,9 +83,7 @@ def test_twenty_concurrent_retries_with_one_key_open_one_strategy(
         strategies = session.exec(
             select(Strategy).where(Strategy.idempotency_key == "straddle-burst-1")
         ).all()
-        legs = session.exec(
-            select(Position).where(Position.model_version == "atomic-v1")
-        ).all()
+        legs = session.exec(select(Position).where(Position.model_version == "atomic-v1")).all()
         orders = session.exec(select(Order).where(Order.model_version == "atomic-v1")).all()
     assert len(strategies) == 1
     assert sorted(p.strategy_id for p in legs) == [strategies[0].id] * 2

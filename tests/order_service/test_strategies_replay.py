@@ -19,6 +19,9 @@ import httpx
 import pytest
 
 from optrade.calendar import IST
+from optrade.db.engine import create_db_engine
+from optrade.db.models import Trade
+from quality_service.checks import count_window
 from tests.support.orders_processes import AUTH
 from tests.support.processes import ServiceProcess
 from tests.support.raw_nse import (
@@ -36,7 +39,12 @@ AFTER_CLOSE = datetime(2025, 12, 2, 15, 31, tzinfo=IST)
 WEEKLY = date(2025, 12, 9)  # trades all day on 02-Dec
 EXPIRING = date(2025, 12, 2)
 LOT_SIZE = 75
-CONDOR = [("SELL", "OTM2", "CE"), ("SELL", "OTM2", "PE"), ("BUY", "OTM6", "CE"), ("BUY", "OTM6", "PE")]
+CONDOR = [
+    ("SELL", "OTM2", "CE"),
+    ("SELL", "OTM2", "PE"),
+    ("BUY", "OTM6", "CE"),
+    ("BUY", "OTM6", "PE"),
+]
 SIGNAL = {"ml_score": 0.7, "model_version": "condor-v1", "model_hash": "abc1234",
           "features_snapshot": {"iv_rank": 0.42}}  # fmt: skip
 
@@ -70,7 +78,9 @@ def fill_price(quote: RawQuote, side: str) -> Decimal:
     return taken if taken is not None else quote.ltp  # type: ignore[return-value]
 
 
-def offset_strike(snapshot: RawSnapshot, forward: Decimal, offset: str, option_type: str) -> Decimal:
+def offset_strike(
+    snapshot: RawSnapshot, forward: Decimal, offset: str, option_type: str
+) -> Decimal:
     """OpenAlgo's rule on the raw file's listed strikes: ATM nearest the forward (the lower on a
     tie); OTM above ATM for a call, below for a put."""
     listed = sorted(k for (e, k, t) in snapshot.quotes if e == WEEKLY and t == option_type)
@@ -163,7 +173,7 @@ def test_a_leg_that_cannot_be_resolved_is_named_and_nothing_is_opened(api: httpx
 
 
 def test_a_short_straddle_exits_every_leg_on_the_first_snapshot_at_or_below_its_stop(
-    api: httpx.Client, day: list[RawSnapshot]
+    api: httpx.Client, day: list[RawSnapshot], database_url: str
 ) -> None:
     stop = Decimal("-3000")
     strike = Decimal(26200)  # above the 26122.65 spot: the fall to 15:13 costs its put
@@ -199,5 +209,13 @@ def test_a_short_straddle_exits_every_leg_on_the_first_snapshot_at_or_below_its_
     assert all(t["exit_source"] == "primary" and t["exit_iv"] is not None for t in legs_traded)
     realized = sum(Decimal(t["pnl"]) for t in legs_traded)
     assert realized == sum(
-        (leg.entry_price - price) * LOT_SIZE for leg, price in zip(raw_legs, expect.prices)
+        (leg.entry_price - price) * LOT_SIZE
+        for leg, price in zip(raw_legs, expect.prices, strict=True)
+    )
+    # The quality checks count each leg as a trade, complete like any other.
+    with create_db_engine(database_url).connect() as connection:
+        counts = count_window(connection, MORNING, AFTER_CLOSE, Trade.strategy_id == straddle["id"])
+    assert counts.total == 2
+    assert all(
+        g.fields["exit_delta"] == g.fields["model_version"] == g.total for g in counts.groups
     )

@@ -32,7 +32,9 @@ def test_a_forward_halfway_between_two_strikes_takes_the_lower() -> None:
         ("otm1", CE, 26000),
     ],
 )  # fmt: skip
-def test_offsets_resolve_as_openalgo_does(offset: str, option_type: OptionType, strike: int) -> None:
+def test_offsets_resolve_as_openalgo_does(
+    offset: str, option_type: OptionType, strike: int
+) -> None:
     # OpenAlgo's documented example: NIFTY at 25966.05, ITM4 PE is 26150.
     assert resolve_offset(offset, option_type, STRIKES, 25966.05) == Decimal(strike)
 
