@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from optrade.calendar import IST
-from optrade.db.engine import create_db_engine
 from optrade.db.models import Trade
 from quality_service.checks import count_window
 from tests.support.orders_processes import AUTH
@@ -173,7 +173,7 @@ def test_a_leg_that_cannot_be_resolved_is_named_and_nothing_is_opened(api: httpx
 
 
 def test_a_short_straddle_exits_every_leg_on_the_first_snapshot_at_or_below_its_stop(
-    api: httpx.Client, day: list[RawSnapshot], database_url: str
+    api: httpx.Client, day: list[RawSnapshot], engine: Engine
 ) -> None:
     stop = Decimal("-3000")
     strike = Decimal(26200)  # above the 26122.65 spot: the fall to 15:13 costs its put
@@ -213,7 +213,7 @@ def test_a_short_straddle_exits_every_leg_on_the_first_snapshot_at_or_below_its_
         for leg, price in zip(raw_legs, expect.prices, strict=True)
     )
     # The quality checks count each leg as a trade, complete like any other.
-    with create_db_engine(database_url).connect() as connection:
+    with engine.connect() as connection:
         counts = count_window(connection, MORNING, AFTER_CLOSE, Trade.strategy_id == straddle["id"])
     assert counts.total == 2
     assert all(
