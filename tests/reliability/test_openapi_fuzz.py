@@ -76,6 +76,9 @@ OPERATIONS: dict[str, list[str]] = {
         "POST /v1/positions/{position_id}/close",
         "GET /v1/trades",
         "GET /v1/trades/{trade_id}",
+        "POST /v1/strategies",
+        "GET /v1/strategies/{strategy_id}",
+        "POST /v1/strategies/{strategy_id}/close",
     ],
     "quality": [
         "GET /healthz",
