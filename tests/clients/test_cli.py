@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,29 @@ def test_the_api_key_is_read_whole_from_dotenv(
     env_file = tmp_path / ".env"
     env_file.write_text("DATABASE_URL=sqlite:///x.db\nAPI_KEY=abc+/def==\n")
     assert api_key_from_env(env_file) == "abc+/def=="
+
+
+def test_strategy_open_show_and_close_an_iron_condor_by_offsets(
+    services: dict[str, Service],
+) -> None:
+    legs = "SELL OTM2 CE 1,SELL OTM2 PE 1,BUY OTM6 CE 1,BUY OTM6 PE 1"
+    opened = optrade_cli(
+        services, "strategy", "open", "iron_condor", "--underlying", "NIFTY", "--legs", legs,
+        "--model-version", "cli-condor-v1", "--model-hash", "abcdef12",
+    )  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    condor = __import__("json").loads(opened.stdout)
+    assert [(leg["side"], leg["offset"], leg["option_type"]) for leg in condor["legs"]] == [
+        tuple(leg.split()[:3]) for leg in legs.split(",")
+    ]
+    calls = sorted(Decimal(leg["strike"]) for leg in condor["legs"] if leg["option_type"] == "CE")
+    puts = sorted(Decimal(leg["strike"]) for leg in condor["legs"] if leg["option_type"] == "PE")
+    assert calls[0] < calls[1] and puts[0] < puts[1] and puts[1] < calls[0]  # wings outside
+    shown = optrade_cli(services, "strategy", "show", str(condor["id"]))
+    assert shown.returncode == 0 and '"status": "open"' in shown.stdout
+    closed = optrade_cli(services, "strategy", "close", str(condor["id"]))
+    assert closed.returncode == 0, closed.stderr
+    assert __import__("json").loads(closed.stdout)["status"] == "closed"
+    bad = optrade_cli(services, "strategy", "open", "x", "--underlying", "NIFTY", "--legs",
+                      "SELL OTM2 CE")  # fmt: skip
+    assert bad.returncode == 2 and "--legs" in bad.stderr

@@ -34,6 +34,7 @@ QUERY_PARAMETERS = {
     "listInstants": {"underlying", "from", "to"},
     "getQualityRun": {"format"},
     "runSettlement": {"expiry"},
+    "getStrategy": {"as_of"},
 }
 JSON_TYPES = {int: {"integer"}, float: {"number", "integer"}, str: {"string"},
               Decimal: {"string", "number"}, datetime: {"string"}, date: {"string"},

@@ -50,3 +50,21 @@ def test_the_signal_engine_trades_and_the_export_fits_a_model(
     fit = _example("fit_model.py", "--model-version", "toy-test", "--order-url", where["order"])
     assert fit.returncode == 0, fit.stderr
     assert f"{trades} trades" in fit.stdout
+
+
+def test_the_iron_condor_example_opens_four_legs_as_one_and_closes_them(
+    services: dict[str, Service],
+) -> None:
+    where = urls(services)
+    run = _example(
+        "iron_condor.py", "--order-url", where["order"], "--market-data-url",
+        where["market-data"], "--api-key", TEST_API_KEY, "--model-version", "condor-test",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert len(re.findall(r"^(SELL|BUY) +OTM[26] ", run.stdout, re.MULTILINE)) == 4, run.stdout
+    found = re.search(r"strategy (\d+): net premium ₹(-[\d.]+), margin ₹([\d.]+)", run.stdout)
+    assert found, run.stdout  # a credit, and a margin blocked
+    assert "closed: closed" in run.stdout
+    with Optrade(where, TEST_API_KEY) as optrade:
+        condor = optrade.get_strategy(int(found.group(1)))
+    assert condor.status == "closed" and {leg.exit_reason for leg in condor.legs} == {"client"}

@@ -66,6 +66,9 @@ OPERATION_IDS = {
         "PUT /v1/accounts/{account}": "setAccountCapital",
         "GET /v1/accounts/{account}/equity": "getAccountEquity",
         "POST /v1/margins": "checkMargin",
+        "POST /v1/strategies": "openStrategy",
+        "GET /v1/strategies/{strategy_id}": "getStrategy",
+        "POST /v1/strategies/{strategy_id}/close": "closeStrategy",
     },
     "quality": PLUMBING | {
         "GET /quality/status": "getQualityStatus",

@@ -58,6 +58,8 @@ def expected_role(name: str) -> str:
     side, _, field = name.partition("_")
     if name in ("id", "position_id"):
         return "id"
+    if name in ("strategy_id", "strategy"):  # the legs of one strategy are one decision
+        return "group"
     if name in LABELS:
         return "label"
     if name.startswith("feature_"):

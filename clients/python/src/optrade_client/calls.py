@@ -8,7 +8,7 @@ parses the answer with the `Request`'s parser. `OPERATIONS` names each by the se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -30,6 +30,7 @@ from optrade_client.models import (
     QualityRun,
     QualityStatus,
     Quote,
+    Strategy,
     Trade,
 )
 
@@ -71,7 +72,8 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
 }
 MUTATING = frozenset({"placeOrder", "cancelOrder", "modifyOrder", "closePosition",
                       "setPositionExits", "advanceEngine", "backfillSnapshots", "runQualityCheck",
-                      "runSettlement", "setAccountCapital"})  # fmt: skip
+                      "runSettlement", "setAccountCapital", "openStrategy",
+                      "closeStrategy"})  # fmt: skip
 
 Instant = date | datetime | str
 
@@ -177,6 +179,27 @@ class ExitFields(TypedDict, total=False):
     as_of: Instant | None
 
 
+class StrategyFields(TypedDict, total=False):
+    """What `strategy` takes besides its name: the underlying, the legs (dicts, or the text
+    "SELL OTM2 CE 1,BUY OTM6 CE 1"), the model's signal once for all legs, and optionally the
+    expiry (default the nearest), product, account, exits on the P&L and `as_of`."""
+
+    underlying: Required[str]
+    legs: Required[str | Sequence[Mapping[str, Any]]]
+    ml_score: Required[float]
+    model_version: Required[str]
+    model_hash: Required[str]
+    features: Required[Mapping[str, Any]]
+    expiry: date | str | None
+    product: str | None
+    account: str | None
+    stop_loss_pnl: Decimal | float | str | None
+    target_pnl: Decimal | float | str | None
+    exit_at: Instant | None
+    as_of: Instant | None
+    idempotency_key: str | None
+
+
 class CloseFields(TypedDict, total=False):
     """What `close` takes: `lots` or `units` (default: all that is open) and the exit's facts."""
 
@@ -257,6 +280,55 @@ def set_exits(position_id: int, **exits: Unpack[ExitFields]) -> Request[Position
 def advance(until: Instant) -> Request[dict[str, Any]]:
     """`POST /v1/engine/advance`: walk the replayed market up to `until`."""
     return Request(Call("advanceEngine", body=body_of(until=until)), _json_object)
+
+
+def parse_legs(text: str) -> list[dict[str, Any]]:
+    """Legs from "SIDE CONTRACT TYPE LOTS" separated by commas: the contract is an offset
+    (ATM, ITM2, OTM6) or a strike (26000), e.g. "SELL OTM2 CE 1,BUY OTM6 CE 1"."""
+    legs = []
+    for index, part in enumerate(p for p in text.split(",") if p.strip()):
+        words = part.split()
+        if len(words) != 4:
+            raise ValueError(f"leg {index}: {part.strip()!r} is not 'SIDE OFFSET|STRIKE TYPE LOTS'")
+        side, contract, option_type, lots = words
+        leg: dict[str, Any] = {"side": side.upper(), "option_type": option_type.upper()}
+        try:
+            leg["lots"] = int(lots)
+        except ValueError:
+            raise ValueError(f"leg {index}: lots {lots!r} is not a whole number") from None
+        key = "strike" if contract.replace(".", "", 1).isdigit() else "offset"
+        leg[key] = contract.upper()
+        legs.append(leg)
+    return legs
+
+
+def open_strategy(name: str, **strategy: Unpack[StrategyFields]) -> Request[Strategy]:
+    """`POST /v1/strategies`: every leg from one chain observation, all filled or none."""
+    fields: dict[str, Any] = dict(strategy)
+    key = fields.pop("idempotency_key", None) or new_idempotency_key()
+    fields["features_snapshot"] = dict(fields.pop("features"))
+    legs = fields.pop("legs")
+    fields["legs"] = parse_legs(legs) if isinstance(legs, str) else [dict(leg) for leg in legs]
+    body = body_of(strategy=name, **fields)
+    return Request(Call("openStrategy", body=body, idempotency_key=key), _model(Strategy))
+
+
+def get_strategy(strategy_id: int, as_of: Instant | None = None) -> Request[Strategy]:
+    params = body_of(as_of=as_of)
+    call = Call("getStrategy", path_values={"strategy_id": strategy_id}, params=params)
+    return Request(call, _model(Strategy))
+
+
+def close_strategy(
+    strategy_id: int, *, reason: str | None = None, as_of: Instant | None = None
+) -> Request[Strategy]:
+    call = Call(
+        "closeStrategy",
+        path_values={"strategy_id": strategy_id},
+        body=body_of(reason=reason, as_of=as_of),
+        idempotency_key=new_idempotency_key(),
+    )
+    return Request(call, _model(Strategy))
 
 
 def get_position(position_id: int) -> Request[Position]:

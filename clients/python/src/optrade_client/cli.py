@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from optrade_client.backtest import STATE_DIR, report_of, run_backtest, write_certified_export
-from optrade_client.calls import Call
+from optrade_client.calls import Call, parse_legs
 from optrade_client.client import Optrade
 from optrade_client.config import ENV_FILE, load_connection
 from optrade_client.errors import ApiError, ServerUnreachable, Unavailable
@@ -39,9 +39,13 @@ order_app = typer.Typer(
 position_app = typer.Typer(help="A position's exits.", no_args_is_help=True)
 engine_app = typer.Typer(help="Walk the replayed market.", no_args_is_help=True)
 quality_app = typer.Typer(help="Data-quality checks.", no_args_is_help=True)
+strategy_app = typer.Typer(
+    help="Strategies: several legs opened, exited and scored as one.", no_args_is_help=True
+)
 app.add_typer(order_app, name="order")
 app.add_typer(position_app, name="position")
 app.add_typer(engine_app, name="engine")
+app.add_typer(strategy_app, name="strategy")
 app.add_typer(quality_app, name="quality")
 
 _state: dict[str, Any] = {}
@@ -231,6 +235,60 @@ def order_close(
         _print(
             client.close(position_id, lots=lots, units=units, exit_price=exit_price, reason=reason)
         )
+
+
+# --- strategies ---------------------------------------------------------------------------------
+
+
+@strategy_app.command("open")
+def strategy_open(
+    name: Annotated[str, typer.Argument(help="the structure, e.g. iron_condor")],
+    underlying: Annotated[str, typer.Option(help="NIFTY, BANKNIFTY, FINNIFTY")],
+    legs: Annotated[
+        str, typer.Option(help='"SIDE OFFSET|STRIKE TYPE LOTS,...", e.g. "SELL OTM2 CE 1"')
+    ],
+    ml_score: Annotated[float, typer.Option()] = 0.5,
+    model_version: Annotated[str, typer.Option()] = "manual",
+    model_hash: Annotated[str, typer.Option()] = "0000000",
+    features: Annotated[str, typer.Option(help="JSON object of the model's features")] = (
+        '{"source": "cli"}'
+    ),
+    expiry: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default the nearest")] = None,
+    product: Annotated[str, typer.Option(help="NRML or MIS")] = "NRML",
+    stop_loss_pnl: Annotated[str | None, typer.Option(help="rupees, e.g. -3000")] = None,
+    target_pnl: Annotated[str | None, typer.Option(help="rupees, e.g. 2000")] = None,
+) -> None:
+    """Open every leg from one chain observation, or none (prints the strategy)."""
+    try:
+        parsed = json.loads(features)
+        leg_list = parse_legs(legs)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--features") from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--legs") from None
+    with _client() as client:
+        _print(
+            client.strategy(
+                name, underlying=underlying, legs=leg_list, ml_score=ml_score,
+                model_version=model_version, model_hash=model_hash, features=parsed,
+                expiry=expiry, product=product.upper(), stop_loss_pnl=stop_loss_pnl,
+                target_pnl=target_pnl,
+            )
+        )  # fmt: skip
+
+
+@strategy_app.command("show")
+def strategy_show(strategy_id: int) -> None:
+    """A strategy with its legs, P&L marked at the mids of the chain now, and net Greeks."""
+    with _client() as client:
+        _print(client.get_strategy(strategy_id))
+
+
+@strategy_app.command("close")
+def strategy_close(strategy_id: int, reason: Annotated[str | None, typer.Option()] = None) -> None:
+    """Close every open leg from one chain observation."""
+    with _client() as client:
+        _print(client.close_strategy(strategy_id, reason=reason))
 
 
 @app.command()

@@ -42,6 +42,7 @@ from optrade_client.calls import (
     OrderFields,
     Pages,
     Request,
+    StrategyFields,
 )
 from optrade_client.config import load_connection
 from optrade_client.export import ExportProgress, write_stream
@@ -55,6 +56,7 @@ from optrade_client.models import (
     QualityRun,
     QualityStatus,
     Quote,
+    Strategy,
     Trade,
 )
 
@@ -184,6 +186,23 @@ class Optrade(_Base):
 
     def position(self, position_id: int) -> Position:
         return self.run(calls.get_position(position_id))
+
+    # --- strategies ----------------------------------------------------------------------------
+
+    def strategy(self, name: str, **strategy: Unpack[StrategyFields]) -> Strategy:
+        """Open a strategy of 1–8 legs (e.g. `legs="SELL OTM2 CE 1,BUY OTM6 CE 1"`): every leg
+        fills from one chain observation, or none does."""
+        return self.run(calls.open_strategy(name, **strategy))
+
+    def get_strategy(self, strategy_id: int, *, as_of: Instant | None = None) -> Strategy:
+        """A strategy with its legs, marked at the mids of the chain at now (or `as_of`)."""
+        return self.run(calls.get_strategy(strategy_id, as_of))
+
+    def close_strategy(
+        self, strategy_id: int, *, reason: str | None = None, as_of: Instant | None = None
+    ) -> Strategy:
+        """Close every open leg of a strategy from one chain observation."""
+        return self.run(calls.close_strategy(strategy_id, reason=reason, as_of=as_of))
 
     def order(self, order_id: int | None = None, *, client_order_id: str | None = None) -> Order:
         """An order (with its position) by id or by your client_order_id."""
@@ -438,6 +457,18 @@ class AsyncOptrade(_Base):
 
     async def position(self, position_id: int) -> Position:
         return await self.run(calls.get_position(position_id))
+
+    async def strategy(self, name: str, **strategy: Unpack[StrategyFields]) -> Strategy:
+        """Open a strategy of 1–8 legs; every leg fills from one chain observation, or none."""
+        return await self.run(calls.open_strategy(name, **strategy))
+
+    async def get_strategy(self, strategy_id: int, *, as_of: Instant | None = None) -> Strategy:
+        return await self.run(calls.get_strategy(strategy_id, as_of))
+
+    async def close_strategy(
+        self, strategy_id: int, *, reason: str | None = None, as_of: Instant | None = None
+    ) -> Strategy:
+        return await self.run(calls.close_strategy(strategy_id, reason=reason, as_of=as_of))
 
     async def order(
         self, order_id: int | None = None, *, client_order_id: str | None = None

@@ -151,6 +151,56 @@ class Trade(Model):
 
 
 @dataclass(frozen=True)
+class StrategyLeg(Model):
+    """One leg of a strategy; once closed, how it exited."""
+
+    SCHEMA: ClassVar[str] = "StrategyLegPublic"
+    position_id: int
+    strategy_id: int
+    symbol: str
+    strike: Decimal
+    option_type: str
+    side: str
+    lots: int
+    units: int
+    offset: str | None
+    status: str
+    entry_price: Decimal
+    exit_price: Decimal | None
+    exit_reason: str | None
+    exit_market_at: datetime | None
+    mark: Decimal | None
+    unrealized_pnl: Decimal | None
+
+
+@dataclass(frozen=True)
+class Strategy(Model):
+    """A strategy: its legs, premium, margin, exits and P&L (marked at the mids when open)."""
+
+    SCHEMA: ClassVar[str] = "StrategyPublic"
+    id: int
+    strategy: str
+    underlying: str
+    expiry: date
+    status: str
+    net_premium: Decimal
+    margin: Decimal | None
+    exit_reason: str | None
+    opened_at: datetime
+    closed_at: datetime | None
+    legs: list[StrategyLeg]
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal | None
+    pnl: Decimal | None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Strategy:
+        plain = super().parse({**data, "legs": None})
+        legs = [StrategyLeg.parse(leg) for leg in data["legs"]]
+        return dataclasses.replace(plain, raw=data, legs=legs)
+
+
+@dataclass(frozen=True)
 class CloseResult(Model):
     SCHEMA: ClassVar[str] = "CloseResult"
     trade: Trade

@@ -21,6 +21,7 @@ from order_service.api import (
     orders,
     positions,
     settlements,
+    strategies,
     trades,
 )
 from order_service.application import Repository
@@ -83,6 +84,7 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         orders,
         positions,
         settlements,
+        strategies,
         trades,
     ):  # ml first: /export before /{trade_id}
         app.include_router(module.router)

@@ -1,4 +1,5 @@
-"""The typed records the repository returns: a row of `order`, `position` or `trade`, as stored.
+"""The typed records the repository returns: a row of `order`, `position`, `trade` or `strategy`,
+as stored.
 
 Each shares its columns with its table through the data model both inherit (SQLModel's
 "inherit from data models, never from table models"), so a column added to the table is a field
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Row
 from sqlmodel import SQLModel
 
-from optrade.db.models import OrderFields, PositionFields, TradeFields
+from optrade.db.models import OrderFields, PositionFields, StrategyFields, TradeFields
 
 
 class PositionRecord(PositionFields):
@@ -25,6 +26,10 @@ class TradeRecord(TradeFields):
 
 
 class OrderRecord(OrderFields):
+    id: int
+
+
+class StrategyRecord(StrategyFields):
     id: int
 
 

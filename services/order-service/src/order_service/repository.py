@@ -30,29 +30,57 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from optrade.db.engine import autocommit
-from optrade.db.models import EngineLease, Order, Position, Trade, carried_trade_fields
+from optrade.db.models import (
+    EngineLease,
+    Order,
+    Position,
+    Strategy,
+    Trade,
+    carried_trade_fields,
+)
 from optrade.db.types import UTCDateTime
 from optrade.domain import OrderStatus, PositionStatus, TradeWindow, utcnow
 from optrade.errors import Conflict, NotFound
 from order_service.account_store import AccountReads, release_entry_charges_statement
-from order_service.records import OrderRecord, PositionRecord, TradeRecord, record
+from order_service.records import (
+    OrderRecord,
+    PositionRecord,
+    StrategyRecord,
+    TradeRecord,
+    record,
+)
 
 ORDER: Table = Order.__table__  # type: ignore[attr-defined]
 POSITION: Table = Position.__table__  # type: ignore[attr-defined]
 TRADE: Table = Trade.__table__  # type: ignore[attr-defined]
 LEASE: Table = EngineLease.__table__  # type: ignore[attr-defined]
+STRATEGY: Table = Strategy.__table__  # type: ignore[attr-defined]
 CARRIED = tuple(carried_trade_fields())
-R = TypeVar("R", PositionRecord, TradeRecord, OrderRecord)
+R = TypeVar("R", PositionRecord, TradeRecord, OrderRecord, StrategyRecord)
 
 _INSERT_UNLESS_TAKEN = {
     (dialect.__name__.rsplit(".", 1)[-1], table.name): dialect.insert(table)
     .on_conflict_do_nothing()
     .returning(*table.c)
     for dialect in (postgresql, sqlite)
-    for table in (ORDER, POSITION, TRADE)
+    for table in (ORDER, POSITION, TRADE, STRATEGY)
 }
 _BY_ID = {table.name: select(table).where(table.c.id == bindparam("p_id")) for table in
-          (ORDER, POSITION, TRADE)}  # fmt: skip
+          (ORDER, POSITION, TRADE, STRATEGY)}  # fmt: skip
+_INSERT_MANY = {
+    table.name: table.insert().returning(*table.c, sort_by_parameter_order=True)
+    for table in (ORDER, POSITION)
+}
+_OPEN_LEGS = select(
+    POSITION.c.expiry, POSITION.c.strike, POSITION.c.option_type, POSITION.c.side,
+    POSITION.c.quantity_open, POSITION.c.lot_size, POSITION.c.entry_iv,
+).where(
+    POSITION.c.status == PositionStatus.OPEN.value,
+    POSITION.c.underlying == bindparam("p_underlying"),
+    POSITION.c.mode == bindparam("p_mode"),
+    POSITION.c.account == bindparam("p_account"),
+)  # fmt: skip
+_STRATEGY_BY_KEY = select(STRATEGY).where(STRATEGY.c.idempotency_key == bindparam("p_key"))
 _ORDER_BY = {
     column: select(ORDER).where(ORDER.c[column] == bindparam("p_value"))
     for column in ("idempotency_key", "client_order_id")
@@ -108,7 +136,7 @@ class Page(Generic[R]):
 # SQLite's RETURNING hands INTEGER columns back as REAL (3.0): the insert's answer is coerced.
 _INTEGER_COLUMNS = {
     table.name: tuple(c.name for c in table.c if isinstance(c.type, Integer) and c.name != "id")
-    for table in (ORDER, POSITION, TRADE)
+    for table in (ORDER, POSITION, TRADE, STRATEGY)
 }
 
 
@@ -128,6 +156,12 @@ _WATCHED = or_(
     POSITION.c.trailing_stop.is_not(None),
     POSITION.c.exit_at.is_not(None),
     POSITION.c.square_off_at.is_not(None),
+)
+_WATCHED_STRATEGY = or_(
+    STRATEGY.c.stop_loss_pnl.is_not(None),
+    STRATEGY.c.target_pnl.is_not(None),
+    STRATEGY.c.exit_at.is_not(None),
+    STRATEGY.c.square_off_at.is_not(None),
 )
 
 
@@ -167,9 +201,58 @@ class UnitOfWork:
         row = await self._insert(ORDER, {"created_at": now, "updated_at": now, **values})
         return record(OrderRecord, row)
 
+    async def add_strategy(self, values: dict[str, Any]) -> StrategyRecord:
+        """Insert a strategy; `KeyTaken` when its idempotency key is taken."""
+        values = {"status": PositionStatus.OPEN.value, "created_at": utcnow(), **values}
+        return record(StrategyRecord, await self._insert(STRATEGY, values))
+
+    async def close_strategy(
+        self, strategy_id: int, values: dict[str, Any]
+    ) -> StrategyRecord | None:
+        """Mark the strategy closed with `values` (exit_reason, closed_at) while it is open; None
+        when it was closed already (by another engine, or the client)."""
+        statement = (
+            update(STRATEGY)
+            .where(STRATEGY.c.id == strategy_id, STRATEGY.c.status == PositionStatus.OPEN.value)
+            .values(_plain({**values, "status": PositionStatus.CLOSED.value}))
+            .returning(*STRATEGY.c)
+        )
+        row = (await self.connection.execute(statement)).first()
+        if row is None:
+            return None
+        return record(StrategyRecord, _returned(self.connection, STRATEGY, row))
+
+    async def mark_strategies_evaluated(self, ids: Sequence[int], instant: datetime) -> None:
+        """Record that these strategies' exits saw the observation at `instant`."""
+        if ids:
+            await self.connection.execute(
+                update(STRATEGY)
+                .where(STRATEGY.c.id.in_(list(ids)))
+                .values(exits_evaluated_at=instant)
+            )
+
     async def add_position(self, values: dict[str, Any]) -> PositionRecord:
         values = {"status": PositionStatus.OPEN.value, "updated_at": utcnow(), **values}
         return record(PositionRecord, await self._insert(POSITION, values))
+
+    async def _insert_many(self, table: Table, rows: Sequence[dict[str, Any]]) -> list[Any]:
+        """Insert rows that carry no unique key in one statement (one round trip), returned in
+        the order given."""
+        statement = _INSERT_MANY[table.name]
+        result = await self.connection.execute(statement, [_plain(row) for row in rows])
+        return [_returned(self.connection, table, row) for row in result.all()]
+
+    async def add_positions(self, rows: Sequence[dict[str, Any]]) -> list[PositionRecord]:
+        """Insert the positions of a strategy's legs at once."""
+        now = utcnow()
+        rows = [{"status": PositionStatus.OPEN.value, "updated_at": now, **row} for row in rows]
+        return [record(PositionRecord, row) for row in await self._insert_many(POSITION, rows)]
+
+    async def add_orders(self, rows: Sequence[dict[str, Any]]) -> list[OrderRecord]:
+        """Insert orders without client keys (a strategy's legs) at once."""
+        now = utcnow()
+        rows = [{"created_at": now, "updated_at": now, **row} for row in rows]
+        return [record(OrderRecord, row) for row in await self._insert_many(ORDER, rows)]
 
     async def link_order(self, order_id: int, position_id: int, trade_id: int | None) -> None:
         """Name the position (and trade) an order filled into."""
@@ -317,6 +400,52 @@ class Repository(AccountReads):
 
     async def order(self, order_id: int) -> OrderRecord:
         return await self._by_id(OrderRecord, ORDER, order_id)
+
+    async def strategy(self, strategy_id: int) -> StrategyRecord:
+        return await self._by_id(StrategyRecord, STRATEGY, strategy_id)
+
+    async def strategy_by_key(self, key: str) -> StrategyRecord | None:
+        """The strategy a request with this idempotency key opened, if any."""
+        found = await self._first(_STRATEGY_BY_KEY, {"p_key": key})
+        return None if found is None else record(StrategyRecord, found)
+
+    async def strategy_legs(
+        self, strategy_id: int
+    ) -> tuple[list[PositionRecord], list[TradeRecord]]:
+        """The positions of a strategy's legs (in the order they were placed) and their trades."""
+        positions = await self._all(
+            select(POSITION).where(POSITION.c.strategy_id == strategy_id).order_by(POSITION.c.id)
+        )
+        trades = await self._all(
+            select(TRADE).where(TRADE.c.strategy_id == strategy_id).order_by(TRADE.c.id)
+        )
+        return (
+            [record(PositionRecord, row) for row in positions],
+            [record(TradeRecord, row) for row in trades],
+        )
+
+    async def watched_strategies(
+        self, mode: str, contract: tuple[str, date] | None = None
+    ) -> list[StrategyRecord]:
+        """Open strategies of one mode with an exit or a square-off for the engine to watch."""
+        query = select(STRATEGY).where(
+            STRATEGY.c.status == PositionStatus.OPEN.value,
+            STRATEGY.c.mode == mode,
+            _WATCHED_STRATEGY,
+        )
+        if contract is not None:
+            query = query.where(
+                STRATEGY.c.underlying == contract[0], STRATEGY.c.expiry == contract[1]
+            )
+        rows = await self._all(query.order_by(STRATEGY.c.id))
+        return [record(StrategyRecord, row) for row in rows]
+
+    async def open_legs_of(self, underlying: str, mode: str, account: str) -> Sequence[Row[Any]]:
+        """The account's open positions on `underlying` in `mode` as a margin scan reads them
+        (expiry, strike, option_type, side, quantity_open, lot_size, entry_iv): what a new basket
+        is margined beside. Rows, not records: an account may hold many."""
+        params = {"p_underlying": underlying, "p_mode": mode, "p_account": account}
+        return await self._all(_OPEN_LEGS, params)
 
     async def order_by(self, column: str, value: str) -> OrderRecord | None:
         """The order whose unique `column` (idempotency_key, client_order_id) is `value`."""

@@ -226,20 +226,7 @@ class OrderRequest(_Request):
     @field_validator("features_snapshot")
     @classmethod
     def _bounded_features(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if not value:
-            raise ValueError("must not be empty: a trade without features cannot train a model")
-        max_depth = get_request_limit_settings().max_json_depth
-        if _nesting_depth(value) > max_depth - 1:  # the request body itself is one level
-            raise ValueError(f"nested deeper than {max_depth - 1} levels")
-        if len(value) > FEATURES_MAX_KEYS:
-            raise ValueError(f"has {len(value)} keys, at most {FEATURES_MAX_KEYS} are allowed")
-        try:
-            size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
-        except ValueError as exc:  # NaN / Infinity have no place in JSON or JSONB
-            raise ValueError("must not contain NaN or Infinity") from exc
-        if size > FEATURES_MAX_BYTES:
-            raise ValueError(f"is {size} bytes serialized, at most {FEATURES_MAX_BYTES} allowed")
-        return value
+        return bounded_features(value)
 
     def contract(self) -> OrderRequest:
         """This order with underlying, expiry, strike and option_type filled from `symbol`.
@@ -268,6 +255,24 @@ class OrderRequest(_Request):
             if given is not None and given != value:
                 raise InvalidInput(part, f"{given} disagrees with symbol {self.symbol} ({value})")
         return self.model_copy(update={**implied, "symbol": named.__str__()})
+
+
+def bounded_features(value: dict[str, Any]) -> dict[str, Any]:
+    """`features_snapshot` as the record keeps it: a non-empty JSON object within the limits."""
+    if not value:
+        raise ValueError("must not be empty: a trade without features cannot train a model")
+    max_depth = get_request_limit_settings().max_json_depth
+    if _nesting_depth(value) > max_depth - 1:  # the request body itself is one level
+        raise ValueError(f"nested deeper than {max_depth - 1} levels")
+    if len(value) > FEATURES_MAX_KEYS:
+        raise ValueError(f"has {len(value)} keys, at most {FEATURES_MAX_KEYS} are allowed")
+    try:
+        size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
+    except ValueError as exc:  # NaN / Infinity have no place in JSON or JSONB
+        raise ValueError("must not contain NaN or Infinity") from exc
+    if size > FEATURES_MAX_BYTES:
+        raise ValueError(f"is {size} bytes serialized, at most {FEATURES_MAX_BYTES} allowed")
+    return value
 
 
 def _nesting_depth(value: Any) -> int:
@@ -360,6 +365,7 @@ class PositionPublic(
     trail_best: Decimal | None = Field(None, description="the best LTP the trailing stop follows")
     exit_at: datetime | None = Field(None, description="MARKET at the first observation after")
     square_off_at: datetime | None = Field(None, description="MIS: when it is squared off")
+    strategy_id: int | None = Field(None, description="the strategy this leg belongs to")
 
     @computed_field(description="opened quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
     @property
@@ -411,6 +417,7 @@ class TradePublic(
         "settlement",
     )
     close_idempotency_key: str | None = None
+    strategy_id: int | None = Field(None, description="the strategy this leg belongs to")
 
     @computed_field(description="closed quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
     @property
@@ -453,6 +460,7 @@ class OrderPublic(_BrokerNaming, ModelMetadata, AccountName):
     client_order_id: str | None = None
     idempotency_key: str | None = None
     mode: str
+    strategy_id: int | None = Field(None, description="the strategy this leg belongs to")
     created_at: datetime
     updated_at: datetime
     position: PositionPublic | None = Field(None, description="that position as it is now")

@@ -127,8 +127,9 @@ def _leg_quote(chain: OptionChain, strike: float, option_type: str, leg: ChainLe
 
 def _non_finite(model: BaseModel) -> str | None:
     """The first non-finite float field of `model`, None when every one is finite."""
-    for name, value in model:
-        if isinstance(value, float) and not math.isfinite(value):
+    # The fields' own dict, not the model's iterator: a chain has hundreds of legs to check.
+    for name, value in model.__dict__.items():
+        if type(value) is float and not math.isfinite(value):
             return name
     return None
 

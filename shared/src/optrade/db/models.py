@@ -162,6 +162,13 @@ class Exits(SQLModel):
     exit_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
+class StrategyMember(SQLModel):
+    """The strategy a leg belongs to (`POST /v1/strategies`), carried from its position to its
+    orders and trades; null for a single order."""
+
+    strategy_id: int | None = Field(default=None, index=True)
+
+
 class AccountName(SQLModel):
     """The paper account an order, position or trade belongs to (issue 22; docs/accounts.md)."""
 
@@ -208,6 +215,7 @@ class PositionFields(
     AccountName,
     PositionMark,
     PositionFunds,
+    StrategyMember,
 ):
     """A position's columns but its id (the data model that records and the table share)."""
 
@@ -232,7 +240,7 @@ class Position(PositionFields, table=True):
     id: int | None = Field(default=None, primary_key=True)
 
 
-class OrderFields(ModelMetadata, Exits, AccountName):
+class OrderFields(ModelMetadata, Exits, AccountName, StrategyMember):
     """One order request as the venue keeps it: what was asked, where it stands, what it filled.
 
     An opening order names the position it opened; a closing order the position it closed lots
@@ -312,6 +320,7 @@ class TradeFields(
     Provenance,
     AccountName,
     TradeMarginLabels,
+    StrategyMember,
 ):
     """A trade's columns but its id."""
 
@@ -374,6 +383,48 @@ class AccountEquityFields(SQLModel):
 class AccountEquity(AccountEquityFields, table=True):
     __tablename__ = "account_equity"
     __table_args__ = (UniqueConstraint("account", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class StrategyFields(SQLModel):
+    """A structure of legs placed, margined, exited and scored as one (docs/strategies.md).
+
+    `legs` is what was placed, each leg as resolved (strike, option_type, side, lots, the offset
+    asked if any, its position id); `net_premium` is paid positive, received negative (rupees);
+    `margin` what the basket blocked beside the account's positions when it opened. Exits act on
+    the strategy's mark-to-market P&L (rupees): `stop_loss_pnl`, `target_pnl`, `exit_at`, and
+    MIS square-off at `square_off_at`.
+    """
+
+    name: str = Field(sa_type=String(64), index=True)
+    underlying: str = Field(sa_type=String(20))
+    expiry: date
+    legs: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONVariant)
+    net_premium: Decimal = Field(sa_type=Numeric(16, 2))
+    margin: Decimal | None = Field(default=None, sa_type=Numeric(16, 2))
+    account: str | None = Field(default=None, sa_type=String(64))
+    status: PositionStatus = Field(default=PositionStatus.OPEN, sa_type=String(8), index=True)
+    product: Product = Field(
+        default=Product.NRML, sa_type=String(4), sa_column_kwargs={"server_default": "NRML"}
+    )
+    mode: TradeMode = Field(default=TradeMode.LIVE, sa_type=String(8))
+    stop_loss_pnl: Decimal | None = Field(default=None, sa_type=Numeric(16, 2))
+    target_pnl: Decimal | None = Field(default=None, sa_type=Numeric(16, 2))
+    exit_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    square_off_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    exit_reason: str | None = Field(default=None, sa_type=String(16))
+    idempotency_key: str | None = Field(default=None, sa_type=String(200))
+    request_fingerprint: str | None = Field(default=None, sa_type=String(64))
+    opened_at: datetime = Field(sa_type=UTCDateTime())  # the market instant every leg filled at
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime(), index=True)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # The instant of the last observation its exits were evaluated on (or opened on).
+    exits_evaluated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+
+
+class Strategy(StrategyFields, table=True):
+    __table_args__ = (UniqueConstraint("idempotency_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -30,8 +31,20 @@ from order_service.ml.schemas import (
     ModelComparison,
     PerformanceReport,
 )
+from order_service.ml.strategy_performance import strategy_performance
 
 router = APIRouter(tags=["ml"])
+
+
+class PerformanceGroup(StrEnum):
+    MODEL = "model"
+    STRATEGY = "strategy"  # a strategy's legs are one decision
+
+
+GroupQuery = Annotated[
+    PerformanceGroup,
+    Query(description="`model` (per position), or `strategy`: per model and strategy name"),
+]
 TOTAL_COUNT_HEADER = "X-Total-Count"
 
 
@@ -113,17 +126,22 @@ def performance(
             "price was the client's), `missing` (no exit snapshot); default none",
         ),
     ] = None,
+    group: GroupQuery = PerformanceGroup.MODEL,
 ) -> PerformanceReport:
     """Aggregate the trades closed in [from, to) per (model_version, model_hash), per position;
-    live trades unless `mode=replay`; client-priced and missing exits counted beside."""
+    live trades unless `mode=replay`; client-priced and missing exits counted beside; with
+    `group=strategy` also per strategy, a strategy's legs one decision."""
     window = window.model_copy(update={"mode": window.mode or TradeMode.LIVE.value})
     included = _doubtful(include)
+    by_strategy = group == PerformanceGroup.STRATEGY
     return PerformanceReport(
         closed_from=window.start,
         closed_to=window.end,
         mode=str(window.mode),
         include=sorted(included),
         models=model_performance(engine, window, included),
+        group=group.value,
+        strategies=strategy_performance(engine, window, included) if by_strategy else None,
     )
 
 
@@ -218,12 +236,19 @@ def models_page(
     baseline: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     candidate: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     metric: Annotated[CompareMetric, Query()] = CompareMetric["mean_net_pnl"],
+    group: GroupQuery = PerformanceGroup.MODEL,
 ) -> HTMLResponse:
     """An HTML page (inline SVG, no JavaScript) of each model's trades closed in [from, to)
     and open positions; live trades unless `mode=replay`. With `baseline` and `candidate`, the
-    A/B comparison of the two versions on `metric`."""
+    A/B comparison of the two versions on `metric`; `group=strategy` adds a table per model and
+    strategy."""
     window = window.model_copy(update={"mode": window.mode or TradeMode.LIVE.value})
     comparison = None
     if baseline and candidate:
         comparison = compare_versions(engine, window, baseline, candidate, metric.value)
-    return HTMLResponse(render_models_page(model_rows(engine, window), comparison=comparison))
+    strategies = None
+    if group == PerformanceGroup.STRATEGY:
+        strategies = strategy_performance(engine, window, set(Doubtful))
+    return HTMLResponse(
+        render_models_page(model_rows(engine, window), comparison=comparison, strategies=strategies)
+    )

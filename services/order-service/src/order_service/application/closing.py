@@ -30,6 +30,9 @@ SNAPSHOTS = Counter(
     "order_snapshots_total", "Entry/exit snapshots recorded, by source", ["stage", "source"]
 )
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# The close key of an exit the engine (or a strategy's close) takes: one per position, so a
+# position is exited once however many engines race.
+EXIT_KEY_PREFIX = "exit "
 
 
 @dataclass(frozen=True)

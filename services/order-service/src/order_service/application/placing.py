@@ -111,8 +111,8 @@ async def place_order(
     fingerprint = order.fingerprint(lots)
     terms, exits = order_terms(order)
     try:
-        _check_not_expired(contract, timing.instant)
-        _check_square_off(terms, timing.instant, square_off_at)
+        check_not_expired(contract, timing.instant)
+        check_square_off(terms.product, timing.instant, square_off_at)
         captured = await capture_contract(market_data, contract, timing.instant)
         if order.units is not None and order.units != lots * captured.quote.lot_size:
             raise InvalidInput(
@@ -174,10 +174,10 @@ def order_terms(order: OrderRequest) -> tuple[OrderTerms, PositionExits]:
     return terms, exits
 
 
-def _check_square_off(terms: OrderTerms, instant: datetime, at: time) -> None:
+def check_square_off(product: Product, instant: datetime, at: time) -> None:
     """An MIS order after the square-off time would be squared off at once: refused, as brokers
     refuse new intraday positions then."""
-    if terms.product == Product.MIS and square_off_instant(Product.MIS, instant, at) <= instant:  # type: ignore[operator]
+    if product == Product.MIS and square_off_instant(Product.MIS, instant, at) <= instant:  # type: ignore[operator]
         raise InvalidInput(
             "product", f"MIS orders are refused at or after the {at:%H:%M} IST square-off; use NRML"
         )
@@ -360,7 +360,7 @@ async def _replay_order(
     return None
 
 
-def _check_not_expired(contract: OptionSymbol, instant: datetime) -> None:
+def check_not_expired(contract: OptionSymbol, instant: datetime) -> None:
     if expiry_close(contract.expiry) <= instant:
         raise InvalidInput(
             "expiry",

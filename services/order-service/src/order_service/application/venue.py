@@ -24,7 +24,7 @@ from typing import Any
 from optrade.clients.market_data import CapturedChain, CapturedQuote, QuoteRejected
 from optrade.domain import ExitReason, OrderStatus, OrderType, Side, TradeMode
 from optrade.errors import Conflict, InsufficientFunds
-from order_service.application.closing import CloseKeys, ExitFill, close_lots
+from order_service.application.closing import EXIT_KEY_PREFIX, CloseKeys, ExitFill, close_lots
 from order_service.application.marking import mark_from_chain
 from order_service.application.placing import (
     Filling,
@@ -33,6 +33,7 @@ from order_service.application.placing import (
     observation_of,
     position_values,
 )
+from order_service.application.strategy_exits import evaluate_strategies
 from order_service.domain.exits import ExitWatch, PositionExits, evaluate_exits
 from order_service.domain.matching import Match, match
 from order_service.domain.orders import OrderTerms, PendingOrder
@@ -41,7 +42,6 @@ from order_service.repository import KeyTaken, Repository
 from order_service.snapshots import captured_snapshot
 
 log = logging.getLogger(__name__)
-EXIT_KEY_PREFIX = "exit "
 
 
 @dataclass
@@ -108,6 +108,7 @@ async def evaluate_chain(
     async with repository.unit_of_work() as work:
         await work.mark_evaluated(untouched_orders, [], instant)
         await work.mark_evaluated([], untouched_positions, instant)
+    done.exits += await evaluate_strategies(repository, captured, mode)
     if mode == TradeMode.REPLAY:  # live positions are marked by the engine's account keeper
         await mark_from_chain(repository, captured, mode)
     return done

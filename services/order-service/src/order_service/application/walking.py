@@ -37,7 +37,8 @@ class Walk:
 
 
 async def work_by_contract(repository: Repository, mode: TradeMode) -> dict[Contract, datetime]:
-    """Each (underlying, expiry) with pending work in `mode`, and the earliest instant its work
+    """Each (underlying, expiry) with pending work in `mode` (orders, watched positions and
+    strategies), and the earliest instant its work
     was last evaluated at (where a walk resumes)."""
     earliest: dict[Contract, datetime] = {}
     for order in await repository.pending_orders(mode.value):
@@ -47,6 +48,9 @@ async def work_by_contract(repository: Repository, mode: TradeMode) -> dict[Cont
     for position in await repository.watched_positions(mode.value):
         seen = position.exits_evaluated_at or position.opened_at
         _earliest(earliest, (position.underlying, position.expiry), seen)
+    for strategy in await repository.watched_strategies(mode.value):
+        seen = strategy.exits_evaluated_at or strategy.opened_at
+        _earliest(earliest, (strategy.underlying, strategy.expiry), seen)
     if mode == TradeMode.REPLAY:  # every open replay position is marked at each step walked
         for position in await repository.open_positions():
             if position.mode == mode.value:

@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Column, Engine, Float, Numeric, Select, func, select
 from sqlalchemy.types import TypeDecorator
 
-from optrade.db.models import Trade
+from optrade.db.models import Strategy, Trade
 from optrade.domain import (
     CONTEXT_FIELDS,
     GREEK_FIELDS,
@@ -76,6 +76,10 @@ IDENTITY_COLUMNS = (
 )  # fmt: skip
 TIME_COLUMNS = ("opened_at", "closed_at")
 METADATA_COLUMNS = ("ml_score", "model_version", "model_hash", "mode", "off_hours", "account")
+# The decision a trade belongs to: the legs of one strategy share `strategy_id` (null for a single
+# order) and `strategy` is its name, read from the strategy table.
+GROUP_COLUMNS = ("strategy_id", "strategy")
+_STRATEGY = Strategy.__table__  # type: ignore[attr-defined]
 # Read beside the exported columns to derive others, not exported under their own name.
 HELPER_COLUMNS = ("market_seconds_held",)
 
@@ -107,6 +111,8 @@ class ExportPlan:
 
 
 def _table_column(name: str) -> Column[Any]:
+    if name == "strategy":
+        return _STRATEGY.c.name  # type: ignore[no-any-return]
     return Trade.__table__.c[name]  # type: ignore[attr-defined, no-any-return]
 
 
@@ -116,7 +122,10 @@ def _snapshot_names() -> list[str]:
 
 def _stored_columns() -> list[str]:
     """The trade columns the export reads, in output order (derived columns are added later)."""
-    return [*IDENTITY_COLUMNS, *TIME_COLUMNS, "close_reason", *_snapshot_names(), *METADATA_COLUMNS]
+    return [
+        *IDENTITY_COLUMNS, *TIME_COLUMNS, "close_reason", *_snapshot_names(), *METADATA_COLUMNS,
+        *GROUP_COLUMNS,
+    ]  # fmt: skip
 
 
 def _arrow_type(column: Column[Any]) -> pa.DataType:
@@ -262,11 +271,15 @@ def _export_query(window: TradeWindow) -> Select[Any]:
         column = _table_column(name)
         # Money leaves the database as a double: no Decimal objects per cell, and exact at 2 dp.
         selected.append(
-            column.cast(Float).label(name) if isinstance(column.type, Numeric) else column
+            column.cast(Float).label(name)
+            if isinstance(column.type, Numeric)
+            else column.label(name)
         )
-    trade = Trade.__table__.c  # type: ignore[attr-defined]
+    table = Trade.__table__  # type: ignore[attr-defined]
+    trade = table.c
     return (
         select(*selected, trade.features_snapshot, *(trade[name] for name in HELPER_COLUMNS))
+        .select_from(table.outerjoin(_STRATEGY, _STRATEGY.c.id == trade.strategy_id))
         .where(*trade_conditions(window))
         .order_by(trade.closed_at, trade.id)
     )

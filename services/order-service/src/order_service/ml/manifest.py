@@ -11,6 +11,8 @@ Roles:
 - `label`: the outcome: `exit_price`, `pnl`, `return`, `net_pnl`, `margin_blocked` and
   `return_on_margin` (what the lots tied up, and net P&L over it: docs/accounts.md);
 - `attribution`: `attr_*`, the Greek P&L attribution (derived from the outcome);
+- `group`: `strategy_id` and `strategy`: the legs of one strategy are one decision (score them
+  together, and keep them in one fold when splitting);
 - `metadata`: everything else (identity, times, sources, charges, mode, the signal's metadata).
 
 `features` in the manifest are exactly the `feature` and `entry_snapshot` columns.
@@ -22,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from optrade.domain import SNAPSHOT_FIELD_NAMES
 from order_service.attribution import ATTRIBUTION_COLUMNS
-from order_service.ml.export import DIFF_FIELDS, ExportPlan
+from order_service.ml.export import DIFF_FIELDS, GROUP_COLUMNS, ExportPlan
 from order_service.ml.features import FEATURE_PREFIX
 
 LABEL_COLUMNS = ("exit_price", "pnl", "return", "net_pnl", "margin_blocked", "return_on_margin")
@@ -51,7 +53,8 @@ _UNITS = {
 class ManifestColumn(BaseModel):
     name: str
     role: str = Field(
-        description="id | feature | entry_snapshot | exit_snapshot | label | attribution | metadata"
+        description="id | feature | entry_snapshot | exit_snapshot | label | attribution | group "
+        "| metadata"
     )
     type: str = Field(description="Arrow type of the column (CSV: its text form)")
     unit: str | None = None
@@ -80,6 +83,8 @@ def role_of(name: str) -> str:
     """The role of an export column, from its name."""
     if name in ID_COLUMNS:
         return "id"
+    if name in GROUP_COLUMNS:
+        return "group"
     if name in LABEL_COLUMNS:
         return "label"
     if name.startswith(FEATURE_PREFIX):

@@ -28,7 +28,7 @@ from optrade.db.models import Position, Trade
 from optrade.domain import IST, PositionStatus, TradeWindow
 from order_service.ml.performance import UNVERSIONED, Doubtful, model_performance
 from order_service.ml.reading import reader_engine, trade_conditions
-from order_service.ml.schemas import ModelComparison, ModelPerformance
+from order_service.ml.schemas import ModelComparison, ModelPerformance, StrategyPerformance
 
 TRADE = Trade.__table__  # type: ignore[attr-defined]
 POSITION = Position.__table__  # type: ignore[attr-defined]
@@ -438,12 +438,31 @@ def _comparison(c: ModelComparison) -> str:
     )
 
 
+def _strategy_table(strategies: list[StrategyPerformance]) -> str:
+    body = "".join(
+        f'<tr class="strategy" data-strategy="{escape(s.strategy)}"><td>{escape(s.label)}</td>'
+        f"<td>{escape(s.strategy)}</td><td>{s.decisions}</td><td>{s.trades}</td>"
+        f"<td>{_percent(s.win_rate)}</td><td>₹{s.total_pnl:,.2f}</td>"
+        f"<td>{'–' if s.margin is None else f'₹{s.margin:,.2f}'}</td>"
+        f"<td>{_percent(s.return_on_margin)}</td></tr>"
+        for s in strategies
+    )
+    return (
+        "<h2>Per strategy (a strategy's legs are one decision)</h2><table><thead><tr>"
+        "<th>model</th><th>strategy</th><th>decisions</th><th>trades</th><th>win rate</th>"
+        "<th>total P&amp;L</th><th>margin</th><th>return on margin</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
 def render_models_page(
     rows: list[ModelRow],
     quality_url: str | None = None,
     comparison: ModelComparison | None = None,
+    strategies: list[StrategyPerformance] | None = None,
 ) -> str:
-    """The whole page; `quality_url` links back to the quality dashboard when known."""
+    """The whole page; `quality_url` links back to the quality dashboard when known; the table
+    per strategy when `strategies` are given."""
     now = datetime.now(IST).strftime("%Y-%m-%d %H:%M IST")
     link = f' · <a href="{escape(quality_url)}">data quality</a>' if quality_url else ""
     gross = sum(row.gross_trades for row in rows)
@@ -463,6 +482,7 @@ def render_models_page(
         '<p class="note">gross P&amp;L is before charges, net P&amp;L after; a win is a position '
         "whose net P&amp;L is above zero.</p>"
         f"{_table(rows)}"
+        f"{_strategy_table(strategies) if strategies is not None else ''}"
         "<h2>Calibration: observed win rate by score (Wilson 95% intervals)</h2>"
         f'<div class="calibration">{calibration or "<p>No scored positions yet.</p>"}</div>'
         f"<h2>Compare two versions</h2>{_compare_form(rows, comparison)}"

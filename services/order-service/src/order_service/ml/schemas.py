@@ -116,12 +116,36 @@ class ModelPerformance(BaseModel):
     )
 
 
+class StrategyPerformance(BaseModel):
+    """How one model's decisions of one strategy did: a strategy's legs are one outcome."""
+
+    model_version: str | None
+    model_hash: str | None
+    label: str = Field(description='the model version, or "unversioned"')
+    strategy: str = Field(description='the strategy\'s name; "single" for single orders')
+    decisions: int = Field(description="strategies (or single positions) with counted closes")
+    trades: int = Field(description="closes counted, every leg's")
+    wins: int = Field(description="decisions whose counted closes sum to pnl > 0")
+    win_rate: float | None = Field(description="wins / decisions, 0..1")
+    total_pnl: Decimal = Field(description="rupees, gross of charges")
+    net_pnl: Decimal | None = Field(description="rupees, net of charges; null when unknown")
+    margin: Decimal | None = Field(
+        description="rupees: the margin the strategies blocked when they opened (null: singles)"
+    )
+    return_on_margin: float | None = Field(description="total_pnl / margin, a fraction")
+    net_return_on_margin: float | None = Field(description="net_pnl / margin, a fraction")
+
+
 class PerformanceReport(BaseModel):
     closed_from: datetime | None
     closed_to: datetime | None
     mode: str = Field(description="`live` or `replay`: which trades were counted")
     include: list[str] = Field(description="doubtful exits counted: `client`, `missing`")
     models: list[ModelPerformance]
+    group: str = Field("model", description="`model`, or `strategy`: `strategies` is filled")
+    strategies: list[StrategyPerformance] | None = Field(
+        None, description="with group=strategy: per model and strategy name, per decision"
+    )
 
 
 class CompareArm(BaseModel):
