@@ -14,7 +14,7 @@ from optrade.db.engine import create_async_db_engine, create_db_engine
 from optrade.domain import utcnow
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
-from order_service.api import engine, ml_routes, orders, positions, settlements, trades
+from order_service.api import engine, ml_routes, openalgo, orders, positions, settlements, trades
 from order_service.application import Repository
 from order_service.settings import get_order_settings
 
@@ -75,6 +75,7 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         positions,
         settlements,
         trades,
+        openalgo,
     ):  # ml first: /export before /{trade_id}
         app.include_router(module.router)
     return app

@@ -258,6 +258,33 @@ class OrderRequest(_Request):
         return self.model_copy(update={**implied, "symbol": named.__str__()})
 
 
+class UnscoredOrderRequest(OrderRequest):
+    """An order whose model metadata may be absent (the OpenAlgo surface: a strategy written for
+    OpenAlgo sends none unless given as extra keyword arguments). What is absent is stored null,
+    and the quality checks count the trade as missing that metadata."""
+
+    ml_score: float | None = Field(  # type: ignore[assignment]
+        None, ge=0, le=1, allow_inf_nan=False, description="model score, 0..1"
+    )
+    model_version: str | None = Field(None, min_length=1, max_length=64)  # type: ignore[assignment]
+    model_hash: str | None = Field(  # type: ignore[assignment]
+        None, pattern=r"^[0-9a-fA-F]{7,128}$", description="hex digest of the model"
+    )
+    features_snapshot: dict[str, Any] | None = None  # type: ignore[assignment]
+
+    @field_validator("model_hash")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:  # type: ignore[override]
+        return None if value is None else value.lower()
+
+    @field_validator("features_snapshot")
+    @classmethod
+    def _bounded_features(  # type: ignore[override]
+        cls, value: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        return None if value is None else OrderRequest._bounded_features(value)
+
+
 def _nesting_depth(value: Any) -> int:
     """How many JSON containers deep `value` goes, without recursion."""
     deepest = 0
@@ -339,6 +366,7 @@ class PositionPublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Pro
     trail_best: Decimal | None = Field(None, description="the best LTP the trailing stop follows")
     exit_at: datetime | None = Field(None, description="MARKET at the first observation after")
     square_off_at: datetime | None = Field(None, description="MIS: when it is squared off")
+    tag: str | None = Field(None, description="the client's tag (OpenAlgo's `strategy`)")
 
     @computed_field(description="opened quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
     @property
@@ -423,6 +451,7 @@ class OrderPublic(_BrokerNaming, ModelMetadata):
     client_order_id: str | None = None
     idempotency_key: str | None = None
     mode: str
+    tag: str | None = Field(None, description="the client's tag (OpenAlgo's `strategy`)")
     created_at: datetime
     updated_at: datetime
     position: PositionPublic | None = Field(None, description="that position as it is now")

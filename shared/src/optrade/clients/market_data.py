@@ -46,7 +46,7 @@ from optrade.clients.freshness import STALE, latest_market_instant
 from optrade.clients.instance import MarketDataInstance
 from optrade.clients.runner import LoopThread
 from optrade.domain import utcnow
-from optrade.schemas.market import OptionChain, OptionQuote, SettlementValue
+from optrade.schemas.market import OptionChain, OptionQuote, SettlementValue, Underlyings
 from optrade.settings import deprecated_env
 
 __all__ = [
@@ -211,6 +211,21 @@ class MarketDataClient:
 
         value, source, _ = await self._first_usable("settlement", fetch, None)
         return value, source
+
+    async def aunderlyings(self, as_of: datetime) -> Underlyings:
+        """The underlyings served at `as_of` with their spot and listed expiries, through the
+        same breakers and fallback as a quote."""
+        params = {"as_of": as_of.isoformat()}
+
+        def fetch(instance: MarketDataInstance) -> Callable[[], Awaitable[Underlyings]]:
+            async def listing() -> Underlyings:
+                answer = await instance.get("/v1/underlyings", params)
+                return _parsed(Underlyings, answer.content, instance.name, "underlyings")
+
+            return listing
+
+        found, _, _ = await self._first_usable("underlyings", fetch, None)
+        return found
 
     async def areplay_instants(
         self, underlying: str, start: datetime, end: datetime

@@ -189,3 +189,26 @@ class OptionChain(BaseModel):
     def strike(self, strike: float) -> ChainStrike | None:
         """The row of `strike`, None when the chain lists no such strike."""
         return next((row for row in self.strikes if row.strike == strike), None)
+
+
+class ListedExpiry(BaseModel):
+    expiry: date
+    lot_size: int = Field(description="contract lot size for this expiry, units per lot")
+
+
+class ListedUnderlying(BaseModel):
+    name: str
+    spot: float = Field(description="underlying value, index points")
+    expiries: list[ListedExpiry] = Field(description="listed expiries, nearest first")
+    as_of: datetime = Field(description="market time of the values (UTC)")
+
+
+class Underlyings(BaseModel):
+    """What the market-data service lists at an instant: `GET /v1/underlyings?as_of=` (the
+    fields the order service reads)."""
+
+    underlyings: list[ListedUnderlying]
+    provider: str
+
+    def find(self, name: str) -> ListedUnderlying | None:
+        return next((u for u in self.underlyings if u.name == name.upper()), None)
