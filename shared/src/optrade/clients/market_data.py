@@ -87,6 +87,7 @@ CAPTURES = Counter(
     ["source", "kind"],
 )
 SETTLEMENT_TIMEOUT = 10.0  # seconds: a rare call that may parse a snapshot file; not a fill
+LISTING_TIMEOUT = 10.0  # seconds: a live provider lists every underlying's chain; not a fill
 
 
 def _client_env(name: str) -> AliasChoices:
@@ -219,7 +220,7 @@ class MarketDataClient:
 
         def fetch(instance: MarketDataInstance) -> Callable[[], Awaitable[Underlyings]]:
             async def listing() -> Underlyings:
-                answer = await instance.get("/v1/underlyings", params)
+                answer = await instance.get("/v1/underlyings", params, read_timeout=LISTING_TIMEOUT)
                 return _parsed(Underlyings, answer.content, instance.name, "underlyings")
 
             return listing

@@ -291,16 +291,20 @@ def underlying_of(underlying: str, exchange: str, expiry: str | None) -> tuple[s
     return name, expiry_date(text)
 
 
-def lots_of(units: int, contract: OptionSymbol) -> int:
+def lots_of(units: int, contract: OptionSymbol, lot_size: int) -> int:
     """OpenAlgo's quantity (units) in lots of `contract` (400 when not a multiple)."""
-    spec = get_instruments()[contract.underlying]
-    lot_size = spec.lot_size_for(contract.expiry)
     if units % lot_size:
         raise InvalidInput(
             "quantity",
             f"Quantity {units} is not a multiple of the lot size {lot_size} of {contract}",
         )
     return units // lot_size
+
+
+async def market_lot_size(venue: Venue, contract: OptionSymbol) -> int:
+    """The contract's lot size as the market quotes it now (what its fill is sized by)."""
+    captured = await capture_contract(venue.market_data, contract, venue.clock.instant(None))
+    return captured.quote.lot_size
 
 
 def product_of(name: str) -> Product:
@@ -422,12 +426,14 @@ class Intent:
     metadata: dict[str, Any]
 
 
-def intent_of(terms: _Terms, contract: OptionSymbol, tag: str, metadata: dict[str, Any]) -> Intent:
+def intent_of(
+    terms: _Terms, contract: OptionSymbol, lot_size: int, tag: str, metadata: dict[str, Any]
+) -> Intent:
     order_type = OrderType(terms.pricetype)
     takes_price = order_type in (OrderType.LIMIT, OrderType.SL)
     takes_trigger = order_type in (OrderType.SL, OrderType.SL_M)
     return Intent(
-        contract, Side(terms.action), lots_of(terms.quantity, contract), order_type,
+        contract, Side(terms.action), lots_of(terms.quantity, contract, lot_size), order_type,
         terms.price if takes_price else None,
         terms.trigger_price if takes_trigger else None,
         product_of(terms.product), tag, metadata,
@@ -474,7 +480,10 @@ async def submit(venue: Venue, intent: Intent) -> OrderRecord:
 
 async def place(venue: Venue, body: PlaceOrderBody) -> dict[str, Any]:
     contract = contract_of(body.symbol, body.exchange)
-    order = await submit(venue, intent_of(body, contract, body.strategy, body.metadata()))
+    lot_size = await market_lot_size(venue, contract)
+    order = await submit(
+        venue, intent_of(body, contract, lot_size, body.strategy, body.metadata())
+    )
     return {"status": "success", "orderid": str(order.id), "mode": MODE}
 
 
@@ -490,7 +499,10 @@ async def place_smart(venue: Venue, body: SmartOrderBody) -> dict[str, Any]:
     terms = body.model_copy(
         update={"action": "BUY" if change > 0 else "SELL", "quantity": abs(change)}
     )
-    order = await submit(venue, intent_of(terms, contract, body.strategy, body.metadata()))
+    lot_size = await market_lot_size(venue, contract)
+    order = await submit(
+        venue, intent_of(terms, contract, lot_size, body.strategy, body.metadata())
+    )
     return {"status": "success", "orderid": str(order.id), "mode": MODE}
 
 
@@ -509,7 +521,10 @@ async def options_order(venue: Venue, body: OptionsOrderBody) -> dict[str, Any]:
     captured = await capture_chain(venue, underlying, expiry)
     strike, _ = offset_strike(captured.chain, body.option_type, body.offset)
     contract = OptionSymbol(underlying, expiry, Decimal(str(strike)), body.option_type)
-    order = await submit(venue, intent_of(body, contract, body.strategy, body.metadata()))
+    lot_size = captured.chain.lot_size
+    order = await submit(
+        venue, intent_of(body, contract, lot_size, body.strategy, body.metadata())
+    )
     return {
         "status": "success", "orderid": str(order.id), "symbol": str(contract),
         "exchange": EXCHANGE, "underlying": body.underlying,
@@ -542,7 +557,9 @@ async def basket(venue: Venue, body: BasketOrderBody) -> dict[str, Any]:
         try:
             contract = contract_of(item.symbol, item.exchange)
             metadata = item.metadata() if item.ml_score is not None else body.metadata()
-            order = await submit(venue, intent_of(item, contract, body.strategy, metadata))
+            lot_size = await market_lot_size(venue, contract)
+            intent = intent_of(item, contract, lot_size, body.strategy, metadata)
+            order = await submit(venue, intent)
         except DomainError as exc:
             results.append({"symbol": item.symbol, "status": "error", "message": exc.detail})
             continue
@@ -814,10 +831,10 @@ async def margin(venue: Venue, body: MarginBody) -> dict[str, Any]:
     chains: dict[tuple[str, date], OptionChain] = {}
     for item in body.positions:
         contract = contract_of(item.symbol, item.exchange)
-        lots = lots_of(item.quantity, contract)
         key = (contract.underlying, contract.expiry)
         if key not in chains:
             chains[key] = (await capture_chain(venue, *key)).chain
+        lots = lots_of(item.quantity, contract, chains[key].lot_size)
         row = chains[key].strike(float(contract.strike))
         leg = None if row is None else row.leg(contract.option_type)
         if leg is None or leg.iv is None:
