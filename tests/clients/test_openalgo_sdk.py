@@ -266,3 +266,60 @@ def errors_answer_in_openalgo_shapes(out: dict[str, Any], lot: int) -> None:
     assert out["analyzer"]["data"] == {"analyze_mode": True, "mode": "analyze", "total_logs": 0}
     assert out["wrong_key"]["code"] == 403
     assert "Invalid openalgo apikey" in out["wrong_key"]["message"]
+
+
+def test_a_sell_beyond_the_holding_closes_it_then_opens_a_short_and_the_books_net_them(
+    stack: dict[str, Any],
+) -> None:
+    with httpx.Client(base_url=stack["url"], timeout=60) as raw:
+
+        def post(path: str, **body: Any) -> dict[str, Any]:
+            answer = raw.post(f"/api/v1/{path}", json={"apikey": TEST_API_KEY, **body})
+            assert answer.status_code == 200, answer.text
+            return dict(answer.json())
+
+        expiry = post("expiry", symbol="NIFTY", exchange="NFO", instrumenttype="options")
+        expiry_date = expiry["data"][1].replace("-", "")
+        found = post("optionsymbol", underlying="NIFTY", exchange="NSE_INDEX",
+                     expiry_date=expiry_date, offset="OTM1", option_type="PE")  # fmt: skip
+        symbol, lot = found["symbol"], found["lotsize"]
+        order = {"strategy": "netting", "symbol": symbol, "exchange": "NFO",
+                 "pricetype": "MARKET", "product": "NRML"}  # fmt: skip
+        bought = post("placeorder", **order, action="BUY", quantity=str(lot))
+        sold = post("placeorder", **order, action="SELL", quantity=str(3 * lot))
+        held = post("openposition", strategy="netting", symbol=symbol, exchange="NFO",
+                    product="NRML")  # fmt: skip
+        # Another strategy's holding of the same symbol is its own: untouched by "netting".
+        other = post("placesmartorder", **(order | {"strategy": "smart"}), action="BUY",
+                     quantity="0", position_size=str(lot))  # fmt: skip
+        book = post("positionbook", strategy="netting")["data"]
+        resting = post("placeorder", **(order | {"pricetype": "LIMIT", "price": "0.05"}),
+                       action="BUY", quantity=str(lot))  # fmt: skip
+        cancelled = post("cancelallorder", strategy="netting")
+        squared = post("closeposition", strategy="netting")
+        after = post("openposition", strategy="netting", symbol=symbol, exchange="NFO",
+                     product="NRML")  # fmt: skip
+        smart = post("openposition", strategy="smart", symbol=symbol, exchange="NFO",
+                     product="NRML")  # fmt: skip
+        refused = raw.post("/api/v1/placeorder", json={"apikey": TEST_API_KEY, **order,
+                                                       "action": "BUY", "product": "CNC",
+                                                       "quantity": str(lot)})  # fmt: skip
+    with httpx.Client(base_url=stack["url"], headers=AUTH, timeout=30) as ours:
+        first = ours.get(f"/v1/orders/{bought['orderid']}").json()
+        short = ours.get(f"/v1/orders/{sold['orderid']}").json()
+    # The SELL of 3 lots closed the 1 held (one trade) and opened a short of the other 2.
+    assert first["position"]["status"] == "closed" and first["position"]["tag"] == "netting"
+    assert (short["intent"], short["side"], short["lots"]) == ("open", "SELL", 2)
+    assert held["quantity"] == str(-2 * lot)
+    assert book == [{"symbol": symbol, "exchange": "NFO", "product": "NRML",
+                     "quantity": str(-2 * lot), "average_price": short["average_price"],
+                     "pnl": book[0]["pnl"]}]  # fmt: skip
+    assert other["status"] == "success" and smart["quantity"] == str(lot)
+    assert cancelled["canceled_orders"] == [resting["orderid"]]
+    assert squared["message"] == "All Open Positions Squared Off"
+    assert after["quantity"] == "0"
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "status": "error",
+        "message": "product: CNC is for equity delivery; options take MIS or NRML",
+    }
