@@ -481,9 +481,7 @@ async def submit(venue: Venue, intent: Intent) -> OrderRecord:
 async def place(venue: Venue, body: PlaceOrderBody) -> dict[str, Any]:
     contract = contract_of(body.symbol, body.exchange)
     lot_size = await market_lot_size(venue, contract)
-    order = await submit(
-        venue, intent_of(body, contract, lot_size, body.strategy, body.metadata())
-    )
+    order = await submit(venue, intent_of(body, contract, lot_size, body.strategy, body.metadata()))
     return {"status": "success", "orderid": str(order.id), "mode": MODE}
 
 
@@ -522,9 +520,7 @@ async def options_order(venue: Venue, body: OptionsOrderBody) -> dict[str, Any]:
     strike, _ = offset_strike(captured.chain, body.option_type, body.offset)
     contract = OptionSymbol(underlying, expiry, Decimal(str(strike)), body.option_type)
     lot_size = captured.chain.lot_size
-    order = await submit(
-        venue, intent_of(body, contract, lot_size, body.strategy, body.metadata())
-    )
+    order = await submit(venue, intent_of(body, contract, lot_size, body.strategy, body.metadata()))
     return {
         "status": "success", "orderid": str(order.id), "symbol": str(contract),
         "exchange": EXCHANGE, "underlying": body.underlying,
