@@ -22,7 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
+from optrade.domain import utcnow
+from quality_service.runs import run_manual_check
 from tests.conftest import TEST_API_KEY
 from tests.order_service.test_orders_live_providers import (
     CACHE_SECONDS,
@@ -269,7 +272,7 @@ def errors_answer_in_openalgo_shapes(out: dict[str, Any], lot: int) -> None:
 
 
 def test_a_sell_beyond_the_holding_closes_it_then_opens_a_short_and_the_books_net_them(
-    stack: dict[str, Any],
+    stack: dict[str, Any], engine: Engine
 ) -> None:
     with httpx.Client(base_url=stack["url"], timeout=60) as raw:
 
@@ -307,6 +310,11 @@ def test_a_sell_beyond_the_holding_closes_it_then_opens_a_short_and_the_books_ne
     with httpx.Client(base_url=stack["url"], headers=AUTH, timeout=30) as ours:
         first = ours.get(f"/v1/orders/{bought['orderid']}").json()
         short = ours.get(f"/v1/orders/{sold['orderid']}").json()
+        closed = [
+            trade["id"]
+            for position in (first["position_id"], short["position_id"])
+            for trade in ours.get(f"/v1/positions/{position}/trades").json()["items"]
+        ]
     # The SELL of 3 lots closed the 1 held (one trade) and opened a short of the other 2.
     assert first["position"]["status"] == "closed" and first["position"]["tag"] == "netting"
     assert (short["intent"], short["side"], short["lots"]) == ("open", "SELL", 2)
@@ -318,6 +326,11 @@ def test_a_sell_beyond_the_holding_closes_it_then_opens_a_short_and_the_books_ne
     assert cancelled["canceled_orders"] == [resting["orderid"]]
     assert squared["message"] == "All Open Positions Squared Off"
     assert after["quantity"] == "0"
+    # Sent without model metadata: stored null, and the quality checks count it missing.
+    assert len(closed) == 2 and first["model_version"] is None
+    run = run_manual_check(engine, now=utcnow(), alert=False)
+    metadata = next(c for c in run.checks if c["name"] == "ml_metadata")
+    assert set(closed) <= set(metadata["failing_trade_ids"])
     assert refused.status_code == 400
     assert refused.json() == {
         "status": "error",
