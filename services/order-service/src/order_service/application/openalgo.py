@@ -541,7 +541,8 @@ async def place_strategy(venue: Venue, body: OptionsMultiOrderBody) -> dict[str,
 
 
 async def options_multi_order(venue: Venue, body: OptionsMultiOrderBody) -> dict[str, Any]:
-    underlying_of(body.underlying, body.exchange, body.expiry_date or "")  # checks, 400 first
+    leg_expiry = next((leg.expiry_date for leg in body.legs if leg.expiry_date), None)
+    underlying_of(body.underlying, body.exchange, body.expiry_date or leg_expiry)  # 400 first
     return await place_strategy(venue, body)
 
 
