@@ -304,6 +304,9 @@ def test_a_sell_beyond_the_holding_closes_it_then_opens_a_short_and_the_books_ne
                      product="NRML")  # fmt: skip
         smart = post("openposition", strategy="smart", symbol=symbol, exchange="NFO",
                      product="NRML")  # fmt: skip
+        off_tick = raw.post("/api/v1/placeorder", json={
+            "apikey": TEST_API_KEY, **order, "action": "BUY", "quantity": str(lot),
+            "pricetype": "LIMIT", "price": "0.07"})  # fmt: skip
         refused = raw.post("/api/v1/placeorder", json={"apikey": TEST_API_KEY, **order,
                                                        "action": "BUY", "product": "CNC",
                                                        "quantity": str(lot)})  # fmt: skip
@@ -326,6 +329,8 @@ def test_a_sell_beyond_the_holding_closes_it_then_opens_a_short_and_the_books_ne
     assert cancelled["canceled_orders"] == [resting["orderid"]]
     assert squared["message"] == "All Open Positions Squared Off"
     assert after["quantity"] == "0"
+    assert off_tick.status_code == 400 and "price" in off_tick.json()["message"]
+    assert off_tick.json()["status"] == "error"
     # Sent without model metadata: stored null, and the quality checks count it missing.
     assert len(closed) == 2 and first["model_version"] is None
     run = run_manual_check(engine, now=utcnow(), alert=False)

@@ -111,6 +111,8 @@ async def answer(
         return JSONResponse(await use_case(parsed))
     except DomainError as exc:
         return error(exc.detail, _status(exc))
+    except ValidationError as exc:  # the order as ours: a price off the tick, empty features
+        return error(str(_messages(exc)), 400)
 
 
 class _KeyOnly(BaseModel):
