@@ -18,6 +18,7 @@ from order_service.api import (
     accounts,
     engine,
     ml_routes,
+    openalgo,
     orders,
     positions,
     settlements,
@@ -86,6 +87,7 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         settlements,
         strategies,
         trades,
+        openalgo,
     ):  # ml first: /export before /{trade_id}
         app.include_router(module.router)
     return app

@@ -117,6 +117,11 @@ _LINK_ORDER = (
 )
 
 
+def _tagged(table: Table, tag: str | None) -> Any:
+    """`tag` equals the row's (None: the row has no tag)."""
+    return table.c.tag.is_(None) if tag is None else table.c.tag == tag
+
+
 @dataclass(frozen=True)
 class PageRequest:
     """Which slice of a newest-first listing to answer."""
@@ -447,6 +452,17 @@ class Repository(AccountReads):
         params = {"p_underlying": underlying, "p_mode": mode, "p_account": account}
         return await self._all(_OPEN_LEGS, params)
 
+    async def orders_of_positions(self, position_ids: Sequence[int]) -> list[OrderRecord]:
+        """The orders that opened these positions."""
+        if not position_ids:
+            return []
+        rows = await self._all(
+            select(ORDER).where(
+                ORDER.c.position_id.in_(list(position_ids)), ORDER.c.intent == "open"
+            )
+        )
+        return [record(OrderRecord, row) for row in rows]
+
     async def order_by(self, column: str, value: str) -> OrderRecord | None:
         """The order whose unique `column` (idempotency_key, client_order_id) is `value`."""
         found = await self._first(_ORDER_BY[column], {"p_value": value})
@@ -513,6 +529,67 @@ class Repository(AccountReads):
         if position_id is not None:
             conditions.append(ORDER.c.position_id == position_id)
         return await self._page(OrderRecord, ORDER, "created_at", page, *conditions)
+
+    async def open_positions_of(
+        self,
+        contract: tuple[str, date, Decimal, str],
+        *,
+        side: str,
+        product: str,
+        tag: str | None,
+    ) -> list[PositionRecord]:
+        """Open positions of one contract, side, product and tag (None: untagged), oldest first:
+        the holding a broker nets an opposite order against."""
+        underlying, expiry, strike, option_type = contract
+        query = select(POSITION).where(
+            POSITION.c.status == PositionStatus.OPEN.value, POSITION.c.underlying == underlying,
+            POSITION.c.expiry == expiry, POSITION.c.strike == strike,
+            POSITION.c.option_type == option_type, POSITION.c.side == side,
+            POSITION.c.product == product, _tagged(POSITION, tag),
+        )  # fmt: skip
+        rows = await self._all(query.order_by(POSITION.c.opened_at, POSITION.c.id))
+        return [record(PositionRecord, row) for row in rows]
+
+    async def book_positions(
+        self, since: datetime, *, tag: str | None = None, open_only: bool = False
+    ) -> list[PositionRecord]:
+        """Positions open now or closed since `since` (a broker's day), of `tag` when given,
+        oldest first."""
+        still_open = POSITION.c.status == PositionStatus.OPEN.value
+        query = select(POSITION).where(
+            still_open if open_only else or_(still_open, POSITION.c.closed_at >= since)
+        )
+        if tag is not None:
+            query = query.where(POSITION.c.tag == tag)
+        rows = await self._all(query.order_by(POSITION.c.opened_at, POSITION.c.id))
+        return [record(PositionRecord, row) for row in rows]
+
+    async def book_orders(
+        self,
+        since: datetime,
+        *,
+        tag: str | None = None,
+        statuses: Sequence[OrderStatus] = (),
+    ) -> list[OrderRecord]:
+        """Orders created since `since` or still pending, of `tag` and `statuses` when given,
+        oldest first."""
+        pending = ORDER.c.status.in_(PENDING_STATUSES)
+        query = select(ORDER).where(or_(pending, ORDER.c.created_at >= since))
+        if tag is not None:
+            query = query.where(ORDER.c.tag == tag)
+        if statuses:
+            query = query.where(ORDER.c.status.in_([status.value for status in statuses]))
+        rows = await self._all(query.order_by(ORDER.c.created_at, ORDER.c.id))
+        return [record(OrderRecord, row) for row in rows]
+
+    async def book_trades(self, since: datetime, *, tag: str | None = None) -> list[TradeRecord]:
+        """Trades closed since `since`, of positions tagged `tag` when given, oldest first."""
+        query = select(TRADE).where(TRADE.c.closed_at >= since)
+        if tag is not None:
+            tagged = select(POSITION.c.id).where(POSITION.c.tag == tag)
+            query = query.where(TRADE.c.position_id.in_(tagged))
+        rows = await self._all(query.order_by(TRADE.c.closed_at, TRADE.c.id))
+        return [record(TradeRecord, row) for row in rows]
 
     async def open_positions_expired_by(
         self, day: date, expiry: date | None = None

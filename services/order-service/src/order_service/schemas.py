@@ -275,6 +275,33 @@ def bounded_features(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+class UnscoredOrderRequest(OrderRequest):
+    """An order whose model metadata may be absent (the OpenAlgo surface: a strategy written for
+    OpenAlgo sends none unless given as extra keyword arguments). What is absent is stored null,
+    and the quality checks count the trade as missing that metadata."""
+
+    ml_score: float | None = Field(  # type: ignore[assignment]
+        None, ge=0, le=1, allow_inf_nan=False, description="model score, 0..1"
+    )
+    model_version: str | None = Field(None, min_length=1, max_length=64)  # type: ignore[assignment]
+    model_hash: str | None = Field(  # type: ignore[assignment]
+        None, pattern=r"^[0-9a-fA-F]{7,128}$", description="hex digest of the model"
+    )
+    features_snapshot: dict[str, Any] | None = None  # type: ignore[assignment]
+
+    @field_validator("model_hash")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:  # type: ignore[override]
+        return None if value is None else value.lower()
+
+    @field_validator("features_snapshot")
+    @classmethod
+    def _bounded_features(  # type: ignore[override]
+        cls, value: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        return None if value is None else bounded_features(value)
+
+
 def _nesting_depth(value: Any) -> int:
     """How many JSON containers deep `value` goes, without recursion."""
     deepest = 0
@@ -366,6 +393,7 @@ class PositionPublic(
     exit_at: datetime | None = Field(None, description="MARKET at the first observation after")
     square_off_at: datetime | None = Field(None, description="MIS: when it is squared off")
     strategy_id: int | None = Field(None, description="the strategy this leg belongs to")
+    tag: str | None = Field(None, description="the client's tag (OpenAlgo's `strategy`)")
 
     @computed_field(description="opened quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
     @property
@@ -461,6 +489,7 @@ class OrderPublic(_BrokerNaming, ModelMetadata, AccountName):
     idempotency_key: str | None = None
     mode: str
     strategy_id: int | None = Field(None, description="the strategy this leg belongs to")
+    tag: str | None = Field(None, description="the client's tag (OpenAlgo's `strategy`)")
     created_at: datetime
     updated_at: datetime
     position: PositionPublic | None = Field(None, description="that position as it is now")

@@ -32,7 +32,13 @@ from optrade.clients.captures import ChainRequest, QuoteRequest, chain_problem, 
 from optrade.clients.errors import QuoteNoData, QuoteRejected, QuoteUnavailable
 from optrade.clients.freshness import STALE
 from optrade.observability import outgoing_headers
-from optrade.schemas.market import OptionChain, OptionQuote, ReplayInstants, SettlementValue
+from optrade.schemas.market import (
+    OptionChain,
+    OptionQuote,
+    ReplayInstants,
+    SettlementValue,
+    Underlyings,
+)
 
 if TYPE_CHECKING:
     from optrade.clients.market_data import MarketDataClientSettings
@@ -52,6 +58,7 @@ BREAKER_STATE = Gauge(
     ["provider", "state"],
 )
 BREAKER_STATES = (pybreaker.STATE_CLOSED, pybreaker.STATE_HALF_OPEN, pybreaker.STATE_OPEN)
+LISTING_TIMEOUT = 10.0  # seconds: a live provider lists every underlying's chain; not a fill
 SETTLEMENT_TIMEOUT = 10.0  # seconds: a rare call that may parse a snapshot file; not a fill
 # The request fields a provider's 4xx may be about, in the order a message is searched for them.
 REQUEST_FIELDS = ("underlying", "expiry", "strike", "option_type", "as_of")
@@ -173,6 +180,14 @@ class MarketDataInstance:
             read_timeout=SETTLEMENT_TIMEOUT,
         )
         return self._parsed(SettlementValue, answer, "settlement value")
+
+    async def fetch_underlyings(self, as_of: datetime) -> Underlyings:
+        """The underlyings served at `as_of` (no breaker: see `ask`); a live provider lists every
+        underlying's chain for it, so it may wait longer than a quote."""
+        answer = await self.get(
+            "/v1/underlyings", {"as_of": as_of.isoformat()}, read_timeout=LISTING_TIMEOUT
+        )
+        return self._parsed(Underlyings, answer, "underlyings")
 
     async def fetch_replay_instants(
         self, underlying: str, start: datetime, end: datetime

@@ -46,7 +46,7 @@ from optrade.clients.freshness import latest_market_instant
 from optrade.clients.instance import MarketDataInstance
 from optrade.clients.runner import LoopThread
 from optrade.domain import utcnow
-from optrade.schemas.market import OptionQuote, SettlementValue
+from optrade.schemas.market import OptionQuote, SettlementValue, Underlyings
 from optrade.settings import deprecated_env
 
 __all__ = [
@@ -180,6 +180,14 @@ class MarketDataClient:
             None,
         )
         return value, source
+
+    async def aunderlyings(self, as_of: datetime) -> Underlyings:
+        """The underlyings served at `as_of` with their spot and listed expiries, through the
+        same breakers and fallback as a quote."""
+        found, _, _ = await self._first_usable(
+            "underlyings", lambda instance: partial(instance.fetch_underlyings, as_of), None
+        )
+        return found
 
     async def areplay_instants(
         self, underlying: str, start: datetime, end: datetime

@@ -229,6 +229,8 @@ class PositionFields(
     # The instant of the last observation its exits were evaluated on (or set on).
     exits_evaluated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
+    # A free-text tag of the client's (OpenAlgo's `strategy`), kept from the opening order.
+    tag: str | None = Field(default=None, sa_type=String(64), index=True)
     lots: int  # opened quantity, in lots
     quantity_open: int  # still open, in lots
     status: PositionStatus = Field(default=PositionStatus.OPEN, sa_type=String(8), index=True)
@@ -269,6 +271,8 @@ class OrderFields(ModelMetadata, Exits, AccountName, StrategyMember):
     client_order_id: str | None = Field(default=None, sa_type=String(200))
     request_fingerprint: str | None = Field(default=None, sa_type=String(64))
     mode: TradeMode = Field(default=TradeMode.LIVE, sa_type=String(8))
+    # A free-text tag of the client's (OpenAlgo's `strategy`): filters the books and closes.
+    tag: str | None = Field(default=None, sa_type=String(64), index=True)
     product: Product = Field(
         default=Product.NRML, sa_type=String(4), sa_column_kwargs={"server_default": "NRML"}
     )

@@ -196,3 +196,26 @@ class ReplayInstants(BaseModel):
     snapshot instants of a replay range, ascending (the observations a replay walk evaluates)."""
 
     instants: list[datetime]
+
+
+class ListedExpiry(BaseModel):
+    expiry: date
+    lot_size: int = Field(description="contract lot size for this expiry, units per lot")
+
+
+class ListedUnderlying(BaseModel):
+    name: str
+    spot: float = Field(description="underlying value, index points")
+    expiries: list[ListedExpiry] = Field(description="listed expiries, nearest first")
+    as_of: datetime = Field(description="market time of the values (UTC)")
+
+
+class Underlyings(BaseModel):
+    """What the market-data service lists at an instant: `GET /v1/underlyings?as_of=` (the
+    fields the order service reads)."""
+
+    underlyings: list[ListedUnderlying]
+    provider: str
+
+    def find(self, name: str) -> ListedUnderlying | None:
+        return next((u for u in self.underlyings if u.name == name.upper()), None)

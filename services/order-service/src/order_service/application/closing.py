@@ -168,6 +168,7 @@ def _closing_order(
         "position_id": position.id,
         "trade_id": trade.id,
         "mode": exit_.mode,
+        "tag": position.tag,
     }
 
 

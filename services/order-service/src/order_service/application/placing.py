@@ -105,8 +105,12 @@ async def place_order(
     idempotency_key: str | None,
     timing: MarketTiming,
     square_off_at: time,
+    tag: str | None = None,
 ) -> PlaceOutcome:
-    """Place `order`: filled, resting, expired or rejected on arrival; or replay an earlier one."""
+    """Place `order`: filled, resting, expired or rejected on arrival; or replay an earlier one.
+
+    `tag` is the client's free-text label (OpenAlgo's `strategy`), kept on the order and on the
+    position it fills into."""
     order, contract, lots = resolve_order(order)
     fingerprint = order.fingerprint(lots)
     terms, exits = order_terms(order)
@@ -138,6 +142,7 @@ async def place_order(
     if earlier is not None:
         return earlier
     values = order_values(order, contract, lots, terms, exits, timing, captured, arrival)
+    values["tag"] = tag
     if result.rejection is not None:
         await _store_rejected(repository, values, result.rejection.reason)
         raise result.rejection.error()
@@ -306,6 +311,7 @@ def position_values(order: dict[str, Any], filling: Filling, square_off_at: time
         "model_hash": order["model_hash"], "features_snapshot": order["features_snapshot"],
         "mode": filling.mode, "off_hours": filling.off_hours, "product": order["product"],
         "account": order["account"],
+        "tag": order.get("tag"),
         "stop_loss": order["stop_loss"], "target": order["target"],
         "trailing_stop": order["trailing_stop"], "exit_at": order["exit_at"],
         "trail_best": observation_of(quote).ltp if order["trailing_stop"] is not None else None,
