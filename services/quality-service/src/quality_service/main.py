@@ -79,7 +79,10 @@ def create_app() -> FastAPI:
     app = build_app(
         service="quality",
         title="Optrade quality service",
-        description="Daily completeness checks of the trade records (DESIGN section 6).",
+        description=(
+            "Daily completeness checks of the trade records; what each check counts is in the"
+            " repository's services/quality-service/README.md."
+        ),
         lifespan=lifespan,
         readiness={"database": database_ready, "broker": broker_ready},
     )
