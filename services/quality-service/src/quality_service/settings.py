@@ -36,6 +36,10 @@ class QualitySettings(BaseSettings):
     alert_urls: str = Field("", validation_alias=deprecated_env("QUALITY_ALERT_URLS", "ALERT_URLS"))
     # Where people reach the quality API: the base of the dashboard and export links in notices.
     public_url: str = "http://127.0.0.1:8003"
+    # Where people reach the order service: the dashboard's "models" link. Unset: the order
+    # service on this machine at ORDER_PORT (what `make run` starts; default 8000).
+    order_service_url: str | None = None
+    order_port: int = Field(8000, ge=1, le=65535, validation_alias="ORDER_PORT")
     webhook_url: str | None = (
         None  # a Slack-format {"text": ...} webhook, kept beside QUALITY_ALERT_URLS
     )
@@ -53,6 +57,11 @@ class QualitySettings(BaseSettings):
 
     def threshold(self, check: str) -> float:
         return float(getattr(self, f"threshold_{check}"))
+
+    def models_page_url(self) -> str:
+        """The order service's per-model page, as a person's browser reaches it."""
+        base = self.order_service_url or f"http://127.0.0.1:{self.order_port}"
+        return base.rstrip("/") + "/models"
 
 
 class CelerySettings(BaseSettings):

@@ -21,7 +21,6 @@ from quality_service.api.deps import (
     SessionDep,
     SettingsDep,
 )
-from quality_service.backfill import get_order_service_settings
 from quality_service.celeryconfig import BACKFILL_TASK
 from quality_service.dashboard import render_dashboard
 from quality_service.export import EXPORT_FORMATS, ExportFormat, export_run
@@ -168,11 +167,13 @@ def export_run_trades(
 
 @router.get("/dashboard", response_class=HTMLResponse, operation_id="getQualityDashboard")
 def dashboard(
-    session: SessionDep, runs_shown: Annotated[int, Query(alias="runs", ge=1, le=365)] = 60
+    session: SessionDep,
+    settings: SettingsDep,
+    runs_shown: Annotated[int, Query(alias="runs", ge=1, le=365)] = 60,
 ) -> HTMLResponse:
     """The coverage trend of each check over the stored runs, as an HTML page."""
     status = quality_status(session, datetime.now(UTC))
     page, _ = history.list_runs(session, limit=runs_shown)
     shown = [to_public(r) for r in reversed(page) if r.status not in ("skipped", "running")]
-    models_url = get_order_service_settings().url.rstrip("/") + "/models"
+    models_url = settings.models_page_url()
     return HTMLResponse(render_dashboard(status, shown, models_url))
