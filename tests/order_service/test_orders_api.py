@@ -140,7 +140,7 @@ def test_open_with_no_provider_answering_is_503_and_writes_nothing(
         ({"strike": 26125}, "strike"),
         ({"expiry": "2025-12-03"}, "expiry"),
         ({"underlying": "NOPE"}, "underlying"),
-        ({"as_of": "2025-12-02T10:00:00+00:00"}, "expiry"),  # after 15:30 IST on expiry day
+        ({"as_of": "2025-12-03T04:30:00+00:00"}, "expiry"),  # the day after the expiry
         ({"as_of": "2099-01-01T00:00:00+00:00"}, "as_of"),
         ({"as_of": "2025-12-01T25:00:00"}, "as_of"),  # no such hour (naive times are IST)
         ({"quantity": 0}, "quantity"),
@@ -621,3 +621,37 @@ def test_an_order_in_the_session_is_live_and_a_backdated_one_a_replay(api: Any) 
     stand_at(api, MARKET_AT + timedelta(hours=1))
     backdated = close(api, live["id"], {"as_of": MARKET_AT.isoformat()}).json()["trade"]
     assert backdated["mode"] == "replay"
+
+
+# --- text the databases cannot hold ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "where"),
+    [
+        ({"model_version": "v1\x00"}, "model_version", ""),
+        ({"client_order_id": "sig\x00-1"}, "client_order_id", ""),
+        ({"features_snapshot": {"rsi\x00": 61.2}}, "features_snapshot", "a key under the top"),
+        ({"features_snapshot": {"regime": {"name": "tr\x00end"}}}, "features_snapshot",
+         "the value at regime.name"),
+    ],
+)  # fmt: skip
+def test_a_nul_character_is_refused_naming_the_field_on_every_database(
+    api: Any, engine: Engine, overrides: dict[str, Any], field: str, where: str
+) -> None:
+    before = count_rows(engine, Position)
+    response = api.post("/v1/orders", json=order(**overrides), headers=AUTH)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == field and "NUL character" in error["reason"]
+    assert where in error["reason"]
+    assert count_rows(engine, Position) == before
+
+
+def test_a_close_reason_with_a_nul_character_is_refused_and_closes_nothing(api: Any) -> None:
+    position = open_position(api)
+    response = close(api, position["id"], {"reason": "target\x00"})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == "reason" and "NUL character" in error["reason"]
+    assert api.get(f"/v1/positions/{position['id']}").json()["status"] == "open"

@@ -200,3 +200,21 @@ def ist_date(moment: datetime) -> date:
 def expiry_close(expiry: date) -> datetime:
     """The instant an option expires: 15:30 IST on its expiry date."""
     return datetime.combine(expiry, MARKET_CLOSE, tzinfo=IST)
+
+
+def session_seconds_between(start: datetime, end: datetime) -> float:
+    """Trading-session seconds (09:15-15:30 IST of regular trading days) in [start, end]; 0 when
+    end is not after start: the market time a position held."""
+    if end <= start:
+        return 0.0
+    total = 0.0
+    day = start.astimezone(IST).date()
+    last = end.astimezone(IST).date()
+    while day <= last:
+        if is_trading_day(day, regular_only=True):
+            opens = datetime.combine(day, MARKET_OPEN, tzinfo=IST)
+            closes = datetime.combine(day, MARKET_CLOSE, tzinfo=IST)
+            overlap = min(end, closes) - max(start, opens)
+            total += max(overlap.total_seconds(), 0.0)
+        day += timedelta(days=1)
+    return total

@@ -16,6 +16,7 @@ from optrade.domain import utcnow
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
 from order_service.api import ml_routes, orders, positions, settlements, trades
+from order_service.api.deps import READ_GUARD
 from order_service.settings import get_order_settings
 from order_service.settlement import run_settlement
 
@@ -83,6 +84,7 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         readiness={"database": database_ready},
+        read_guard=READ_GUARD,
     )
     for module in (
         ml_routes,
@@ -91,5 +93,6 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         settlements,
         trades,
     ):  # ml first: /export before /{trade_id}
-        app.include_router(module.router)
+        # Trades carry each model's features: closed by ORDER_READ_API_KEY when it is set.
+        app.include_router(module.router, dependencies=[READ_GUARD] if module is trades else None)
     return app

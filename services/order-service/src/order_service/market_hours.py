@@ -1,4 +1,5 @@
-"""The NSE session (09:15-15:30 IST on a trading day) and market time between two instants.
+"""The NSE session (09:15-15:30 IST on a trading day) and market time between two instants
+(`session_seconds_between`, in `optrade.calendar` so the shared export counts it too).
 
 Market time is what an option lives through: trading-session seconds. A position opened on
 Saturday and closed on Sunday held zero market time, one held from Friday 15:00 to Monday 09:45
@@ -17,6 +18,7 @@ from optrade.calendar import (
     next_trading_day,
     previous_trading_day,
 )
+from optrade.calendar import session_seconds_between as session_seconds_between
 from optrade.domain import IST, MARKET_CLOSE, MARKET_OPEN, TradeMode
 from optrade.errors import DomainError, InvalidInput
 
@@ -64,21 +66,6 @@ def last_session_close(moment: datetime) -> datetime:
     return _close(day)
 
 
-def session_seconds_between(start: datetime, end: datetime) -> float:
-    """Trading-session seconds in [start, end]; 0 when end is not after start."""
-    if end <= start:
-        return 0.0
-    total = 0.0
-    day = start.astimezone(IST).date()
-    last = end.astimezone(IST).date()
-    while day <= last:
-        if is_trading_day(day, regular_only=True):
-            overlap = min(end, _close(day)) - max(start, _open(day))
-            total += max(overlap.total_seconds(), 0.0)
-        day += timedelta(days=1)
-    return total
-
-
 @dataclass(frozen=True)
 class MarketTiming:
     """When an order or close fills, and how it is marked."""
@@ -102,21 +89,23 @@ def market_instant(requested: datetime | None, now: datetime, max_skew: timedelt
 def market_timing(
     requested: datetime | None, now: datetime, *, max_skew: timedelta, allow_off_hours: bool
 ) -> MarketTiming:
-    """The fill instant and marks: `as_of` in the past is a replay; now must be in the session,
-    or (when allowed) fills off-hours from the last session's closing quote."""
+    """The fill instant and marks: `as_of` in the past is a replay, now is live; either instant
+    must be in a session, or (when allowed) fills off-hours from the last session's closing
+    quote before it, as a live order at that instant would."""
     market_instant(requested, now, max_skew)
-    if requested is not None and requested < now - max_skew:
-        return MarketTiming(requested, requested, TradeMode.REPLAY, off_hours=False)
+    replay = requested is not None and requested < now - max_skew
+    mode = TradeMode.REPLAY if replay else TradeMode.LIVE
     at = requested or now
     if in_session(at):
-        return MarketTiming(at, at, TradeMode.LIVE, off_hours=False)
+        return MarketTiming(at, at, mode, off_hours=False)
     if not allow_off_hours:
         opens = next_session_open(at)
+        what = "the replayed instant" if replay else "now"
         raise MarketClosed(
             f"the NSE session (09:15-15:30 IST on a trading day) is closed at "
-            f"{at.astimezone(IST).isoformat()}; it next opens at {opens.isoformat()}",
+            f"{at.astimezone(IST).isoformat()} ({what}); it next opens at {opens.isoformat()}",
             extra={"next_open": opens.isoformat()},
         )
     # Filled from the last closing quote, recorded when it happened: a Saturday close belongs to
     # the next session's quality window, and its market time held is counted from the quotes.
-    return MarketTiming(last_session_close(at).astimezone(UTC), at, TradeMode.LIVE, off_hours=True)
+    return MarketTiming(last_session_close(at).astimezone(UTC), at, mode, off_hours=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.settings import cached_settings, deprecated_env
@@ -43,6 +43,9 @@ class OrderSettings(BaseSettings):
     exit_price_tolerance_percent: Decimal = Field(default=Decimal("1.0"), ge=0)
     # With no quote to compare, a client `exit_price` must stay below this multiple of the entry.
     client_price_max_entry_multiple: Decimal = Field(default=Decimal("20"), gt=0)
+    # Reads that expose a model's features (trades, the export and its manifest, /metrics) are
+    # open while unset; set, they need `Authorization: Bearer` this key (or API_KEY).
+    read_api_key: SecretStr | None = None
 
 
 @cached_settings

@@ -18,6 +18,7 @@ from optrade.db.engine import create_db_engine
 from optrade.domain import IST
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
+from quality_service.api.deps import READ_GUARD
 from quality_service.api.routes import router
 from quality_service.celery_app import create_celery_app
 from quality_service.metrics import LatestRunCollector
@@ -85,6 +86,7 @@ def create_app() -> FastAPI:
         ),
         lifespan=lifespan,
         readiness={"database": database_ready, "broker": broker_ready},
+        read_guard=READ_GUARD,
     )
     app.include_router(router)
     return app

@@ -6,7 +6,7 @@ Nothing is read at import time; `get_quality_settings()` / `get_celery_settings(
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.settings import AppSettings, ConfigurationError, cached_settings, deprecated_env
@@ -40,6 +40,9 @@ class QualitySettings(BaseSettings):
     # service on this machine at ORDER_PORT (what `make run` starts; default 8000).
     order_service_url: str | None = None
     order_port: int = Field(8000, ge=1, le=65535, validation_alias="ORDER_PORT")
+    # Reads that expose a model's features (a run's certified export, /metrics) are open while
+    # unset; set, they need `Authorization: Bearer` this key (or API_KEY).
+    read_api_key: SecretStr | None = None
     webhook_url: str | None = (
         None  # a Slack-format {"text": ...} webhook, kept beside QUALITY_ALERT_URLS
     )

@@ -6,14 +6,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
 from optrade.calendar import IST, is_trading_day
 from optrade.errors import InvalidInput, UpstreamUnavailable
+from optrade.export.response import RUN_STATUS_HEADER, TOTAL_COUNT_HEADER
 from optrade.instants import INSTANT_DESCRIPTION, check_range, instant_param
 from optrade.security import ApiKeyDep
 from quality_service import history, runs
 from quality_service.api.deps import (
+    READ_GUARD,
     EngineDep,
     NotifierDep,
     ProducerDep,
@@ -23,7 +25,7 @@ from quality_service.api.deps import (
 )
 from quality_service.celeryconfig import BACKFILL_TASK
 from quality_service.dashboard import render_dashboard
-from quality_service.export import EXPORT_FORMATS, ExportFormat, export_run
+from quality_service.export import EXPORT_FORMATS, QualityExportFormat, export_run
 from quality_service.report import render_text
 from quality_service.schedule import Window
 from quality_service.schemas import QualityRunPublic, QualityStatus, QueuedTask, RunPage
@@ -106,9 +108,14 @@ def _requested_window(start: datetime | None, end: datetime | None) -> Window | 
 )
 def queue_backfill(
     producer: ProducerDep,
-    trading_date: Annotated[date, Query(description="the NSE trading date to repair (IST)")],
+    trading_date: Annotated[
+        date, Query(description="the NSE trading date to repair (IST): today or before")
+    ],
 ) -> QueuedTask:
     """Queue the snapshot backfill and re-check of a trading date on the worker."""
+    today = datetime.now(IST).date()
+    if trading_date > today:  # its run would become the latest and hide today's status
+        raise InvalidInput("trading_date", f"{trading_date} is after today ({today}, IST)")
     if not is_trading_day(trading_date):
         raise InvalidInput("trading_date", f"{trading_date} is not an NSE trading day")
     try:
@@ -145,24 +152,33 @@ def get_run(run: RunDep, format: Format = "json") -> Response:
 
 @router.get(
     "/runs/{run_id}/trades",
+    dependencies=[READ_GUARD],
+    response_class=StreamingResponse,
     responses={
         200: {
             "content": {t: {} for t in EXPORT_FORMATS.values()},
-            "description": "exactly the trades the run counted, by id",
+            "description": "exactly the trades the run counted, by id, in the training export's "
+            "columns (flattened `feature_*`, the manifest in the Parquet footer)",
+            "headers": {
+                TOTAL_COUNT_HEADER: {"description": "rows", "schema": {"type": "integer"}},
+                RUN_STATUS_HEADER: {
+                    "description": "the run's status: only a `pass` run's trades are certified",
+                    "schema": {"type": "string"},
+                },
+            },
         },
         404: {},
         409: {},
-        501: {"description": "parquet asked of an installation without the `parquet` extra"},
     },  # fmt: skip
     operation_id="exportQualityRunTrades",
 )
 def export_run_trades(
     run: RunDep,
-    session: SessionDep,
-    format: Annotated[ExportFormat, Query(description="parquet or csv")] = "parquet",
-) -> Response:
+    engine: EngineDep,
+    format: Annotated[QualityExportFormat, Query(description="parquet or csv")] = "parquet",
+) -> StreamingResponse:
     """The trades a stored run counted, exactly (certified training data of a passing run)."""
-    return export_run(session.connection(), run, format)  # the request's one transaction
+    return export_run(engine, run, format)
 
 
 @router.get("/dashboard", response_class=HTMLResponse, operation_id="getQualityDashboard")
