@@ -131,3 +131,17 @@ def test_each_model_field_is_in_its_schema_with_a_compatible_type(
         nullable = type(None) in options
         if not nullable and field.name not in schema.get("required", []):
             pytest.fail(f"{model.SCHEMA}.{field.name} may be absent but the client requires it")
+
+
+def test_a_by_path_operation_the_service_does_not_serve_fails_rather_than_skipping(
+    documents: dict[str, dict[str, Any]],
+) -> None:
+    operation_id = sorted(BY_PATH_OPERATIONS)[0]
+    service, _, path = BY_PATH_OPERATIONS[operation_id]
+    without = {**documents[service], "paths": {
+        p: item for p, item in documents[service]["paths"].items() if p != path
+    }}  # fmt: skip
+    with pytest.raises(AssertionError, match="does not serve"):
+        test_each_operation_the_client_calls_by_path_is_served_with_its_parameters(
+            {**documents, service: without}, operation_id
+        )
