@@ -75,12 +75,13 @@ def run(
             leg = atm_leg(chain, option_type)
             features = {"momentum_bp": momentum, "iv": leg.get("iv"), "delta": leg.get("delta"),
                         "pcr": chain.pcr, "vix": chain.vix, "minute": minute}  # fmt: skip
-            position = optrade.open(
+            order = optrade.open(
                 symbol=leg["symbol"], side="BUY", lots=2, ml_score=round(score, 4),
                 model_version=model_version, model_hash=model_hash, features=features, as_of=at,
             )  # fmt: skip
-            held.append((position.id, minute))
-            opened.append(position.id)
+            assert order.position_id is not None  # a MARKET order fills at once
+            held.append((order.position_id, minute))
+            opened.append(order.position_id)
         at = start + timedelta(minutes=steps)  # the minute after the last one traded
     finally:
         for position_id, _ in held:

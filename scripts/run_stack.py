@@ -32,6 +32,10 @@ from dotenv import dotenv_values
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("OPTRADE_DATA_DIR") or ROOT / "data")
 ENV_FILE = ROOT / ".env"
+SAMPLE_REPLAY_DIR = ROOT / "samples" / "nse" / "history"
+SAMPLE_VIX_FILE = (
+    ROOT / "samples" / "nse" / "india_vix" / "india_vix_daily_2025-11-14_to_2025-11-21.csv"
+)
 FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
 STEADY_AFTER_S = 60.0  # a process that ran this long before exiting restarts after 1 s again
@@ -137,6 +141,10 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
                 order_env,
                 f"http://127.0.0.1:{order_port}",
             )
+        )
+        # The order engine settles expired positions (one leads; see order_service.engine).
+        plan.append(
+            ("order engine", [sys.executable, "-m", "order_service.engine"], order_env, None)
         )
     if _has("quality_service.main"):
         plan.append(
@@ -262,6 +270,23 @@ def _stop_all(children: list[Child]) -> None:
             relay.join(timeout=2)
 
 
+def _replay_defaults(env: dict[str, str]) -> str | None:
+    """`MARKET_DATA_PROVIDER=nse-replay` without a folder replays the week shipped in
+    samples/nse/ (with its India VIX rows); returns the line saying what is replayed."""
+    if env.get("MARKET_DATA_PROVIDER") != "nse-replay":
+        return None
+    if not (env.get("MARKET_DATA_NSE_REPLAY_DIR") or env.get("NSE_REPLAY_DIR")):
+        env["MARKET_DATA_NSE_REPLAY_DIR"] = str(SAMPLE_REPLAY_DIR)
+        if not (env.get("MARKET_DATA_INDIA_VIX_FILE") or env.get("INDIA_VIX_FILE")):
+            env["MARKET_DATA_INDIA_VIX_FILE"] = str(SAMPLE_VIX_FILE)
+    folder = env.get("MARKET_DATA_NSE_REPLAY_DIR") or env.get("NSE_REPLAY_DIR")
+    instants = f"http://127.0.0.1:{env['MARKET_DATA_PORT']}/v1/replay/instants?underlying=NIFTY"
+    return (
+        f"Replaying the NSE snapshots under {folder}: ask with as_of "
+        f"(e.g. ?as_of=2025-11-18T10:00:00%2B05:30); {instants} lists the instants with data."
+    )
+
+
 def _hours_banner(env: dict[str, str]) -> str:
     if env.get("ALLOW_OFF_HOURS_ORDERS", "false").lower() in ("1", "true", "yes", "on"):
         return (
@@ -285,6 +310,9 @@ def main() -> int:
         # The simulated market answers at any hour, so a first session works on a weekend too.
         env.setdefault("ALLOW_OFF_HOURS_ORDERS", "true")
 
+    env.setdefault("MARKET_DATA_PORT", "8001")
+    replaying = _replay_defaults(env)
+
     print("migrating the database ...", flush=True)
     subprocess.run([sys.executable, "-m", "optrade.db.migrate", "upgrade"], env=env, check=True)
 
@@ -295,6 +323,8 @@ def main() -> int:
         print(f"  {name:22s} {url or '(background)'}" + (f"  docs: {url}/docs" if url else ""))
     print(f"\nAPI key: {env['API_KEY']}   (Authorization: Bearer <key>; stored in .env)")
     print(_hours_banner(env))
+    if replaying:
+        print(replaying)
     print("Ctrl-C stops everything.\n", flush=True)
 
     stopping = False

@@ -18,6 +18,7 @@ from optrade.settings import reset_all_settings
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NSE_SNAPSHOT_DIR = SHARED_DATA / "nse" / "option_chain"
+NSE_HISTORY_DIR = SHARED_DATA / "nse" / "history"  # 358 gzip snapshots, 13-Oct..21-Nov-2025
 INDIA_VIX_FILE = SHARED_DATA / "nse" / "india_vix" / "india_vix_daily_2012-01-02_to_2026-07-31.csv"
 TEST_API_KEY = "test-api-key-0123456789abcdef"
 

@@ -69,3 +69,16 @@ def test_a_wire_schema_importing_the_tables_breaks_the_contract(tmp_path: Path) 
     assert result.returncode != 0, result.stdout
     assert "Wire schemas never import the tables or the client BROKEN" in result.stdout
     assert "optrade.schemas.market -> optrade.db.models" in result.stdout
+
+
+def test_a_route_importing_the_repository_breaks_the_contract(tmp_path: Path) -> None:
+    """Routes call application functions (route -> use case -> repository/unit of work)."""
+    src = _copy_sources(tmp_path)
+    route = src / "order_service" / "api" / "trades.py"
+    route.write_text(
+        route.read_text() + "\nfrom order_service.repository import Repository  # noqa\n"
+    )
+    result = _lint_imports(src)
+    assert result.returncode != 0, result.stdout
+    assert "touch the" in result.stdout and "repository BROKEN" in result.stdout
+    assert "order_service.api.trades -> order_service.repository" in result.stdout

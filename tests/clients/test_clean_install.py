@@ -22,7 +22,7 @@ import sys, json
 from optrade_client import Optrade
 signal = dict(side="BUY", ml_score=0.7, model_version="fresh-venv", model_hash="0123abcd")
 with Optrade(json.loads(sys.argv[1]), sys.argv[2]) as optrade:
-    p = optrade.open(symbol=sys.argv[3], lots=3, features={"rsi": 55.0}, **signal)
+    p = optrade.open(symbol=sys.argv[3], lots=3, features={"rsi": 55.0}, **signal).position
     optrade.close(p.id, lots=1, reason="partial")
     for t in optrade.trades(model_version="fresh-venv"):
         print(t.symbol, t.lots, t.units, t.pnl, optrade.position(p.id).lots_open)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -43,18 +44,61 @@ def test_order_open_close_and_positions(
         "cli-v1", "--model-hash", "abcdef12", "--features", '{"rsi": 50}',
     )  # fmt: skip
     assert opened.returncode == 0, opened.stderr
-    position_id = __import__("json").loads(opened.stdout)["id"]
+    placed = json.loads(opened.stdout)
+    assert (placed["status"], placed["order_type"]) == ("complete", "MARKET")
+    position_id = placed["position_id"]
     closed = optrade_cli(services, "order", "close", str(position_id), "--lots", "1")
     assert closed.returncode == 0, closed.stderr
     listed = optrade_cli(services, "positions", "--model-version", "cli-v1")
     assert f"{position_id}\t{contract['symbol']}\tBUY\t1/2 lots" in listed.stdout
 
 
+def test_orders_of_every_type_are_placed_listed_modified_cancelled_and_exits_set(
+    services: dict[str, Service], contract: dict[str, Any]
+) -> None:
+    signal_args = ["--ml-score", "0.6", "--model-version", "cli-venue", "--model-hash",
+                   "abcdef12", "--features", '{"rsi": 50}']  # fmt: skip
+    resting = optrade_cli(
+        services, "order", "open", "--symbol", contract["symbol"], "--side", "BUY", "--lots",
+        "1", "--order-type", "LIMIT", "--price", "0.05", *signal_args,
+    )  # fmt: skip
+    assert resting.returncode == 0, resting.stderr
+    order = json.loads(resting.stdout)
+    assert (order["status"], order["order_type"], order["position"]) == ("open", "LIMIT", None)
+    listed = optrade_cli(services, "order", "list", "--status", "open")
+    assert f"{order['id']}\t{contract['symbol']}\tBUY\tLIMIT\topen" in listed.stdout
+    modified = optrade_cli(services, "order", "modify", str(order["id"]), "--price", "0.10")
+    assert modified.returncode == 0 and json.loads(modified.stdout)["price"] == "0.10"
+    cancelled = optrade_cli(services, "order", "cancel", str(order["id"]))
+    assert json.loads(cancelled.stdout)["status"] == "cancelled"
+    again = optrade_cli(services, "order", "cancel", str(order["id"]))
+    assert again.returncode != 0 and "cancelled" in again.stderr
+    stop = optrade_cli(
+        services, "order", "open", "--symbol", contract["symbol"], "--side", "SELL", "--lots",
+        "1", "--order-type", "SL-M", "--trigger-price", "0.05", *signal_args,
+    )  # fmt: skip
+    assert stop.returncode == 0, stop.stderr
+    assert json.loads(stop.stdout)["status"] == "trigger_pending"
+    market = optrade_cli(
+        services, "order", "open", "--symbol", contract["symbol"], "--side", "BUY", "--lots",
+        "1", "--product", "NRML", *signal_args,
+    )  # fmt: skip
+    position_id = json.loads(market.stdout)["position_id"]
+    exits = optrade_cli(
+        services, "position", "exits", str(position_id), "--stop-loss", "0.05",
+        "--trailing-stop", "5",
+    )  # fmt: skip
+    assert exits.returncode == 0, exits.stderr
+    set_ = json.loads(exits.stdout)
+    assert (set_["stop_loss"], set_["trailing_stop"]) == ("0.05", "5.00")
+    assert set_["trail_best"] is not None
+
+
 def test_quality_run_prints_the_report_and_exits_1_when_a_check_fails(
     services: dict[str, Service], contract: dict[str, Any], engine: Engine
 ) -> None:
     with Optrade(urls(services), TEST_API_KEY) as client:
-        position = client.open(symbol=contract["symbol"], lots=1, **signal())
+        position = client.open(symbol=contract["symbol"], lots=1, **signal()).position
         client.close(position.id)
     passed = optrade_cli(services, "quality", "run", "--lookback-days", "7")
     assert passed.returncode == 0, passed.stdout + passed.stderr
@@ -78,7 +122,7 @@ def test_export_shows_progress_and_writes_parquet_that_pandas_reads(
 ) -> None:
     with Optrade(urls(services), TEST_API_KEY) as client:
         for _ in range(2):
-            position = client.open(symbol=contract["symbol"], lots=1, **signal())
+            position = client.open(symbol=contract["symbol"], lots=1, **signal()).position
             client.close(position.id)
     out = tmp_path / "trades.parquet"
     since = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()

@@ -22,7 +22,7 @@ from optrade_client.calls import BY_PATH_OPERATIONS, OPERATIONS
 SERVICES = ("order", "market-data", "quality")
 # What the client sends as query parameters, per operation.
 QUERY_PARAMETERS = {
-    "getOrderByClientOrderId": {"client_order_id"},
+    "listOrders": {"client_order_id", "status", "limit", "offset"},
     "listPositions": {"from", "to", "underlying", "model_version", "status", "limit", "offset"},
     "listTrades": {"from", "to", "underlying", "model_version", "limit", "offset"},
     "exportTrades": {"from", "to", "underlying", "model_version", "format"},

@@ -51,7 +51,7 @@ def test_opens_and_closes_continue_through_an_order_service_restart(
         after_restart = 0
         while after_restart < 3:
             position = client.open(symbol=contract["symbol"], lots=2,
-                                   **signal(model_version="restart-v1"))  # fmt: skip
+                                   **signal(model_version="restart-v1")).position  # fmt: skip
             opened.append(position.id)
             client.close(position.id, lots=1)
             after_restart += restarted.is_set()

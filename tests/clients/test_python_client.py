@@ -31,7 +31,7 @@ def test_a_kite_style_order_in_units_opens_whole_lots_and_closes_in_part(
     optrade: Optrade, contract: dict[str, Any]
 ) -> None:
     lot = contract["lot_size"]
-    position = optrade.open(symbol=contract["symbol"], units=2 * lot, **signal())
+    position = optrade.open(symbol=contract["symbol"], units=2 * lot, **signal()).position
     assert (position.lots, position.units, position.lot_size) == (2, 2 * lot, lot)
     assert (position.symbol, position.exchange) == (contract["symbol"], "NFO")
     result = optrade.close(position.id, lots=1, reason="target")
@@ -99,7 +99,9 @@ def test_retries_reuse_one_idempotency_key_so_a_lost_answer_never_opens_twice(
 
     with real, Optrade(urls(services), _key(), transport=LosesFirstAnswer(),
                        retry=RetryPolicy(backoff=0.01)) as client:  # fmt: skip
-        position = client.open(symbol=contract["symbol"], lots=1, **signal(model_version="lost"))
+        position = client.open(
+            symbol=contract["symbol"], lots=1, **signal(model_version="lost")
+        ).position
         assert len(seen_keys) == 2 and seen_keys[0] == seen_keys[1]
         assert [p.id for p in client.positions(model_version="lost")] == [position.id]
 
@@ -144,7 +146,9 @@ def test_quotes_chains_and_quality_through_the_client(
 def test_the_export_as_a_dataframe_and_as_a_parquet_file_with_progress(
     optrade: Optrade, contract: dict[str, Any], tmp_path: Path
 ) -> None:
-    position = optrade.open(symbol=contract["symbol"], lots=2, **signal(model_version="export-v1"))
+    position = optrade.open(
+        symbol=contract["symbol"], lots=2, **signal(model_version="export-v1")
+    ).position
     optrade.close(position.id)
     frame = optrade.export(model_version="export-v1")
     assert list(frame["symbol"]) == [contract["symbol"]] and list(frame["units"]) == [
@@ -165,8 +169,8 @@ def test_the_export_as_a_dataframe_and_as_a_parquet_file_with_progress(
 def test_the_async_twin(services: dict[str, Service], contract: dict[str, Any]) -> None:
     async def session() -> tuple[int, list[int]]:
         async with AsyncOptrade(urls(services), _key()) as client:
-            position = await client.open(symbol=contract["symbol"], lots=1,
-                                         **signal(model_version="async-v1"))  # fmt: skip
+            position = (await client.open(symbol=contract["symbol"], lots=1,
+                                         **signal(model_version="async-v1"))).position  # fmt: skip
             await client.close(position.id)
             ids = [t.position_id async for t in client.trades(model_version="async-v1")]
             return position.id, ids
@@ -180,8 +184,10 @@ def test_the_async_twin_streams_the_export_to_a_file_and_reads_a_report(
 ) -> None:
     async def session() -> tuple[ExportProgress, str, Any, Any]:
         async with AsyncOptrade(urls(services), _key()) as client:
-            position = await client.open(symbol=contract["symbol"], lots=1,
-                                         **signal(model_version="async-export"))  # fmt: skip
+            placed = await client.open(
+                symbol=contract["symbol"], lots=1, **signal(model_version="async-export")
+            )
+            position = placed.position
             await client.close(position.id)
             done = await client.export_to(
                 str(tmp_path / "mine.csv"), format="csv", model_version="async-export"

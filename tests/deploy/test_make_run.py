@@ -43,7 +43,7 @@ def _an_order_now_fills(md_port: str, order_port: str) -> None:
         timeout=30,
     )
     assert answer.status_code == 201, answer.text
-    assert answer.json()["mode"] == "live"
+    assert answer.json()["position"]["mode"] == "live"
 
 
 def test_make_run_serves_a_nifty_chain_on_both_instances_and_stops_on_ctrl_c(
@@ -166,19 +166,23 @@ def _kill_the_primary_and_watch_the_runner_restart_it(out: Path, ports: dict[str
     )
     with orders:
         first = orders.post("/v1/orders", json=order_body(option))
-        assert first.status_code == 201 and first.json()["entry_source"] == "primary", first.text
+        assert first.status_code == 201 and first.json()["position"]["entry_source"] == "primary", (
+            first.text
+        )
         (primary_pid,) = _pids(out, "market-data primary")
         os.kill(primary_pid, signal.SIGKILL)
         served = orders.post("/v1/orders", json=order_body(option))
         assert served.status_code == 201, served.text
-        assert served.json()["entry_source"] == "fallback"
-        assert served.json()["entry_error"].startswith("skipped primary")
+        assert served.json()["position"]["entry_source"] == "fallback"
+        assert served.json()["position"]["entry_error"].startswith("skipped primary")
 
         _wait_for(lambda: len(_pids(out, "market-data primary")) == 2, 30, "primary restarted")
         assert f"market-data primary (pid {primary_pid}) exited with code -9" in out.read_text()
         wait_healthy(f"http://127.0.0.1:{ports['md']}", timeout=120)
         again = orders.post("/v1/orders", json=order_body(option))
-        assert again.status_code == 201 and again.json()["entry_source"] == "primary", again.text
+        assert again.status_code == 201 and again.json()["position"]["entry_source"] == "primary", (
+            again.text
+        )
     for port in ports.values():  # the others kept serving throughout
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
 

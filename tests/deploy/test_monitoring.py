@@ -234,7 +234,8 @@ def test_every_metric_the_dashboard_and_rules_name_is_exported(
         assert opened.status_code == 201, opened.text
         close = {"as_of": (session + timedelta(minutes=30)).isoformat()}
         closed = api.post(
-            f"{services['order'].url}/v1/positions/{opened.json()['id']}/close", json=close
+            f"{services['order'].url}/v1/positions/{opened.json()['position']['id']}/close",
+            json=close,
         )
         assert closed.status_code == 200, closed.text
         # The trade is backdated, so it is a replay trade: a live-only run would not count it.

@@ -232,7 +232,7 @@ class Client:
         response = self.http.post(f"{self.stack.orders.url}/v1/orders", json=body, headers=headers)
         assert response.status_code == 201, response.text
         assert response.headers["X-Request-ID"] == rid
-        position = response.json()
+        position = response.json()["position"]
         assert position["model_version"] == model_version
         assert "Idempotent-Replayed" not in response.headers
         self.sent[position["id"]] = (body, headers)

@@ -12,7 +12,7 @@ import pytest
 from market_data_service.main import create_app
 from market_data_service.settings import MarketDataSettings
 from optrade.settings import reset_all_settings
-from tests.conftest import INDIA_VIX_FILE
+from tests.conftest import INDIA_VIX_FILE, NSE_HISTORY_DIR
 
 
 def in_process_client(settings: MarketDataSettings) -> Any:
@@ -40,6 +40,20 @@ def _fresh_market_data_settings() -> Iterator[None]:
 def replay(nse_snapshot_dir: Path) -> Iterator[Any]:
     """The app on the real NSE snapshots with India VIX, lifespan run once per module."""
     with in_process_client(replay_settings(nse_snapshot_dir)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def nse_history_dir() -> Path:
+    """The six weeks of real NSE history as they ship: one folder a day, `*.json.gz`, index.csv."""
+    assert (NSE_HISTORY_DIR / "index.csv").is_file(), f"NSE history not found at {NSE_HISTORY_DIR}"
+    return NSE_HISTORY_DIR
+
+
+@pytest.fixture(scope="module")
+def history(nse_history_dir: Path) -> Iterator[Any]:
+    """The app replaying the six weeks with India VIX, lifespan run once per module."""
+    with in_process_client(replay_settings(nse_history_dir)) as client:
         yield client
 
 

@@ -126,16 +126,18 @@ def test_an_unencoded_plus_in_the_offset_is_understood(replay: Any) -> None:
     # curl '...?as_of=2025-12-02T09:34:45+05:30' sends a space where the plus was
     body = replay.get("/v1/context/NIFTY?as_of=2025-12-02T09:34:45+05:30").json()
     assert body["as_of"] == "2025-12-02T04:04:45Z"
-    response = replay.get("/v1/context/NIFTY?as_of=2025-12-02 09:34")
-    assert response.status_code == 200
+    response = replay.get("/v1/context/NIFTY?as_of=2025-12-02 09:40")
+    assert response.status_code == 200 and response.json()["as_of"] == "2025-12-02T04:04:45Z"
 
 
 def test_date_only_and_naive_as_of_are_ist(replay: Any) -> None:
     naive = replay.get("/v1/context/NIFTY", params={"as_of": "2025-12-02T09:34:45"}).json()
     assert naive["as_of"] == "2025-12-02T04:04:45Z"
-    # a bare date is 00:00 IST: the previous evening's close is the latest snapshot
-    dated = replay.get("/v1/context/NIFTY", params={"as_of": "2025-12-02"}).json()
-    assert dated["as_of"] == "2025-12-01T10:00:00Z"
+    # a bare date is 00:00 IST: before that session's first snapshot, and the previous
+    # evening's close is of another session
+    dated = replay.get("/v1/context/NIFTY", params={"as_of": "2025-12-02"})
+    assert dated.status_code == 404
+    assert dated.json()["next_as_of"] == "2025-12-02T09:34:45+05:30"
 
 
 def test_openapi_documents_units(simulated: Any) -> None:

@@ -140,27 +140,44 @@ def test_default_expiry_is_the_nearest_live_one(replay: Any) -> None:
 @pytest.mark.parametrize(
     ("as_of", "served"),
     [
-        ("2025-12-02T12:00:00+05:30", "2025-12-02T04:04:45Z"),  # between two: the earlier
+        ("2025-12-02T10:19:45+05:30", "2025-12-02T04:04:45Z"),  # 45 minutes after: still it
         (MORNING, "2025-12-02T04:04:45Z"),  # exactly at a snapshot
-        ("2025-12-02T09:34:44+05:30", "2025-12-01T10:00:00Z"),  # a second before it
         ("2025-12-02T04:04:45Z", "2025-12-02T04:04:45Z"),  # the same instant in UTC
         ("2025-12-02T09:34:45", "2025-12-02T04:04:45Z"),  # naive = IST wall clock
-        ("2026-06-01T10:00:00+05:30", "2025-12-02T10:00:00Z"),  # after the last: the last
+        ("2025-12-02T15:29:59+05:30", "2025-12-02T09:43:29Z"),  # 15:13:29, the session's latest
     ],
 )
-def test_as_of_serves_the_snapshot_at_or_before(replay: Any, as_of: str, served: str) -> None:
+def test_as_of_serves_the_snapshot_of_its_session_at_or_before(
+    replay: Any, as_of: str, served: str
+) -> None:
     response = replay.get("/v1/context/NIFTY", params={"as_of": as_of})
     assert response.status_code == 200, response.text
     assert response.json()["as_of"] == served
 
 
-def test_as_of_before_every_snapshot_is_a_clear_404(replay: Any) -> None:
-    response = replay.get("/v1/chain/NIFTY", params={"as_of": "2025-11-28T09:59:44+05:30"})
-    assert response.status_code == 404
-    detail = response.json()["detail"]
-    assert response.json()["errors"][0]["field"] == "as_of"
-    assert "no NIFTY snapshot at or before 2025-11-28T09:59:44+05:30" in detail
-    assert "from 2025-11-28T09:59:45+05:30" in detail
+@pytest.mark.parametrize(
+    ("as_of", "next_as_of", "reason"),
+    [
+        # a second before the session's first snapshot: never the 01-Dec close across the night
+        ("2025-12-02T09:34:44+05:30", "2025-12-02T09:34:45+05:30", "is of another session"),
+        # 45 minutes and a second after 09:34:45, the next snapshot is 15:13:29
+        ("2025-12-02T10:19:46+05:30", "2025-12-02T15:13:29+05:30", "is 45m01s old"),
+        ("2025-11-28T09:59:44+05:30", "2025-11-28T09:59:45+05:30", "no snapshot at or before"),
+        ("2026-06-01T10:00:00+05:30", None, "is of another session"),  # after the last
+    ],
+)
+def test_as_of_without_a_fresh_snapshot_of_its_session_is_no_data(
+    replay: Any, as_of: str, next_as_of: str | None, reason: str
+) -> None:
+    response = replay.get("/v1/chain/NIFTY", params={"as_of": as_of})
+    assert response.status_code == 404, response.text
+    body = response.json()
+    assert body["type"] == "/problems/no-data" and body["errors"][0]["field"] == "as_of"
+    assert body["next_as_of"] == next_as_of
+    assert reason in body["detail"]
+    assert (f"the next snapshot is {next_as_of}" if next_as_of else "no snapshot follows") in (
+        body["detail"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -108,3 +108,9 @@ def test_a_quote_carries_the_iv_source_and_the_forward(replay: Any) -> None:
     assert quote["iv_source"] == "otm" and quote["price_source"] == "mid"
     assert quote["forward"] == body["forward"] and quote["rate"] == body["rate"]
     assert quote["time_to_expiry_years"] == body["time_to_expiry_years"]
+
+
+def test_the_replayed_chain_is_priced_at_the_t_bill_yield_of_its_day(replay: Any) -> None:
+    """02-Dec-2025: RBI's 26-Nov-2025 auction (5.3633%), continuous 0.053278, not a flat 6.5%."""
+    body = chain(replay, MORNING)
+    assert body["rate"] == pytest.approx(0.053278, abs=1e-6)

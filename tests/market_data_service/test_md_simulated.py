@@ -13,7 +13,9 @@ from tests.market_data_service.conftest import in_process_client
 
 AS_OF = "2025-12-02T11:07:00+05:30"  # a Tuesday session, the NIFTY weekly's expiry day
 MONTHLY = "2025-12-30"
-RATE = 0.065
+# RBI's 91-day T-bill cut-off yield in force on 02-Dec-2025 (auction of 26-Nov-2025: 5.3633%),
+# continuously compounded: 365/91 x ln(1 + 0.053633 x 91/365) = 0.053278.
+RATE = 0.053278
 
 
 def chain(client: Any, as_of: str = AS_OF, underlying: str = "NIFTY", **params: str) -> Any:
@@ -161,6 +163,13 @@ def test_in_the_money_legs_below_the_forward_bound_get_greeks(simulated: Any) ->
         if "otm" in (r["ce"]["iv_source"], r["pe"]["iv_source"]):
             assert len(ivs) == 1  # one IV per strike: the ITM leg took the OTM leg's
     assert below_bound >= 5
+
+
+def test_the_chain_is_priced_at_the_t_bill_yield_in_force_and_says_so(simulated: Any) -> None:
+    assert chain(simulated)["rate"] == pytest.approx(RATE, abs=1e-6)
+    # 18-Sep-2025: the 17-Sep auction's 5.4976% -> 0.054602.
+    september = chain(simulated, as_of="2025-09-18T11:00:00+05:30")
+    assert september["rate"] == pytest.approx(0.054602, abs=1e-6)
 
 
 def test_put_call_parity_holds_on_mids(simulated: Any) -> None:

@@ -22,6 +22,8 @@ from tests.market_data_service.conftest import INDIA_VIX_FILE, in_process_client
 
 MORNING_FILE = "NIFTY_2025-12-02_09-34-45_IST.json"
 CLOSE_FILE = "NIFTY_2025-12-02_15-30-00_IST.json"
+AT_MORNING = {"as_of": "2025-12-02T09:34:45+05:30"}
+AT_CLOSE = {"as_of": "2025-12-02T15:30:00+05:30"}
 
 
 def test_zero_means_none_in_a_leg() -> None:
@@ -80,8 +82,8 @@ def test_without_an_index_block_the_close_uses_the_last_tick(
     del raw["records"]["index"]
     (tmp_path / CLOSE_FILE).write_text(json.dumps(raw))
     with in_process_client(replay_settings(tmp_path)) as client:
-        body = client.get("/v1/context/NIFTY").json()
-        chain = client.get("/v1/chain/NIFTY", params={"expiry": "2025-12-02"}).json()
+        body = client.get("/v1/context/NIFTY", params=AT_CLOSE).json()
+        chain = client.get("/v1/chain/NIFTY", params={"expiry": "2025-12-02", **AT_CLOSE}).json()
     assert body["spot"] == chain["spot"] == 26057.65 and chain["spot_source"] == "last"
 
 
@@ -90,7 +92,7 @@ def test_files_that_are_not_snapshots_are_skipped(nse_snapshot_dir: Path, tmp_pa
     (tmp_path / MORNING_FILE).write_bytes((nse_snapshot_dir / MORNING_FILE).read_bytes())
     with in_process_client(replay_settings(tmp_path)) as client:
         assert client.get("/readyz").status_code == 200
-        assert client.get("/v1/context/NIFTY").json()["spot"] == 26122.65
+        assert client.get("/v1/context/NIFTY", params=AT_MORNING).json()["spot"] == 26122.65
 
 
 def test_replay_without_a_folder_refuses_to_start(tmp_path: Path) -> None:
@@ -118,7 +120,7 @@ def test_vix_is_the_latest_close_published() -> None:
 def test_replay_without_vix_file_reports_null(nse_snapshot_dir: Path) -> None:
     settings = replay_settings(nse_snapshot_dir, india_vix_file=None)
     with in_process_client(settings) as client:
-        assert client.get("/v1/context/NIFTY").json()["vix"] is None
+        assert client.get("/v1/context/NIFTY", params=AT_MORNING).json()["vix"] is None
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from optrade.calendar import IST
 from optrade.domain import TradeMode
-from optrade.errors import InvalidInput
+from optrade.errors import InvalidInput, http_status
 from order_service.market_hours import (
     MarketClosed,
     in_session,
@@ -75,7 +75,7 @@ def test_market_time_counts_only_session_seconds() -> None:
 def test_a_saturday_order_without_as_of_is_market_closed_naming_the_next_open() -> None:
     with pytest.raises(MarketClosed) as refused:
         market_timing(None, ist("2025-12-06 11:00"), max_skew=SKEW, allow_off_hours=False)
-    assert refused.value.status_code == 422 and refused.value.type == "market_closed"
+    assert http_status(refused.value) == 422 and refused.value.type == "market_closed"
     assert refused.value.extra["next_open"] == "2025-12-08T09:15:00+05:30"
     assert "2025-12-08T09:15:00+05:30" in refused.value.detail
 
@@ -131,8 +131,8 @@ def test_a_declared_special_session_is_in_session_and_fills_at_now(
     now = ist("2025-12-07 18:30")
     timing = market_timing(None, now, max_skew=SKEW, allow_off_hours=False)
     assert (timing.instant, timing.mode, timing.off_hours) == (now, TradeMode.LIVE, False)
-    # Market time still counts regular sessions only: the evening adds none.
-    assert session_seconds_between(ist("2025-12-07 18:00"), ist("2025-12-07 19:00")) == 0
+    # Market time counts the special session like any other: the evening adds its hour.
+    assert session_seconds_between(ist("2025-12-07 17:00"), ist("2025-12-07 20:00")) == 3600
 
 
 @pytest.mark.parametrize("entry", ["2025-12-07T19:00/18:00", "2025-12-07 18h", "18:00/19:00"])
@@ -144,3 +144,21 @@ def test_a_malformed_special_session_is_refused_naming_it(
     monkeypatch.setenv("NSE_SPECIAL_SESSIONS", f'["{entry}"]')
     with pytest.raises(ValueError, match="special_sessions"):
         CalendarSettings()
+
+
+@pytest.mark.parametrize("moment", ["2025-10-21 14:00", "2025-02-01 10:00", "2026-02-01 15:00"])
+def test_an_order_in_a_shipped_special_session_fills_live_at_now(moment: str) -> None:
+    """Muhurat 21-Oct-2025 (13:45-14:45) and the Budget weekends of 2025 and 2026 are sessions."""
+    now = ist(moment)
+    timing = market_timing(None, now, max_skew=SKEW, allow_off_hours=False)
+    assert (timing.instant, timing.mode, timing.off_hours) == (now, TradeMode.LIVE, False)
+
+
+def test_after_friday_close_before_a_budget_saturday_the_next_open_is_saturday() -> None:
+    with pytest.raises(MarketClosed) as refused:
+        market_timing(None, ist("2025-01-31 16:00"), max_skew=SKEW, allow_off_hours=False)
+    assert refused.value.extra["next_open"] == "2025-02-01T09:15:00+05:30"
+    # outside the Muhurat hour on Diwali the market is closed, and opens for the Muhurat session
+    with pytest.raises(MarketClosed) as diwali:
+        market_timing(None, ist("2025-10-21 10:00"), max_skew=SKEW, allow_off_hours=False)
+    assert diwali.value.extra["next_open"] == "2025-10-21T13:45:00+05:30"

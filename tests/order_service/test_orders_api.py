@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from optrade.db.models import Position, Trade, carried_trade_fields
+from optrade.db.models import Order, Position, Trade, carried_trade_fields
 from optrade.domain import METADATA_FIELDS
 from optrade.settings import reset_all_settings
 from order_service.api.deps import clock, order_settings
 from order_service.main import create_app
-from order_service.schemas import PositionPublic, TradePublic
+from order_service.schemas import OrderPublic, PositionPublic, TradePublic
 from order_service.settings import OrderSettings
 from tests.conftest import TEST_API_KEY
 from tests.support.orders_fakes import (
@@ -62,8 +62,10 @@ def api(database_url: str, markets: tuple[FakeMarket, FakeMarket]) -> Iterator[A
         patch.setenv("DATABASE_URL", database_url)
         reset_all_settings()
         # A breaker that never opens, so one test's dead provider does not leak into the next.
-        app = create_app(market_data=fake_client(*markets, breaker_fail_max=10_000))
-        with in_process_client(app) as client:
+        with (
+            fake_client(*markets, breaker_fail_max=10_000) as market_data,
+            in_process_client(create_app(market_data=market_data)) as client,
+        ):
             yield client
 
 
@@ -78,7 +80,7 @@ def _healthy_markets(markets: tuple[FakeMarket, FakeMarket], api: Any) -> Iterat
 def open_position(api: Any, **overrides: Any) -> dict[str, Any]:
     response = api.post("/v1/orders", json=order(**overrides), headers=AUTH)
     assert response.status_code == 201, response.text
-    return dict(response.json())
+    return dict(response.json()["position"])
 
 
 def close(api: Any, position_id: int, body: dict[str, Any] | None = None, **headers: str) -> Any:
@@ -211,7 +213,7 @@ def test_the_same_idempotency_key_replays_and_never_opens_twice(api: Any, engine
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
-    assert again.json() == first.json()
+    assert again.json()["position"] == first.json()["position"]
     assert count_rows(engine, Position) == before
 
 
@@ -227,7 +229,7 @@ def test_client_order_id_is_unique_too(api: Any, engine: Engine) -> None:
     first = open_position(api, client_order_id="coid-1")
     before = count_rows(engine, Position)
     again = api.post("/v1/orders", json=order(client_order_id="coid-1"), headers=AUTH)
-    assert again.status_code == 201 and again.json()["id"] == first["id"]
+    assert again.status_code == 201 and again.json()["position"]["id"] == first["id"]
     other = api.post("/v1/orders", json=order(client_order_id="coid-1", side="SELL"), headers=AUTH)
     assert other.status_code == 422 and other.json()["errors"][0]["field"] == "client_order_id"
     assert count_rows(engine, Position) == before
@@ -288,13 +290,13 @@ def test_a_client_exit_price_fills_but_the_snapshot_is_still_captured(
     api: Any, markets: Any
 ) -> None:
     position = open_position(api, quantity=1)
-    markets[0].quote = {"bid": 119.9, "ask": 120.0}  # 120.05: within ask + max(4 ticks, 1%)
+    markets[0].quote = {"bid": 120.05, "ask": 120.15}  # selling at the bid: a price a buyer pays
     trade = close(api, position["id"], {"exit_price": 120.05}).json()["trade"]
     assert (trade["exit_price"], trade["exit_price_source"]) == ("120.05", "client")
     assert trade["exit_source"] == "primary" and trade["exit_delta"] == 0.52
     assert trade["pnl"] == "1496.25"  # (120.05 - 100.10) × 75
-    # docs/charges.md's worked example: buy 26.95 + sell 36.33 on 01-Dec-2025
-    assert (trade["charges"], trade["net_pnl"]) == ("63.28", "1432.97")
+    # docs/charges.md's worked example: buy 26.99 + sell 36.39 on 01-Dec-2025
+    assert (trade["charges"], trade["net_pnl"]) == ("63.38", "1432.87")
 
 
 def test_an_exit_price_far_from_the_captured_quote_is_422_naming_the_bid_and_ask(
@@ -313,28 +315,33 @@ def test_an_exit_price_far_from_the_captured_quote_is_422_naming_the_bid_and_ask
 
 
 @pytest.mark.parametrize(
-    ("quote", "accepted", "refused"),
+    ("side", "quote", "accepted", "refused"),
     [
-        # mid 100.05: 1% = 1.00 (to the tick) beats 4 ticks = 0.20
-        ({"bid": 100.0, "ask": 100.1}, (99.0, 101.1), (98.95, 101.15)),
+        # mid 100.05: 1% = 1.00 (to the tick) beats 4 ticks = 0.20. A long closes by selling:
+        # down to bid - tolerance, never above the ask (no buyer pays more than the offer).
+        ("BUY", {"bid": 100.0, "ask": 100.1}, (99.0, 100.1), (98.95, 100.15)),
+        # A short closes by buying: up to ask + tolerance, never below the bid.
+        ("SELL", {"bid": 100.0, "ask": 100.1}, (100.0, 101.1), (99.95, 101.15)),
         # mid 5.05: 1% = 0.05, so the 4-tick floor (0.20) is the tolerance
-        ({"bid": 5.0, "ask": 5.1}, (4.8, 5.3), (4.75, 5.35)),
+        ("BUY", {"bid": 5.0, "ask": 5.1}, (4.8, 5.1), (4.75, 5.15)),
+        ("SELL", {"bid": 5.0, "ask": 5.1}, (5.0, 5.3), (4.95, 5.35)),
     ],
 )
-def test_the_client_price_tolerance_is_the_larger_of_ticks_and_percent_of_the_mid(
+def test_the_client_price_tolerance_widens_only_the_unfavourable_side(
     api: Any,
     markets: Any,
+    side: str,
     quote: dict[str, float],
     accepted: tuple[float, float],
     refused: tuple[float, float],
 ) -> None:
     markets[0].quote = quote
     for price in refused:
-        position = open_position(api, quantity=1)
+        position = open_position(api, quantity=1, side=side)
         response = close(api, position["id"], {"exit_price": price})
         assert response.status_code == 422, (price, response.text)
     for price in accepted:
-        position = open_position(api, quantity=1)
+        position = open_position(api, quantity=1, side=side)
         response = close(api, position["id"], {"exit_price": price})
         assert response.status_code == 200, (price, response.text)
         assert Decimal(response.json()["trade"]["exit_price"]) == Decimal(str(price))
@@ -465,10 +472,13 @@ def test_every_entry_and_metadata_field_of_a_position_arrives_on_its_trades(
             assert getattr(trade, name) is not None, name
 
 
-def test_the_public_models_show_every_stored_column_but_the_fingerprints() -> None:
-    internal = {"request_fingerprint", "close_request_fingerprint"}
+def test_the_public_models_show_every_stored_column_but_the_bookkeeping() -> None:
+    """Fingerprints and the engine's evaluation marks stay internal; the rest is answered."""
+    internal = {"request_fingerprint", "close_request_fingerprint", "exits_evaluated_at",
+                "evaluated_at"}  # fmt: skip
     assert set(Position.model_fields) - internal == set(PositionPublic.model_fields)
     assert set(Trade.model_fields) - internal == set(TradePublic.model_fields)
+    assert set(Order.model_fields) - internal == set(OrderPublic.model_fields) - {"position"}
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -595,7 +605,7 @@ def test_allowed_off_hours_orders_fill_at_the_last_close_marked_and_hold_no_mark
     stand_at(api, SATURDAY, allow_off_hours_orders=True)
     opened = api.post("/v1/orders", json=order(as_of=None, quantity=1), headers=AUTH)
     assert opened.status_code == 201, opened.text
-    position = opened.json()
+    position = opened.json()["position"]
     assert position["off_hours"] is True and position["mode"] == "live"
     assert position["entry_market_at"] == FRIDAY_CLOSE
     assert position["opened_at"] == "2025-11-29T05:30:00Z"  # when it was placed

@@ -39,7 +39,8 @@ def by_symbol(**overrides: Any) -> dict[str, Any]:
 def test_positions_and_trades_carry_the_symbol_exchange_lots_and_units(api: Any) -> None:
     opened = place(api, order(quantity=None, lots=3))
     assert opened.status_code == 201, opened.text
-    position = opened.json()
+    assert (opened.json()["symbol"], opened.json()["units"]) == (SYMBOL, 225)  # the order
+    position = opened.json()["position"]
     assert (position["symbol"], position["exchange"]) == (SYMBOL, "NFO")
     assert (position["lots"], position["units"]) == (3, 225)
     assert (position["lots_open"], position["units_open"]) == (3, 225)
@@ -106,7 +107,7 @@ def test_a_symbol_agreeing_with_the_parts_is_the_same_order_for_idempotency(api:
 
 
 def test_a_close_in_units_must_be_whole_lots(api: Any) -> None:
-    position = place(api, order(quantity=None, lots=4)).json()
+    position = place(api, order(quantity=None, lots=4)).json()["position"]
     refused = close(api, position["id"], {"units": 80})
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "units"
     assert "lot size 75" in refused.json()["detail"]
@@ -119,12 +120,17 @@ def test_an_order_is_found_by_id_and_by_client_order_id(api: Any) -> None:
     placed = place(api, order(client_order_id="engine-7-0001")).json()
     by_id = api.get(f"/v1/orders/{placed['id']}")
     assert by_id.status_code == 200 and by_id.json()["symbol"] == SYMBOL
+    assert by_id.json()["position"]["id"] == placed["position_id"]
     found = api.get("/v1/orders", params={"client_order_id": "engine-7-0001"})
-    assert found.status_code == 200 and found.json()["id"] == placed["id"]
+    assert found.status_code == 200 and [o["id"] for o in found.json()["items"]] == [placed["id"]]
+    assert found.json()["items"][0]["client_order_id"] == "engine-7-0001"
     missing = api.get("/v1/orders", params={"client_order_id": "never-sent"})
-    assert missing.status_code == 404 and "never-sent" in missing.json()["detail"]
-    assert missing.headers["content-type"] == "application/problem+json"
-    assert api.get("/v1/orders/999999999").status_code == 404
+    assert missing.status_code == 200 and missing.json() == {
+        "items": [], "total": 0, "limit": 50, "offset": 0
+    }  # fmt: skip
+    absent = api.get("/v1/orders/999999999")
+    assert absent.status_code == 404 and "order 999999999" in absent.json()["detail"]
+    assert absent.headers["content-type"] == "application/problem+json"
 
 
 def test_listing_windows_read_dates_and_naive_times_as_ist(api: Any) -> None:
@@ -149,6 +155,6 @@ def test_the_deprecated_quantity_still_works_and_says_it_is_deprecated(api: Any)
     assert old.headers["Deprecation"] == "@1796083200"  # RFC 9745: since 2026-12-01
     new = place(api, order(quantity=None, lots=2))
     assert "Deprecation" not in new.headers
-    closed = close(api, old.json()["id"], {"quantity": 1})
+    closed = close(api, old.json()["position_id"], {"quantity": 1})
     assert closed.status_code == 200 and closed.json()["trade"]["lots"] == 1
     assert closed.headers["Deprecation"] == "@1796083200"

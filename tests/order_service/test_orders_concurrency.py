@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from optrade.db.models import Position, Trade
+from optrade.db.models import Order, Position, Trade
 from tests.conftest import TEST_API_KEY
 from tests.support.orders_processes import (
     AUTH,
@@ -72,7 +72,7 @@ def open_one(stack: Any, **overrides: Any) -> dict[str, Any]:
         f"{orders.url}/v1/orders", json=order_body(option, **overrides), headers=AUTH, timeout=30
     )
     assert response.status_code == 201, response.text
-    return dict(response.json())
+    return dict(response.json()["position"])
 
 
 def closes_at() -> str:
@@ -81,19 +81,23 @@ def closes_at() -> str:
 
 def test_fifty_identical_concurrent_opens_open_one_position(stack: Any, engine: Engine) -> None:
     orders, option, _ = stack
-    body = order_body(option, quantity=2, client_order_id="burst-1")
+    body = order_body(option, quantity=2, client_order_id="burst-1", model_version="burst-v1")
     headers = {"Idempotency-Key": "burst-key-1"}
     responses = all_at_once(
         50, lambda client, _: client.post(f"{orders.url}/v1/orders", json=body, headers=headers)
     )
     assert Counter(r.status_code for r in responses) == {201: 50}, [r.text for r in responses][:3]
     assert len({r.json()["id"] for r in responses}) == 1
+    assert len({r.json()["position_id"] for r in responses}) == 1
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 49
     with Session(engine) as session:
         stored = session.exec(
-            select(func.count()).where(Position.idempotency_key == "burst-key-1")
+            select(func.count()).where(Order.idempotency_key == "burst-key-1")
         ).one()
-    assert stored == 1
+        positions = session.exec(
+            select(func.count()).where(Position.model_version == body["model_version"])
+        ).one()
+    assert stored == 1 and positions == 1  # the losers' positions rolled back with their orders
 
 
 def test_twenty_concurrent_full_closes_make_one_trade(stack: Any, engine: Engine) -> None:

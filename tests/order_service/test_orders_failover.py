@@ -68,7 +68,7 @@ def test_primary_then_fallback_then_nothing(
         with httpx.Client(base_url=orders.url, headers=AUTH, timeout=10) as api:
             opened = api.post("/v1/orders", json=order_body(option, quantity=4))
             assert opened.status_code == 201, opened.text
-            position = opened.json()
+            position = opened.json()["position"]
             assert position["entry_source"] == "primary", position["entry_error"]
             assert position["lot_size"] == option["lot_size"]
             for greek in ("delta", "gamma", "theta", "vega", "iv", "spot", "vix", "pcr"):
@@ -134,7 +134,7 @@ def test_a_misbehaving_primary_is_skipped_and_its_breaker_opens(
                 with market_data("primary", port=port, MARKET_DATA_FAULT=fault):
                     opened = api.post("/v1/orders", json=order_body(option))
                 assert opened.status_code == 201, opened.text
-                position = opened.json()
+                position = opened.json()["position"]
                 assert position["entry_source"] == "fallback", fault
                 assert position["entry_error"].startswith("skipped primary"), fault
                 assert position["entry_delta"] is not None
@@ -146,7 +146,10 @@ def test_a_misbehaving_primary_is_skipped_and_its_breaker_opens(
                     started = time.perf_counter()
                     opened = api.post("/v1/orders", json=order_body(option))
                     timings.append(time.perf_counter() - started)
-                    assert opened.status_code == 201 and opened.json()["entry_source"] == "fallback"
+                    assert (
+                        opened.status_code == 201
+                        and opened.json()["position"]["entry_source"] == "fallback"
+                    )
                 state = breaker(orders.url, "primary")
     finally:
         orders.stop()
@@ -175,9 +178,9 @@ def test_when_every_breaker_is_open_the_provider_that_came_back_serves_at_once(
     )
     try:
         with httpx.Client(base_url=orders.url, headers=AUTH, timeout=30) as api:
-            assert api.post("/v1/orders", json=order_body(option)).json()["entry_source"] == (
-                "primary"
-            )
+            assert api.post("/v1/orders", json=order_body(option)).json()["position"][
+                "entry_source"
+            ] == ("primary")
             primary.kill()
             fallback.kill()
             for _ in range(2):  # the first opens both breakers, the second finds them open
@@ -190,10 +193,10 @@ def test_when_every_breaker_is_open_the_provider_that_came_back_serves_at_once(
             warm_up(primary.url, option)
             served = api.post("/v1/orders", json=order_body(option))
             assert served.status_code == 201, served.text
-            assert served.json()["entry_source"] == "primary"
+            assert served.json()["position"]["entry_source"] == "primary"
             assert breaker(orders.url, "primary") == "closed"
             again = api.post("/v1/orders", json=order_body(option))
-            assert again.json()["entry_source"] == "primary"
+            assert again.json()["position"]["entry_source"] == "primary"
     finally:
         orders.stop()
         primary.stop()
@@ -217,16 +220,16 @@ def test_when_every_breaker_is_open_the_fallback_that_came_back_serves(
     )
     try:
         with httpx.Client(base_url=orders.url, headers=AUTH, timeout=30) as api:
-            assert api.post("/v1/orders", json=order_body(option)).json()["entry_source"] == (
-                "fallback"
-            )
+            assert api.post("/v1/orders", json=order_body(option)).json()["position"][
+                "entry_source"
+            ] == ("fallback")
             fallback.kill()
             assert api.post("/v1/orders", json=order_body(option)).status_code == 503
             fallback = market_data("fallback", port=fallback_port).start()
             warm_up(fallback.url, option)
             served = api.post("/v1/orders", json=order_body(option))
             assert served.status_code == 201, served.text
-            assert served.json()["entry_source"] == "fallback"
+            assert served.json()["position"]["entry_source"] == "fallback"
     finally:
         orders.stop()
         fallback.stop()

@@ -53,7 +53,7 @@ def _open(service: ServiceProcess, option: dict[str, Any], **overrides: Any) -> 
         f"{service.url}/v1/orders", json=order_body(option, **overrides), headers=AUTH, timeout=30
     )
     assert answer.status_code == 201, answer.text
-    return dict(answer.json())
+    return dict(answer.json()["position"])
 
 
 def _close(service: ServiceProcess, position_id: int, **body: Any) -> httpx.Response:

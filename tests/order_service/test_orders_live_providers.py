@@ -107,7 +107,7 @@ def test_live_capture_failover_missing_and_honest_backfill(
         with httpx.Client(base_url=orders.url, headers=AUTH, timeout=30) as api:
             opened = [api.post("/v1/orders", json=order()) for _ in range(2)]
             assert [o.status_code for o in opened] == [201, 201], opened[0].text
-            position = opened[0].json()
+            position = opened[0].json()["position"]
             nse = nse_leg(26100, "PE")
             assert (position["entry_source"], position["entry_provider"],
                     position["entry_instance"]) == ("primary", "openalgo", "primary")  # fmt: skip
@@ -133,7 +133,7 @@ def test_live_capture_failover_missing_and_honest_backfill(
             assert "skipped primary" in trade["exit_error"]
             reopened = api.post("/v1/orders", json=order(quantity=1))  # the next order, too
             assert reopened.status_code == 201, reopened.text
-            entry = reopened.json()
+            entry = reopened.json()["position"]
             assert (entry["entry_source"], entry["entry_provider"],
                     entry["entry_instance"]) == ("fallback", "upstox", "fallback")  # fmt: skip
             dead = httpx.get(

@@ -37,7 +37,7 @@ def test_the_readme_trade_fills_at_the_recorded_ask_and_bid(
     with httpx.Client(base_url=orders_on_replay.url, headers=AUTH, timeout=30) as api:
         opened = api.post("/v1/orders", json=body)
         assert opened.status_code == 201, opened.text
-        position = opened.json()
+        position = opened.json()["position"]
         assert (position["entry_price"], position["entry_price_source"]) == ("38.50", "ask")
         assert position["lot_size"] == 75 and position["entry_source"] == "primary"
         assert (position["entry_bid"], position["entry_ask"]) == ("38.40", "38.50")
@@ -77,7 +77,7 @@ def test_an_in_the_money_call_bought_at_09_34_45_has_entry_greeks(
     with httpx.Client(base_url=orders_on_replay.url, headers=AUTH, timeout=30) as api:
         opened = api.post("/v1/orders", json=body)
         assert opened.status_code == 201, opened.text
-        position = opened.json()
+        position = opened.json()["position"]
         closed = api.post(
             f"/v1/positions/{position['id']}/close",
             json={"as_of": datetime(2025, 12, 2, 15, 13, 29, tzinfo=IST).isoformat()},
@@ -92,7 +92,8 @@ def test_an_in_the_money_call_bought_at_09_34_45_has_entry_greeks(
     assert position["entry_iv"] == pytest.approx(put["iv"], rel=1e-12)
     assert position["entry_forward"] == pytest.approx(chain["forward"], rel=1e-12)
     assert position["entry_t_years"] == pytest.approx(chain["time_to_expiry_years"], rel=1e-12)
-    assert position["entry_rate"] == 0.065
+    # RBI's 91-day T-bill yield in force that day (26-Nov-2025 auction, 5.3633%), continuous
+    assert position["entry_rate"] == chain["rate"] == pytest.approx(0.053278, abs=1e-6)
     # re-priced from the record alone: Black-76 on the stored forward, the put's mid -> the IV
     again = greeks.compute(
         "black76", False, position["entry_forward"], 25800.0, position["entry_t_years"],

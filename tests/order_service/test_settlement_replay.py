@@ -47,7 +47,7 @@ def open_position(
     }  # fmt: skip
     opened = api.post("/v1/orders", json=body)
     assert opened.status_code == 201, opened.text
-    return opened.json()
+    return opened.json()["position"]
 
 
 def trades_of(api: httpx.Client, position_id: int) -> list[dict[str, Any]]:
@@ -201,4 +201,4 @@ def test_an_expiry_the_data_cannot_settle_stays_open_and_is_reported_pending(
     (pending,) = result["pending"]
     assert (pending["expiry"], pending["positions"]) == ("2025-12-09", 1)
     assert "no snapshot from the close" in pending["reason"]
-    assert api.get(f"/v1/positions/{opened.json()['id']}").json()["status"] == "open"
+    assert api.get(f"/v1/positions/{opened.json()['position']['id']}").json()["status"] == "open"

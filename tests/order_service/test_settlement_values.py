@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from order_service.domain.settlement import expiry_delta, intrinsic
 from order_service.fills import pnl
-from order_service.settlement import expiry_delta, intrinsic
 
 CLOSE = Decimal("26032.20")  # NSE's official NIFTY close on 02-Dec-2025
 

@@ -8,7 +8,6 @@ import time
 from datetime import date, datetime
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import Session, select
@@ -106,10 +105,16 @@ def test_a_holiday_is_recorded_as_skipped_once(clean_db: Engine) -> None:
     assert len(_stored(clean_db)) == 1
 
 
-def test_a_special_session_is_a_trading_day_for_the_checks(clean_db: Engine) -> None:
-    muhurat = date(2025, 10, 21)  # Diwali Muhurat trading, an evening session
-
-    assert run_scheduled_check(clean_db, muhurat).run.status == "no_data"
+@pytest.mark.parametrize(
+    "special",
+    [
+        date(2025, 10, 21),  # Diwali Muhurat trading, an afternoon session
+        date(2025, 2, 1),  # Saturday, the Union Budget's full live session
+        date(2026, 2, 1),  # Sunday, the Union Budget's full live session
+    ],
+)
+def test_a_special_session_is_a_trading_day_for_the_checks(clean_db: Engine, special: date) -> None:
+    assert run_scheduled_check(clean_db, special).run.status == "no_data"
 
 
 @pytest.mark.parametrize(
@@ -245,36 +250,11 @@ def test_every_task_has_soft_and_hard_limits_and_redis_outwaits_the_longest() ->
         CelerySettings(check_soft_time_limit_seconds=60, check_time_limit_seconds=60)
 
 
-def test_expiry_settlement_is_asked_of_the_order_service_at_1530_ist_on_trading_days(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_quality_beat_schedules_no_settlement() -> None:
+    """Settlement belongs to the order engine (`python -m order_service.engine`); the beat keeps
+    only the daily check, and the `open_past_expiry` check still counts stranded positions."""
     from quality_service import celery_app
-    from quality_service.backfill import OrderServiceSettings
-    from quality_service.settlement import request_settlement
 
-    entry = beat_schedule()["expiry-settlement"]
-    cron = entry["schedule"]
-    assert entry["task"] == celery_app.settle_expiries.name == "quality.settle_expiries"
-    assert (cron.hour, cron.minute, cron.day_of_week) == ({15}, {30}, {1, 2, 3, 4, 5})
-
-    asked: list[httpx.Request] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        asked.append(request)
-        return httpx.Response(200, json={"settled": [{"position_id": 7}], "pending": [],
-                                         "already_settled": 0})  # fmt: skip
-
-    transport = httpx.MockTransport(answer)
-    report = request_settlement(OrderServiceSettings(url="http://orders"), transport=transport)
-    assert report["settled"] == [{"position_id": 7}]
-    assert (asked[0].method, asked[0].url.path) == ("POST", "/v1/settlements/run")
-    assert asked[0].headers["Authorization"].startswith("Bearer ")
-    # The task asks on a trading day and not on a holiday (Christmas 2025).
-    calls: list[str] = []
-    monkeypatch.setattr(
-        celery_app.settlement,
-        "request_settlement",
-        lambda settings: calls.append(settings.url) or {"settled": [{}, {}], "pending": []},
-    )
-    assert celery_app.settle_expiries.run("2025-12-25") is None and calls == []
-    assert celery_app.settle_expiries.run("2025-12-02") == 2 and len(calls) == 1
+    tasks = {entry["task"] for entry in beat_schedule().values()}
+    assert tasks == {"quality.run_scheduled"}
+    assert not [name for name in celery_app.app.tasks if "settle" in name]

@@ -25,6 +25,7 @@ from schemathesis.checks import (
 
 from tests.conftest import TEST_API_KEY
 from tests.reliability.conftest import Service
+from tests.reliability.test_api_contract import OPERATION_IDS
 
 pytestmark = pytest.mark.slow
 
@@ -43,52 +44,11 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-# Every operation each service documents. test_the_fuzzed_operations_are_all_the_documented_ones
-# keeps this list honest, so an endpoint added later is not silently left unfuzzed.
+# Every operation each service documents: the contract test's table of operation ids is the one
+# list (test_the_fuzzed_operations_are_all_the_documented_ones keeps it honest), so an endpoint
+# added later is fuzzed, or fails, without a second list to forget.
 OPERATIONS: dict[str, list[str]] = {
-    "market-data": [
-        "GET /healthz",
-        "GET /readyz",
-        "GET /metrics",
-        "GET /v1/underlyings",
-        "GET /v1/chain/{underlying}",
-        "GET /v1/quote/{underlying}",
-        "GET /v1/context/{underlying}",
-        "POST /v1/greeks",
-        "GET /v1/settlement/{underlying}",
-    ],
-    "order": [
-        "GET /healthz",
-        "GET /readyz",
-        "GET /metrics",
-        "GET /v1/trades/export",
-        "GET /v1/trades/export/manifest",
-        "GET /v1/models/performance",
-        "GET /models",
-        "POST /v1/trades/backfill",
-        "POST /v1/orders",
-        "POST /v1/settlements/run",
-        "GET /v1/orders",
-        "GET /v1/orders/{order_id}",
-        "GET /v1/positions",
-        "GET /v1/positions/{position_id}",
-        "GET /v1/positions/{position_id}/trades",
-        "POST /v1/positions/{position_id}/close",
-        "GET /v1/trades",
-        "GET /v1/trades/{trade_id}",
-    ],
-    "quality": [
-        "GET /healthz",
-        "GET /readyz",
-        "GET /metrics",
-        "GET /quality/status",
-        "POST /quality/checks",
-        "POST /quality/backfills",
-        "GET /quality/runs",
-        "GET /quality/runs/{run_id}",
-        "GET /quality/runs/{run_id}/trades",
-        "GET /quality/dashboard",
-    ],
+    service: list(operations) for service, operations in OPERATION_IDS.items()
 }
 
 # Integers beyond a column's range (ids past 64 bits, or 32 bits on PostgreSQL) once escaped as

@@ -40,7 +40,10 @@ def _order_app(database_url: str, read_key: str | None) -> Iterator[Any]:
         reset_all_settings()
         from order_service.main import create_app
 
-        with in_process_client(create_app(market_data=fake_client(FakeMarket()))) as client:
+        with (
+            fake_client(FakeMarket()) as market_data,
+            in_process_client(create_app(market_data=market_data)) as client,
+        ):
             yield client
     reset_all_settings()
 

@@ -47,3 +47,25 @@ def test_an_unhandled_error_is_a_500_in_the_error_shape_with_the_request_id() ->
 def test_the_500_is_counted_in_the_metrics() -> None:
     metrics = _get(_app(), "/boom", "/metrics")[1].text
     assert 'route="/boom",service="probe",status="500"' in metrics
+
+
+def test_domain_errors_carry_no_http_status_and_the_edge_maps_each_kind() -> None:
+    """A background engine raises the same errors a route answers: the status lives in one
+    table at the edge (`optrade.errors.HTTP_STATUS`), not on the exceptions."""
+    from optrade.domain import errors as domain
+    from optrade.errors import HTTP_STATUS, http_status
+
+    kinds = [
+        cls for cls in vars(domain).values()
+        if isinstance(cls, type) and issubclass(cls, domain.DomainError)
+    ]  # fmt: skip
+    assert kinds and all(not hasattr(cls, "status_code") for cls in kinds)
+    assert set(kinds) <= set(HTTP_STATUS)
+    assert http_status(domain.InvalidInput("lots", "required")) == 422
+    assert http_status(domain.Refused("market closed")) == 422
+    assert http_status(domain.UpstreamUnavailable("down")) == 503
+
+    class Narrower(domain.Conflict):
+        type = "narrower"
+
+    assert http_status(Narrower("x")) == 409  # a subclass answers as its nearest listed kind

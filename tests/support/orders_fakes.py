@@ -1,10 +1,11 @@
-"""A fake market-data service for unit tests, served through `httpx.MockTransport`."""
+"""A fake market-data service for unit tests: scripted answers served by a real local server."""
 
 from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,7 @@ from sqlmodel import Session, select
 
 from optrade.clients.market_data import MarketDataClient, MarketDataClientSettings
 from optrade.db.models import Position, Trade
+from tests.support.market_data_server import serve_market_data
 
 EXPIRY = date(2025, 12, 2)
 EXPIRIES = (EXPIRY, date(2025, 12, 9))
@@ -70,7 +72,9 @@ def full_quote(params: dict[str, str], underlying: str, **overrides: Any) -> dic
 class FakeMarket:
     """One fake provider: `mode` picks the behaviour; `quote` overrides fields of good quotes."""
 
-    mode: str = "ok"  # ok | error500 | garbage | nan | stale | future | mismatch | timeout | down
+    # ok | error500 | garbage | nan | stale | future | mismatch | invalid | timeout (no answer
+    # within the client's read timeout) | down (the connection dropped unanswered)
+    mode: str = "ok"
     quote: dict[str, Any] = field(default_factory=dict)
     requests: list[httpx.Request] = field(default_factory=list)
 
@@ -118,21 +122,25 @@ def _not_found(underlying: str, params: dict[str, str]) -> str | None:
     return None
 
 
+@contextmanager
 def fake_client(
     primary: Callable[[httpx.Request], httpx.Response],
     fallback: Callable[[httpx.Request], httpx.Response] | None = None,
     **settings: Any,
-) -> MarketDataClient:
-    """A client whose providers are the given fake handlers."""
-    transports = {"primary": httpx.MockTransport(primary)}
-    if fallback is not None:
-        transports["fallback"] = httpx.MockTransport(fallback)
-    config = MarketDataClientSettings(
-        primary_url="http://primary.test",
-        fallback_url="http://fallback.test" if fallback is not None else None,
-        **settings,
-    )
-    return MarketDataClient.from_settings(config, transports=transports)
+) -> Iterator[MarketDataClient]:
+    """A client whose primary (and fallback) instances are local servers of the given handlers."""
+    with ExitStack() as servers:
+        fallback_url = servers.enter_context(serve_market_data(fallback)) if fallback else None
+        config = MarketDataClientSettings(
+            primary_url=servers.enter_context(serve_market_data(primary)),
+            fallback_url=fallback_url,
+            **settings,
+        )
+        client = MarketDataClient.from_settings(config)
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 def in_process_client(app: Any) -> Any:

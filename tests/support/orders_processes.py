@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import TEST_API_KEY
-from tests.support.processes import ServiceProcess
+from tests.support.processes import REPO_ROOT, ServiceProcess
 
 MARKET_DATA_APP = "market_data_service.main:create_app"
 ORDER_APP = "order_service.main:create_app"
@@ -113,3 +117,46 @@ def warm_up(market_data_url: str, option: dict[str, Any], at: datetime = SESSION
         timeout=30,
     )
     quote.raise_for_status()
+
+
+class EngineProcess:
+    """The order engine (`python -m order_service.engine`) as a real process, logging to a file."""
+
+    def __init__(self, database_url: str, primary_url: str, log_path: Path, **env: str) -> None:
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "API_KEY": TEST_API_KEY,
+            "APP_ENV": "test",
+            "LOG_LEVEL": "INFO",
+            "MARKET_DATA_CLIENT_PRIMARY_URL": primary_url,
+            "MARKET_DATA_CLIENT_FALLBACK_URL": "",
+            "ORDER_ENGINE_POLL_INTERVAL": "0.2",
+            **env,
+        }
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> EngineProcess:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "order_service.engine"],
+                env=self.env, cwd=REPO_ROOT, stdout=log, stderr=log, start_new_session=True,
+            )  # fmt: skip
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        code, self.proc = self.proc.returncode, None
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")

@@ -1,9 +1,10 @@
-"""Fake market data for the backfill tests: a scripted quote source and a MockTransport provider."""
+"""Fake market data for the backfill tests: a scripted quote source and a served fake instance."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,6 +21,7 @@ from optrade.clients.market_data import (
 )
 from optrade.domain import utcnow
 from optrade.schemas.market import OptionQuote
+from tests.support.market_data_server import serve_market_data
 
 GREEKS = {"delta": 0.41, "gamma": 0.0009, "theta": -9.5, "vega": 7.25, "iv": 13.4}
 
@@ -60,16 +62,21 @@ class ScriptedQuotes:
         return CapturedQuote(quote, "primary", utcnow())
 
 
-def mock_client(answer: Callable[[httpx.Request], httpx.Response]) -> MarketDataClient:
-    """The real client (primary only) in front of a MockTransport."""
-    settings = MarketDataClientSettings(primary_url="http://primary.test", fallback_url=None)
-    return MarketDataClient.from_settings(
-        settings, transports={"primary": httpx.MockTransport(answer)}
-    )
+@contextmanager
+def served_client(answer: Callable[[httpx.Request], httpx.Response]) -> Iterator[MarketDataClient]:
+    """The real client (primary only) in front of a local server of `answer`."""
+    with serve_market_data(answer) as url:
+        client = MarketDataClient.from_settings(
+            MarketDataClientSettings(primary_url=url, fallback_url=None)
+        )
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 def answer_quotes(request: httpx.Request) -> httpx.Response:
-    """A MockTransport handler: a quote for whatever option and instant is asked for."""
+    """A fake instance's handler: a quote for whatever option and instant is asked for."""
     params = request.url.params
     asked = QuoteRequest(
         underlying=request.url.path.rsplit("/", 1)[-1],

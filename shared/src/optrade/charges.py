@@ -7,8 +7,13 @@ by the file named in `CHARGES_FILE`. Each order (one fill: the entry or one clos
     stt           stt_sell_percent of the premium turnover, on the sell side only
     exchange      exchange_transaction_percent of the premium turnover, both sides
     sebi          sebi_fee_per_crore per crore (10 000 000) of premium turnover, both sides
+    ipft          ipft_per_crore per crore of premium turnover, both sides (NSE's IPFT levy)
     stamp         stamp_duty_buy_percent of the premium turnover, on the buy side only
-    gst           gst_percent of (brokerage + exchange + sebi)
+    gst           gst_percent of (brokerage + exchange + sebi + ipft)
+
+A long option settled in the money at expiry pays no exit order but the exercise STT:
+stt_exercise_percent of its settlement value (intrinsic × units); a short settled in the money and
+any option settled worthless pay nothing at settlement.
 
 premium turnover = price × lots × lot size; every line is rounded to the paisa (half up). A trade
 (one close of a position) carries the charges of its closing order plus its share of the opening
@@ -52,8 +57,11 @@ class ChargeSchedule(BaseModel):
     source: str = ""
     brokerage_per_order: Decimal
     stt_sell_percent: Decimal
+    # STT on an in-the-money option exercised at expiry: percent of the settlement value, holder
+    stt_exercise_percent: Decimal
     exchange_transaction_percent: Decimal
     sebi_fee_per_crore: Decimal
+    ipft_per_crore: Decimal
     stamp_duty_buy_percent: Decimal
     gst_percent: Decimal
 
@@ -88,12 +96,14 @@ class OrderCharges:
     stt: Decimal
     exchange: Decimal
     sebi: Decimal
+    ipft: Decimal
     stamp: Decimal
     gst: Decimal
 
     @property
     def total(self) -> Decimal:
-        return self.brokerage + self.stt + self.exchange + self.sebi + self.stamp + self.gst
+        statutory = self.stt + self.exchange + self.sebi + self.ipft + self.stamp
+        return self.brokerage + statutory + self.gst
 
 
 def order_charges(
@@ -103,16 +113,18 @@ def order_charges(
     brokerage = _paisa(schedule.brokerage_per_order * brokerage_share)
     exchange = _paisa(turnover * schedule.exchange_transaction_percent / HUNDRED)
     sebi = _paisa(turnover * schedule.sebi_fee_per_crore / CRORE)
+    ipft = _paisa(turnover * schedule.ipft_per_crore / CRORE)
     selling = action is Side.SELL
     return OrderCharges(
         brokerage=brokerage,
         stt=_paisa(turnover * schedule.stt_sell_percent / HUNDRED) if selling else Decimal("0.00"),
         exchange=exchange,
         sebi=sebi,
+        ipft=ipft,
         stamp=Decimal("0.00")
         if selling
         else _paisa(turnover * schedule.stamp_duty_buy_percent / HUNDRED),
-        gst=_paisa((brokerage + exchange + sebi) * schedule.gst_percent / HUNDRED),
+        gst=_paisa((brokerage + exchange + sebi + ipft) * schedule.gst_percent / HUNDRED),
     )
 
 
@@ -136,3 +148,34 @@ def round_trip_charges(
     )
     exit_ = order_charges(rates.on(exit_day), side.closing, exit_price * units)
     return entry.total + exit_.total
+
+
+def exercise_charges(
+    intrinsic: Decimal, units: int, expiry_day: date, table: RateTable | None = None
+) -> Decimal:
+    """Exercise STT of a long option settled at `intrinsic` rupees a unit (zero when worthless)."""
+    schedule = (table or rate_table()).on(expiry_day)
+    return _paisa(intrinsic * Decimal(units) * schedule.stt_exercise_percent / HUNDRED)
+
+
+def settlement_charges(
+    *,
+    side: Side,
+    entry_price: Decimal,
+    intrinsic: Decimal,
+    lots: int,
+    lots_opened: int,
+    lot_size: int,
+    entry_day: date,
+    expiry_day: date,
+    table: RateTable | None = None,
+) -> Decimal:
+    """Charges of `lots` settled at expiry: the opening order's share, plus the exercise STT when
+    a long settles in the money (no closing order is placed)."""
+    rates = table or rate_table()
+    units = lots * lot_size
+    entry = order_charges(
+        rates.on(entry_day), side, entry_price * units, Decimal(lots) / Decimal(lots_opened)
+    )
+    exercise = exercise_charges(intrinsic, units, expiry_day, rates) if side is Side.BUY else 0
+    return entry.total + exercise

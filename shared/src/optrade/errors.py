@@ -1,4 +1,4 @@
-"""One error family for every service, answered as RFC 9457 problem details by one handler.
+"""The edge of the error family (`optrade.domain.errors`): RFC 9457 problem details by one handler.
 
 Every 4xx/5xx body is `application/problem+json`: `type` (a URI reference `/problems/<kind>`,
 each kind documented in docs/problems.md), `title` (the kind in words), `status`, `detail` (what
@@ -16,6 +16,36 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from optrade.domain.errors import (
+    Conflict,
+    DomainError,
+    InsufficientFunds,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Refused,
+    Unauthorized,
+    Unsupported,
+    UpstreamUnavailable,
+)
+
+__all__ = [
+    "Conflict",
+    "DomainError",
+    "InsufficientFunds",
+    "InvalidInput",
+    "NotFound",
+    "PayloadTooLarge",
+    "Refused",
+    "Unauthorized",
+    "Unsupported",
+    "UpstreamUnavailable",
+    "error_response",
+    "http_status",
+    "install_error_handlers",
+    "problem_response",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,51 +65,27 @@ HTTP_KINDS = {
 }
 
 
-class DomainError(Exception):
-    """An error a client can act on; `status_code` and `type` go on the wire."""
-
-    status_code = 400
-    type = "bad_request"
-
-    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra or {}
-
-
-class NotFound(DomainError):
-    status_code = 404
-    type = "not_found"
+# The one place a domain error becomes an HTTP status: the first class of its MRO listed here.
+HTTP_STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    InsufficientFunds: 422,
+    Refused: 422,
+    Unauthorized: 401,
+    PayloadTooLarge: 413,
+    UpstreamUnavailable: 503,
+    Unsupported: 501,
+    DomainError: 400,
+}
 
 
-class Conflict(DomainError):
-    status_code = 409
-    type = "conflict"
-
-
-class InvalidInput(DomainError):
-    status_code = 422
-    type = "invalid_input"
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(
-            f"{field}: {reason}", extra={"errors": [{"field": field, "reason": reason}]}
-        )
-
-
-class Unauthorized(DomainError):
-    status_code = 401
-    type = "unauthorized"
-
-
-class PayloadTooLarge(DomainError):
-    status_code = 413
-    type = "payload_too_large"
-
-
-class UpstreamUnavailable(DomainError):
-    status_code = 503
-    type = "upstream_unavailable"
+def http_status(exc: DomainError) -> int:
+    """The HTTP status that answers `exc` (its nearest listed class)."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]  # type: ignore[index]
+    return 400
 
 
 def problem_type(kind: str) -> str:
@@ -130,8 +136,9 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 def error_response(exc: DomainError) -> JSONResponse:
     """The wire answer for one error of the family (also used by middleware outside the app)."""
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return problem_response(exc.type, exc.status_code, exc.detail, headers=headers, **exc.extra)
+    status = http_status(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem_response(exc.type, status, exc.detail, headers=headers, **exc.extra)
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:

@@ -1,9 +1,17 @@
 """Contract specifications per underlying: strike step, expiry rules by era and lot size by expiry.
 
 NSE revises lot sizes and expiry weekdays, so both belong to a contract's expiry date. The table
-ships as `instruments.json` and can be replaced by the file named in `INSTRUMENTS_FILE`. A
-contract's expiry is its nominal date (the era's weekday: every week for weekly eras, the last one
-of the month for monthlies) moved to the previous regular trading day when that is a holiday.
+ships as `instruments.json` (docs/contracts.md shows it with its sources) and can be replaced by
+the file named in `INSTRUMENTS_FILE`. A contract's expiry is its nominal date (the era's weekday:
+every week for weekly eras, the last one of the month for monthlies, which may fall on another
+weekday than the weeklies) moved to the previous regular trading day when that is a holiday.
+
+Lot sizes depend on when a contract was listed as well as when it expires: a revision applies to
+contracts listed after it, and contracts already trading keep their lot to expiry. NSE's revision
+circulars state this as the first monthly and the first weekly expiry that trade at the new lot,
+and that is how each row of the table is keyed (`from_expiry` for monthlies, `weekly_from` for
+weeklies): the listing is derived from the contract's cycle, so `lot_size_for(expiry)` needs only
+the expiry (whether it is the month's monthly expiry follows from the calendar).
 """
 
 from __future__ import annotations
@@ -17,23 +25,39 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from optrade.calendar import is_estimated, previous_trading_day
+from optrade.calendar import OutsideCalendar, is_estimated, previous_trading_day
 from optrade.settings import cached_settings
 
 DEFAULT_FILE = Path(__file__).with_name("instruments.json")
 
 
 class LotSizeEntry(BaseModel):
+    """A lot size from its first monthly expiry (`from_expiry`) and its first weekly expiry
+    (`weekly_from`, the same date when not given): the contracts listed after the revision."""
+
     from_expiry: date
+    weekly_from: date | None = None
     lot_size: int
+    source: str = ""
+
+    def first_expiry(self, *, monthly: bool) -> date:
+        return self.from_expiry if monthly or self.weekly_from is None else self.weekly_from
 
 
 class ExpiryRule(BaseModel):
-    """From contracts expiring on `from_expiry`: the expiry weekday and whether weeklies list."""
+    """From contracts expiring on `from_expiry`: the weeklies' weekday, whether weeklies list, and
+    the monthlies' weekday when it differs (BANKNIFTY Sep-2023 to Feb-2024: Wednesday weeklies,
+    last-Thursday monthlies)."""
 
     from_expiry: date
     weekday: int  # Monday = 0
     weekly: bool
+    monthly_weekday: int | None = None  # None: the same as `weekday`
+    source: str = ""
+
+    @property
+    def monthly_day(self) -> int:
+        return self.weekday if self.monthly_weekday is None else self.monthly_weekday
 
 
 @dataclass(frozen=True)
@@ -58,11 +82,24 @@ class InstrumentSpec(BaseModel):
     expiry_rules: list[ExpiryRule]  # ascending from_expiry
     lot_sizes: list[LotSizeEntry]
 
-    def lot_size_for(self, expiry: date) -> int:
-        """Lot size of the contract expiring on `expiry`."""
-        applicable = [e for e in self.lot_sizes if e.from_expiry <= expiry]
-        entry = max(applicable, key=lambda e: e.from_expiry) if applicable else self.lot_sizes[0]
-        return entry.lot_size
+    def lot_size_for(self, expiry: date, *, monthly: bool | None = None) -> int:
+        """Lot size of the contract expiring on `expiry`: the latest revision whose first expiry
+        of the contract's cycle (monthly or weekly; from the calendar unless `monthly` says) is on
+        or before it. Before the table's first row, the first row's lot."""
+        if monthly is None:
+            monthly = self.is_monthly_expiry(expiry)
+        applicable = [e for e in self.lot_sizes if e.first_expiry(monthly=monthly) <= expiry]
+        return applicable[-1].lot_size if applicable else self.lot_sizes[0].lot_size
+
+    def is_monthly_expiry(self, expiry: date) -> bool:
+        """Whether `expiry` is its month's monthly expiry (a quarterly is a monthly too)."""
+        nominal = self.monthly_nominal(expiry.year, expiry.month)
+        if expiry == nominal:
+            return True
+        try:
+            return expiry == previous_trading_day(nominal)
+        except OutsideCalendar:
+            return False
 
     def rule_for(self, nominal: date) -> ExpiryRule:
         """The expiry rule of contracts whose nominal expiry is `nominal`."""
@@ -73,14 +110,18 @@ class InstrumentSpec(BaseModel):
         """The last expiry weekday of the month, under the rule in force on that date."""
         last = date(year, month, _calendar.monthrange(year, month)[1])
         for rule in reversed(self.expiry_rules):
-            candidate = last - timedelta(days=(last.weekday() - rule.weekday) % 7)
+            candidate = last - timedelta(days=(last.weekday() - rule.monthly_day) % 7)
             if candidate >= rule.from_expiry:
                 return candidate
         return candidate
 
     def is_weekly_nominal(self, day: date) -> bool:
+        """A weekly expires on the era's weekday, except in the week the monthly expires."""
         rule = self.rule_for(day)
-        return rule.weekly and day.weekday() == rule.weekday
+        if not rule.weekly or day.weekday() != rule.weekday:
+            return False
+        monthly = self.monthly_nominal(day.year, day.month)
+        return not 0 < (monthly - day).days < 7
 
     def expiries_between(self, start: date, end: date) -> list[ContractExpiry]:
         """Every contract expiry (weekly and monthly) with a nominal date in [start, end]."""

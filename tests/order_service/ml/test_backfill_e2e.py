@@ -164,7 +164,7 @@ def test_a_close_with_both_providers_down_is_repaired_once_the_market_is_back(
             assert opened.status_code == 201, opened.text
             primary.stop()  # both providers are down now
             closed = api.post(
-                f"/v1/positions/{opened.json()['id']}/close",
+                f"/v1/positions/{opened.json()['position']['id']}/close",
                 json={"exit_price": 101.5, "reason": "stop", "as_of": CLOSED_AT.isoformat()},
             )
             assert closed.status_code == 200, closed.text

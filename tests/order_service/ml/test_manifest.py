@@ -19,7 +19,7 @@ from optrade.domain import SNAPSHOT_FIELD_NAMES
 from optrade.settings import reset_all_settings
 from order_service.main import create_app
 from tests.support.factories import OPENED_AT, insert_trades, trade_values
-from tests.support.quotes import answer_quotes, in_process, mock_client
+from tests.support.quotes import answer_quotes, in_process, served_client
 
 WINDOW = {"from": OPENED_AT.isoformat(), "to": (OPENED_AT + timedelta(days=1)).isoformat()}
 COLLIDING = {"a.b": 1, "a": {"b": 2}, "rsi_14": 40.0}
@@ -41,8 +41,15 @@ def api(database_url: str, engine: Engine) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", database_url)
         reset_all_settings()
-        with in_process(create_app(market_data=mock_client(answer_quotes))) as client:
+        with (
+            served_client(answer_quotes) as market_data,
+            in_process(create_app(market_data=market_data)) as client,
+        ):
             yield client
+
+
+# The outcome: the trade's P&L and, for a seller, what the lots tied up (issue 22).
+LABELS = ("exit_price", "pnl", "return", "net_pnl", "margin_blocked", "return_on_margin")
 
 
 def expected_role(name: str) -> str:
@@ -51,7 +58,7 @@ def expected_role(name: str) -> str:
     side, _, field = name.partition("_")
     if name in ("id", "position_id"):
         return "id"
-    if name in ("exit_price", "pnl", "return", "net_pnl"):
+    if name in LABELS:
         return "label"
     if name.startswith("feature_"):
         return "feature"
@@ -77,7 +84,9 @@ def test_the_manifest_describes_the_export_column_for_column(api: Any) -> None:
     assert manifest["features"] == features
     assert "entry_price" in features and "entry_delta" in features and "feature_rsi_14" in features
     assert not any(n.startswith("exit_") for n in features)
-    assert manifest["labels"] == ["exit_price", "pnl", "return", "net_pnl"]
+    assert manifest["labels"] == [
+        "exit_price", "pnl", "return", "net_pnl", "margin_blocked", "return_on_margin"
+    ]  # fmt: skip
     units = {c["name"]: c["unit"] for c in manifest["columns"]}
     assert (units["pnl"], units["entry_iv"], units["entry_oi"]) == (
         "rupees",

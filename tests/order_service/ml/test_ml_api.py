@@ -1,4 +1,4 @@
-"""The ML endpoints through the order service's app, in process (MockTransport market data)."""
+"""The ML endpoints through the order service's app, in process (a served fake market data)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from optrade.settings import reset_all_settings
 from order_service.main import create_app
 from tests.support.factories import OPENED_AT, insert_trades, missing_snapshot, trade_values
-from tests.support.quotes import answer_quotes, in_process, mock_client
+from tests.support.quotes import answer_quotes, in_process, served_client
 
 WINDOW = {
     "from": OPENED_AT.isoformat(),
@@ -42,7 +42,10 @@ def api(database_url: str, trade_ids: list[int]) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", database_url)
         reset_all_settings()
-        with in_process(create_app(market_data=mock_client(answer_quotes))) as client:
+        with (
+            served_client(answer_quotes) as market_data,
+            in_process(create_app(market_data=market_data)) as client,
+        ):
             yield client
 
 

@@ -12,19 +12,21 @@ from fastapi import APIRouter, Request
 class Control:
     """`mode`: ok | 429 | 401 | 500 | hang; `delay`: seconds before answering a chain;
     `lag`: seconds the upstream's timestamp lags (stale data); `zero_strikes` / `odd_oi_strikes`:
-    legs sent as all zeros / with OI one unit off a whole lot; `retry_after` for a 429."""
+    legs sent as all zeros / with OI one unit off a whole lot; `retry_after` for a 429;
+    `price_factor`: every option's LTP, bid and ask multiplied by it (a market that moves)."""
 
     def __init__(self) -> None:
         self.mode = "ok"
         self.delay = 0.0
         self.lag = 0.0
         self.retry_after = 2
+        self.price_factor = 1.0
         self.zero_strikes: set[float] = set()
         self.odd_oi_strikes: set[float] = set()
         self.counts: Counter[str] = Counter()
 
     def update(self, body: dict[str, Any]) -> None:
-        for name in ("mode", "delay", "lag", "retry_after"):
+        for name in ("mode", "delay", "lag", "retry_after", "price_factor"):
             if name in body:
                 setattr(self, name, body[name])
         for name in ("zero_strikes", "odd_oi_strikes"):

@@ -37,7 +37,8 @@ def _leg(market: FakeMarket, leg: FakeLeg | None, expiry: date, strike: float, s
         return None
     out: dict[str, Any] = {
         "symbol": _symbol(market, expiry, strike, side), "label": "",
-        "ltp": leg.ltp, "bid": leg.bid, "ask": leg.ask, "bid_qty": 0, "ask_qty": 0,
+        "ltp": _moved(leg.ltp, control), "bid": _moved(leg.bid, control),
+        "ask": _moved(leg.ask, control), "bid_qty": 0, "ask_qty": 0,
         "open": 0, "high": 0, "low": 0, "prev_close": 0,
         "volume": leg.volume_units, "oi": leg.oi_units + (1 if strike in control.odd_oi_strikes
                                                           else 0),
@@ -48,6 +49,11 @@ def _leg(market: FakeMarket, leg: FakeLeg | None, expiry: date, strike: float, s
     elif with_greeks and leg.ltp > 0:  # Greek keys are omitted where OpenAlgo cannot compute
         out.update(bs_greeks(leg, side == "CE", market.spot, strike, expiry, datetime.now(UTC)))
     return out
+
+
+def _moved(price: float, control: Control) -> float:
+    """A price moved by the control's factor, on the 0.05 tick."""
+    return round(round(price * control.price_factor / 0.05) * 0.05, 2)
 
 
 def _unknown_fields(body: dict[str, Any], old_server: bool) -> JSONResponse | None:

@@ -18,6 +18,7 @@ from optrade_client.export import ExportProgress
 from optrade_client.models import (
     Chain,
     CloseResult,
+    Order,
     Position,
     QualityRun,
     QualityStatus,
@@ -37,6 +38,7 @@ __all__ = [
     "NotFound",
     "Optrade",
     "OptradeError",
+    "Order",
     "Position",
     "QualityRun",
     "QualityStatus",

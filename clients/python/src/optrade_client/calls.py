@@ -17,12 +17,15 @@ from typing import Any, Generic, Required, TypedDict, TypeVar, Unpack
 import httpx
 
 from optrade_client._transport import new_idempotency_key
+from optrade_client.errors import NotFound
 from optrade_client.export import arrow_table
 from optrade_client.models import (
+    Account,
     AtmSymbols,
     Chain,
     CloseResult,
     Model,
+    Order,
     Position,
     QualityRun,
     QualityStatus,
@@ -39,8 +42,14 @@ TOTAL_COUNT_HEADER = "X-Total-Count"
 OPERATIONS: dict[str, tuple[str, str, str]] = {
     "placeOrder": ("order", "POST", "/v1/orders"),
     "getOrder": ("order", "GET", "/v1/orders/{order_id}"),
-    "getOrderByClientOrderId": ("order", "GET", "/v1/orders"),
+    "listOrders": ("order", "GET", "/v1/orders"),
+    "cancelOrder": ("order", "POST", "/v1/orders/{order_id}/cancel"),
+    "modifyOrder": ("order", "PATCH", "/v1/orders/{order_id}"),
     "closePosition": ("order", "POST", "/v1/positions/{position_id}/close"),
+    "setPositionExits": ("order", "PUT", "/v1/positions/{position_id}/exits"),
+    "advanceEngine": ("order", "POST", "/v1/engine/advance"),
+    "getExportManifest": ("order", "GET", "/v1/trades/export/manifest"),
+    "runSettlement": ("order", "POST", "/v1/settlements/run"),
     "getPosition": ("order", "GET", "/v1/positions/{position_id}"),
     "listPositions": ("order", "GET", "/v1/positions"),
     "listTrades": ("order", "GET", "/v1/trades"),
@@ -51,15 +60,16 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     "getQualityStatus": ("quality", "GET", "/quality/status"),
     "runQualityCheck": ("quality", "POST", "/quality/checks"),
     "getQualityRun": ("quality", "GET", "/quality/runs/{run_id}"),
+    "getAccount": ("order", "GET", "/v1/accounts/{account}"),
+    "setAccountCapital": ("order", "PUT", "/v1/accounts/{account}"),
+    "checkMargin": ("order", "POST", "/v1/margins"),
 }
-# Operations whose published operationId is being made explicit (issue 20): matched by method
-# and path until then; the contract test fails when a route is missing.
-BY_PATH_OPERATIONS: dict[str, tuple[str, str, str]] = {
-    "getExportManifest": ("order", "GET", "/v1/trades/export/manifest"),
-    "runSettlement": ("order", "POST", "/v1/settlements/run"),
-}
-MUTATING = frozenset({"placeOrder", "closePosition", "backfillSnapshots", "runQualityCheck",
-                      "runSettlement"})  # fmt: skip
+# Every operation is called by its published, explicit operationId (the services' contract test
+# lists them); none is matched by path any more.
+BY_PATH_OPERATIONS: dict[str, tuple[str, str, str]] = {}
+MUTATING = frozenset({"placeOrder", "cancelOrder", "modifyOrder", "closePosition",
+                      "setPositionExits", "advanceEngine", "backfillSnapshots", "runQualityCheck",
+                      "runSettlement", "setAccountCapital"})  # fmt: skip
 
 Instant = date | datetime | str
 
@@ -139,7 +149,30 @@ class OrderFields(TypedDict, total=False):
     units: int | None
     client_order_id: str | None
     as_of: Instant | None
+    account: str
     idempotency_key: str | None
+    # The venue (docs/matching.md): MARKET (default) | LIMIT | SL | SL-M, and their prices.
+    order_type: str | None
+    price: Decimal | float | str | None
+    trigger_price: Decimal | float | str | None
+    product: str | None  # MIS (squared off at 15:15 IST) | NRML (default: held to expiry)
+    validity: str | None  # DAY (default) | IOC
+    # Exits of the position the order opens: premiums, points, an instant.
+    stop_loss: Decimal | float | str | None
+    target: Decimal | float | str | None
+    trailing_stop: Decimal | float | str | None
+    exit_at: Instant | None
+
+
+class ExitFields(TypedDict, total=False):
+    """What `set_exits` takes: every exit of the position (absent: none), and `as_of` for a
+    replay position."""
+
+    stop_loss: Decimal | float | str | None
+    target: Decimal | float | str | None
+    trailing_stop: Decimal | float | str | None
+    exit_at: Instant | None
+    as_of: Instant | None
 
 
 class CloseFields(TypedDict, total=False):
@@ -175,14 +208,12 @@ def _model(model: type[M]) -> Callable[[httpx.Response], M]:
     return lambda response: model.parse(response.json())
 
 
-def place_order(**order: Unpack[OrderFields]) -> Request[Position]:
+def place_order(**order: Unpack[OrderFields]) -> Request[Order]:
     """`POST /v1/orders`: the one place that knows what placing an order sends and answers."""
     fields: dict[str, Any] = dict(order)
     key = fields.pop("idempotency_key", None) or new_idempotency_key()
     fields["features_snapshot"] = dict(fields.pop("features"))
-    return Request(
-        Call("placeOrder", body=body_of(**fields), idempotency_key=key), _model(Position)
-    )
+    return Request(Call("placeOrder", body=body_of(**fields), idempotency_key=key), _model(Order))
 
 
 def close_position(position_id: int, **close: Unpack[CloseFields]) -> Request[CloseResult]:
@@ -197,18 +228,59 @@ def close_position(position_id: int, **close: Unpack[CloseFields]) -> Request[Cl
     return Request(call, _model(CloseResult))
 
 
+def cancel_order(order_id: int) -> Request[Order]:
+    """`POST /v1/orders/{id}/cancel`: an open or trigger_pending order."""
+    return Request(Call("cancelOrder", path_values={"order_id": order_id}), _model(Order))
+
+
+def modify_order(
+    order_id: int,
+    *,
+    price: Decimal | float | str | None = None,
+    trigger_price: Decimal | float | str | None = None,
+    lots: int | None = None,
+) -> Request[Order]:
+    """`PATCH /v1/orders/{id}`: a pending order's new price, trigger_price or lots."""
+    body = body_of(price=price, trigger_price=trigger_price, lots=lots)
+    call = Call("modifyOrder", path_values={"order_id": order_id}, body=body)
+    return Request(call, _model(Order))
+
+
+def set_exits(position_id: int, **exits: Unpack[ExitFields]) -> Request[Position]:
+    """`PUT /v1/positions/{id}/exits`: replace the position's exits."""
+    call = Call("setPositionExits", path_values={"position_id": position_id}, body=body_of(**exits))
+    return Request(call, _model(Position))
+
+
+def advance(until: Instant) -> Request[dict[str, Any]]:
+    """`POST /v1/engine/advance`: walk the replayed market up to `until`."""
+    return Request(Call("advanceEngine", body=body_of(until=until)), _json_object)
+
+
 def get_position(position_id: int) -> Request[Position]:
     return Request(Call("getPosition", path_values={"position_id": position_id}), _model(Position))
 
 
-def get_order(order_id: int | None, client_order_id: str | None) -> Request[Position]:
+def get_order(order_id: int | None, client_order_id: str | None) -> Request[Order]:
     if (order_id is None) == (client_order_id is None):
         raise ValueError("give an order id or a client_order_id, not both or neither")
     if order_id is not None:
-        call = Call("getOrder", path_values={"order_id": order_id})
-    else:
-        call = Call("getOrderByClientOrderId", params={"client_order_id": client_order_id})
-    return Request(call, _model(Position))
+        return Request(Call("getOrder", path_values={"order_id": order_id}), _model(Order))
+    call = Call("listOrders", params={"client_order_id": client_order_id})
+
+    def first(response: httpx.Response) -> Order:
+        items = response.json()["items"]
+        if not items:
+            detail = f"no order has client_order_id {client_order_id!r}"
+            raise NotFound(404, "/problems/not-found", "Not found", detail)
+        return Order.parse(items[0])
+
+    return Request(call, first)
+
+
+def list_orders(*, status: str | None = None, page_size: int = PAGE_SIZE) -> Pages[Order]:
+    """Orders, newest first (optionally one status: open, complete, cancelled, ...)."""
+    return Pages("listOrders", {"status": status}, Order, page_size)
 
 
 def get_quote(
@@ -295,6 +367,25 @@ def backfill(*, limit: int = 500, after_id: int = 0) -> Request[dict[str, Any]]:
 
 def settle(expiry: date | str | None = None) -> Request[dict[str, Any]]:
     return Request(Call("runSettlement", params={"expiry": expiry}), _json_object)
+
+
+def account(name: str = "default") -> Request[Account]:
+    return Request(Call("getAccount", path_values={"account": name}), _model(Account))
+
+
+def set_capital(name: str, capital: Decimal | int | str) -> Request[Account]:
+    call = Call("setAccountCapital", path_values={"account": name},
+                body={"capital": str(capital)})  # fmt: skip
+    return Request(call, _model(Account))
+
+
+def margin(
+    legs: list[dict[str, Any]], *, account: str = "default", as_of: Instant | None = None
+) -> Request[dict[str, Any]]:
+    """`POST /v1/margins`: legs `{"symbol", "side", "lots"}`; the basket with the account's
+    positions (`margin`, `span`, `exposure`, `premium`, `worst_scenario`) and alone (`basket`)."""
+    body = body_of(account=account, as_of=as_of, legs=[dict(leg) for leg in legs])
+    return Request(Call("checkMargin", body=body), _json_object)
 
 
 @dataclass(frozen=True)

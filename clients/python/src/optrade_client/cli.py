@@ -15,6 +15,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,9 +31,15 @@ EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 app = typer.Typer(
     help="Optrade: paper trades, data quality and the ML export.", no_args_is_help=True
 )
-order_app = typer.Typer(help="Open and close paper positions.", no_args_is_help=True)
+order_app = typer.Typer(
+    help="Place, list, modify, cancel and close orders and positions.", no_args_is_help=True
+)
+position_app = typer.Typer(help="A position's exits.", no_args_is_help=True)
+engine_app = typer.Typer(help="Walk the replayed market.", no_args_is_help=True)
 quality_app = typer.Typer(help="Data-quality checks.", no_args_is_help=True)
 app.add_typer(order_app, name="order")
+app.add_typer(position_app, name="position")
+app.add_typer(engine_app, name="engine")
 app.add_typer(quality_app, name="quality")
 
 _state: dict[str, Any] = {}
@@ -103,8 +110,19 @@ def order_open(
     lots: Annotated[int | None, typer.Option()] = None,
     units: Annotated[int | None, typer.Option(help="lots × lot size")] = None,
     client_order_id: Annotated[str | None, typer.Option()] = None,
+    order_type: Annotated[str, typer.Option(help="MARKET | LIMIT | SL | SL-M")] = "MARKET",
+    price: Annotated[str | None, typer.Option(help="limit price (LIMIT, SL), rupees")] = None,
+    trigger_price: Annotated[str | None, typer.Option(help="trigger (SL, SL-M), rupees")] = None,
+    product: Annotated[str, typer.Option(help="MIS (squared off 15:15 IST) | NRML")] = "NRML",
+    validity: Annotated[str, typer.Option(help="DAY | IOC")] = "DAY",
+    stop_loss: Annotated[str | None, typer.Option(help="exit: premium, rupees")] = None,
+    target: Annotated[str | None, typer.Option(help="exit: premium, rupees")] = None,
+    trailing_stop: Annotated[str | None, typer.Option(help="exit: points")] = None,
+    exit_at: Annotated[str | None, typer.Option(help="exit: an instant (ISO-8601, IST)")] = None,
+    as_of: Annotated[str | None, typer.Option(help="replay: a past market instant")] = None,
 ) -> None:
-    """Open a paper position (prints the position)."""
+    """Place an order: a MARKET order fills at once, a LIMIT or stop rests until the market
+    reaches it (prints the order with its position once filled)."""
     try:
         parsed = json.loads(features)
     except json.JSONDecodeError as exc:
@@ -115,9 +133,87 @@ def order_open(
                 side=side.upper(), ml_score=ml_score, model_version=model_version,
                 model_hash=model_hash, features=parsed, symbol=symbol, underlying=underlying,
                 expiry=expiry, strike=strike, option_type=option_type, lots=lots, units=units,
-                client_order_id=client_order_id,
+                client_order_id=client_order_id, order_type=order_type.upper(), price=price,
+                trigger_price=trigger_price, product=product.upper(), validity=validity.upper(),
+                stop_loss=stop_loss, target=target, trailing_stop=trailing_stop, exit_at=exit_at,
+                as_of=as_of,
             )
         )  # fmt: skip
+
+
+@order_app.command("show")
+def order_show(
+    order_id: Annotated[int | None, typer.Argument()] = None,
+    client_order_id: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """One order (with its position), by id or by your client_order_id."""
+    with _client() as client:
+        _print(client.order(order_id, client_order_id=client_order_id))
+
+
+@order_app.command("list")
+def order_list(
+    status: Annotated[str | None, typer.Option(help="open, complete, cancelled, ...")] = None,
+) -> None:
+    """Orders, newest first: id, symbol, side, type, status, lots, average price, position."""
+    with _client() as client:
+        found = False
+        for o in client.orders(status=status):
+            found = True
+            typer.echo(
+                f"{o.id}\t{o.symbol}\t{o.side}\t{o.order_type}\t{o.status}\t{o.lots} lots\t"
+                f"{o.average_price if o.average_price is not None else '-'}\t"
+                f"position {o.position_id if o.position_id is not None else '-'}"
+            )
+        if not found:
+            typer.echo("no orders" + (f" with status {status}" if status else ""))
+
+
+@order_app.command("cancel")
+def order_cancel(order_id: int) -> None:
+    """Cancel an order that waits for the market (open, trigger_pending)."""
+    with _client() as client:
+        _print(client.cancel(order_id))
+
+
+@order_app.command("modify")
+def order_modify(
+    order_id: int,
+    price: Annotated[str | None, typer.Option(help="new limit price, rupees")] = None,
+    trigger_price: Annotated[str | None, typer.Option(help="new trigger, rupees")] = None,
+    lots: Annotated[int | None, typer.Option(help="new size, lots")] = None,
+) -> None:
+    """Change a waiting order's price, trigger_price or lots."""
+    with _client() as client:
+        _print(client.modify(order_id, price=price, trigger_price=trigger_price, lots=lots))
+
+
+@position_app.command("exits")
+def position_exits(
+    position_id: int,
+    stop_loss: Annotated[str | None, typer.Option(help="premium, rupees")] = None,
+    target: Annotated[str | None, typer.Option(help="premium, rupees")] = None,
+    trailing_stop: Annotated[str | None, typer.Option(help="points")] = None,
+    exit_at: Annotated[str | None, typer.Option(help="an instant (ISO-8601, IST)")] = None,
+    as_of: Annotated[str | None, typer.Option(help="replay: the instant they are set at")] = None,
+) -> None:
+    """Set (replace) the exits the platform executes for a position; none given removes them."""
+    with _client() as client:
+        _print(
+            client.set_exits(
+                position_id, stop_loss=stop_loss, target=target, trailing_stop=trailing_stop,
+                exit_at=exit_at, as_of=as_of,
+            )
+        )  # fmt: skip
+
+
+@engine_app.command("advance")
+def engine_advance(
+    until: Annotated[str, typer.Option(help="walk the replay up to this instant (IST)")],
+) -> None:
+    """Walk every recorded observation with pending replay work up to `until`."""
+    with _client() as client:
+        _print(client.advance(until))
 
 
 @order_app.command("close")
@@ -158,6 +254,77 @@ def positions(
     if not shown:
         typer.echo("no positions" + (" match these filters" if any(
             (status, model_version, from_, to)) else " yet"))  # fmt: skip
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+def inr(value: Any) -> str:
+    """Rupees as an Indian broker writes them: 2,50,000.00 (lakh and crore grouping)."""
+    amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    sign, whole, paise = ("-" if amount < 0 else ""), *f"{abs(amount):.2f}".split(".")
+    head, tail = whole[:-3], whole[-3:]
+    groups: list[str] = []
+    while len(head) > 2:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    if head:
+        groups.insert(0, head)
+    return sign + ",".join([*groups, tail]) + "." + paise
+
+
+@app.command()
+def account(name: Annotated[str, typer.Argument(help="the account")] = "default") -> None:
+    """The account's funds page: capital, cash, margin, available, P&L, equity, Greeks."""
+    with _client() as client:
+        page = client.account(name)
+    rows = [
+        ("capital", page.capital), ("cash", page.cash), ("used margin", page.used_margin),
+        ("available", page.available), ("realized", page.realized),
+        ("unrealized", page.unrealized), ("charges", page.charges), ("equity", page.equity),
+    ]  # fmt: skip
+    typer.echo(f"account {page.account}  ({page.open_positions} open positions)")
+    for label, value in rows:
+        typer.echo(f"  {label:<12} {inr(value):>18}")
+    for underlying, margin in page.raw.get("margins", {}).items():
+        typer.echo(
+            f"  margin {underlying}: span {inr(margin['span'])} + exposure "
+            f"{inr(margin['exposure'])} (worst: {margin['worst_scenario']})"
+        )
+    for underlying, greeks in page.raw.get("greeks", {}).items():
+        typer.echo(
+            f"  greeks {underlying}: delta {greeks['delta']:.2f} gamma {greeks['gamma']:.4f} "
+            f"theta {greeks['theta']:.2f} vega {greeks['vega']:.2f}"
+        )
+
+
+@app.command()
+def margin(
+    symbol: Annotated[list[str], typer.Option(help="e.g. NIFTY09DEC2526000CE; repeat for legs")],
+    side: Annotated[list[str], typer.Option(help="BUY or SELL, one per --symbol")],
+    lots: Annotated[list[int], typer.Option(help="lots, one per --symbol")],
+    account_name: Annotated[str, typer.Option("--account")] = "default",
+    as_of: Annotated[str | None, typer.Option(help="market instant; default now")] = None,
+) -> None:
+    """The margin of a basket with the account's positions and alone, before you send it."""
+    if not len(symbol) == len(side) == len(lots):
+        typer.echo("give one --side and one --lots per --symbol", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    legs = [
+        {"symbol": s, "side": d.upper(), "lots": n}
+        for s, d, n in zip(symbol, side, lots, strict=True)
+    ]
+    with _client() as client:
+        answer = client.margin(legs, account=account_name, as_of=as_of)
+    typer.echo(f"{answer['underlying']} at {answer['as_of']}, account {answer['account']}")
+    shown = (("with positions", answer["combined"]), ("basket alone", answer["basket"]))
+    for label, figures in shown:
+        typer.echo(
+            f"  {label:<15} margin {inr(figures['margin']):>14} = span {inr(figures['span'])} "
+            f"+ exposure {inr(figures['exposure'])}; premium {inr(figures['premium'])}; "
+            f"worst: {figures['worst_scenario']}"
+        )
+    typer.echo(f"  {'incremental':<15} margin {inr(answer['incremental']):>14}")
 
 
 # --- quality ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import queue
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any, TypeVar, Unpack
 
 import httpx
@@ -32,13 +33,24 @@ from optrade_client._transport import (
     raise_for_problem,
     service_urls,
 )
-from optrade_client.calls import Call, CloseFields, Instant, Model, OrderFields, Pages, Request
+from optrade_client.calls import (
+    Call,
+    CloseFields,
+    ExitFields,
+    Instant,
+    Model,
+    OrderFields,
+    Pages,
+    Request,
+)
 from optrade_client.config import load_connection
 from optrade_client.export import ExportProgress, write_stream
 from optrade_client.models import (
+    Account,
     AtmSymbols,
     Chain,
     CloseResult,
+    Order,
     Position,
     QualityRun,
     QualityStatus,
@@ -136,20 +148,50 @@ class Optrade(_Base):
 
     # --- orders and positions ------------------------------------------------------------------
 
-    def open(self, **order: Unpack[OrderFields]) -> Position:
-        """Open a paper position; see `calls.place_order` for the fields."""
+    def open(self, **order: Unpack[OrderFields]) -> Order:
+        """Place an order; a MARKET order fills at once: its `position` (and `position_id`) is
+        what it opened. See `calls.place_order` for the fields."""
         return self.run(calls.place_order(**order))
 
     def close(self, position_id: int, **close: Unpack[CloseFields]) -> CloseResult:
         """Close all of a position, or `lots` / `units` of it."""
         return self.run(calls.close_position(position_id, **close))
 
+    def cancel(self, order_id: int) -> Order:
+        """Cancel an order that waits for the market (open, trigger_pending)."""
+        return self.run(calls.cancel_order(order_id))
+
+    def modify(
+        self,
+        order_id: int,
+        *,
+        price: Decimal | float | str | None = None,
+        trigger_price: Decimal | float | str | None = None,
+        lots: int | None = None,
+    ) -> Order:
+        """Change a waiting order's price, trigger_price or lots."""
+        return self.run(
+            calls.modify_order(order_id, price=price, trigger_price=trigger_price, lots=lots)
+        )
+
+    def set_exits(self, position_id: int, **exits: Unpack[ExitFields]) -> Position:
+        """Replace a position's exits (stop_loss, target, trailing_stop, exit_at)."""
+        return self.run(calls.set_exits(position_id, **exits))
+
+    def advance(self, until: Instant) -> dict[str, Any]:
+        """Walk the replayed market up to `until` (fills, exits, expiries, settlements)."""
+        return self.run(calls.advance(until))
+
     def position(self, position_id: int) -> Position:
         return self.run(calls.get_position(position_id))
 
-    def order(self, order_id: int | None = None, *, client_order_id: str | None = None) -> Position:
-        """An order (the position it opened) by id or by your client_order_id."""
+    def order(self, order_id: int | None = None, *, client_order_id: str | None = None) -> Order:
+        """An order (with its position) by id or by your client_order_id."""
         return self.run(calls.get_order(order_id, client_order_id))
+
+    def orders(self, *, status: str | None = None, page_size: int = PAGE_SIZE) -> Iterator[Order]:
+        """Every order, newest first (optionally of one status), fetched page by page."""
+        yield from self._pages(calls.list_orders(status=status, page_size=page_size))
 
     def positions(
         self,
@@ -267,6 +309,25 @@ class Optrade(_Base):
         """Settle open positions of an expiry at the official close (order service)."""
         return self.run(calls.settle(expiry))
 
+    def account(self, name: str = "default") -> Account:
+        """An account's funds page (capital, cash, used margin, available, P&L, equity)."""
+        return self.run(calls.account(name))
+
+    def set_capital(self, name: str, capital: Decimal | int | str) -> Account:
+        """Set an account's starting capital (rupees); answers its page."""
+        return self.run(calls.set_capital(name, capital))
+
+    def margin(
+        self,
+        legs: list[dict[str, Any]],
+        *,
+        account: str = "default",
+        as_of: Instant | None = None,
+    ) -> dict[str, Any]:
+        """The margin of a basket of `{"symbol", "side", "lots"}` legs with the account's open
+        positions and alone, before you send it."""
+        return self.run(calls.margin(legs, account=account, as_of=as_of))
+
 
 class AsyncOptrade(_Base):
     """The asyncio twin of `Optrade`: the same methods over the same `calls`, awaited;
@@ -321,22 +382,55 @@ class AsyncOptrade(_Base):
                 yield item
             offset = following
 
-    async def open(self, **order: Unpack[OrderFields]) -> Position:
-        """Open a paper position; see `calls.place_order` for the fields."""
+    async def open(self, **order: Unpack[OrderFields]) -> Order:
+        """Place an order; a MARKET order fills at once: its `position` (and `position_id`) is
+        what it opened. See `calls.place_order` for the fields."""
         return await self.run(calls.place_order(**order))
 
     async def close(self, position_id: int, **close: Unpack[CloseFields]) -> CloseResult:
         """Close all of a position, or `lots` / `units` of it."""
         return await self.run(calls.close_position(position_id, **close))
 
+    async def cancel(self, order_id: int) -> Order:
+        """Cancel an order that waits for the market (open, trigger_pending)."""
+        return await self.run(calls.cancel_order(order_id))
+
+    async def modify(
+        self,
+        order_id: int,
+        *,
+        price: Decimal | float | str | None = None,
+        trigger_price: Decimal | float | str | None = None,
+        lots: int | None = None,
+    ) -> Order:
+        """Change a waiting order's price, trigger_price or lots."""
+        return await self.run(
+            calls.modify_order(order_id, price=price, trigger_price=trigger_price, lots=lots)
+        )
+
+    async def set_exits(self, position_id: int, **exits: Unpack[ExitFields]) -> Position:
+        """Replace a position's exits (stop_loss, target, trailing_stop, exit_at)."""
+        return await self.run(calls.set_exits(position_id, **exits))
+
+    async def advance(self, until: Instant) -> dict[str, Any]:
+        """Walk the replayed market up to `until` (fills, exits, expiries, settlements)."""
+        return await self.run(calls.advance(until))
+
     async def position(self, position_id: int) -> Position:
         return await self.run(calls.get_position(position_id))
 
     async def order(
         self, order_id: int | None = None, *, client_order_id: str | None = None
-    ) -> Position:
-        """An order (the position it opened) by id or by your client_order_id."""
+    ) -> Order:
+        """An order (with its position) by id or by your client_order_id."""
         return await self.run(calls.get_order(order_id, client_order_id))
+
+    async def orders(
+        self, *, status: str | None = None, page_size: int = PAGE_SIZE
+    ) -> AsyncIterator[Order]:
+        """Every order, newest first (optionally of one status), fetched page by page."""
+        async for item in self._pages(calls.list_orders(status=status, page_size=page_size)):
+            yield item
 
     async def positions(
         self,
@@ -477,3 +571,22 @@ class AsyncOptrade(_Base):
     async def settle(self, expiry: date | str | None = None) -> dict[str, Any]:
         """Settle open positions of an expiry at the official close (order service)."""
         return await self.run(calls.settle(expiry))
+
+    async def account(self, name: str = "default") -> Account:
+        """An account's funds page (capital, cash, used margin, available, P&L, equity)."""
+        return await self.run(calls.account(name))
+
+    async def set_capital(self, name: str, capital: Decimal | int | str) -> Account:
+        """Set an account's starting capital (rupees); answers its page."""
+        return await self.run(calls.set_capital(name, capital))
+
+    async def margin(
+        self,
+        legs: list[dict[str, Any]],
+        *,
+        account: str = "default",
+        as_of: Instant | None = None,
+    ) -> dict[str, Any]:
+        """The margin of a basket of `{"symbol", "side", "lots"}` legs with the account's open
+        positions and alone, before you send it."""
+        return await self.run(calls.margin(legs, account=account, as_of=as_of))

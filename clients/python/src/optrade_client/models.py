@@ -40,6 +40,8 @@ def _convert(hint: Any, value: Any) -> Any:
         return None
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     for kind in options:
+        if isinstance(kind, type) and issubclass(kind, Model) and isinstance(value, dict):
+            return kind.parse(value)
         if kind is Decimal:
             return Decimal(str(value))
         if kind is datetime:
@@ -72,7 +74,54 @@ class Position(Model):
     ml_score: float | None
     model_version: str | None
     model_hash: str | None
+
+
+@dataclass(frozen=True)
+class Account(Model):
+    """An account's funds page: cash = capital + realized - charges - premium paid for open
+    longs + premium received for open shorts; available = cash - used_margin; equity = capital +
+    realized + unrealized - charges (rupees). `raw` holds the margins and Greeks by underlying."""
+
+    SCHEMA: ClassVar[str] = "AccountPublic"
+    account: str
+    capital: Decimal
+    cash: Decimal
+    used_margin: Decimal
+    available: Decimal
+    realized: Decimal
+    unrealized: Decimal
+    charges: Decimal
+    equity: Decimal
+    open_positions: int
+    marked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Order(Model):
+    """An order as the venue keeps it; `position` is the position it opened or closed lots of,
+    as it was when the answer was sent."""
+
+    SCHEMA: ClassVar[str] = "OrderPublic"
+    id: int
+    symbol: str
+    exchange: str
+    underlying: str
+    expiry: date
+    strike: Decimal
+    option_type: str
+    side: str
+    intent: str
+    order_type: str
+    lots: int
+    units: int | None
+    status: str
+    average_price: Decimal | None
+    filled_at: datetime | None
+    position_id: int | None
     client_order_id: str | None
+    rejection_reason: str | None
+    created_at: datetime
+    position: Position | None
 
 
 @dataclass(frozen=True)

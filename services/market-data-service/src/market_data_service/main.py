@@ -2,17 +2,23 @@
 
 Run: `uvicorn market_data_service.main:create_app --factory`. Endpoints (README.md, "API
 overview": `/v1/underlyings`, `/v1/chain/{u}`, `/v1/quote/{u}`, `/v1/context/{u}`,
-`POST /v1/greeks`, `/healthz`, `/readyz`, `/metrics`).
+`POST /v1/greeks`, `/v1/settlement/{u}`, `/v1/replay/instants`, `/healthz`, `/readyz`,
+`/metrics`).
 
 Settings (environment or `.env`, read when the app is created):
 - `MARKET_DATA_PROVIDER`: `simulated` (default; deterministic, see providers/simulated.py),
   `nse-replay` (recorded NSE snapshots, see providers/nse_replay/), `openalgo` or `upstox`
   (live upstreams, see providers/live/ and docs/market-data.md) or `recorded` (replays what a
   live provider served, see providers/recording.py).
-- `NSE_REPLAY_DIR`: folder of NSE option-chain JSON files (nse-replay only).
-- `INDIA_VIX_FILE`: India VIX daily CSV for nse-replay; unset: VIX is null.
+- `MARKET_DATA_NSE_REPLAY_DIR`: folder of NSE option-chain snapshots, searched recursively
+  (`*.json`, `*.json.gz`, legacy `*.csv`; nse-replay only).
+- `MARKET_DATA_REPLAY_MAX_AGE` (45 minutes): the oldest snapshot of the same session that may
+  serve an `as_of`; otherwise 404 no_data naming the next instant with data.
+- `MARKET_DATA_INDIA_VIX_FILE`: India VIX daily CSV for nse-replay; unset: VIX is null.
 - `MARKET_DATA_SEED` (42): seed of the simulated market.
-- `RISK_FREE_RATE` (0.065) and `DIVIDEND_YIELD` (0): decimals, continuously compounded.
+- `RISK_FREE_RATE` (unset) and `DIVIDEND_YIELD` (0): decimals, continuously compounded. Unset,
+  the rate is the one in force at each chain's instant: RBI's 91-day T-bill cut-off yield from the
+  dated table `optrade/rates.json` (docs/contracts.md); set, it fixes one rate for every instant.
 - `MARKET_DATA_INSTANCE` (`primary`|`fallback`): informational; shown as `instance` in responses
   and in /healthz.
 - `MARKET_DATA_FAULT` (`none`): test-only fault injection on /v1/quote and /v1/context, honoured
@@ -33,7 +39,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from market_data_service.api import calculator, market
+from market_data_service.api import calculator, market, replay
 from market_data_service.faults import FaultInjectionMiddleware
 from market_data_service.pricing import ChainPricer
 from market_data_service.providers import build_provider
@@ -93,6 +99,7 @@ def create_app(settings: MarketDataSettings | None = None) -> FastAPI:
     )
     app.add_exception_handler(ProviderError, provider_error_handler)
     app.include_router(market.router)
+    app.include_router(replay.router)
     app.include_router(calculator.router)
     fault = settings.market_data_fault
     if fault != "none" and app_settings.app_env == "production":

@@ -9,7 +9,8 @@ IV convention for a chain:
   `PARITY_STRIKES` most tightly quoted of them is the chain's forward (`forward_source: parity`).
   Without such strikes, or when that forward is more than `FORWARD_TOLERANCE` away from
   spot x e^{(r - q)T}, the latter is used (`model`). Every IV of the chain is solved on this one
-  forward (Black-76 on F, discounted at the configured rate; in spot terms Black-Scholes-Merton
+  forward (Black-76 on F, discounted at the rate in force at the chain's instant: RBI's 91-day
+  T-bill cut-off yield from `optrade.rates`, or `RISK_FREE_RATE`; in spot terms Black-Scholes-Merton
   with the dividend yield the forward implies), so an in-the-money mid is checked against the
   discounted forward, not against S - K.
 - A leg's own IV is well-posed when its quote pins it: a two-sided quote whose spread spans at
@@ -41,6 +42,7 @@ from market_data_service import greeks
 from market_data_service.providers.base import Chain, Leg, OptionSide
 from optrade.calendar import expiry_close
 from optrade.domain import SECONDS_PER_YEAR, IvSource
+from optrade.rates import rate_at
 
 PriceSource = Literal["mid", "ltp"]
 ForwardSource = Literal["parity", "model"]
@@ -300,20 +302,28 @@ def chain_greeks(chain: Chain, *, rate: float, dividend_yield: float) -> ChainGr
 class ChainPricer:
     """`chain_greeks` at the service's rate and dividend yield, remembered for recent chains.
 
+    The rate is the one in force at the chain's instant (`optrade.rates.rate_at`: RBI's 91-day
+    T-bill cut-off yield), unless a fixed `rate` is given (`RISK_FREE_RATE`); either way the
+    rate used is the chain's own `ChainGreeks.rate`, stored with every snapshot.
+
     Quotes of one option after another from the same chain (every capture of an order in the
     same market minute) solve the chain's IVs once. An entry is used only for the very Chain
     object it was computed from (providers hand out the same object for the same instant from
     their own caches), so a different chain under the same key is never answered from the cache.
     """
 
-    def __init__(self, *, rate: float, dividend_yield: float, size: int = 128) -> None:
-        self.rate = rate
+    def __init__(self, *, rate: float | None, dividend_yield: float, size: int = 128) -> None:
+        self.fixed_rate = rate
         self.dividend_yield = dividend_yield
         self._size = size
         self._entries: OrderedDict[tuple[str, date, datetime], tuple[Chain, ChainGreeks]] = (
             OrderedDict()
         )
         self._lock = threading.Lock()
+
+    def rate_at(self, instant: datetime) -> float:
+        """The rate the chain at `instant` is priced at: fixed, else from the dated table."""
+        return self.fixed_rate if self.fixed_rate is not None else rate_at(instant)
 
     def greeks(self, chain: Chain) -> ChainGreeks:
         key = (chain.underlying, chain.expiry, chain.as_of)
@@ -322,7 +332,9 @@ class ChainPricer:
             if entry is not None and entry[0] is chain:
                 self._entries.move_to_end(key)
                 return entry[1]
-        priced = chain_greeks(chain, rate=self.rate, dividend_yield=self.dividend_yield)
+        priced = chain_greeks(
+            chain, rate=self.rate_at(chain.as_of), dividend_yield=self.dividend_yield
+        )
         with self._lock:
             self._entries[key] = (chain, priced)
             self._entries.move_to_end(key)

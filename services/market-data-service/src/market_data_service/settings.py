@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.settings import cached_settings, deprecated_env
@@ -38,14 +39,20 @@ class MarketDataSettings(BaseSettings):
     nse_replay_dir: Path | None = Field(
         None, validation_alias=deprecated_env("MARKET_DATA_NSE_REPLAY_DIR", "NSE_REPLAY_DIR")
     )
+    replay_max_age: timedelta = Field(  # seconds, HH:MM:SS or ISO 8601 (PT45M)
+        timedelta(minutes=45),
+        gt=timedelta(0),
+        description="nse-replay: oldest snapshot of the same session that may serve an as_of",
+        validation_alias="MARKET_DATA_REPLAY_MAX_AGE",
+    )
     india_vix_file: Path | None = Field(
         None, validation_alias=deprecated_env("MARKET_DATA_INDIA_VIX_FILE", "INDIA_VIX_FILE")
     )
-    risk_free_rate: float = Field(
-        0.065,
+    risk_free_rate: float | None = Field(  # None: RBI's 91-day T-bill yield at each instant
+        None,
         ge=-0.5,
         le=1.0,
-        description="decimal, continuous",
+        description="decimal, continuous; unset: the dated 91-day T-bill table (optrade.rates)",
         validation_alias=deprecated_env("MARKET_DATA_RISK_FREE_RATE", "RISK_FREE_RATE"),
     )
     dividend_yield: float = Field(
@@ -90,6 +97,14 @@ class MarketDataSettings(BaseSettings):
     recorded_provider: str | None = Field(  # replay only this provider's recordings
         None, validation_alias=_md("RECORDED_PROVIDER")
     )
+
+    @field_validator("replay_max_age", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """`MARKET_DATA_REPLAY_MAX_AGE=600` is seconds, like every other duration here."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
 
     def recordings_root(self) -> Path:
         """Where recordings are written and read."""

@@ -6,17 +6,16 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from optrade.domain import Side
-from optrade.errors import DomainError, InvalidInput
+from optrade.errors import Conflict, InvalidInput
 from optrade.schemas.market import OptionQuote
 
 TICK = Decimal("0.05")
 PAISA = Decimal("0.01")
 
 
-class Unfillable(DomainError):
+class Unfillable(Conflict):
     """The quote has no bid, ask or last price to fill at."""
 
-    status_code = 409
     type = "unfillable"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,10 +14,18 @@ from optrade.db.engine import create_async_db_engine, create_db_engine
 from optrade.domain import utcnow
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
-from order_service.api import ml_routes, orders, positions, settlements, trades
+from order_service.api import (
+    accounts,
+    engine,
+    ml_routes,
+    orders,
+    positions,
+    settlements,
+    trades,
+)
 from order_service.api.deps import READ_GUARD
+from order_service.application import Repository
 from order_service.settings import get_order_settings
-from order_service.settlement import run_settlement
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +39,6 @@ premium per vol point. Mutating endpoints need `Authorization: Bearer <API_KEY>`
 """
 
 
-def _settle_at_startup(app: FastAPI) -> None:
-    try:
-        run = run_settlement(app.state.engine, app.state.market_data, now=utcnow())
-    except Exception:  # a background thread: log, never take the service down
-        log.exception("settlement at startup failed; the next scheduled run retries")
-        return
-    if run.settled or run.pending:
-        log.info("settlement at startup: %d settled, %d expiries pending",
-                 len(run.settled), len(run.pending))  # fmt: skip
-
-
 def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
     """Build the app; `market_data` replaces the client built from settings (tests)."""
     app_settings = get_app_settings()
@@ -53,21 +49,17 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         database = get_database_settings()
         check_production_settings(get_app_settings(), database)
         app.state.engine = create_db_engine(database)
-        app.state.async_engine = create_async_db_engine(database)  # open and close
+        app.state.async_engine = create_async_db_engine(database)
+        app.state.repository = Repository(app.state.async_engine)  # the order core's reads, writes
         app.state.settings = get_order_settings()  # the routes read these, never the environment
         app.state.market_data = market_data or MarketDataClient.from_settings()
         # Load the NSE calendar (quote ages are measured from the last session) now, not in the
         # first order: it takes a second or two.
         latest_market_instant(utcnow())
-        # Positions whose expiry passed while the service was down settle now, off the startup
-        # path (market data may still be starting: those stay pending for the next run).
-        threading.Thread(
-            target=_settle_at_startup, args=(app,), name="settlement-at-startup", daemon=True
-        ).start()
         log.info(
             "order service ready",
             extra={
-                "market_data": {p.name: p.base_url for p in app.state.market_data.providers},
+                "market_data": {i.name: i.base_url for i in app.state.market_data.instances},
                 "capture_enabled": app.state.settings.capture_enabled,
             },
         )
@@ -87,7 +79,9 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         read_guard=READ_GUARD,
     )
     for module in (
+        accounts,
         ml_routes,
+        engine,
         orders,
         positions,
         settlements,

@@ -1,9 +1,10 @@
-"""The NSE session (09:15-15:30 IST on a trading day) and market time between two instants
-(`session_seconds_between`, in `optrade.calendar` so the shared export counts it too).
+"""The NSE session and market time between two instants, from `optrade.calendar`.
 
-Market time is what an option lives through: trading-session seconds. A position opened on
-Saturday and closed on Sunday held zero market time, one held from Friday 15:00 to Monday 09:45
-held one hour (30 minutes each side of the weekend).
+A session is 09:15-15:30 IST on a regular trading day, or a special session NSE announced (Muhurat
+trading, a Budget weekend, a declared `NSE_SPECIAL_SESSIONS` entry) within its hours. Market time
+is what an option lives through: session seconds. A position opened on Saturday and closed on
+Sunday held zero market time, one held from Friday 15:00 to Monday 09:45 held one hour (30 minutes
+each side of the weekend), one held over a Muhurat evening also held that session's hour.
 """
 
 from __future__ import annotations
@@ -13,52 +14,29 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from optrade.calendar import (
-    in_special_session,
+    in_session,
     is_trading_day,
-    next_trading_day,
+    next_session_open,
     previous_trading_day,
+    session_seconds_between,
 )
-from optrade.calendar import session_seconds_between as session_seconds_between
-from optrade.domain import IST, MARKET_CLOSE, MARKET_OPEN, TradeMode
-from optrade.errors import DomainError, InvalidInput
+from optrade.domain import IST, MARKET_CLOSE, TradeMode
+from optrade.errors import InvalidInput, Refused
 
 
-class MarketClosed(DomainError):
+class MarketClosed(Refused):
     """An order or close outside the session, with no `as_of`, where off-hours are not allowed."""
 
-    status_code = 422
     type = "market_closed"
-
-
-def _open(day: date) -> datetime:
-    return datetime.combine(day, MARKET_OPEN, tzinfo=IST)
 
 
 def _close(day: date) -> datetime:
     return datetime.combine(day, MARKET_CLOSE, tzinfo=IST)
 
 
-def in_session(moment: datetime) -> bool:
-    """Whether `moment` lies in a regular NSE session, [09:15, 15:30) IST on a trading day, or
-    in a special session the operator declared (`NSE_SPECIAL_SESSIONS`, e.g. Muhurat trading)."""
-    local = moment.astimezone(IST)
-    regular = is_trading_day(local.date(), regular_only=True) and (
-        MARKET_OPEN <= local.time() < MARKET_CLOSE
-    )
-    return regular or in_special_session(moment)
-
-
-def next_session_open(moment: datetime) -> datetime:
-    """The open of the first regular session starting after `moment`."""
-    local = moment.astimezone(IST)
-    day = local.date()
-    if local.time() >= MARKET_OPEN or not is_trading_day(day, regular_only=True):
-        day = next_trading_day(day + timedelta(days=1), regular_only=True)
-    return _open(day)
-
-
 def last_session_close(moment: datetime) -> datetime:
-    """The close of the last regular session that ended at or before `moment`."""
+    """The close of the last regular session that ended at or before `moment` (the providers serve
+    that close's quotes outside the regular session, special sessions included)."""
     local = moment.astimezone(IST)
     day = local.date()
     if local.time() < MARKET_CLOSE or not is_trading_day(day, regular_only=True):
@@ -102,10 +80,44 @@ def market_timing(
         opens = next_session_open(at)
         what = "the replayed instant" if replay else "now"
         raise MarketClosed(
-            f"the NSE session (09:15-15:30 IST on a trading day) is closed at "
-            f"{at.astimezone(IST).isoformat()} ({what}); it next opens at {opens.isoformat()}",
+            f"the NSE session (09:15-15:30 IST on a trading day, or a special session) is "
+            f"closed at {at.astimezone(IST).isoformat()} ({what}); it next opens at "
+            f"{opens.isoformat()}",
             extra={"next_open": opens.isoformat()},
         )
     # Filled from the last closing quote, recorded when it happened: a Saturday close belongs to
     # the next session's quality window, and its market time held is counted from the quotes.
     return MarketTiming(last_session_close(at).astimezone(UTC), at, mode, off_hours=True)
+
+
+@dataclass(frozen=True)
+class MarketClock:
+    """Turns a request's `as_of` into when it fills and how it is marked: never in the future;
+    a past `as_of` is a replay; no `as_of` must fall in the NSE session (or, where allowed,
+    fills off-hours from the last close)."""
+
+    now: datetime
+    max_skew: timedelta
+    allow_off_hours: bool
+
+    def instant(self, requested: datetime | None) -> datetime:
+        """The client's `as_of` (never in the future) or now, whatever the session."""
+        return market_instant(requested, self.now, self.max_skew)
+
+    def timing(self, requested: datetime | None) -> MarketTiming:
+        return market_timing(
+            requested, self.now, max_skew=self.max_skew, allow_off_hours=self.allow_off_hours
+        )
+
+
+__all__ = [
+    "MarketClock",
+    "MarketClosed",
+    "MarketTiming",
+    "in_session",
+    "last_session_close",
+    "market_instant",
+    "market_timing",
+    "next_session_open",
+    "session_seconds_between",
+]

@@ -15,14 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 
 from optrade.attribution import attribution
 from optrade.db.models import (
+    AccountName,
     EntryFill,
     EntrySnapshot,
     ExitSnapshot,
     ModelMetadata,
     OptionIdentity,
+    PositionFunds,
+    PositionMark,
     Provenance,
+    TradeMarginLabels,
 )
-from optrade.domain import OptionType, Side
+from optrade.domain import OptionType, OrderType, Product, Side, Validity
 from optrade.errors import InvalidInput
 from optrade.instants import INSTANT_DESCRIPTION, Instant
 from optrade.settings import get_request_limit_settings
@@ -123,6 +127,12 @@ class _Request(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+VENUE_DEFAULTS: dict[str, Any] = {
+    "order_type": "MARKET", "price": None, "trigger_price": None, "product": "NRML",
+    "validity": "DAY", "stop_loss": None, "target": None, "trailing_stop": None, "exit_at": None,
+}  # fmt: skip
+
+
 class OrderRequest(_Request):
     """Open a paper position for a model's signal.
 
@@ -150,6 +160,52 @@ class OrderRequest(_Request):
     )
     client_order_id: str | None = Field(None, min_length=1, max_length=200)
     as_of: MarketInstant = None
+    order_type: OrderType = Field(
+        OrderType.MARKET,
+        description="MARKET fills at once; LIMIT at `price` or better; SL-M triggers at "
+        "`trigger_price` and fills at the market; SL triggers and becomes a LIMIT at `price` "
+        "(docs/matching.md)",
+    )
+    price: Money | None = Field(None, description="the limit price (LIMIT, SL), rupees")
+    trigger_price: Money | None = Field(None, description="the trigger (SL, SL-M), rupees")
+    product: Product = Field(
+        Product.NRML,
+        description="MIS: intraday, squared off at ORDER_SQUARE_OFF_TIME (15:15 IST); NRML: "
+        "held to expiry",
+    )
+    validity: Validity = Field(
+        Validity.DAY,
+        description="DAY: expires unfilled at 15:30 IST; IOC: fills on arrival or expires",
+    )
+    stop_loss: Money | None = Field(
+        None, description="exit: a premium; an SL-M on the closing side of the position"
+    )
+    target: Money | None = Field(
+        None, description="exit: a premium; a LIMIT on the closing side of the position"
+    )
+    trailing_stop: Money | None = Field(
+        None, description="exit: points; the stop follows the best LTP and never loosens"
+    )
+    exit_at: Instant | None = Field(
+        None, description="exit: MARKET at the first observation at or after this instant"
+    )
+
+    account: str = Field(
+        "default",
+        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+        description="the paper account that pays for the fill (docs/accounts.md)",
+    )
+
+    def canonical(self, lots: int | None) -> dict[str, Any]:
+        """The body as lots; venue fields and the account only when they differ from their
+        defaults, so the fingerprint of an order placed before they existed is unchanged."""
+        body = super().canonical(lots)
+        for name, default in VENUE_DEFAULTS.items():
+            if body.get(name) == default:
+                body.pop(name, None)
+        if body.get("account") == "default":
+            del body["account"]
+        return body
 
     @field_validator("underlying")
     @classmethod
@@ -318,15 +374,31 @@ class _BrokerNaming(OptionIdentity):
         return EXCHANGE
 
 
-class PositionPublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Provenance):
+class PositionPublic(
+    _BrokerNaming,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    Provenance,
+    AccountName,
+    PositionMark,
+    PositionFunds,
+):
     id: int
     lots: int = Field(description="opened quantity, lots")
     quantity_open: int = Field(description="still open, lots (same as lots_open)")
     status: str
     closed_at: datetime | None = None
-    idempotency_key: str | None = None
-    client_order_id: str | None = None
     updated_at: datetime
+    product: str = Field("NRML", description="MIS (squared off intraday) | NRML")
+    stop_loss: Decimal | None = Field(None, description="premium: an SL-M on the closing side")
+    target: Decimal | None = Field(None, description="premium: a LIMIT on the closing side")
+    trailing_stop: Decimal | None = Field(
+        None, description="points: the stop follows the best LTP since the fill, never loosens"
+    )
+    trail_best: Decimal | None = Field(None, description="the best LTP the trailing stop follows")
+    exit_at: datetime | None = Field(None, description="MARKET at the first observation after")
+    square_off_at: datetime | None = Field(None, description="MIS: when it is squared off")
 
     @computed_field(description="opened quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
     @property
@@ -344,7 +416,16 @@ class PositionPublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, Pro
         return self.quantity_open * self.lot_size
 
 
-class TradePublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance):
+class TradePublic(
+    _BrokerNaming,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    ExitSnapshot,
+    Provenance,
+    AccountName,
+    TradeMarginLabels,
+):
     id: int
     position_id: int
     lots: int = Field(description="closed quantity, lots")
@@ -362,7 +443,12 @@ class TradePublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSn
         None, description="trading-session seconds between the entry and exit market instants"
     )
     closed_at: datetime
-    close_reason: str | None = None
+    close_reason: str | None = Field(None, description="the client's own words, if any")
+    exit_reason: str | None = Field(
+        None,
+        description="client | stop_loss | target | trailing_stop | time_exit | square_off | "
+        "settlement",
+    )
     close_idempotency_key: str | None = None
 
     @computed_field(description="closed quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
@@ -375,6 +461,52 @@ class TradePublic(_BrokerNaming, ModelMetadata, EntryFill, EntrySnapshot, ExitSn
     def attribution(self) -> GreekAttribution:
         """Greek P&L attribution of this trade, rupees."""
         return GreekAttribution.of(self)
+
+
+class OrderPublic(_BrokerNaming, ModelMetadata, AccountName):
+    """An order as the venue keeps it, with the position it opened or closed lots of."""
+
+    id: int
+    intent: str = Field(description="open | close: what the order does to a position")
+    order_type: str = Field(description="MARKET | LIMIT | SL | SL-M")
+    lot_size: int | None = None  # type: ignore[assignment]
+    lots: int
+    price: Decimal | None = Field(None, description="the limit price (LIMIT, SL), rupees")
+    trigger_price: Decimal | None = Field(None, description="the trigger (SL, SL-M), rupees")
+    product: str = Field("NRML", description="MIS (squared off intraday) | NRML")
+    validity: str = Field("DAY", description="DAY | IOC")
+    status: str = Field(
+        description="open | trigger_pending | complete | cancelled | rejected | expired"
+    )
+    rejection_reason: str | None = None
+    placed_at: datetime | None = Field(None, description="the market instant it arrived at")
+    expires_at: datetime | None = Field(None, description="a DAY order: 15:30 IST of its session")
+    stop_loss: Decimal | None = Field(None, description="exit for the position it opens")
+    target: Decimal | None = Field(None, description="exit for the position it opens")
+    trailing_stop: Decimal | None = Field(None, description="exit for the position it opens")
+    exit_at: datetime | None = Field(None, description="exit for the position it opens")
+    average_price: Decimal | None = Field(None, description="the fill price once complete")
+    filled_at: datetime | None = None
+    position_id: int | None = Field(None, description="the position it opened or closed")
+    trade_id: int | None = Field(None, description="the trade a closing order recorded")
+    client_order_id: str | None = None
+    idempotency_key: str | None = None
+    mode: str
+    created_at: datetime
+    updated_at: datetime
+    position: PositionPublic | None = Field(None, description="that position as it is now")
+
+    @computed_field(description="ordered quantity, units (lots × lot_size)")  # type: ignore[prop-decorator]
+    @property
+    def units(self) -> int | None:
+        return None if self.lot_size is None else self.lots * self.lot_size
+
+
+class OrderPage(BaseModel):
+    items: list[OrderPublic]
+    total: int
+    limit: int
+    offset: int
 
 
 class CloseResult(BaseModel):
@@ -418,3 +550,52 @@ class SettlementRunOut(BaseModel):
     settled: list[SettledOut] = Field(description="positions this run settled")
     pending: list[SettlementPendingOut] = Field(description="expiries with no value yet")
     already_settled: int = Field(description="positions a concurrent run or close took first")
+
+
+class OrderChangeRequest(BaseModel):
+    """`PATCH /v1/orders/{id}`: a pending order's new price, trigger_price or lots."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    price: Money | None = Field(None, description="the new limit price (LIMIT, SL)")
+    trigger_price: Money | None = Field(None, description="the new trigger (SL, SL-M)")
+    lots: Lots | None = Field(None, description="the new size, lots")
+
+
+class ExitsRequest(BaseModel):
+    """`PUT /v1/positions/{id}/exits`: the exits the platform executes (all absent: none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stop_loss: Money | None = Field(None, description="premium: an SL-M on the closing side")
+    target: Money | None = Field(None, description="premium: a LIMIT on the closing side")
+    trailing_stop: Money | None = Field(
+        None, description="points: the stop follows the best LTP since set, never loosens"
+    )
+    exit_at: Instant | None = Field(None, description="MARKET at the first observation at/after")
+    as_of: MarketInstant = None
+
+
+class AdvanceRequest(BaseModel):
+    """`POST /v1/engine/advance`: walk the replay up to `until`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    until: Instant = Field(
+        description=f"walk every recorded observation up to: {INSTANT_DESCRIPTION}"
+    )
+
+
+class AdvanceOut(BaseModel):
+    """What the walk did."""
+
+    until: datetime
+    observations: int = Field(description="chain observations evaluated")
+    filled: list[int] = Field(description="orders that filled (ids)")
+    triggered: list[int] = Field(description="SL orders that triggered and now rest as limits")
+    expired: list[int] = Field(description="orders that expired (DAY at 15:30 IST)")
+    exits: list[dict[str, Any]] = Field(
+        description="positions closed by an exit: position_id, trade_id, exit_reason, exit_price"
+    )
+    settled: list[SettledOut] = Field(description="positions settled at expiry")
+    unavailable: list[str] = Field(description="observations market data could not serve")

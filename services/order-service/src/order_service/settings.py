@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from decimal import Decimal
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -43,6 +44,18 @@ class OrderSettings(BaseSettings):
     exit_price_tolerance_percent: Decimal = Field(default=Decimal("1.0"), ge=0)
     # With no quote to compare, a client `exit_price` must stay below this multiple of the entry.
     client_price_max_entry_multiple: Decimal = Field(default=Decimal("20"), gt=0)
+    # MIS positions are squared off at the first observation at or after this IST time of the
+    # day they opened (ORDER_SQUARE_OFF_TIME, HH:MM); MIS orders are refused from then on.
+    square_off_time: time = Field(default=time(15, 15))
+    # The order engine (`python -m order_service.engine`): how often it wakes (seconds), how often
+    # it sweeps for positions whose expiry has passed (and at 15:30 IST), and how long its
+    # leadership lasts unless renewed (another engine takes over after that).
+    engine_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    engine_settlement_interval: float = Field(default=60.0, gt=0)
+    engine_lease_seconds: float = Field(default=15.0, gt=0)
+    # The starting capital of a paper account nobody set one for (`PUT /v1/accounts/{account}`),
+    # rupees (issue 22, docs/accounts.md).
+    account_capital: Decimal = Field(default=Decimal("1000000"), gt=0, le=Decimal("1e11"))
     # Reads that expose a model's features (trades, the export and its manifest, /metrics) are
     # open while unset; set, they need `Authorization: Bearer` this key (or API_KEY).
     read_api_key: SecretStr | None = None

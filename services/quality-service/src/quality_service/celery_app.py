@@ -21,20 +21,19 @@ from celery.signals import beat_init, worker_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import IntegrityError
 
 from optrade.calendar import is_trading_day
-from optrade.domain import IST, utcnow
+from optrade.domain import utcnow
 from optrade.settings import (
     ConfigurationError,
     check_production_settings,
     get_app_settings,
     get_database_settings,
 )
-from quality_service import backfill, history, runs, sessions, settlement, task_context
+from quality_service import backfill, history, runs, sessions, task_context
 from quality_service.celeryconfig import (
     BACKFILL_TASK,
     CATCH_UP_TASK,
     RUN_MANUAL_TASK,
     RUN_SCHEDULED_TASK,
-    SETTLEMENT_TASK,
     celery_config,
 )
 from quality_service.schedule import slot_date
@@ -162,17 +161,6 @@ def _backfill_batch(after_id: int, totals: dict[str, Any]) -> tuple[dict[str, An
         log.warning("snapshot backfill stopped after %s batches", totals["batches"])
         return totals, None
     return totals, None if next_after_id is None else int(next_after_id)
-
-
-@app.task(name=SETTLEMENT_TASK, **TASK_OPTIONS)
-def settle_expiries(trading_date: str | None = None) -> int | None:
-    """Beat's 15:30 IST task on trading days: the order service settles expired positions."""
-    day = date.fromisoformat(trading_date) if trading_date else utcnow().astimezone(IST).date()
-    if not is_trading_day(day):
-        log.info("%s is not an NSE trading day: no expiry settles", day)
-        return None
-    report = settlement.request_settlement(backfill.get_order_service_settings())
-    return len(report["settled"])
 
 
 @app.task(name=CATCH_UP_TASK, **TASK_OPTIONS)

@@ -14,7 +14,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from quality_service.schedule import DAILY_RUN_AT, SETTLEMENT_AT
+from quality_service.schedule import DAILY_RUN_AT
 from quality_service.settings import CelerySettings
 
 TIMEZONE = "Asia/Kolkata"
@@ -29,7 +29,6 @@ RUN_MANUAL_TASK = "quality.run_manual"
 CATCH_UP_TASK = "quality.catch_up"
 CHECK_TASKS = (RUN_SCHEDULED_TASK, RUN_MANUAL_TASK, CATCH_UP_TASK)
 BEAT_SCHEDULER = "quality_service.beat.LockedScheduler"
-SETTLEMENT_TASK = "quality.settle_expiries"
 
 
 def beat_schedule() -> dict[str, dict[str, Any]]:
@@ -39,15 +38,6 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "schedule": crontab(
                 hour=DAILY_RUN_AT.hour,
                 minute=DAILY_RUN_AT.minute,
-                day_of_week=DAILY_RUN_WEEKDAYS,
-            ),
-        },
-        # The order service settles every position whose expiry has passed (idempotent).
-        "expiry-settlement": {
-            "task": SETTLEMENT_TASK,
-            "schedule": crontab(
-                hour=SETTLEMENT_AT.hour,
-                minute=SETTLEMENT_AT.minute,
                 day_of_week=DAILY_RUN_WEEKDAYS,
             ),
         },
@@ -64,11 +54,7 @@ def time_limits(settings: CelerySettings) -> dict[str, dict[str, int]]:
         "soft_time_limit": settings.backfill_soft_time_limit_seconds,
         "time_limit": settings.backfill_time_limit_seconds,
     }
-    # The settlement is one HTTP call to the order service, bounded like a backfill batch.
-    return {name: dict(check) for name in CHECK_TASKS} | {
-        BACKFILL_TASK: backfill,
-        SETTLEMENT_TASK: dict(backfill),
-    }
+    return {name: dict(check) for name in CHECK_TASKS} | {BACKFILL_TASK: backfill}
 
 
 def transport_options(settings: CelerySettings) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from optrade.calendar import IST, next_trading_day, previous_trading_day
 
 DAILY_RUN_AT = time(15, 45)  # IST, after the 15:30 close
-SETTLEMENT_AT = time(15, 30)  # IST: index options settle at the close of their expiry day
 OVERDUE_AFTER = time(16, 30)  # IST: no scheduled run stored by then on a trading day = overdue
 
 # A beat message may reach a worker whose clock is a little behind beat's: count a slot as

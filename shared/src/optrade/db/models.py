@@ -28,9 +28,14 @@ from optrade.db.types import JSONVariant, UTCDateTime
 from optrade.domain import (
     SNAPSHOT_FIELD_TYPES,
     OptionType,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
     PositionStatus,
+    Product,
     Side,
     TradeMode,
+    Validity,
     utcnow,
 )
 
@@ -44,6 +49,7 @@ NAMING_CONVENTION = {
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 MONEY = Numeric(14, 2)
+DEFAULT_ACCOUNT = "default"
 
 
 # The SQL type of each snapshot field; names and Python types come from `optrade.domain`.
@@ -146,32 +152,169 @@ class Provenance(SQLModel):
     )
 
 
-class Position(OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, Provenance, table=True):
+class Exits(SQLModel):
+    """Exits the platform executes for a position (docs/matching.md): premiums in rupees, the
+    trailing stop in points, `exit_at` an instant. Asked on an order, kept on its position."""
+
+    stop_loss: Decimal | None = Field(default=None, sa_type=MONEY)
+    target: Decimal | None = Field(default=None, sa_type=MONEY)
+    trailing_stop: Decimal | None = Field(default=None, sa_type=MONEY)
+    exit_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+
+
+class AccountName(SQLModel):
+    """The paper account an order, position or trade belongs to (issue 22; docs/accounts.md)."""
+
+    account: str = Field(
+        default=DEFAULT_ACCOUNT,
+        sa_type=String(32),
+        index=True,
+        sa_column_kwargs={"server_default": DEFAULT_ACCOUNT},
+    )
+
+
+class PositionMark(SQLModel):
+    """The position's last mark to market (the mid, or LTP where a side is empty) and the quote's
+    figures at that instant the account page and the margin scan read: IV (percent), spot,
+    forward and the per-unit Greeks. Set from the entry quote at the fill, then by the engine."""
+
+    mark_price: Decimal | None = Field(default=None, sa_type=MONEY)
+    marked_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    mark_iv: float | None = Field(default=None, sa_type=Float())
+    mark_spot: Decimal | None = Field(default=None, sa_type=MONEY)
+    mark_forward: float | None = Field(default=None, sa_type=Float())
+    mark_delta: float | None = Field(default=None, sa_type=Float())
+    mark_gamma: float | None = Field(default=None, sa_type=Float())
+    mark_theta: float | None = Field(default=None, sa_type=Float())
+    mark_vega: float | None = Field(default=None, sa_type=Float())
+
+
+class PositionFunds(SQLModel):
+    """What the position's opening fill tied up: `margin_at_entry` (the incremental margin of a
+    short, the premium paid for a long) and the entry order's charges not yet booked in a trade
+    (`open_entry_charges`: each close moves its share into the trade's `charges`)."""
+
+    margin_at_entry: Decimal | None = Field(default=None, sa_type=MONEY)
+    open_entry_charges: Decimal | None = Field(default=None, sa_type=MONEY)
+
+
+class PositionFields(
+    OptionIdentity,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    Provenance,
+    Exits,
+    AccountName,
+    PositionMark,
+    PositionFunds,
+):
+    """A position's columns but its id (the data model that records and the table share)."""
+
+    # MIS: squared off at `square_off_at` (ORDER_SQUARE_OFF_TIME on its opening day); NRML: held
+    # to expiry.
+    product: Product = Field(
+        default=Product.NRML, sa_type=String(4), sa_column_kwargs={"server_default": "NRML"}
+    )
+    trail_best: Decimal | None = Field(default=None, sa_type=MONEY)  # best LTP since set
+    square_off_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # The instant of the last observation its exits were evaluated on (or set on).
+    exits_evaluated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+
+    lots: int  # opened quantity, in lots
+    quantity_open: int  # still open, in lots
+    status: PositionStatus = Field(default=PositionStatus.OPEN, sa_type=String(8), index=True)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class Position(PositionFields, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class OrderFields(ModelMetadata, Exits, AccountName):
+    """One order request as the venue keeps it: what was asked, where it stands, what it filled.
+
+    An opening order names the position it opened; a closing order the position it closed lots
+    of. The client's keys live here: `idempotency_key` and `client_order_id` are unique, and the
+    fingerprint of the request refuses a key reused for another order.
+    """
+
+    intent: OrderIntent = Field(default=OrderIntent.OPEN, sa_type=String(8))
+    order_type: OrderType = Field(default=OrderType.MARKET, sa_type=String(8))
+    underlying: str = Field(sa_type=String(20))
+    expiry: date
+    strike: Decimal = Field(sa_type=Numeric(12, 2))
+    option_type: OptionType = Field(sa_type=String(2))
+    side: Side = Field(sa_type=String(4))
+    lots: int
+    lot_size: int | None = None
+    price: Decimal | None = Field(default=None, sa_type=MONEY)  # LIMIT and SL
+    trigger_price: Decimal | None = Field(default=None, sa_type=MONEY)  # SL and SL-M
+    status: OrderStatus = Field(sa_type=String(16), index=True)
+    rejection_reason: str | None = Field(default=None, sa_type=Text())
+    average_price: Decimal | None = Field(default=None, sa_type=MONEY)
+    filled_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    position_id: int | None = Field(default=None, foreign_key="position.id", index=True)
+    trade_id: int | None = Field(default=None)  # the trade a closing order recorded
+    idempotency_key: str | None = Field(default=None, sa_type=String(200))
+    client_order_id: str | None = Field(default=None, sa_type=String(200))
+    request_fingerprint: str | None = Field(default=None, sa_type=String(64))
+    mode: TradeMode = Field(default=TradeMode.LIVE, sa_type=String(8))
+    product: Product = Field(
+        default=Product.NRML, sa_type=String(4), sa_column_kwargs={"server_default": "NRML"}
+    )
+    validity: Validity = Field(
+        default=Validity.DAY, sa_type=String(4), sa_column_kwargs={"server_default": "DAY"}
+    )
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime())  # a DAY order's
+    placed_at: datetime | None = Field(default=None, sa_type=UTCDateTime())  # market instant
+    # The instant of the last observation it was evaluated on (arrival included).
+    evaluated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime(), index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class Order(OrderFields, table=True):
+    __tablename__ = "order"
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
         UniqueConstraint("client_order_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    lots: int  # opened quantity, in lots
-    quantity_open: int  # still open, in lots
-    status: PositionStatus = Field(default=PositionStatus.OPEN, sa_type=String(8), index=True)
-    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
-    idempotency_key: str | None = Field(default=None, sa_type=String(200))
-    client_order_id: str | None = Field(default=None, sa_type=String(200))
-    request_fingerprint: str | None = Field(default=None, sa_type=String(64))
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class Trade(
-    OptionIdentity, ModelMetadata, EntryFill, EntrySnapshot, ExitSnapshot, Provenance, table=True
+class EngineLease(SQLModel, table=True):
+    """Who leads a background role (the order engine): one row per role, held while renewed."""
+
+    __tablename__ = "engine_lease"
+
+    role: str = Field(sa_type=String(32), primary_key=True)
+    holder: str = Field(sa_type=String(128))
+    expires_at: datetime = Field(sa_type=UTCDateTime())
+
+
+class TradeMarginLabels(SQLModel):
+    """The margin the trade's lots held (the position's margin at entry in proportion to the
+    lots closed; the premium paid for a long) and net_pnl / margin_blocked (docs/accounts.md)."""
+
+    margin_blocked: Decimal | None = Field(default=None, sa_type=MONEY)
+    return_on_margin: float | None = Field(default=None, sa_type=Float())
+
+
+class TradeFields(
+    OptionIdentity,
+    ModelMetadata,
+    EntryFill,
+    EntrySnapshot,
+    ExitSnapshot,
+    Provenance,
+    AccountName,
+    TradeMarginLabels,
 ):
-    __table_args__ = (
-        UniqueConstraint("close_idempotency_key"),
-        Index("ix_trade_closed_at_model_version", "closed_at", "model_version"),
-    )
+    """A trade's columns but its id."""
 
-    id: int | None = Field(default=None, primary_key=True)
     position_id: int = Field(foreign_key="position.id", index=True)
     lots: int  # closed quantity, in lots
     exit_price: Decimal = Field(sa_type=MONEY)
@@ -186,9 +329,53 @@ class Trade(
     market_seconds_held: float | None = Field(default=None, sa_type=Float())
     closed_at: datetime = Field(sa_type=UTCDateTime(), index=True)
     close_reason: str | None = Field(default=None, sa_type=String(200))
+    # client | stop_loss | target | trailing_stop | time_exit | square_off | settlement
+    exit_reason: str | None = Field(default=None, sa_type=String(16))
     close_idempotency_key: str | None = Field(default=None, sa_type=String(200))
     # sha256 of the canonical close request: the same key with another body is refused.
     close_request_fingerprint: str | None = Field(default=None, sa_type=String(64))
+
+
+class Trade(TradeFields, table=True):
+    __table_args__ = (
+        UniqueConstraint("close_idempotency_key"),
+        Index("ix_trade_closed_at_model_version", "closed_at", "model_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class Account(SQLModel, table=True):
+    """A paper account's starting capital, set through `PUT /v1/accounts/{account}`; an account
+    without a row has the default capital (`ORDER_ACCOUNT_CAPITAL`)."""
+
+    name: str = Field(sa_type=String(32), primary_key=True)
+    capital: Decimal = Field(sa_type=MONEY)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class AccountEquityFields(SQLModel):
+    """One account's funds page as it stood at a day's 15:30 IST close."""
+
+    account: str = Field(sa_type=String(32))
+    day: date
+    taken_at: datetime = Field(sa_type=UTCDateTime())
+    capital: Decimal = Field(sa_type=MONEY)
+    cash: Decimal = Field(sa_type=MONEY)
+    used_margin: Decimal = Field(sa_type=MONEY)
+    available: Decimal = Field(sa_type=MONEY)
+    realized: Decimal = Field(sa_type=Numeric(16, 2))
+    unrealized: Decimal = Field(sa_type=Numeric(16, 2))
+    charges: Decimal = Field(sa_type=MONEY)
+    equity: Decimal = Field(sa_type=Numeric(16, 2))
+
+
+class AccountEquity(AccountEquityFields, table=True):
+    __tablename__ = "account_equity"
+    __table_args__ = (UniqueConstraint("account", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
 
 
 class QualityRun(SQLModel, table=True):

@@ -30,12 +30,18 @@ from optrade.domain.snapshot import (
 )
 from optrade.domain.vocabulary import (
     EXPIRED,
+    ExitReason,
     IvSource,
     OptionType,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
     PositionStatus,
+    Product,
     Side,
     SnapshotSource,
     TradeMode,
+    Validity,
 )
 from optrade.domain.window import TradeWindow
 
@@ -44,6 +50,7 @@ __all__ = [
     "CONTEXT_FIELDS",
     "DAYS_PER_YEAR",
     "EXPIRED",
+    "ExitReason",
     "GREEK_FIELDS",
     "IST",
     "IST_NAME",
@@ -59,11 +66,16 @@ __all__ = [
     "SNAPSHOT_FIELD_TYPES",
     "SNAPSHOT_PREFIXES",
     "OptionType",
+    "OrderIntent",
+    "OrderStatus",
+    "OrderType",
     "PositionStatus",
+    "Product",
     "Side",
     "SnapshotSource",
     "TRADING_DAYS_PER_YEAR",
     "TradeMode",
+    "Validity",
     "TradeWindow",
     "complete_record",
     "present",

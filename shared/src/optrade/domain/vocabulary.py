@@ -62,3 +62,61 @@ class IvSource(StrEnum):
     OWN = "own"  # the leg's own price
     OTM = "otm"  # an in-the-money leg given its strike's out-of-the-money IV
     PARITY = "parity"  # an out-of-the-money leg given its ITM partner's IV through parity
+
+
+class OrderType(StrEnum):
+    """Kite's order types: at the market, at a limit, and the two stops (SL, SL-M)."""
+
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    SL = "SL"  # stop-limit: on trigger it becomes a LIMIT at `price`
+    SL_M = "SL-M"  # stop-market: on trigger it fills at the far side of the triggering quote
+
+
+class OrderStatus(StrEnum):
+    """Where an order stands (Kite's words): resting orders are `open` (a limit) or
+    `trigger_pending` (a stop); the last four are final (`order_service.domain.orders`)."""
+
+    OPEN = "open"
+    TRIGGER_PENDING = "trigger_pending"
+    COMPLETE = "complete"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def final(self) -> bool:
+        return self not in (OrderStatus.OPEN, OrderStatus.TRIGGER_PENDING)
+
+
+class OrderIntent(StrEnum):
+    """What an order does to a position: opens one, or closes lots of one."""
+
+    OPEN = "open"
+    CLOSE = "close"
+
+
+class Product(StrEnum):
+    """MIS is intraday (squared off at ORDER_SQUARE_OFF_TIME); NRML is held to expiry."""
+
+    MIS = "MIS"
+    NRML = "NRML"
+
+
+class Validity(StrEnum):
+    """DAY: unfilled at 15:30 IST it expires; IOC: unfilled on arrival it expires."""
+
+    DAY = "DAY"
+    IOC = "IOC"
+
+
+class ExitReason(StrEnum):
+    """Why a position closed: a client's close, an exit the platform executed, or expiry."""
+
+    CLIENT = "client"
+    STOP_LOSS = "stop_loss"
+    TARGET = "target"
+    TRAILING_STOP = "trailing_stop"
+    TIME_EXIT = "time_exit"
+    SQUARE_OFF = "square_off"
+    SETTLEMENT = "settlement"

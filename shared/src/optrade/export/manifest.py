@@ -8,7 +8,8 @@ Roles:
   entry price and spread; known when the model decided, so usable as features;
 - `exit_snapshot`: every `exit_<snapshot field>`, the exit spread and the `d_*` changes (they
   look at the exit): never a feature;
-- `label`: the outcome: `exit_price`, `pnl`, `return`, `net_pnl`;
+- `label`: the outcome: `exit_price`, `pnl`, `return`, `net_pnl`, `margin_blocked` and
+  `return_on_margin` (what the lots tied up, and net P&L over it: docs/accounts.md);
 - `attribution`: `attr_*`, the Greek P&L attribution (derived from the outcome);
 - `metadata`: everything else (identity, times, sources, charges, mode, the signal's metadata).
 
@@ -24,7 +25,7 @@ from optrade.domain import SNAPSHOT_FIELD_NAMES
 from optrade.export.features import FEATURE_PREFIX
 from optrade.export.trades import DIFF_FIELDS, ExportPlan
 
-LABEL_COLUMNS = ("exit_price", "pnl", "return", "net_pnl")
+LABEL_COLUMNS = ("exit_price", "pnl", "return", "net_pnl", "margin_blocked", "return_on_margin")
 ID_COLUMNS = ("id", "position_id")
 FEATURE_ROLES = ("feature", "entry_snapshot")
 

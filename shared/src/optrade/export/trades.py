@@ -70,10 +70,11 @@ DIFF_FIELDS = (*GREEK_FIELDS, *CONTEXT_FIELDS)
 IDENTITY_COLUMNS = (
     "id", "position_id", "underlying", "expiry", "strike", "option_type", "side", "lots",
     "lot_size", "entry_price", "exit_price", "entry_price_source", "exit_price_source",
-    "entry_spread", "exit_spread", "pnl", "charges", "net_pnl",
+    "entry_spread", "exit_spread", "pnl", "charges", "net_pnl", "margin_blocked",
+    "return_on_margin",
 )  # fmt: skip
 TIME_COLUMNS = ("opened_at", "closed_at")
-METADATA_COLUMNS = ("ml_score", "model_version", "model_hash", "mode", "off_hours")
+METADATA_COLUMNS = ("ml_score", "model_version", "model_hash", "mode", "off_hours", "account")
 # Read beside the exported columns to derive others, not exported under their own name.
 HELPER_COLUMNS = ("market_seconds_held",)
 

@@ -117,3 +117,76 @@ class SettlementValue(BaseModel):
     as_of: datetime = Field(description="market time of the closing data (UTC)")
     provider: str
     strikes: list[ClosingStrike] = Field(description="each strike's last quote, ascending")
+
+
+class ChainLeg(BaseModel):
+    """One side (CE or PE) of one strike in a chain: quotes, OI, volume, our IV and Greeks."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    ltp: float | None = Field(None, description="last traded price, rupees; null if no trade")
+    bid: float | None = Field(None, description="best bid, rupees; null if no bid")
+    ask: float | None = Field(None, description="best ask, rupees; null if no offer")
+    oi: float | None = Field(None, description="open interest, contracts")
+    volume: int | None = Field(None, description="traded volume today, contracts")
+    iv: float | None = Field(None, description="implied volatility, percent")
+    delta: float | None = Field(None, description="per 1 point of underlying")
+    gamma: float | None = Field(None, description="per point squared")
+    theta: float | None = Field(None, description="premium per calendar day")
+    vega: float | None = Field(None, description="premium per 1 vol point")
+    greeks_error: str | None = Field(None, description="why IV/Greeks are null, if they are")
+    iv_source: IvSource | None = Field(
+        None, description="own | otm | parity: which price the IV comes from (null: no IV)"
+    )
+    broker_iv: float | None = Field(None, description="the live upstream's own IV, percent")
+    broker_delta: float | None = Field(None, description="the upstream's delta, per point")
+    broker_gamma: float | None = Field(None, description="the upstream's gamma, per point squared")
+    broker_theta: float | None = Field(
+        None, description="the upstream's theta as sent (premium per calendar day)"
+    )
+    broker_vega: float | None = Field(
+        None, description="the upstream's vega as sent (premium per 1 vol point)"
+    )
+
+
+class ChainStrike(BaseModel):
+    strike: float = Field(description="strike, index points")
+    ce: ChainLeg | None = Field(None, description="the call; null when the exchange lists none")
+    pe: ChainLeg | None = Field(None, description="the put; null when the exchange lists none")
+
+    def leg(self, option_type: str) -> ChainLeg | None:
+        return self.ce if option_type == "CE" else self.pe if option_type == "PE" else None
+
+
+class OptionChain(BaseModel):
+    """Every strike of one expiry at one instant: `GET /v1/chain/{underlying}?expiry=&as_of=`.
+
+    The fields the order service reads of the market-data service's answer (which carries more:
+    symbols, NSE's IV, rho, the forward's source); the shared quote units apply.
+    """
+
+    underlying: str
+    expiry: date
+    lot_size: int = Field(description="contract lot size for this expiry, units per lot")
+    spot: float = Field(description="underlying value, index points")
+    vix: float | None = Field(None, description="India VIX, annualised percent")
+    pcr: float | None = Field(None, description="total put OI / total call OI of this expiry")
+    as_of: datetime = Field(description="market time of the data (UTC)")
+    time_to_expiry_years: float | None = Field(
+        None, description="calendar seconds to 15:30 IST on expiry / (365 x 86400)"
+    )
+    rate: float | None = Field(None, description="risk-free rate of the IVs, decimal, continuous")
+    forward: float | None = Field(None, description="forward every IV is solved on, index points")
+    provider: str = Field(description="simulated | nse-replay | recorded | openalgo | upstox")
+    instance: str | None = Field(None, description="primary | fallback: the instance that served")
+    as_of_source: str | None = Field(
+        None, description="data | upstream | received: where as_of comes from"
+    )
+    upstream_at: datetime | None = Field(
+        None, description="the live upstream's own time of the data (UTC), when it sent one"
+    )
+    strikes: list[ChainStrike] = Field(description="ascending strike")
+
+    def strike(self, strike: float) -> ChainStrike | None:
+        """The row of `strike`, None when the chain lists no such strike."""
+        return next((row for row in self.strikes if row.strike == strike), None)

@@ -163,6 +163,25 @@ class QuoteOut(OptionQuote):
         return EXCHANGE
 
 
+class ReplayInstantsOut(BaseModel):
+    """The snapshot instants of a replay range: the observations a backtest walks."""
+
+    underlying: str
+    start: datetime = Field(alias="from", description="first instant asked for, UTC")
+    end: datetime = Field(alias="to", description="last instant asked for (inclusive), UTC")
+    instants: list[datetime] = Field(
+        description="market time of each snapshot in the range, UTC, ascending; an `as_of` equal "
+        "to one is served by exactly that snapshot"
+    )
+    max_age_seconds: float = Field(
+        description="MARKET_DATA_REPLAY_MAX_AGE: how long after a snapshot, within its session, "
+        "it still serves an as_of"
+    )
+    provider: str = Field(description=_PROVIDER)
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
 class ContextOut(MarketContext):
     """`MarketContext` plus the expiry whose PCR is reported and the instance."""
 

@@ -145,6 +145,17 @@ class SettlingProvider(Protocol):
         ...
 
 
+@runtime_checkable
+class ReplayingProvider(Protocol):
+    """A provider replaying recorded snapshots, which can list their instants (nse-replay)."""
+
+    name: str
+
+    def instants(self, underlying: str, start: datetime, end: datetime) -> Sequence[datetime]:
+        """The market times of the snapshots from `start` to `end` inclusive, ascending."""
+        ...
+
+
 def put_call_ratio(rows: Iterable[StrikeRow]) -> float | None:
     """Total put OI / total call OI; None when there is no call OI."""
     calls = puts = 0.0

@@ -15,9 +15,10 @@ as_of = now), so any past instant can be asked for again, by any process with th
   structure (the shortest expiries a little lower), and a skewed smile in standardised moneyness:
   higher IV for low strikes. India VIX is one market-wide number: NIFTY's 30-day ATM IV + 0.8
   points, the same for every underlying at an instant.
-- Quotes. The Black-Scholes value at the smile IV (the configured rate and dividend yield), a mid a
-  little off it, bid and ask on the 0.05 tick with a spread that widens with the premium and away
-  from the money. A bid below 0.05 is no bid; ask and LTP are at least 0.05.
+- Quotes. The Black-Scholes value at the smile IV (the rate in force at the instant, from the
+  dated 91-day T-bill table `optrade.rates` unless `RISK_FREE_RATE` fixes one, and the dividend
+  yield), a mid a little off it, bid and ask on the 0.05 tick with a spread that widens with the
+  premium and away from the money. A bid below 0.05 is no bid; ask and LTP are at least 0.05.
 - OI and volume peak near the money (call OI a little above spot, put OI below); nearer expiries
   hold more. Volume accrues through the session; OI drifts a little.
 - Expiries. By the instrument's expiry rule of each era (`optrade.instruments`): weeklies where
@@ -63,6 +64,7 @@ from optrade.domain import (
 )
 from optrade.errors import InvalidInput
 from optrade.instruments import ContractExpiry, InstrumentSpec, get_instruments
+from optrade.rates import rate_at
 
 SESSION_MINUTES = int(SESSION_SECONDS) // 60  # 09:15 to 15:30
 TICK = 0.05
@@ -198,13 +200,16 @@ def smile(atm: float, strikes: np.ndarray, forward: float, t_years: float) -> np
 
 
 class SimulatedProvider:
-    """The simulated market; `rate`/`dividend_yield` price the theoretical values."""
+    """The simulated market; the rate (fixed, or `rate_at` the instant) and `dividend_yield`
+    price the theoretical values."""
 
     name = "simulated"
 
-    def __init__(self, *, seed: int, rate: float = 0.065, dividend_yield: float = 0.0) -> None:
+    def __init__(
+        self, *, seed: int, rate: float | None = None, dividend_yield: float = 0.0
+    ) -> None:
         self.seed = seed
-        self.rate = rate
+        self.fixed_rate = rate  # None: the dated table's rate at each instant
         self.dividend_yield = dividend_yield
         self._instruments = get_instruments()
         self._chain = lru_cache(maxsize=256)(self._build_chain)
@@ -279,6 +284,10 @@ class SimulatedProvider:
 
     # -- internals -------------------------------------------------------------------------------
 
+    def rate_at(self, instant: datetime) -> float:
+        """The risk-free rate the market is priced at, at `instant`."""
+        return self.fixed_rate if self.fixed_rate is not None else rate_at(instant)
+
     def _spec(self, underlying: str) -> InstrumentSpec:
         spec = self._instruments.get(underlying)
         if spec is None:
@@ -306,12 +315,15 @@ class SimulatedProvider:
         center = round(path[0] / spec.strike_step) * spec.strike_step
         strikes = center + spec.strike_step * np.arange(-STRIKES_EACH_SIDE, STRIKES_EACH_SIDE + 1)
         strikes = strikes[strikes > 0].astype(np.float64)
-        forward = spot * math.exp((self.rate - self.dividend_yield) * t_years)
+        rate = self.rate_at(market_time)
+        forward = spot * math.exp((rate - self.dividend_yield) * t_years)
         level = day_vol(self.seed, underlying, day)
         atm = atm_vol(level, t_years)
         iv = smile(atm, strikes, forward, t_years)
         moneyness = np.abs(np.log(strikes / forward) / (atm * math.sqrt(t_years)))
-        legs = self._legs(underlying, expiry, day, minute, spot, strikes, iv, moneyness, t_years)
+        legs = self._legs(
+            underlying, expiry, day, minute, spot, strikes, iv, moneyness, t_years, rate
+        )
         rows = tuple(StrikeRow(float(k), ce, pe) for k, ce, pe in zip(strikes, *legs, strict=True))
         return Chain(
             underlying=underlying,
@@ -335,13 +347,14 @@ class SimulatedProvider:
         iv: np.ndarray,
         moneyness: np.ndarray,
         t_years: float,
+        rate: float,
     ) -> tuple[list[Leg], list[Leg]]:
         """Calls and puts per strike: quotes around value, OI and volume."""
         n = strikes.size
         is_call = np.concatenate((np.ones(n, dtype=bool), np.zeros(n, dtype=bool)))
         both = np.concatenate((strikes, strikes))
         value = greeks.compute(
-            "bsm", is_call, spot, both, t_years, self.rate, self.dividend_yield, iv=np.tile(iv, 2)
+            "bsm", is_call, spot, both, t_years, rate, self.dividend_yield, iv=np.tile(iv, 2)
         ).price
         away = np.tile(np.minimum(moneyness, MONEYNESS_CLIP), 2)
         quote_rng = _rng(self.seed, underlying, expiry, day, minute, "quotes")

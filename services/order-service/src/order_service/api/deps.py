@@ -6,7 +6,6 @@ thread pool, one hand-off per dependency per request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -17,13 +16,12 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from optrade.clients.market_data import MarketDataClient
-from optrade.db.models import Position
 from optrade.domain import TradeMode, TradeWindow, utcnow
 from optrade.instants import INSTANT_DESCRIPTION, instant_param
 from optrade.security import read_key_guard
+from order_service.application import PageRequest, Repository
 from order_service.fills import ClientPriceBounds
-from order_service.market_hours import MarketTiming, market_instant, market_timing
-from order_service.queries import PageRequest, get_position
+from order_service.market_hours import MarketClock
 from order_service.settings import OrderSettings, get_order_settings
 
 MAX_PAGE = 500
@@ -37,6 +35,11 @@ async def _engine(request: Request) -> Engine:
 async def _async_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.async_engine
     return engine
+
+
+async def _repository(request: Request) -> Repository:
+    repository: Repository = request.app.state.repository
+    return repository
 
 
 async def _market_data(request: Request) -> MarketDataClient:
@@ -107,26 +110,6 @@ async def clock() -> datetime:
     return utcnow()
 
 
-@dataclass(frozen=True)
-class MarketClock:
-    """Turns a request's `as_of` into when it fills and how it is marked: never in the future;
-    a past `as_of` is a replay; no `as_of` must fall in the NSE session (or, where allowed,
-    fills off-hours from the last close)."""
-
-    now: datetime
-    max_skew: timedelta
-    allow_off_hours: bool
-
-    def instant(self, requested: datetime | None) -> datetime:
-        """The client's `as_of` (never in the future) or now, whatever the session."""
-        return market_instant(requested, self.now, self.max_skew)
-
-    def timing(self, requested: datetime | None) -> MarketTiming:
-        return market_timing(
-            requested, self.now, max_skew=self.max_skew, allow_off_hours=self.allow_off_hours
-        )
-
-
 async def _market_clock(
     settings: Annotated[OrderSettings, Depends(order_settings)],
     now: Annotated[datetime, Depends(clock)],
@@ -145,19 +128,14 @@ def price_bounds(settings: OrderSettings) -> ClientPriceBounds:
     )
 
 
-def _position(position_id: int, engine: Annotated[Engine, Depends(_engine)]) -> Position:
-    """The position named in the path, or a 404 naming its id (a plain `def`: it reads the DB)."""
-    return get_position(engine, position_id)
-
-
 EngineDep = Annotated[Engine, Depends(_engine)]
-AsyncEngineDep = Annotated[AsyncEngine, Depends(_async_engine)]  # the order path (open, close)
+AsyncEngineDep = Annotated[AsyncEngine, Depends(_async_engine)]
+RepositoryDep = Annotated[Repository, Depends(_repository)]  # every read and write of the core
 MarketDataDep = Annotated[MarketDataClient, Depends(_market_data)]
 SettingsDep = Annotated[OrderSettings, Depends(order_settings)]
 WindowDep = Annotated[TradeWindow, Depends(_window)]
 PageDep = Annotated[PageRequest, Depends(_page)]
 MarketClockDep = Annotated[MarketClock, Depends(_market_clock)]
-PositionDep = Annotated[Position, Depends(_position)]
 IdempotencyKeyDep = Annotated[
     str | None,
     Header(

@@ -66,6 +66,7 @@ def export_trades(
     dependencies=[READ_GUARD],
     response_model=ExportManifest,
     summary="The export's columns with their role, type and unit (same filters as the export)",
+    operation_id="getExportManifest",
 )
 def export_manifest_route(engine: EngineDep, window: WindowDep) -> ExportManifest:
     """Every column the export with these filters has, in order: role (`id`, `feature`,

@@ -1,9 +1,9 @@
-"""`POST /v1/orders`: open a paper position; read an order back by id or client_order_id.
+"""Orders: place one (`POST /v1/orders`), read one, list them.
 
-An order here opens one position at once (a paper fill), so the order and the position it
-opened share an id and a body: `GET /v1/orders/{id}` is `GET /v1/positions/{id}`, and
-`GET /v1/orders?client_order_id=` finds it by the client's own id (as Alpaca's
-`orders:by_client_order_id`).
+An order is its own record: `POST /v1/orders` answers the order (201) with the position it
+filled into (`position_id`, and `position` as it is now). A MARKET order fills at once from the
+captured quote. `GET /v1/orders?client_order_id=` finds an order by the client's own id (as
+Alpaca's `orders:by_client_order_id`).
 """
 
 from __future__ import annotations
@@ -11,21 +11,27 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlmodel import Session, select
 
-from optrade.db.models import Position
-from optrade.errors import NotFound
+from optrade.domain import OrderStatus
 from optrade.security import ApiKeyDep
 from order_service.api.deps import (
-    AsyncEngineDep,
-    EngineDep,
     IdempotencyKeyDep,
     MarketClockDep,
     MarketDataDep,
+    PageDep,
+    RepositoryDep,
+    SettingsDep,
 )
-from order_service.orders import open_position
-from order_service.queries import get_position
-from order_service.schemas import OrderRequest, PositionPublic
+from order_service.application.amending import OrderChange, cancel_order, modify_order
+from order_service.application.placing import place_order as place
+from order_service.application.reading import OrderView, get_order, list_orders
+from order_service.schemas import (
+    OrderChangeRequest,
+    OrderPage,
+    OrderPublic,
+    OrderRequest,
+    PositionPublic,
+)
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
@@ -41,66 +47,116 @@ ERRORS = {
 }
 
 
+def order_public(view: OrderView) -> OrderPublic:
+    """The wire form of an order and its position."""
+    position = None if view.position is None else PositionPublic.model_validate(view.position)
+    answer = OrderPublic.model_validate(view.order, from_attributes=True)
+    answer.position = position
+    return answer
+
+
 @router.post(
     "/orders",
     status_code=201,
-    response_model=PositionPublic,
+    response_model=OrderPublic,
     dependencies=[ApiKeyDep],
     responses=ERRORS,  # type: ignore[arg-type]
-    summary="Open a paper position (BUY at the ask, SELL at the bid)",
+    summary="Place an order (a MARKET order fills at once: BUY at the ask, SELL at the bid)",
     operation_id="placeOrder",
 )
 async def place_order(
     order: OrderRequest,
     response: Response,
-    engine: AsyncEngineDep,
+    repository: RepositoryDep,
     market_data: MarketDataDep,
     clock: MarketClockDep,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKeyDep = None,
-) -> PositionPublic:
-    """Open a position at the captured quote; a repeated key replays the first position."""
-    outcome = await open_position(
-        engine=engine,
+) -> OrderPublic:
+    """Place the order and answer it with its position; a repeated key replays the first."""
+    outcome = await place(
+        repository=repository,
         market_data=market_data,
         order=order,
         idempotency_key=idempotency_key,
         timing=clock.timing(order.as_of),
+        square_off_at=settings.square_off_time,
     )
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     if deprecated := order.deprecation():
         response.headers["Deprecation"] = deprecated
-    return PositionPublic.model_validate(outcome.position._mapping)
+    return order_public(OrderView(outcome.order, outcome.position))
 
 
 @router.get(
     "/orders",
-    response_model=PositionPublic,
-    responses={404: {"description": "no order has this client_order_id"}},
-    summary="The order (its position) with this client_order_id",
-    operation_id="getOrderByClientOrderId",
+    response_model=OrderPage,
+    summary="Orders, newest first, by client_order_id or status",
+    operation_id="listOrders",
 )
-def order_by_client_order_id(
-    engine: EngineDep,
-    client_order_id: Annotated[str, Query(min_length=1, max_length=200)],
-) -> PositionPublic:
-    """Find an order by the client_order_id it was placed with."""
-    with Session(engine) as session:
-        found = session.exec(
-            select(Position).where(Position.client_order_id == client_order_id)
-        ).first()
-    if found is None:
-        raise NotFound(f"no order has client_order_id {client_order_id!r}")
-    return PositionPublic.model_validate(found)
+async def orders(
+    repository: RepositoryDep,
+    page_request: PageDep,
+    client_order_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    status: Annotated[OrderStatus | None, Query()] = None,
+) -> OrderPage:
+    """List orders with their positions; `client_order_id` finds the one placed with it."""
+    page, views = await list_orders(
+        repository, page_request, client_order_id=client_order_id, status=status
+    )
+    items = [order_public(view) for view in views]
+    return OrderPage(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
 
 @router.get(
     "/orders/{order_id}",
-    response_model=PositionPublic,
+    response_model=OrderPublic,
     responses={404: {"description": "no such order"}},
-    summary="One order (the position it opened)",
+    summary="One order, with the position it opened or closed",
     operation_id="getOrder",
 )
-def get_order(order_id: int, engine: EngineDep) -> PositionPublic:
-    """The order with this id: the position it opened, as it is now."""
-    return PositionPublic.model_validate(get_position(engine, order_id))
+async def order(order_id: int, repository: RepositoryDep) -> OrderPublic:
+    """The order with this id and its position as it is now."""
+    return order_public(await get_order(repository, order_id))
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    response_model=OrderPublic,
+    dependencies=[ApiKeyDep],
+    responses={
+        401: {"description": "missing or wrong API key"},
+        404: {"description": "no such order"},
+        409: {"description": "the order is no longer open or trigger_pending"},
+    },
+    summary="Cancel an order that waits for the market",
+    operation_id="cancelOrder",
+)
+async def cancel(order_id: int, repository: RepositoryDep) -> OrderPublic:
+    """Cancel an `open` or `trigger_pending` order."""
+    cancelled = await cancel_order(repository, order_id)
+    return order_public(OrderView(cancelled, None))
+
+
+@router.patch(
+    "/orders/{order_id}",
+    response_model=OrderPublic,
+    dependencies=[ApiKeyDep],
+    responses={
+        401: {"description": "missing or wrong API key"},
+        404: {"description": "no such order"},
+        409: {"description": "the order is no longer open or trigger_pending"},
+        422: {"description": "a field the order type does not take, or off the tick"},
+    },
+    summary="Modify the price, trigger_price or lots of an order that waits for the market",
+    operation_id="modifyOrder",
+)
+async def modify(
+    order_id: int, change: OrderChangeRequest, repository: RepositoryDep
+) -> OrderPublic:
+    """Change a pending order; it is evaluated with its new terms from the next observation."""
+    changed = await modify_order(
+        repository, order_id, OrderChange(change.price, change.trigger_price, change.lots)
+    )
+    return order_public(OrderView(changed, None))

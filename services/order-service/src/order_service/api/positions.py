@@ -2,45 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Response
-from sqlalchemy import Engine
-from sqlalchemy.engine import Row
-from sqlmodel import Session, select
-from starlette.concurrency import run_in_threadpool
 
-from optrade.calendar import expiry_close
-from optrade.clients.market_data import MarketDataClient
-from optrade.db.models import Position, Trade
-from optrade.domain import PositionStatus
 from optrade.security import ApiKeyDep
 from order_service.api.deps import (
-    AsyncEngineDep,
-    EngineDep,
     IdempotencyKeyDep,
     MarketClockDep,
     MarketDataDep,
     PageDep,
-    PositionDep,
+    RepositoryDep,
     SettingsDep,
     WindowDep,
     price_bounds,
 )
 from order_service.api.orders import REPLAYED_HEADER
-from order_service.orders import close_position
-from order_service.queries import list_positions, list_trades
+from order_service.application.amending import set_exits
+from order_service.application.client_close import close_on_request
+from order_service.application.reading import get_position, list_positions, list_trades
+from order_service.domain.exits import PositionExits
 from order_service.schemas import (
     CloseRequest,
     CloseResult,
+    ExitsRequest,
     PositionPage,
     PositionPublic,
     TradePage,
     TradePublic,
 )
-from order_service.settlement import settle_on_close
-from order_service.store import read_position
 
 router = APIRouter(prefix="/v1/positions", tags=["positions"])
 
@@ -62,14 +52,14 @@ CLOSE_ERRORS = {
     summary="Positions, newest first",
     operation_id="listPositions",
 )
-def positions(
-    engine: EngineDep,
+async def positions(
+    repository: RepositoryDep,
     window: WindowDep,
     page_request: PageDep,
     status: Annotated[Literal["open", "closed"] | None, Query()] = None,
 ) -> PositionPage:
     """List positions opened in [from, to), filtered by status, underlying and model version."""
-    page = list_positions(engine, window, page_request, status=status)
+    page = await list_positions(repository, window, page_request, status=status)
     items = [PositionPublic.model_validate(p) for p in page.items]
     return PositionPage(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
@@ -80,9 +70,9 @@ def positions(
     responses={404: {}},
     operation_id="getPosition",
 )
-def position(found: PositionDep) -> PositionPublic:
+async def position(position_id: int, repository: RepositoryDep) -> PositionPublic:
     """One position."""
-    return PositionPublic.model_validate(found)
+    return PositionPublic.model_validate(await get_position(repository, position_id))
 
 
 @router.get(
@@ -91,11 +81,12 @@ def position(found: PositionDep) -> PositionPublic:
     responses={404: {}},
     operation_id="listPositionTrades",
 )
-def position_trades(
-    found: PositionDep, engine: EngineDep, window: WindowDep, page_request: PageDep
+async def position_trades(
+    position_id: int, repository: RepositoryDep, window: WindowDep, page_request: PageDep
 ) -> TradePage:
     """The trades (closes) of one position, newest first."""
-    page = list_trades(engine, window, page_request, position_id=found.id)
+    found = await get_position(repository, position_id)
+    page = await list_trades(repository, window, page_request, position_id=found.id)
     items = [TradePublic.model_validate(t) for t in page.items]
     return TradePage(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
@@ -111,8 +102,7 @@ def position_trades(
 async def close(
     position_id: int,
     response: Response,
-    engine: EngineDep,
-    async_engine: AsyncEngineDep,
+    repository: RepositoryDep,
     market_data: MarketDataDep,
     settings: SettingsDep,
     clock: MarketClockDep,
@@ -125,26 +115,13 @@ async def close(
     at intrinsic value against the index close instead (exit source `settlement`).
     """
     request = request or CloseRequest()
-    instant = clock.instant(request.as_of)
-    found = await read_position(async_engine, position_id)
-    if request.exit_price is None and _expired_open(found, instant):
-        # Rare (a close asked after expiry): the sync settlement path, in a worker thread.
-        settled = await run_in_threadpool(
-            _settle, engine, market_data, position_id, instant, idempotency_key
-        )
-        if settled is not None:
-            trade, position = settled
-            return CloseResult(
-                trade=TradePublic.model_validate(trade),
-                position=PositionPublic.model_validate(position),
-            )
-    outcome = await close_position(
-        engine=async_engine,
+    outcome = await close_on_request(
+        repository=repository,
         market_data=market_data,
-        position=found,
+        position_id=position_id,
         close=request,
         idempotency_key=idempotency_key,
-        timing=clock.timing(request.as_of),
+        clock=clock,
         bounds=price_bounds(settings),
         capture_enabled=settings.capture_enabled,
     )
@@ -153,33 +130,42 @@ async def close(
     if deprecated := request.deprecation():
         response.headers["Deprecation"] = deprecated
     return CloseResult(
-        trade=TradePublic.model_validate(outcome.trade._mapping),
+        trade=TradePublic.model_validate(outcome.trade),
         position=PositionPublic.model_validate(outcome.position),
     )
 
 
-def _expired_open(position: Row[Any], instant: datetime) -> bool:
-    return position.status == PositionStatus.OPEN and expiry_close(position.expiry) <= instant
-
-
-def _settle(
-    engine: Engine,
-    market_data: MarketDataClient,
+@router.put(
+    "/{position_id}/exits",
+    response_model=PositionPublic,
+    dependencies=[ApiKeyDep],
+    responses={
+        401: {"description": "missing or wrong API key"},
+        404: {"description": "no such position"},
+        409: {"description": "the position is closed"},
+        422: {"description": "a stop already crossed, a target already reached, exit_at past"},
+        503: {"description": "no market-data provider answered; exits unchanged"},
+    },
+    summary="Set the exits the platform executes for a position (replaces the earlier ones)",
+    operation_id="setPositionExits",
+)
+async def exits(
     position_id: int,
-    instant: datetime,
-    idempotency_key: str | None,
-) -> tuple[Trade, Position] | None:
-    """Settle an expired position on its close, unless this close is a retry of one that was
-    done (it replays, whatever the time now)."""
-    if _is_retry(engine, idempotency_key):
-        return None
-    return settle_on_close(engine, market_data, position_id, instant)
-
-
-def _is_retry(engine: Engine, idempotency_key: str | None) -> bool:
-    """Whether a close with this key was already done."""
-    if idempotency_key is None:
-        return False
-    with Session(engine) as session:
-        query = select(Trade.id).where(Trade.close_idempotency_key == idempotency_key)
-        return session.exec(query).first() is not None
+    request: ExitsRequest,
+    repository: RepositoryDep,
+    market_data: MarketDataDep,
+    settings: SettingsDep,
+    clock: MarketClockDep,
+) -> PositionPublic:
+    """stop_loss and target (premiums), trailing_stop (points), exit_at (an instant): the
+    first to fire closes the position's open lots (docs/matching.md)."""
+    changed = await set_exits(
+        repository,
+        market_data,
+        position_id,
+        PositionExits(request.stop_loss, request.target, request.trailing_stop, request.exit_at),
+        clock,
+        request.as_of,
+        settings.square_off_time,
+    )
+    return PositionPublic.model_validate(changed)

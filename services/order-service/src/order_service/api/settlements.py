@@ -1,4 +1,5 @@
-"""Expiry settlement on demand: `POST /v1/settlements/run` (the worker calls it at 15:30 IST)."""
+"""Expiry settlement on demand: `POST /v1/settlements/run` (the order engine settles on its own
+at 15:30 IST; this runs the same use case now)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from fastapi import APIRouter, Query
 
 from optrade.domain import utcnow
 from optrade.security import ApiKeyDep
-from order_service.api.deps import EngineDep, MarketDataDep
+from order_service.api.deps import MarketDataDep, RepositoryDep
+from order_service.application.settling import settle_expired
 from order_service.schemas import SettledOut, SettlementPendingOut, SettlementRunOut
-from order_service.settlement import run_settlement
 
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
 
@@ -22,16 +23,17 @@ router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
     dependencies=[ApiKeyDep],
     responses={401: {"description": "missing or wrong API key"}},
     summary="Settle open positions whose expiry has passed",
+    operation_id="runSettlement",
 )
-def settle(
-    engine: EngineDep,
+async def settle(
+    repository: RepositoryDep,
     market_data: MarketDataDep,
     expiry: Annotated[
         date | None, Query(description="only this expiry (YYYY-MM-DD); default every past one")
     ] = None,
 ) -> SettlementRunOut:
     """Close each open position on an expired contract at intrinsic value; safe to repeat."""
-    run = run_settlement(engine, market_data, now=utcnow(), expiry=expiry)
+    run = await settle_expired(repository, market_data, now=utcnow(), expiry=expiry)
     return SettlementRunOut(
         settled=[SettledOut.model_validate(s, from_attributes=True) for s in run.settled],
         pending=[SettlementPendingOut.model_validate(p) for p in run.pending],

@@ -49,7 +49,8 @@ _FALLBACK_TIME = {"entry": "opened_at", "exit": "closed_at"}
 
 
 class QuoteSource(Protocol):
-    """What the backfill needs of the market-data client (`MarketDataClient` fits)."""
+    """What the backfill needs of the market-data client: `MarketDataClient.capture_quote`
+    fits (the client's async capture run on its own loop, for this sync caller)."""
 
     def capture_quote(
         self, request: QuoteRequest, *, refuse: Callable[[OptionQuote], str | None] | None = None

@@ -86,6 +86,10 @@ def _per_position(window: TradeWindow, include: Collection[Doubtful], dialect: s
             func.count(when(1, and_(included, TRADE.c.net_pnl.is_(None)))).label("uncharged"),
             func.sum(when(premium)).label("premium"),
             func.sum(when(_holding_seconds(dialect))).label("holding"),
+            func.sum(when(TRADE.c.margin_blocked)).label("margin"),  # issue 22
+            func.count(when(1, and_(included, TRADE.c.margin_blocked.is_(None)))).label(
+                "unmargined"
+            ),
             func.count(when(1, and_(included, complete))).label("complete"),
             func.count(when(1, doubtful[Doubtful.CLIENT])).label("client"),
             func.count(when(1, doubtful[Doubtful.MISSING])).label("missing"),
@@ -110,6 +114,8 @@ def performance_query(window: TradeWindow, dialect: str, include: Collection[Dou
         func.sum(p.uncharged).label("uncharged"),
         func.sum(p.premium).label("premium"),
         func.sum(p.holding).label("holding"),
+        func.sum(p.margin).label("margin_blocked"),
+        func.sum(p.unmargined).label("unmargined"),
         func.sum(p.complete).label("complete_trades"),
         func.sum(p.client).label("client_exit_trades"),
         func.sum(p.missing).label("missing_exit_trades"),
@@ -150,7 +156,19 @@ def _row_performance(row: Any) -> ModelPerformance:
         completeness=_ratio(row.complete_trades, trades),
         client_exit_trades=int(row.client_exit_trades or 0),
         missing_exit_trades=int(row.missing_exit_trades or 0),
+        **_margin_figures(row, net),
     )
+
+
+def _margin_figures(row: Any, net: Decimal | None) -> dict[str, Any]:
+    """Σ margin_blocked and net_pnl / it, when every counted trade has its margin label."""
+    if int(row.unmargined or 0) or not row.margin_blocked:
+        return {"margin_blocked": None, "return_on_margin": None}
+    blocked = _money(row.margin_blocked)
+    return {
+        "margin_blocked": blocked,
+        "return_on_margin": _ratio(net, blocked) if net is not None else None,
+    }
 
 
 def model_performance(

@@ -33,6 +33,12 @@ class ModelPerformance(BaseModel):
         "fraction (0.1 = 10%)"
     )
     net_weighted_return: float | None = Field(description="net_pnl / the same premium")
+    margin_blocked: Decimal | None = Field(
+        None, description="rupees: Σ margin_blocked of the trades (null when one has none)"
+    )
+    return_on_margin: float | None = Field(
+        None, description="net_pnl / margin_blocked: the seller's return (docs/accounts.md)"
+    )
     mean_holding_seconds: float | None = Field(
         description="market time per trade: trading-session seconds between entry and exit"
     )

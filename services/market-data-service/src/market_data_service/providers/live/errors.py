@@ -18,7 +18,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from optrade.errors import DomainError, NotFound, problem_response
+from optrade.errors import NotFound, UpstreamUnavailable, http_status, problem_response
 
 DEFAULT_RETRY_AFTER = 5
 
@@ -32,10 +32,9 @@ class NoData(NotFound):
         super().__init__(detail, extra={"errors": [{"field": "as_of", "reason": detail}]})
 
 
-class ProviderError(DomainError):
+class ProviderError(UpstreamUnavailable):
     """The live upstream could not answer; 503 with a `Retry-After`."""
 
-    status_code = 503
     type = "provider_unavailable"
 
     def __init__(self, provider: str, detail: str, *, retry_after: int = DEFAULT_RETRY_AFTER):
@@ -61,7 +60,7 @@ async def provider_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProviderError)
     return problem_response(
         exc.type,
-        exc.status_code,
+        http_status(exc),
         exc.detail,
         headers={"Retry-After": str(exc.retry_after)},
         **exc.extra,

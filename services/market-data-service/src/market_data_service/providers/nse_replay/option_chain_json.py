@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from market_data_service.providers.base import Leg, StrikeRow
+from market_data_service.providers.nse_replay.files import read_snapshot
 from market_data_service.providers.nse_replay.snapshot import (
     Snapshot,
     SnapshotFormatError,
@@ -64,8 +65,8 @@ def parse_leg(raw: Any) -> Leg | None:
 
 
 def parse_snapshot(path: Path, underlying: str) -> Snapshot:
-    """Parse one file into per-expiry chains (the whole file, once)."""
-    body = json.loads(path.read_bytes())
+    """Parse one file (`*.json` or `*.json.gz`) into per-expiry chains (the whole file, once)."""
+    body = json.loads(read_snapshot(path))
     records = body.get("records") if isinstance(body, dict) else None
     if not isinstance(records, dict) or not isinstance(records.get("data"), list):
         raise SnapshotFormatError(f"{path.name}: no records.data")

@@ -1,8 +1,11 @@
-"""The replay provider: serves the recorded NSE snapshot at or before the instant asked for.
+"""The replay provider: the recorded NSE snapshot of the same session at or before an instant.
 
-- Files are indexed at startup (`files`), parsed on first use and the last few kept in memory;
-  the Chain of one (file, expiry) is built once, so the pricer's cache of its Greeks applies.
-- `as_of` is served by the latest snapshot at or before it; before the first one: 404.
+- Files are indexed at startup (`files`: recursively, `index.csv` when present, no JSON parse),
+  parsed on first use and the last few kept in memory (a bounded LRU); the Chain of one (file,
+  expiry) is built once, so the pricer's cache of its Greeks applies.
+- `as_of` is served by the latest snapshot of the same trading session at or before it, at most
+  `MARKET_DATA_REPLAY_MAX_AGE` old (`sessions`); otherwise 404 `no_data` naming the next instant
+  that has data (`next_as_of`).
 - Settlement: at or after 15:30 IST on an expiry date the expiring contract's spot is
   `records.index.last` (NSE's official close, on which index options settle), not the last tick
   `underlyingValue`; without an index block the last tick is used.
@@ -13,7 +16,8 @@ from __future__ import annotations
 
 import bisect
 import logging
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from market_data_service.providers.base import (
@@ -22,16 +26,21 @@ from market_data_service.providers.base import (
     MarketSnapshot,
     UnderlyingListing,
     nearest_live_expiry,
-    not_found,
     not_settled,
     put_call_ratio,
     unknown_expiry,
     unknown_underlying,
 )
 from market_data_service.providers.india_vix import IndiaVixHistory
+from market_data_service.providers.live.errors import NoData
 from market_data_service.providers.nse_replay.files import index_folder
 from market_data_service.providers.nse_replay.legacy_csv import legacy_csv_name, parse_legacy_csv
 from market_data_service.providers.nse_replay.option_chain_json import parse_snapshot
+from market_data_service.providers.nse_replay.sessions import (
+    Gap,
+    instants_between,
+    serving_snapshot,
+)
 from market_data_service.providers.nse_replay.snapshot import Snapshot, SnapshotFile
 from market_data_service.settings import MarketDataSettings
 from optrade.calendar import IST, expiry_close
@@ -41,7 +50,8 @@ from optrade.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
 
-PARSED_CACHE_SIZE = 8
+PARSED_CACHE_SIZE = 16  # a session is about 13 snapshots; a parsed one is a few MB
+DEFAULT_MAX_AGE = timedelta(minutes=45)
 CHAIN_CACHE_SIZE = 64
 
 
@@ -56,9 +66,11 @@ class NseReplayProvider:
         *,
         instruments: dict[str, InstrumentSpec],
         vix: IndiaVixHistory | None = None,
+        max_age: timedelta = DEFAULT_MAX_AGE,
     ) -> None:
         self._instruments = instruments
         self._vix = vix
+        self._max_age = max_age
         self._files: dict[str, list[SnapshotFile]] = {}
         for item in sorted(files, key=lambda f: (f.taken_at, f.path.name)):
             if item.underlying not in instruments:
@@ -73,6 +85,7 @@ class NseReplayProvider:
             same.append(item)
         if not self._files:
             raise ConfigurationError("no usable NSE snapshot for any configured underlying")
+        self._taken_at = {name: [f.taken_at for f in same] for name, same in self._files.items()}
         self._parse = lru_cache(maxsize=PARSED_CACHE_SIZE)(self._parse_file)
         self._chain = lru_cache(maxsize=CHAIN_CACHE_SIZE)(self._build_chain)
         self._lot_warnings: set[tuple[str, date]] = set()
@@ -85,7 +98,12 @@ class NseReplayProvider:
                 f"MARKET_DATA_PROVIDER=nse-replay needs NSE_REPLAY_DIR to be a folder; got {folder}"
             )
         vix = IndiaVixHistory.load(settings.india_vix_file) if settings.india_vix_file else None
-        return cls(index_folder(folder), instruments=get_instruments(), vix=vix)
+        return cls(
+            index_folder(folder),
+            instruments=get_instruments(),
+            vix=vix,
+            max_age=settings.replay_max_age,
+        )
 
     # -- the provider interface ----------------------------------------------------------------
 
@@ -171,6 +189,13 @@ class NseReplayProvider:
             underlying, expiry, as_of, "the replay has no snapshot from the close of that day"
         )
 
+    def instants(self, underlying: str, start: datetime, end: datetime) -> Sequence[datetime]:
+        """The NSE times of the snapshots from `start` to `end` (inclusive), ascending: the
+        observations a backtest walks."""
+        if underlying not in self._files:
+            raise unknown_underlying(underlying, self._files)
+        return instants_between(self._taken_at[underlying], start, end)
+
     def ready(self) -> None:
         """Readiness: the newest snapshot of every underlying still parses."""
         for files in self._files.values():
@@ -202,16 +227,27 @@ class NseReplayProvider:
         files = self._files.get(underlying)
         if files is None:
             raise unknown_underlying(underlying, self._files)
-        i = bisect.bisect_right(files, as_of, key=lambda f: f.taken_at) - 1
-        if i < 0:
-            first, last = files[0].taken_at, files[-1].taken_at
-            raise not_found(
-                "as_of",
-                f"no {underlying} snapshot at or before {as_of.astimezone(IST).isoformat()}; "
-                f"the replay holds {len(files)} snapshots from {first.astimezone(IST).isoformat()} "
-                f"to {last.astimezone(IST).isoformat()}",
-            )
-        return files[i]
+        served = serving_snapshot(self._taken_at[underlying], as_of, self._max_age)
+        if isinstance(served, Gap):
+            raise self._no_snapshot(underlying, as_of, served)
+        return files[served]
+
+    def _no_snapshot(self, underlying: str, as_of: datetime, gap: Gap) -> NoData:
+        """404 no_data: why nothing serves `as_of`, and the next instant that has data."""
+        files = self._files[underlying]
+        first, last = files[0].taken_at.astimezone(IST), files[-1].taken_at.astimezone(IST)
+        after = (
+            f"the next snapshot is {gap.next_at.astimezone(IST).isoformat()}"
+            if gap.next_at is not None
+            else "no snapshot follows it"
+        )
+        error = NoData(
+            f"no {underlying} snapshot serves {as_of.astimezone(IST).isoformat()}: {gap.reason}; "
+            f"{after} (the replay holds {len(files)} snapshots from {first.isoformat()} to "
+            f"{last.isoformat()})"
+        )
+        error.extra["next_as_of"] = gap.next_at.astimezone(IST).isoformat() if gap.next_at else None
+        return error
 
     def _parse_file(self, item: SnapshotFile) -> Snapshot:
         """Parse one file (cached as `self._parse`: the last few files stay in memory)."""

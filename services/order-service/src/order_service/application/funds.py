@@ -1,0 +1,170 @@
+"""The account in the fill path (issue 22): funds checked before an opening fill, what the fill
+ties up written on the position, and the margin labels of a trade.
+
+* A BUY needs its premium + charges; a SELL its incremental margin (the account's margin on the
+  underlying with the new short minus without it). More than `available` is refused
+  (`InsufficientFunds`, 422 `/problems/insufficient-funds` naming `required` and `available`)
+  before anything is written.
+* The position records `margin_at_entry` (that incremental margin; for a long, the premium paid),
+  `open_entry_charges` (the entry order's charges, paid at the fill) and its first mark, from
+  the entry quote.
+* A close moves its share of the entry charges into the trade's `charges` (the same share the
+  close path computes) and labels the trade: `margin_blocked` = margin at entry × lots closed /
+  lots opened, `return_on_margin` = net P&L / margin_blocked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from optrade.calendar import ist_date
+from optrade.charges import NoChargeSchedule, order_charges, rate_table
+from optrade.clients.market_data import CapturedQuote
+from optrade.domain import Side
+from optrade.errors import InsufficientFunds
+from optrade.schemas.market import OptionQuote
+from order_service.application.accounts import account_page, books, position_leg, used_margins
+from order_service.domain.margin import MarketState, OptionLeg, portfolio_margin
+from order_service.domain.mark_to_market import marks_of
+from order_service.fills import Fill
+from order_service.records import PositionRecord
+from order_service.repository import Repository, UnitOfWork
+
+PAISA = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def _paisa(value: Decimal) -> Decimal:
+    return value.quantize(PAISA, rounding=ROUND_HALF_UP)
+
+
+def entry_charges(
+    side: Side, price: Decimal, units: int, day: date, share: Decimal
+) -> Decimal | None:
+    """The opening order's charges (`share` of its brokerage), None before the rate table."""
+    try:
+        schedule = rate_table().on(day)
+    except NoChargeSchedule:
+        return None
+    return order_charges(schedule, side, price * units, share).total
+
+
+def quote_leg(quote: OptionQuote, units: int) -> OptionLeg:
+    """A quoted option as a leg of the scan: worth its mark (mid, LTP where a side is empty)."""
+    mark = float(marks_of([quote.bid or 0.0], [quote.ask or 0.0], [quote.ltp or 0.0])[0])
+    return OptionLeg(
+        expiry=quote.expiry,
+        strike=float(quote.strike),
+        option_type=quote.option_type,
+        units=units,
+        iv=(quote.iv or 0.0) / 100.0,
+        price=None if math.isnan(mark) else mark,  # NaN: no price, the model's value
+    )
+
+
+def quote_market(quote: OptionQuote, instant: datetime, forwards: dict[date, float]) -> MarketState:
+    """The market of a quote's underlying at `instant`: its spot, rate and forward (the other
+    expiries' forwards from the open positions' marks)."""
+    known = dict(forwards)
+    if quote.forward:
+        known[quote.expiry] = quote.forward
+    rate = quote.rate if quote.rate is not None else 0.065
+    return MarketState(spot=quote.spot, as_of=instant, rate=rate, forwards=known)
+
+
+@dataclass(frozen=True)
+class OpeningFunds:
+    """What the opening fill ties up, as position columns."""
+
+    columns: dict[str, Any]
+
+
+async def require_funds(
+    repository: Repository,
+    *,
+    account: str,
+    side: Side,
+    lots: int,
+    captured: CapturedQuote,
+    fill: Fill,
+    instant: datetime,
+) -> OpeningFunds:
+    """Refuse the fill when it needs more than the account has available; else what it blocks."""
+    quote = captured.quote
+    units = lots * quote.lot_size
+    page = await account_page(repository, account)
+    day = ist_date(quote.as_of or instant)
+    charges = entry_charges(side, fill.price, units, day, Decimal(1))
+    if side is Side.BUY:
+        premium = _paisa(fill.price * units)
+        required = premium + (charges or ZERO)
+        blocked, what = premium, f"the premium {premium} and charges {charges or ZERO}"
+    else:
+        open_positions = await repository.open_positions(account)
+        held = [p for p in open_positions if p.underlying == quote.underlying]
+        book = books(held).get(quote.underlying)
+        market = quote_market(quote, instant, dict(book.market.forwards) if book else {})
+        legs = tuple(position_leg(p) for p in held)
+        without = portfolio_margin(legs, market).margin
+        with_new = portfolio_margin((*legs, quote_leg(quote, -units)), market).margin
+        required = blocked = max(with_new - without, ZERO)
+        what = f"the margin of this sell ({with_new} with it, {without} without)"
+    if required > page.available:
+        raise InsufficientFunds(account, str(required), str(page.available), what)
+    return OpeningFunds(
+        {
+            "account": account,
+            "margin_at_entry": blocked,
+            "open_entry_charges": charges,
+            **first_mark(quote, instant),
+        }
+    )
+
+
+def first_mark(quote: OptionQuote, instant: datetime) -> dict[str, Any]:
+    """The position's mark at its fill: the entry quote's mid (LTP where a side is empty)."""
+    mark = float(marks_of([quote.bid or 0.0], [quote.ask or 0.0], [quote.ltp or 0.0])[0])
+    return {
+        "mark_price": None if math.isnan(mark) else _paisa(Decimal(repr(mark))),
+        "marked_at": instant,
+        "mark_iv": quote.iv,
+        "mark_spot": _paisa(Decimal(repr(quote.spot))),
+        "mark_forward": quote.forward,
+        "mark_delta": quote.delta,
+        "mark_gamma": quote.gamma,
+        "mark_theta": quote.theta,
+        "mark_vega": quote.vega,
+    }
+
+
+async def book_close(
+    work: UnitOfWork, position: PositionRecord, lots: int, columns: dict[str, Any]
+) -> dict[str, Any]:
+    """Inside the close's unit of work: move the lots' share of the entry charges off the
+    position (when the trade's charges hold it) and answer the trade's margin labels."""
+    if columns.get("charges") is not None and position.open_entry_charges is not None:
+        day = ist_date(position.entry_market_at or position.opened_at)
+        share = entry_charges(
+            Side(position.side), position.entry_price, lots * position.lot_size, day,
+            Decimal(lots) / Decimal(position.lots),
+        )  # fmt: skip
+        if share is not None:
+            await work.release_entry_charges(position.id, share)
+    return margin_labels(position, lots, columns.get("net_pnl"))
+
+
+def margin_labels(position: PositionRecord, lots: int, net_pnl: Decimal | None) -> dict[str, Any]:
+    """`margin_blocked` (the margin at entry in proportion to the lots closed) and
+    `return_on_margin` (net P&L over it; null without either)."""
+    if position.margin_at_entry is None:
+        return {"margin_blocked": None, "return_on_margin": None}
+    blocked = _paisa(position.margin_at_entry * lots / position.lots)
+    ratio = None if net_pnl is None or blocked <= 0 else float(net_pnl / blocked)
+    return {"margin_blocked": blocked, "return_on_margin": ratio}
+
+
+__all__ = ["OpeningFunds", "book_close", "require_funds", "used_margins"]

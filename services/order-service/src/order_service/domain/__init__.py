@@ -1,0 +1,1 @@
+"""Pure trading rules of the order service: no I/O, tested alone."""

@@ -1,0 +1,419 @@
+"""The order service's one way into the database: async, typed records in and out.
+
+Reads go through `Repository`; every write happens inside a `UnitOfWork` that an application
+function opens (`async with repository.unit_of_work() as work:`), one transaction that locks the
+rows it changes: a close takes its lots with one conditional UPDATE (`... WHERE quantity_open >=
+:lots`, which PostgreSQL row-locks and SQLite serializes with `BEGIN IMMEDIATE`), and the rows it
+inserts carry unique keys (`idempotency_key`, `client_order_id`, a trade's `close_idempotency_key`)
+so a concurrent retry loses at the insert (`INSERT ... ON CONFLICT DO NOTHING RETURNING`: no row
+back) and the caller replays the winner. No SQL lives anywhere else in the order service (the ML
+reports read through their own read models in `order_service.ml`).
+
+Statements are built once and executed with parameters: building one per request cost more CPU
+in cache keys and coercion than the round trip. Enum members are written as their values: the
+drivers do not agree on how to adapt a `StrEnum`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Integer, Table, bindparam, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from optrade.db.engine import autocommit
+from optrade.db.models import EngineLease, Order, Position, Trade, carried_trade_fields
+from optrade.db.types import UTCDateTime
+from optrade.domain import OrderStatus, PositionStatus, TradeWindow, utcnow
+from optrade.errors import Conflict, NotFound
+from order_service.account_store import AccountReads, release_entry_charges_statement
+from order_service.records import OrderRecord, PositionRecord, TradeRecord, record
+
+ORDER: Table = Order.__table__  # type: ignore[attr-defined]
+POSITION: Table = Position.__table__  # type: ignore[attr-defined]
+TRADE: Table = Trade.__table__  # type: ignore[attr-defined]
+LEASE: Table = EngineLease.__table__  # type: ignore[attr-defined]
+CARRIED = tuple(carried_trade_fields())
+R = TypeVar("R", PositionRecord, TradeRecord, OrderRecord)
+
+_INSERT_UNLESS_TAKEN = {
+    (dialect.__name__.rsplit(".", 1)[-1], table.name): dialect.insert(table)
+    .on_conflict_do_nothing()
+    .returning(*table.c)
+    for dialect in (postgresql, sqlite)
+    for table in (ORDER, POSITION, TRADE)
+}
+_BY_ID = {table.name: select(table).where(table.c.id == bindparam("p_id")) for table in
+          (ORDER, POSITION, TRADE)}  # fmt: skip
+_ORDER_BY = {
+    column: select(ORDER).where(ORDER.c[column] == bindparam("p_value"))
+    for column in ("idempotency_key", "client_order_id")
+}
+_TRADE_BY_CLOSE_KEY = select(TRADE).where(TRADE.c.close_idempotency_key == bindparam("p_key"))
+_OPEN_LOTS = select(POSITION.c.quantity_open).where(POSITION.c.id == bindparam("p_id"))
+_CLOSES_ALL = POSITION.c.quantity_open == bindparam("p_lots")
+# Parameter names never equal a column's: an UPDATE would read such a key as `SET column = ...`.
+_TAKE_LOTS = (
+    update(POSITION)
+    .where(
+        POSITION.c.id == bindparam("p_id"),
+        POSITION.c.status == PositionStatus.OPEN.value,
+        POSITION.c.quantity_open >= bindparam("p_lots"),
+    )
+    .values(
+        quantity_open=POSITION.c.quantity_open - bindparam("p_lots"),
+        status=case((_CLOSES_ALL, PositionStatus.CLOSED.value), else_=POSITION.c.status),
+        closed_at=case(
+            (_CLOSES_ALL, bindparam("p_closed_at", type_=UTCDateTime())),
+            else_=POSITION.c.closed_at,
+        ),
+        updated_at=bindparam("p_now", type_=UTCDateTime()),
+    )
+)
+# What a close changes of the position; the rest of it is as read before the close.
+_TAKEN = ("quantity_open", "status", "closed_at", "updated_at")
+_TAKE_LOTS_RETURNING = _TAKE_LOTS.returning(*(POSITION.c[name] for name in _TAKEN))
+_LINK_ORDER = (
+    update(ORDER)
+    .where(ORDER.c.id == bindparam("p_id"))
+    .values(position_id=bindparam("p_position"), trade_id=bindparam("p_trade"))
+)
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Which slice of a newest-first listing to answer."""
+
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Page(Generic[R]):
+    items: list[R]
+    total: int
+    limit: int
+    offset: int
+
+
+# SQLite's RETURNING hands INTEGER columns back as REAL (3.0): the insert's answer is coerced.
+_INTEGER_COLUMNS = {
+    table.name: tuple(c.name for c in table.c if isinstance(c.type, Integer) and c.name != "id")
+    for table in (ORDER, POSITION, TRADE)
+}
+
+
+def _returned(connection: AsyncConnection, table: Table, row: Row[Any]) -> dict[str, Any]:
+    values = dict(row._mapping)
+    if connection.dialect.name == "sqlite":
+        for name in _INTEGER_COLUMNS[table.name]:
+            if values[name] is not None:
+                values[name] = int(values[name])
+    return values
+
+
+PENDING_STATUSES = (OrderStatus.OPEN.value, OrderStatus.TRIGGER_PENDING.value)
+_WATCHED = or_(
+    POSITION.c.stop_loss.is_not(None),
+    POSITION.c.target.is_not(None),
+    POSITION.c.trailing_stop.is_not(None),
+    POSITION.c.exit_at.is_not(None),
+    POSITION.c.square_off_at.is_not(None),
+)
+
+
+class KeyTaken(Exception):
+    """A unique key of the row being inserted is taken: this request is a retry (or a reuse).
+    The unit of work rolls back."""
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+
+
+class UnitOfWork:
+    """One transaction of an application function; commits when the block ends without error."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def _insert(self, table: Table, values: dict[str, Any]) -> dict[str, Any]:
+        statement = _INSERT_UNLESS_TAKEN[(self.connection.dialect.name, table.name)]
+        row = (await self.connection.execute(statement, _plain(values))).first()
+        if row is None:
+            raise KeyTaken(table.name)
+        return _returned(self.connection, table, row)
+
+    async def add_order(self, values: dict[str, Any]) -> OrderRecord:
+        """Insert an order; `KeyTaken` when its idempotency key or client_order_id is taken."""
+        now = utcnow()
+        row = await self._insert(ORDER, {"created_at": now, "updated_at": now, **values})
+        return record(OrderRecord, row)
+
+    async def add_position(self, values: dict[str, Any]) -> PositionRecord:
+        values = {"status": PositionStatus.OPEN.value, "updated_at": utcnow(), **values}
+        return record(PositionRecord, await self._insert(POSITION, values))
+
+    async def link_order(self, order_id: int, position_id: int, trade_id: int | None) -> None:
+        """Name the position (and trade) an order filled into."""
+        params = {"p_id": order_id, "p_position": position_id, "p_trade": trade_id}
+        await self.connection.execute(_LINK_ORDER, params)
+
+    async def take_lots(
+        self, position: PositionRecord, lots: int | None, closed_at: datetime
+    ) -> tuple[int, dict[str, Any]]:
+        """Take `lots` (None: all that is open) off the position: (lots taken, columns changed).
+
+        The count read with `position` is tried first; only when a concurrent partial close took
+        some is the position read again inside the transaction. 409 when none are left.
+        """
+        taken = lots if lots is not None else position.quantity_open
+        changed = await self._take(position.id, taken, closed_at)
+        if changed is None and lots is None:  # a concurrent partial close: take what is left
+            taken = await self._open_lots(position.id)
+            changed = await self._take(position.id, taken, closed_at)
+        if changed is None:
+            raise Conflict(
+                f"quantity: {taken} lots are no longer open on position {position.id} "
+                "(closed concurrently)"
+            )
+        return taken, dict(changed._mapping)
+
+    async def _take(self, position_id: int, lots: int, closed_at: datetime) -> Row[Any] | None:
+        if lots <= 0:
+            raise Conflict(f"position {position_id} is already closed")
+        params = {"p_id": position_id, "p_lots": lots, "p_closed_at": closed_at, "p_now": utcnow()}
+        return (await self.connection.execute(_TAKE_LOTS_RETURNING, params)).first()
+
+    async def _open_lots(self, position_id: int) -> int:
+        result = await self.connection.execute(_OPEN_LOTS, {"p_id": position_id})
+        return int(result.scalar_one() or 0)
+
+    async def update_order(
+        self, order_id: int, values: dict[str, Any], *, pending: bool = True
+    ) -> OrderRecord | None:
+        """Apply `values` to the order (only while it is pending, unless told otherwise) and
+        return it; None when it is no longer pending (filled, cancelled, expired elsewhere): the
+        row lock of this UPDATE is what keeps two engines from filling one order twice."""
+        statement = update(ORDER).where(ORDER.c.id == order_id)
+        if pending:
+            statement = statement.where(ORDER.c.status.in_(PENDING_STATUSES))
+        values = _plain({**values, "updated_at": utcnow()})
+        row = (await self.connection.execute(statement.values(values).returning(*ORDER.c))).first()
+        return None if row is None else record(OrderRecord, _returned(self.connection, ORDER, row))
+
+    async def update_position(
+        self, position_id: int, values: dict[str, Any], *, open_only: bool = True
+    ) -> PositionRecord | None:
+        """Apply `values` to the position while it is open; None when it is closed."""
+        statement = update(POSITION).where(POSITION.c.id == position_id)
+        if open_only:
+            statement = statement.where(POSITION.c.status == PositionStatus.OPEN.value)
+        values = _plain({**values, "updated_at": utcnow()})
+        row = (
+            await self.connection.execute(statement.values(values).returning(*POSITION.c))
+        ).first()
+        if row is None:
+            return None
+        return record(PositionRecord, _returned(self.connection, POSITION, row))
+
+    async def mark_evaluated(
+        self, order_ids: Sequence[int], position_ids: Sequence[int], instant: datetime
+    ) -> None:
+        """Record that these pending orders and watched positions saw the observation at
+        `instant` (each is evaluated on the observations after that one)."""
+        if order_ids:
+            await self.connection.execute(
+                update(ORDER)
+                .where(ORDER.c.id.in_(list(order_ids)), ORDER.c.status.in_(PENDING_STATUSES))
+                .values(evaluated_at=instant)
+            )
+        if position_ids:
+            await self.connection.execute(
+                update(POSITION)
+                .where(POSITION.c.id.in_(list(position_ids)))
+                .values(exits_evaluated_at=instant)
+            )
+
+    async def add_trade(
+        self, position: PositionRecord, lots: int, closing: dict[str, Any]
+    ) -> TradeRecord:
+        """Insert the trade of `lots` of `position`: the entry and metadata carried from it (the
+        one code path that cannot forget a field), `closing` its own columns."""
+        values = {name: getattr(position, name) for name in CARRIED}
+        values |= {"position_id": position.id, "lots": lots, **closing}
+        return record(TradeRecord, await self._insert(TRADE, values))
+
+    async def release_entry_charges(self, position_id: int, share: Decimal) -> None:
+        """Move a close's share of the entry order's charges off the position (its trade's
+        `charges` hold it now): the account counts every rupee of charges once."""
+        params = {"p_id": position_id, "p_share": share}
+        await self.connection.execute(release_entry_charges_statement(), params)
+
+
+class Repository(AccountReads):
+    """Reads, and the unit of work that writes."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        async with self.engine.begin() as connection:
+            yield UnitOfWork(connection)
+
+    async def _first(self, query: Any, params: dict[str, Any]) -> Row[Any] | None:
+        async with autocommit(self.engine).connect() as connection:
+            return (await connection.execute(query, params)).first()
+
+    async def _all(self, query: Any, params: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
+        async with autocommit(self.engine).connect() as connection:
+            return (await connection.execute(query, params or {})).all()
+
+    async def _by_id(self, kind: type[R], table: Table, row_id: int) -> R:
+        found = await self._first(_BY_ID[table.name], {"p_id": row_id})
+        if found is None:
+            raise NotFound(f"{table.name} {row_id} does not exist")
+        return record(kind, found)
+
+    async def position(self, position_id: int) -> PositionRecord:
+        """The position as stored now, or NotFound naming its id."""
+        return await self._by_id(PositionRecord, POSITION, position_id)
+
+    async def trade(self, trade_id: int) -> TradeRecord:
+        return await self._by_id(TradeRecord, TRADE, trade_id)
+
+    async def order(self, order_id: int) -> OrderRecord:
+        return await self._by_id(OrderRecord, ORDER, order_id)
+
+    async def order_by(self, column: str, value: str) -> OrderRecord | None:
+        """The order whose unique `column` (idempotency_key, client_order_id) is `value`."""
+        found = await self._first(_ORDER_BY[column], {"p_value": value})
+        return None if found is None else record(OrderRecord, found)
+
+    async def trade_by_close_key(self, key: str) -> TradeRecord | None:
+        """The trade a close with this key recorded, if any."""
+        found = await self._first(_TRADE_BY_CLOSE_KEY, {"p_key": key})
+        return None if found is None else record(TradeRecord, found)
+
+    async def positions_by_id(self, ids: Sequence[int]) -> dict[int, PositionRecord]:
+        if not ids:
+            return {}
+        rows = await self._all(select(POSITION).where(POSITION.c.id.in_(list(ids))))
+        return {row.id: record(PositionRecord, row) for row in rows}
+
+    async def _page(
+        self, kind: type[R], table: Table, time_column: str, page: PageRequest, *conditions: Any
+    ) -> Page[R]:
+        newest_first = (table.c[time_column].desc(), table.c.id.desc())
+        total = await self._all(select(func.count()).select_from(table).where(*conditions))
+        rows = await self._all(
+            select(table)
+            .where(*conditions)
+            .order_by(*newest_first)
+            .offset(page.offset)
+            .limit(page.limit)
+        )
+        items = [record(kind, row) for row in rows]
+        return Page(items, int(total[0][0]), page.limit, page.offset)
+
+    async def list_positions(
+        self, window: TradeWindow, page: PageRequest, *, status: str | None = None
+    ) -> Page[PositionRecord]:
+        """Positions opened in the window (`opened_at`), newest first."""
+        conditions = list(window.conditions(dict(POSITION.c), "opened_at"))
+        if status:
+            conditions.append(POSITION.c.status == status)
+        return await self._page(PositionRecord, POSITION, "opened_at", page, *conditions)
+
+    async def list_trades(
+        self, window: TradeWindow, page: PageRequest, *, position_id: int | None = None
+    ) -> Page[TradeRecord]:
+        """Trades closed in the window (`closed_at`), newest first."""
+        conditions = list(window.conditions(dict(TRADE.c), "closed_at"))
+        if position_id is not None:
+            conditions.append(TRADE.c.position_id == position_id)
+        return await self._page(TradeRecord, TRADE, "closed_at", page, *conditions)
+
+    async def list_orders(
+        self,
+        page: PageRequest,
+        *,
+        client_order_id: str | None = None,
+        status: OrderStatus | None = None,
+        position_id: int | None = None,
+    ) -> Page[OrderRecord]:
+        """Orders, newest first, filtered by the client's id, status or position."""
+        conditions = []
+        if client_order_id is not None:
+            conditions.append(ORDER.c.client_order_id == client_order_id)
+        if status is not None:
+            conditions.append(ORDER.c.status == status.value)
+        if position_id is not None:
+            conditions.append(ORDER.c.position_id == position_id)
+        return await self._page(OrderRecord, ORDER, "created_at", page, *conditions)
+
+    async def open_positions_expired_by(
+        self, day: date, expiry: date | None = None
+    ) -> list[PositionRecord]:
+        """Open positions whose expiry date is `day` or earlier (oldest first); the caller checks
+        the 15:30 IST close of `day` itself."""
+        query = select(POSITION).where(
+            POSITION.c.status == PositionStatus.OPEN.value, POSITION.c.expiry <= day
+        )
+        if expiry is not None:
+            query = query.where(POSITION.c.expiry == expiry)
+        rows = await self._all(query.order_by(POSITION.c.id))
+        return [record(PositionRecord, row) for row in rows]
+
+    async def pending_orders(
+        self, mode: str, contract: tuple[str, date] | None = None
+    ) -> list[OrderRecord]:
+        """Orders waiting for the market (open, trigger_pending) of one mode, oldest first;
+        only those of (underlying, expiry) when given."""
+        query = select(ORDER).where(ORDER.c.status.in_(PENDING_STATUSES), ORDER.c.mode == mode)
+        if contract is not None:
+            query = query.where(ORDER.c.underlying == contract[0], ORDER.c.expiry == contract[1])
+        rows = await self._all(query.order_by(ORDER.c.id))
+        return [record(OrderRecord, row) for row in rows]
+
+    async def watched_positions(
+        self, mode: str, contract: tuple[str, date] | None = None
+    ) -> list[PositionRecord]:
+        """Open positions of one mode with an exit or a square-off for the engine to watch."""
+        query = select(POSITION).where(
+            POSITION.c.status == PositionStatus.OPEN.value, POSITION.c.mode == mode, _WATCHED
+        )
+        if contract is not None:
+            query = query.where(
+                POSITION.c.underlying == contract[0], POSITION.c.expiry == contract[1]
+            )
+        rows = await self._all(query.order_by(POSITION.c.id))
+        return [record(PositionRecord, row) for row in rows]
+
+    async def hold_lease(self, role: str, holder: str, until: datetime, now: datetime) -> bool:
+        """Take or renew the lease of `role` for `holder` until `until`; False while another
+        holder's lease has not expired. One conditional statement, so two contenders never both
+        win."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(LEASE).values(role=role, holder=holder, expires_at=until)
+        statement = insert.on_conflict_do_update(
+            index_elements=[LEASE.c.role],
+            set_={"holder": holder, "expires_at": until},
+            where=(LEASE.c.holder == holder) | (LEASE.c.expires_at < now),
+        ).returning(LEASE.c.holder)
+        async with self.engine.begin() as connection:
+            return (await connection.execute(statement)).first() is not None
+
+    async def release_lease(self, role: str, holder: str) -> None:
+        statement = LEASE.delete().where(LEASE.c.role == role, LEASE.c.holder == holder)
+        async with self.engine.begin() as connection:
+            await connection.execute(statement)

@@ -1,0 +1,152 @@
+"""The write path's Core statements (`order_service.store`) on the real database: a taken key is
+no row (not an error), a close takes lots once and a taken close key gives them back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from optrade.db.engine import create_async_db_engine
+from optrade.domain import ExitReason, TradeMode
+from optrade.errors import Conflict, NotFound
+from order_service.application.closing import CloseKeys, ExitFill, close_lots
+from order_service.fills import Fill
+from order_service.repository import KeyTaken, PageRequest, Repository
+from tests.support.factories import EXPIRY, OPENED_AT, snapshot
+
+pytestmark = pytest.mark.both_databases  # the embedded default is proven too
+
+
+@pytest.fixture(scope="module")
+def async_engine(database_url: str) -> Iterator[AsyncEngine]:
+    engine = create_async_db_engine(database_url)
+    yield engine
+    asyncio.run(engine.dispose())
+
+
+def position_values(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "underlying": "NIFTY", "expiry": EXPIRY, "strike": Decimal("26000"),
+        "option_type": "CE", "side": "BUY", "lot_size": 75, "lots": 3, "quantity_open": 3,
+        "entry_price": Decimal("100.00"), "entry_price_source": "ask", "opened_at": OPENED_AT,
+        "mode": "live", "off_hours": False, "features_snapshot": {"rsi_14": 55.0},
+        **snapshot("entry_", OPENED_AT),
+    }  # fmt: skip
+    return values | overrides
+
+
+def run(engine: AsyncEngine, work: Any) -> Any:
+    async def scenario() -> Any:
+        try:
+            return await work
+        finally:
+            await engine.dispose()  # the pool belongs to this loop
+
+    return asyncio.run(scenario())
+
+
+def order_values(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "underlying": "NIFTY", "expiry": EXPIRY, "strike": Decimal("26000"), "option_type": "CE",
+        "side": "BUY", "lots": 3, "lot_size": 75, "status": "complete", "mode": "live",
+    }  # fmt: skip
+    return values | overrides
+
+
+async def _place(repository: Repository, **keys: Any) -> tuple[Any, Any]:
+    async with repository.unit_of_work() as work:
+        position = await work.add_position(position_values())
+        order = await work.add_order(order_values(position_id=position.id, **keys))
+    return order, position
+
+
+def test_a_taken_idempotency_key_or_client_order_id_rolls_the_whole_unit_back(
+    async_engine: AsyncEngine,
+) -> None:
+    repository = Repository(async_engine)
+    order, position = run(async_engine, _place(repository, idempotency_key="k1"))
+    assert order.status == "complete" and order.position_id == position.id
+    assert position.status == "open" and position.strike == Decimal("26000.00")
+    with pytest.raises(KeyTaken):
+        run(async_engine, _place(repository, idempotency_key="k1"))
+    run(async_engine, _place(repository, client_order_id="c1"))
+    with pytest.raises(KeyTaken):
+        run(async_engine, _place(repository, client_order_id="c1"))
+    found = run(async_engine, repository.order_by("idempotency_key", "k1"))
+    assert found.id == order.id
+    # The losers' positions were rolled back with their orders: two positions, two orders.
+    page = run(async_engine, repository.list_orders(PageRequest()))
+    linked = {o.position_id for o in page.items}
+    assert page.total == 2 and position.id in linked and len(linked) == 2
+    positions = run(async_engine, repository.positions_by_id(sorted(linked)))
+    assert sorted(positions) == sorted(linked)
+
+
+def _exit(closed_at: Any) -> ExitFill:
+    return ExitFill(
+        fill=Fill(Decimal("110.00"), "bid", Decimal("0.10")),
+        exit_reason=ExitReason.CLIENT,
+        closed_at=closed_at,
+        instant=closed_at,
+        mode=TradeMode.LIVE,
+        off_hours=False,
+    )
+
+
+def test_a_close_takes_its_lots_once_and_a_taken_close_key_returns_them(
+    async_engine: AsyncEngine,
+) -> None:
+    repository = Repository(async_engine)
+    _, position = run(async_engine, _place(repository))
+    closed_at = OPENED_AT + timedelta(hours=1)
+    snap = snapshot("exit_", closed_at)
+
+    def close(lots: int | None, key: str, at: Any = position) -> Any:
+        work = close_lots(
+            repository, position=at, lots=lots, exit_=_exit(closed_at), exit_snapshot=snap,
+            keys=CloseKeys(key, "f"),
+        )  # fmt: skip
+        return run(async_engine, work)
+
+    done = close(1, "close-1")
+    trade, after = done.trade, done.position
+    assert (trade.lots, trade.pnl, trade.model_version) == (1, Decimal("750.00"), None)
+    assert trade.exit_reason == "client" and trade.charges is not None
+    assert trade.net_pnl == trade.pnl - trade.charges and trade.market_seconds_held == 3600
+    assert (after.quantity_open, after.status, after.closed_at) == (2, "open", None)
+    assert done.order is not None and done.order.intent == "close"
+    assert (done.order.side, done.order.trade_id, done.order.lots) == ("SELL", trade.id, 1)
+    # The same close key again: the trade insert meets it, and the lots taken are rolled back.
+    with pytest.raises(KeyTaken):
+        close(1, "close-1")
+    assert run(async_engine, repository.position(position.id)).quantity_open == 2
+    # Closing everything (lots None) with a stale count takes what is really left.
+    done = close(None, "close-2")  # `position` was read when 3 lots were open
+    assert done.trade.lots == 2 and done.position.status == "closed"
+    assert done.position.quantity_open == 0
+    assert done.position.closed_at == closed_at.astimezone(UTC)
+    with pytest.raises(Conflict, match="already closed"):
+        close(None, "close-3")
+
+
+def test_a_missing_position_is_not_found_naming_it(async_engine: AsyncEngine) -> None:
+    with pytest.raises(NotFound, match="position 987654 does not exist"):
+        run(async_engine, Repository(async_engine).position(987654))
+
+
+def test_one_lease_holder_at_a_time_until_it_expires(async_engine: AsyncEngine) -> None:
+    repository = Repository(async_engine)
+    now = OPENED_AT
+    later = now + timedelta(seconds=10)
+    assert run(async_engine, repository.hold_lease("engine", "a", later, now))
+    assert not run(async_engine, repository.hold_lease("engine", "b", later, now))
+    assert run(async_engine, repository.hold_lease("engine", "a", later, now))  # renewal
+    after = later + timedelta(seconds=1)
+    assert run(async_engine, repository.hold_lease("engine", "b", after + timedelta(10), after))
+    assert not run(async_engine, repository.hold_lease("engine", "a", after, after))
