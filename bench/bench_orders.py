@@ -85,7 +85,10 @@ async def _drive(plan: dict[str, Any]) -> dict[str, Any]:
 
         async def open_(base: str, label: str) -> int:
             body = {**plan["order"], "client_order_id": uuid.uuid4().hex}
-            return int((await timed(label, f"{base}/v1/orders", body))["id"])
+            answer = await timed(label, f"{base}/v1/orders", body)
+            # The order service answers the order (with `position_id`); the reference app, the
+            # position itself.
+            return int(answer.get("position_id") or answer["id"])
 
         async def worker() -> None:
             while not jobs.empty():
@@ -170,8 +173,10 @@ def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
 
         def service(factory: str, name: str, **env: str) -> str:
             # Orders at "now" on the simulated market, whatever the hour the bench runs at.
+            # A capital no bench can spend: the funds check runs on every open, never refuses.
             env = {
-                "APP_ENV": "test", "LOG_LEVEL": "WARNING", "ALLOW_OFF_HOURS_ORDERS": "true", **env
+                "APP_ENV": "test", "LOG_LEVEL": "WARNING", "ALLOW_OFF_HOURS_ORDERS": "true",
+                "ORDER_ACCOUNT_CAPITAL": "100000000000", **env
             }  # fmt: skip
             process = ServiceProcess(factory, env=env, log_path=logs / f"{name}.log")
             started.callback(process.stop)  # also when start() fails: stop() closes the log

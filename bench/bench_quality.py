@@ -53,7 +53,7 @@ from optrade.domain import IST
 from quality_service.checks import CHECKS, GROUP_KEYS, TRADE, count_window
 from quality_service.runs import run_manual_check
 from quality_service.schedule import lookback_window
-from quality_service.scope import run_scope
+from quality_service.scope import run_condition
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 SIZES = (10_000, 100_000) if QUICK else (10_000, 100_000, 1_000_000)
@@ -162,7 +162,7 @@ def aggregate_query_only(engine: Engine) -> float:
     window = lookback_window(NOW, 1)
     started = time.perf_counter()
     with engine.begin() as conn:
-        counts = count_window(conn, window.start, window.end, run_scope("live"))
+        counts = count_window(conn, run_condition(window))
     assert counts.total > 0
     return time.perf_counter() - started
 

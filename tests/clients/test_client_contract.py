@@ -29,7 +29,9 @@ QUERY_PARAMETERS = {
     "backfillSnapshots": {"limit", "after_id"},
     "getQuote": {"strike", "option_type", "expiry", "as_of"},
     "getChain": {"expiry", "as_of"},
-    "runQualityCheck": {"lookback_days"},
+    "runQualityCheck": {"lookback_days", "from", "to", "mode"},
+    "exportQualityRunTrades": {"format"},
+    "listInstants": {"underlying", "from", "to"},
     "getQualityRun": {"format"},
     "runSettlement": {"expiry"},
 }
@@ -133,15 +135,18 @@ def test_each_model_field_is_in_its_schema_with_a_compatible_type(
             pytest.fail(f"{model.SCHEMA}.{field.name} may be absent but the client requires it")
 
 
-def test_a_by_path_operation_the_service_does_not_serve_fails_rather_than_skipping(
+def test_an_operation_the_service_does_not_serve_fails_rather_than_skipping(
     documents: dict[str, dict[str, Any]],
 ) -> None:
-    operation_id = sorted(BY_PATH_OPERATIONS)[0]
-    service, _, path = BY_PATH_OPERATIONS[operation_id]
-    without = {**documents[service], "paths": {
-        p: item for p, item in documents[service]["paths"].items() if p != path
-    }}  # fmt: skip
-    with pytest.raises(AssertionError, match="does not serve"):
-        test_each_operation_the_client_calls_by_path_is_served_with_its_parameters(
-            {**documents, service: without}, operation_id
+    """Every operation the client calls (by operationId, or by path) fails when it is gone."""
+    for operation_id, (service, _, path) in {**OPERATIONS, **BY_PATH_OPERATIONS}.items():
+        without = {**documents[service], "paths": {
+            p: item for p, item in documents[service]["paths"].items() if p != path
+        }}  # fmt: skip
+        test = (
+            test_each_operation_the_client_calls_by_path_is_served_with_its_parameters
+            if operation_id in BY_PATH_OPERATIONS
+            else test_each_operation_the_client_calls_is_documented_as_it_calls_it
         )
+        with pytest.raises(AssertionError):
+            test({**documents, service: without}, operation_id)

@@ -424,17 +424,18 @@ def test_the_migrate_image_carries_no_numeric_stack() -> None:
 
 
 def test_the_quality_image_carries_only_the_export_writers_stack() -> None:
-    """The certified export is written by the training export's writer (`optrade.export`):
-    pyarrow and numpy, nothing more (no pandas, no scipy)."""
+    """The certified export is written by the training export's writer (`optrade.export`:
+    pyarrow, numpy) and models are scored with scipy; no pandas."""
     closure = _lock_closure("quality-service")
-    assert closure & HEAVY == {"pyarrow", "numpy"}, sorted(closure & HEAVY)
+    assert closure & HEAVY == {"pyarrow", "numpy", "scipy"}, sorted(closure & HEAVY)
 
 
 def test_the_quality_worker_and_beat_never_load_the_numeric_stack() -> None:
-    """Only the API's export route imports the writer: the worker and beat processes stay small."""
+    """Only the export (the API's route, a training run's file) loads the writer's pyarrow: the
+    worker and beat processes start without it."""
     probe = (
         "import sys, quality_service.celery_app, quality_service.worker, quality_service.beat; "
-        "print(sorted(m for m in ('pyarrow', 'numpy', 'pandas') if m in sys.modules))"
+        "print(sorted(m for m in ('pyarrow', 'pandas') if m in sys.modules))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120

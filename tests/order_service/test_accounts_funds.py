@@ -212,3 +212,32 @@ def test_the_cli_prints_the_funds_page(orders_on_replay: ServiceProcess, api: ht
 def test_rupees_are_grouped_in_lakhs_and_crores() -> None:
     assert inr("250000") == "2,50,000.00" and inr("-12345678.5") == "-1,23,45,678.50"
     assert inr("999") == "999.00" and inr("1000") == "1,000.00"
+
+
+def test_concurrent_buys_of_one_account_never_spend_the_same_funds(
+    api: httpx.Client, atm: int, orders_on_replay: ServiceProcess
+) -> None:
+    """Funds are checked under the account's lock: of twelve concurrent BUYs that together need
+    four times the capital, only as many fill as the capital pays for, and available stays ≥ 0."""
+    body = {
+        "underlying": "NIFTY", "expiry": EXPIRY.isoformat(), "strike": atm, "option_type": "CE",
+        "side": "BUY", "lots": 1, "ml_score": 0.5, "model_version": "funds-race",
+        "model_hash": "c0ffee0", "features_snapshot": {"x": 1}, "as_of": AT.isoformat(),
+        "account": "race",
+    }  # fmt: skip
+    api.put("/v1/accounts/race", json={"capital": "1000000"}, headers=AUTH)
+    one = api.post("/v1/orders", json=body, headers=AUTH)
+    assert one.status_code == 201, one.text
+    cost = Decimal("1000000") - Decimal(page(api, "race")["cash"])  # premium + charges of one
+    capital = (cost * 3).quantize(Decimal("0.01"))
+    api.put("/v1/accounts/race", json={"capital": str(capital + cost)}, headers=AUTH)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(_: int) -> int:
+        with httpx.Client(base_url=orders_on_replay.url, timeout=60) as client:
+            return client.post("/v1/orders", json=body, headers=AUTH).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(send, range(12)))
+    assert codes.count(201) == 3 and codes.count(422) == 9, codes
+    assert Decimal(page(api, "race")["available"]) >= 0

@@ -156,3 +156,20 @@ def test_exits_set_later_on_a_position(api: httpx.Client, day: list[Any]) -> Non
     assert expect is not None
     trade = trade_of(api, opened["position_id"])
     assert (trade["exit_reason"], Decimal(trade["exit_price"])) == (expect.reason, expect.price)
+
+
+def test_the_replay_walk_marks_open_positions_at_each_snapshot_mid(
+    api: httpx.Client, day: list[Any]
+) -> None:
+    opened = place(api, 26300, "CE", product="NRML", account="marks")
+    afternoon = max(s.instant for s in day if s.instant.hour == 15 and s.instant.minute < 30)
+    advance(api, afternoon)
+    raw = next(s for s in day if s.instant == afternoon).quotes[(WEEKLY, Decimal(26300), "CE")]
+    assert raw.bid is not None and raw.ask is not None
+    mid = (raw.bid + raw.ask) / 2
+    position = api.get(f"/v1/positions/{opened['position_id']}").json()
+    assert Decimal(position["mark_price"]) == mid.quantize(Decimal("0.01"))
+    assert datetime.fromisoformat(position["marked_at"]) == afternoon
+    page = api.get("/v1/accounts/marks").json()
+    entry = Decimal(position["entry_price"])
+    assert Decimal(page["unrealized"]) == (Decimal(position["mark_price"]) - entry) * 75

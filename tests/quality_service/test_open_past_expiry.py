@@ -47,7 +47,7 @@ def test_a_stranded_position_fails_the_check_and_is_named(
     check = by_name(run)["open_past_expiry"]
     assert (check["status"], check["total"], check["threshold"]) == ("fail", 1, 0.0)
     assert check["failing_trade_ids"] == [stranded] and check["kind"] == "positions"
-    assert run.status == "fail" and len(run.checks) == 6
+    assert run.status == "fail" and len(run.checks) == 7
     text = render_text(to_public(run))
     assert "6. Open Past Expiry: 1 positions open after their expiry's settlement" in text
     assert f"Stranded positions (first 1): {stranded}" in text

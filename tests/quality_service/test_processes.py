@@ -191,11 +191,12 @@ def test_dashboard_renders_in_headless_chromium(
     assert trends == [
         ("entry_greeks", "3"), ("exit_greeks", "3"), ("ml_metadata", "3"),
         ("market_context", "3"), ("chain_data", "3"), ("open_past_expiry", "3"),
+        ("feature_drift", "3"),
     ]  # fmt: skip
     # ML metadata: 90% < 95% in each run; open past expiry: 1 > 0 from the second run.
     assert len(re.findall(r'<rect class="bar fail"', dom)) == 3 + 2
     assert len(re.findall(r'<rect class="bar pass"', dom)) == 12 + 1
-    assert dom.count('class="threshold"') == 6
+    assert dom.count('class="threshold"') == 7
     assert len(set(re.findall(r'<text class="x-label"[^>]*>([^<]+)</text>', dom))) == 3
 
     # What a person sees: every chart on the page, the failing bars in red.

@@ -252,9 +252,10 @@ def test_every_task_has_soft_and_hard_limits_and_redis_outwaits_the_longest() ->
 
 def test_the_quality_beat_schedules_no_settlement() -> None:
     """Settlement belongs to the order engine (`python -m order_service.engine`); the beat keeps
-    only the daily check, and the `open_past_expiry` check still counts stranded positions."""
+    the daily check and the end-of-day training, and the `open_past_expiry` check still counts
+    stranded positions."""
     from quality_service import celery_app
 
     tasks = {entry["task"] for entry in beat_schedule().values()}
-    assert tasks == {"quality.run_scheduled"}
+    assert tasks == {"quality.run_scheduled", "quality.train_due"}
     assert not [name for name in celery_app.app.tasks if "settle" in name]

@@ -50,10 +50,10 @@ def test_an_answer_comes_back_whole_with_its_query_encoded() -> None:
             await getter.aclose()
             server.close()
 
-    answer = asyncio.run(scenario())
-    assert answer.status == 404
-    assert answer.json()["type"] == "/problems/not-found"
-    assert answer.content_type == "application/problem+json"
+    served = asyncio.run(scenario())
+    assert served.status == 404
+    assert served.json()["type"] == "/problems/not-found"
+    assert served.content_type == "application/problem+json"
     request_line = seen[0].split(b"\r\n", 1)[0].decode()
     # "+" must reach the server encoded: a bare "+" in a query string reads as a space.
     assert "as_of=2025-12-02T09:34:45%2B05:30" in request_line, request_line

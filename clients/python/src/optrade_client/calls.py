@@ -63,6 +63,10 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     "getAccount": ("order", "GET", "/v1/accounts/{account}"),
     "setAccountCapital": ("order", "PUT", "/v1/accounts/{account}"),
     "checkMargin": ("order", "POST", "/v1/margins"),
+    "exportQualityRunTrades": ("quality", "GET", "/quality/runs/{run_id}/trades"),
+    "listInstants": ("market-data", "GET", "/v1/replay/instants"),
+    "compareModels": ("order", "GET", "/v1/models/compare"),
+    "gateModel": ("order", "GET", "/v1/models/gate"),
 }
 # Every operation is called by its published, explicit operationId (the services' contract test
 # lists them); none is matched by path any more.
@@ -316,10 +320,23 @@ def quality_status() -> Request[QualityStatus]:
     return Request(Call("getQualityStatus"), _model(QualityStatus))
 
 
-def run_quality_check(lookback_days: int) -> Request[QualityRun]:
-    return Request(
-        Call("runQualityCheck", params={"lookback_days": lookback_days}), _model(QualityRun)
-    )
+def run_quality_check(
+    lookback_days: int = 1,
+    *,
+    from_: Instant | None = None,
+    to: Instant | None = None,
+    mode: str | None = None,
+) -> Request[QualityRun]:
+    """Run the checks over the last `lookback_days` days, or over `from_`..`to` (both or
+    neither), counting trades of `mode` (live, replay or all; the service's default: live)."""
+    params = {"lookback_days": lookback_days, "from": from_, "to": to, "mode": mode}
+    return Request(Call("runQualityCheck", params=params), _model(QualityRun))
+
+
+def quality_run_trades(run_id: int) -> Request[str]:
+    """The trades a stored run counted, exactly, as CSV text (certified by a passing run)."""
+    call = Call("exportQualityRunTrades", path_values={"run_id": run_id}, params={"format": "csv"})
+    return Request(call, lambda response: response.text)
 
 
 def quality_report(run_id: int) -> Request[str]:
@@ -386,6 +403,20 @@ def margin(
     positions (`margin`, `span`, `exposure`, `premium`, `worst_scenario`) and alone (`basket`)."""
     body = body_of(account=account, as_of=as_of, legs=[dict(leg) for leg in legs])
     return Request(Call("checkMargin", body=body), _json_object)
+
+
+def replay_instants(
+    underlying: str, *, from_: Instant | None = None, to: Instant | None = None
+) -> Request[list[datetime]]:
+    """The snapshot instants of a replay market from `from_` to `to` (inclusive), ascending:
+    the observations a backtest walks (market data's `GET /v1/replay/instants`)."""
+    params = {"underlying": underlying, "from": from_, "to": to}
+
+    def instants(response: httpx.Response) -> list[datetime]:
+        return [datetime.fromisoformat(i.replace("Z", "+00:00"))
+                for i in response.json()["instants"]]  # fmt: skip
+
+    return Request(Call("listInstants", params=params), instants)
 
 
 @dataclass(frozen=True)

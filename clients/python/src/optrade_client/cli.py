@@ -15,12 +15,15 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from optrade_client.backtest import STATE_DIR, report_of, run_backtest, write_certified_export
+from optrade_client.calls import Call
 from optrade_client.client import Optrade
 from optrade_client.config import ENV_FILE, load_connection
 from optrade_client.errors import ApiError, ServerUnreachable, Unavailable
@@ -439,6 +442,98 @@ def settle(
     """Settle open positions at expiry against the official close."""
     with _client() as client:
         _print(client.settle(expiry))
+
+
+@app.command()
+def backtest(
+    from_: Annotated[str, typer.Option("--from", help="first session, YYYY-MM-DD")],
+    to: Annotated[str, typer.Option("--to", help="last session, YYYY-MM-DD")],
+    engine: Annotated[str, typer.Option(help="module:function (examples.signal_engine:decide)")],
+    underlying: Annotated[str, typer.Option()] = "NIFTY",
+    run_id: Annotated[
+        str | None, typer.Option(help="default: from the engine, underlying and range")
+    ] = None,
+    state_dir: Annotated[Path, typer.Option(help="run state and exports")] = STATE_DIR,
+) -> None:
+    """Walk a signal engine over a replayed range through the platform (docs/backtest.md);
+    a second run with the same run id continues after the last finished session."""
+    try:
+        first, last = date.fromisoformat(from_), date.fromisoformat(to)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not a date: {exc}", param_hint="--from/--to") from None
+    with _client() as client, _progress("snapshots") as report:
+
+        def progress(walked: int, total: int, session: date) -> None:
+            report(ExportProgress(rows=walked, total=total, path=session.isoformat()))
+
+        try:
+            state = run_backtest(client, engine, start=first, end=last, underlying=underlying,
+                                 run_id=run_id, state_dir=state_dir, progress=progress)  # fmt: skip
+        except (ValueError, ImportError, AttributeError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        result = report_of(client, state)
+        certified = state_dir / f"{state.run_id}.certified.csv"
+        rows = write_certified_export(client, state, certified)
+    typer.echo(result.render())
+    typer.echo(f"certified export: {rows} trades written to {certified}")
+
+
+# --- models: the regression gate -----------------------------------------------------------------
+
+models_app = typer.Typer(help="Model versions: the regression gate.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+GATE_EXIT = {"pass": 0, "fail": EXIT_CHECK_FAILED, "insufficient_data": 3}
+
+
+def _figure(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.4f}"
+
+
+def _gate_table(gate: dict[str, Any]) -> str:
+    base, cand = gate["baseline"], gate["candidate"]
+    rows = [
+        f"metric      {gate['metric']} (mode {gate['mode']}, closed {gate['closed_from']} .. "
+        f"{gate['closed_to']})",
+        f"{'':12}{'version':<20}{'n':>8}{'value':>16}",
+        f"{'baseline':<12}{base['model_version']:<20}{base['n']:>8}{_figure(base['value']):>16}",
+        f"{'candidate':<12}{cand['model_version']:<20}{cand['n']:>8}{_figure(cand['value']):>16}",
+        f"difference  {_figure(gate['difference'])}  95% interval [{_figure(gate['low'])}, "
+        f"{_figure(gate['high'])}]  permutation p {_figure(gate['p_value'])}",
+        f"gate        lower bound ≥ min-delta {gate['min_delta']:g}, each arm ≥ {gate['min_n']} "
+        f"positions",
+        f"verdict     {gate['verdict']}",
+    ]
+    return "\n".join(rows)
+
+
+@models_app.command("gate")
+def models_gate(
+    baseline: Annotated[str, typer.Option(help="the model_version trading now")],
+    candidate: Annotated[str, typer.Option(help="the model_version to promote")],
+    min_delta: Annotated[
+        float, typer.Option(help="lowest acceptable lower bound of candidate − baseline")
+    ],
+    metric: Annotated[
+        str, typer.Option(help="mean_net_pnl, win_rate, auc or return_on_margin")
+    ] = "mean_net_pnl",
+    min_n: Annotated[int, typer.Option(min=2, help="positions each arm needs")] = 30,
+    from_: Annotated[str | None, typer.Option("--from")] = None,
+    to: Annotated[str | None, typer.Option("--to")] = None,
+    underlying: Annotated[str | None, typer.Option()] = None,
+    mode: Annotated[str | None, typer.Option(help="live (default) or replay")] = None,
+) -> None:
+    """Print the comparison; exit 0 pass, 1 fail, 3 insufficient data (or the order service
+    unreachable: no verdict), 2 usage."""
+    params = {
+        "baseline": baseline, "candidate": candidate, "metric": metric, "min_delta": min_delta,
+        "min_n": min_n, "from": from_, "to": to, "underlying": underlying, "mode": mode,
+    }  # fmt: skip
+    with _client() as client:
+        call = Call("gateModel", params={k: v for k, v in params.items() if v is not None})
+        gate = client.send(call).json()
+    typer.echo(_gate_table(gate))
+    raise typer.Exit(GATE_EXIT[gate["verdict"]])
 
 
 @contextmanager

@@ -19,7 +19,7 @@ import asyncio
 import queue
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar, Unpack
 
@@ -255,13 +255,33 @@ class Optrade(_Base):
     def quality_status(self) -> QualityStatus:
         return self.run(calls.quality_status())
 
-    def run_quality_check(self, lookback_days: int = 1) -> QualityRun:
-        """Run the checks now over the last `lookback_days` days and return the stored run."""
-        return self.run(calls.run_quality_check(lookback_days))
+    def run_quality_check(
+        self,
+        lookback_days: int = 1,
+        *,
+        from_: Instant | None = None,
+        to: Instant | None = None,
+        mode: str | None = None,
+    ) -> QualityRun:
+        """Run the checks now over the last `lookback_days` days (or `from_`..`to`, trades of
+        `mode`: live, replay or all) and return the stored run."""
+        return self.run(calls.run_quality_check(lookback_days, from_=from_, to=to, mode=mode))
 
     def quality_report(self, run_id: int) -> str:
         """The text report of a stored run."""
         return self.run(calls.quality_report(run_id))
+
+    def quality_run_trades(self, run_id: int) -> str:
+        """The trades a stored run counted, as CSV (certified training data of a passing run)."""
+        return self.run(calls.quality_run_trades(run_id))
+
+    # --- replay --------------------------------------------------------------------------------
+
+    def replay_instants(
+        self, underlying: str, *, from_: Instant | None = None, to: Instant | None = None
+    ) -> list[datetime]:
+        """The snapshot instants of a replay market in a range, ascending (UTC)."""
+        return self.run(calls.replay_instants(underlying, from_=from_, to=to))
 
     # --- ML data and operations ----------------------------------------------------------------
 
@@ -492,13 +512,32 @@ class AsyncOptrade(_Base):
     async def quality_status(self) -> QualityStatus:
         return await self.run(calls.quality_status())
 
-    async def run_quality_check(self, lookback_days: int = 1) -> QualityRun:
-        """Run the checks now over the last `lookback_days` days and return the stored run."""
-        return await self.run(calls.run_quality_check(lookback_days))
+    async def run_quality_check(
+        self,
+        lookback_days: int = 1,
+        *,
+        from_: Instant | None = None,
+        to: Instant | None = None,
+        mode: str | None = None,
+    ) -> QualityRun:
+        """Run the checks now over the last `lookback_days` days (or `from_`..`to`, trades of
+        `mode`: live, replay or all) and return the stored run."""
+        request = calls.run_quality_check(lookback_days, from_=from_, to=to, mode=mode)
+        return await self.run(request)
 
     async def quality_report(self, run_id: int) -> str:
         """The text report of a stored run."""
         return await self.run(calls.quality_report(run_id))
+
+    async def quality_run_trades(self, run_id: int) -> str:
+        """The trades a stored run counted, as CSV (certified training data of a passing run)."""
+        return await self.run(calls.quality_run_trades(run_id))
+
+    async def replay_instants(
+        self, underlying: str, *, from_: Instant | None = None, to: Instant | None = None
+    ) -> list[datetime]:
+        """The snapshot instants of a replay market in a range, ascending (UTC)."""
+        return await self.run(calls.replay_instants(underlying, from_=from_, to=to))
 
     async def export(
         self,

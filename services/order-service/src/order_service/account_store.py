@@ -11,6 +11,7 @@ to far below a paisa at these magnitudes, and the NUMERIC result processor round
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,9 +19,8 @@ from typing import Any
 
 from sqlalchemy import Numeric, Table, bindparam, case, func, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from optrade.db.engine import autocommit
 from optrade.db.models import Account, AccountEquity, AccountEquityFields, Position, Trade
 from optrade.db.types import UTCDateTime
 from optrade.domain import PositionStatus, Side
@@ -147,9 +147,12 @@ class AccountReads:
 
     engine: AsyncEngine
 
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        raise NotImplementedError  # `Repository.reading`
+
     async def account_capital(self, account: str) -> Decimal | None:
         """The capital set for `account`, or None (the default capital applies)."""
-        async with autocommit(self.engine).connect() as connection:
+        async with self.reading() as connection:
             found = (await connection.execute(_CAPITAL, {"p_account": account})).first()
         return None if found is None else _money(found[0])
 
@@ -169,7 +172,7 @@ class AccountReads:
         """The funds page's sums over the account's trades and positions (three statements in one
         read-only connection)."""
         params = {"p_account": account}
-        async with autocommit(self.engine).connect() as connection:
+        async with self.reading() as connection:
             realized, trade_charges = (await connection.execute(_TRADE_TOTALS, params)).one()
             position_row = (await connection.execute(_POSITION_TOTALS, params)).one()
             greek_rows = (await connection.execute(_GREEKS, params)).all()
@@ -191,7 +194,7 @@ class AccountReads:
         query = select(_POSITION).where(_OPEN)
         if account is not None:
             query = query.where(_POSITION.c.account == account)
-        async with autocommit(self.engine).connect() as connection:
+        async with self.reading() as connection:
             rows = (await connection.execute(query.order_by(_POSITION.c.id))).all()
         return [record(PositionRecord, row) for row in rows]
 
@@ -207,7 +210,7 @@ class AccountReads:
         union = select(ACCOUNT.c.name.label("name")).union(
             select(_POSITION.c.account.label("name")).distinct()
         )
-        async with autocommit(self.engine).connect() as connection:
+        async with self.reading() as connection:
             rows = (await connection.execute(union)).all()
         return sorted(str(row[0]) for row in rows)
 
@@ -228,7 +231,7 @@ class AccountReads:
             query = query.where(EQUITY.c.day >= start)
         if end is not None:
             query = query.where(EQUITY.c.day <= end)
-        async with autocommit(self.engine).connect() as connection:
+        async with self.reading() as connection:
             rows = (await connection.execute(query.order_by(EQUITY.c.day))).all()
         return [record(EquityRecord, row) for row in rows]
 

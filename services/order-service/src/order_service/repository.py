@@ -81,6 +81,7 @@ _TAKE_LOTS = (
 # What a close changes of the position; the rest of it is as read before the close.
 _TAKEN = ("quantity_open", "status", "closed_at", "updated_at")
 _TAKE_LOTS_RETURNING = _TAKE_LOTS.returning(*(POSITION.c[name] for name in _TAKEN))
+_LOCK_ACCOUNT = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("p_account"), 0)))
 _LINK_ORDER = (
     update(ORDER)
     .where(ORDER.c.id == bindparam("p_id"))
@@ -151,6 +152,14 @@ class UnitOfWork:
         if row is None:
             raise KeyTaken(table.name)
         return _returned(self.connection, table, row)
+
+    async def lock_account(self, account: str) -> None:
+        """Hold the account's lock until this transaction ends: PostgreSQL takes a transaction
+        advisory lock keyed by the account's name; SQLite's `BEGIN IMMEDIATE` already holds the
+        database's write lock. Funds are checked under it, so two fills of one account never
+        both spend the same available cash."""
+        if self.connection.dialect.name == "postgresql":
+            await self.connection.execute(_LOCK_ACCOUNT, {"p_account": account})
 
     async def add_order(self, values: dict[str, Any]) -> OrderRecord:
         """Insert an order; `KeyTaken` when its idempotency key or client_order_id is taken."""
@@ -262,8 +271,23 @@ class UnitOfWork:
 class Repository(AccountReads):
     """Reads, and the unit of work that writes."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, connection: AsyncConnection | None = None) -> None:
         self.engine = engine
+        self._connection = connection
+
+    def bound(self, work: UnitOfWork) -> Repository:
+        """This repository reading inside `work`'s transaction (what it reads is what the unit
+        of work sees, under the locks it holds: SQLite's write lock blocks any other reader)."""
+        return Repository(self.engine, work.connection)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """The connection a read runs on: the bound unit of work's, else a pooled one."""
+        if self._connection is not None:
+            yield self._connection
+            return
+        async with autocommit(self.engine).connect() as connection:
+            yield connection
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -271,11 +295,11 @@ class Repository(AccountReads):
             yield UnitOfWork(connection)
 
     async def _first(self, query: Any, params: dict[str, Any]) -> Row[Any] | None:
-        async with autocommit(self.engine).connect() as connection:
+        async with self.reading() as connection:
             return (await connection.execute(query, params)).first()
 
     async def _all(self, query: Any, params: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
-        async with autocommit(self.engine).connect() as connection:
+        async with self.reading() as connection:
             return (await connection.execute(query, params or {})).all()
 
     async def _by_id(self, kind: type[R], table: Table, row_id: int) -> R:

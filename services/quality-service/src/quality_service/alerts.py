@@ -65,6 +65,11 @@ def _posted_recently(session: Session, run: QualityRun, since: datetime) -> set[
 
 def _describe(run: QualityRun, check: CheckResult) -> str:
     window = RunDetails.of(run.details).window_label or run.window_start.isoformat()
+    if check.kind == "features":
+        return (
+            f"{check.label}: {', '.join(check.drifted_features) or 'no feature'} drifted "
+            f"(PSI above {check.warn_below:g}; {window}, {run.trigger} run #{run.id})"
+        )
     worst = min(check.fields, key=lambda f: f.present)
     return (
         f"{check.label}: {percent(check.coverage or 0.0)} of {check.total} trades complete "

@@ -28,12 +28,13 @@ from optrade.settings import (
     get_app_settings,
     get_database_settings,
 )
-from quality_service import backfill, history, runs, sessions, task_context
+from quality_service import backfill, history, runs, sessions, task_context, training
 from quality_service.celeryconfig import (
     BACKFILL_TASK,
     CATCH_UP_TASK,
     RUN_MANUAL_TASK,
     RUN_SCHEDULED_TASK,
+    TRAINING_TASK,
     celery_config,
 )
 from quality_service.schedule import slot_date
@@ -90,7 +91,28 @@ def run_scheduled(trading_date: str | None = None) -> int | None:
     outcomes = sessions.scheduled_tick(resources.engine, notifier=resources.notifier())
     for outcome in outcomes:
         follow_with_backfill(outcome)
+    follow_with_training(outcomes)
     return outcomes[-1].run.id if outcomes else None
+
+
+def follow_with_training(outcomes: list[runs.ScheduledOutcome]) -> None:
+    """Queue the training task when a scheduled run was stored (caught up after 16:00 IST, it
+    is due at once; otherwise beat's 16:00 task finds it)."""
+    if not any(o.created and o.run.trigger == "scheduled" for o in outcomes):
+        return
+    if not get_quality_settings().training_command:
+        return
+    try:
+        train_due.delay()
+    except Exception:  # noqa: BLE001 - beat's 16:00 task will find the run
+        log.exception("could not queue the training task")
+
+
+@app.task(name=TRAINING_TASK, **TASK_OPTIONS)
+def train_due() -> int:
+    """Beat's 16:00 IST task: QUALITY_TRAINING_COMMAND once per due passing scheduled run."""
+    done = training.train_due(resources.engine, notifier=resources.notifier())
+    return len(done)
 
 
 def follow_with_backfill(outcome: runs.ScheduledOutcome | None) -> None:
@@ -172,6 +194,7 @@ def catch_up() -> int | None:
         backfill.wait_for_order_service(backfill.get_order_service_settings())
     for outcome in outcomes:
         follow_with_backfill(outcome)
+    follow_with_training(outcomes)
     return outcomes[-1].run.id if outcomes else None
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from celery.schedules import crontab
 
 from quality_service.schedule import DAILY_RUN_AT
-from quality_service.settings import CelerySettings
+from quality_service.settings import CelerySettings, get_quality_settings
 
 TIMEZONE = "Asia/Kolkata"
 DAILY_RUN_WEEKDAYS = "mon-fri"
@@ -29,6 +29,7 @@ RUN_MANUAL_TASK = "quality.run_manual"
 CATCH_UP_TASK = "quality.catch_up"
 CHECK_TASKS = (RUN_SCHEDULED_TASK, RUN_MANUAL_TASK, CATCH_UP_TASK)
 BEAT_SCHEDULER = "quality_service.beat.LockedScheduler"
+TRAINING_TASK = "quality.train_due"
 
 
 def beat_schedule() -> dict[str, dict[str, Any]]:
@@ -38,6 +39,15 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "schedule": crontab(
                 hour=DAILY_RUN_AT.hour,
                 minute=DAILY_RUN_AT.minute,
+                day_of_week=DAILY_RUN_WEEKDAYS,
+            ),
+        },
+        # QUALITY_TRAINING_COMMAND on the day's passing scheduled run (a no-op when unset).
+        "end-of-day-training": {
+            "task": TRAINING_TASK,
+            "schedule": crontab(
+                hour=(at := get_quality_settings().training_at).hour,
+                minute=at.minute,
                 day_of_week=DAILY_RUN_WEEKDAYS,
             ),
         },
@@ -54,7 +64,15 @@ def time_limits(settings: CelerySettings) -> dict[str, dict[str, int]]:
         "soft_time_limit": settings.backfill_soft_time_limit_seconds,
         "time_limit": settings.backfill_time_limit_seconds,
     }
-    return {name: dict(check) for name in CHECK_TASKS} | {BACKFILL_TASK: backfill}
+    # Training: the export and the command (stopped at QUALITY_TRAINING_TIMEOUT_SECONDS).
+    training = {
+        "soft_time_limit": settings.training_soft_time_limit_seconds,
+        "time_limit": settings.training_time_limit_seconds,
+    }
+    return {name: dict(check) for name in CHECK_TASKS} | {
+        BACKFILL_TASK: backfill,
+        TRAINING_TASK: training,
+    }
 
 
 def transport_options(settings: CelerySettings) -> dict[str, Any]:

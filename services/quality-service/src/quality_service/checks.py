@@ -26,7 +26,6 @@ import operator
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import reduce
 
 from sqlalchemy import (
@@ -34,7 +33,6 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Select,
-    and_,
     case,
     func,
     literal,
@@ -192,14 +190,6 @@ def check_condition(check: CheckSpec, dialect: str) -> ColumnElement[bool]:
     return complete_record(TRADE.c, dialect, (f.column for f in check.fields))
 
 
-def in_window(
-    start: datetime, end: datetime, where: ColumnElement[bool] | None = None
-) -> ColumnElement[bool]:
-    """Closed in [start, end), and `where` (the run's further scope: mode, ids counted already)."""
-    window = and_(TRADE.c.closed_at >= start, TRADE.c.closed_at < end)
-    return window if where is None else and_(window, where)
-
-
 # Every field some check reads, once, in check order; a field's bit in a trade's missing-fields
 # mask is 1 << its index here.
 FIELDS = tuple(dict.fromkeys(f.column for check in CHECKS for f in check.fields))
@@ -218,9 +208,7 @@ def missing_fields(dialect: str) -> ColumnElement[int]:
     return case((complete_record(TRADE.c, dialect, FIELDS), 0), else_=reduce(operator.add, bits))
 
 
-def count_query(
-    start: datetime, end: datetime, dialect: str, where: ColumnElement[bool] | None = None
-) -> Select:
+def count_query(where: ColumnElement[bool], dialect: str) -> Select:
     """The one aggregate query: the trades, lowest and highest id per group and missing fields."""
     keys = [TRADE.c[k] for k in GROUP_KEYS]
     return (
@@ -231,7 +219,7 @@ def count_query(
             func.min(TRADE.c.id).label("first_id"),
             func.max(TRADE.c.id).label("last_id"),
         )
-        .where(in_window(start, end, where))
+        .where(where)
         # GROUP BY the mask by position: the same expression written twice is two statements'
         # worth of bound parameters on some dialects.
         .group_by(*keys, literal_column(str(len(keys) + 1)))
@@ -251,10 +239,9 @@ def _group(row: RowMapping) -> GroupCounts:
     )
 
 
-def count_window(
-    conn: Connection, start: datetime, end: datetime, where: ColumnElement[bool] | None = None
-) -> WindowCounts:
-    """Count the window's trades with one query (see the module docstring)."""
+def count_window(conn: Connection, where: ColumnElement[bool]) -> WindowCounts:
+    """Count the trades `where` selects (`scope.run_condition`) with one query (see the module
+    docstring)."""
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         # JIT-compiling this query costs more than it saves (measured at 1M trades: +0.2 s of
@@ -263,7 +250,7 @@ def count_window(
         # every row to group them, spilling to disk at 1M trades: hashing them is 2.5x faster.
         conn.execute(text("SET LOCAL jit = off"))
         conn.execute(text("SET LOCAL enable_sort = off"))
-    rows = conn.execute(count_query(start, end, conn.dialect.name, where)).mappings().all()
+    rows = conn.execute(count_query(where, conn.dialect.name)).mappings().all()
     if postgres:
         conn.execute(text("RESET enable_sort"))
     return WindowCounts([_group(row) for row in rows])
@@ -271,11 +258,9 @@ def count_window(
 
 def failing_samples(
     conn: Connection,
-    start: datetime,
-    end: datetime,
+    where: ColumnElement[bool],
     failing: Mapping[str, tuple[int, int]],
     limit: int,
-    where: ColumnElement[bool] | None = None,
 ) -> dict[str, list[int]]:
     """Up to `limit` ids (lowest first) of trades failing each check of `failing`, in one round
     trip; each check's ids are searched only in its (lowest, highest) failing id span."""
@@ -288,7 +273,7 @@ def failing_samples(
         fails = case((check_condition(specs[name], dialect), 0), else_=1) == 1
         sample = (
             select(literal(name).label("check"), TRADE.c.id)
-            .where(in_window(start, end, where), TRADE.c.id.between(low, high), fails)
+            .where(where, TRADE.c.id.between(low, high), fails)
             .order_by(TRADE.c.id)
             .limit(limit)
             .subquery()

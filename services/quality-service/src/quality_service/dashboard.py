@@ -208,6 +208,25 @@ def _runs_table(status: QualityStatus, runs: Sequence[QualityRunPublic]) -> str:
     )
 
 
+def _latest_notes(status: QualityStatus) -> str:
+    """The latest run's drifted features and its end-of-day training, one line each."""
+    run = status.latest_run
+    if run is None:
+        return ""
+    drift = next((c for c in run.checks if c.name == "feature_drift"), None)
+    notes = []
+    if drift is not None and drift.drifted_features:
+        names = ", ".join(escape(name) for name in drift.drifted_features)
+        notes.append(f'<p id="drift" class="{drift.status}">Feature drift: {names}</p>')
+    if run.training is not None:
+        code = run.training.exit_code
+        notes.append(
+            f'<p id="training">Training after run #{run.id}: {escape(run.training.status)}'
+            f"{'' if code is None else f' (exit {code})'}</p>"
+        )
+    return "".join(notes)
+
+
 def render_dashboard(
     status: QualityStatus, runs: list[QualityRunPublic], models_url: str | None = None
 ) -> str:
@@ -228,6 +247,7 @@ def render_dashboard(
         f"<style>{STYLE}</style></head><body><h1>Optrade data quality</h1>"
         f'<p>Status: <span id="overall" class="badge {status.status}">{status.status}</span> '
         f"· next scheduled run {status.next_scheduled_run:%Y-%m-%d %H:%M} IST "
-        f"· {len(runs)} runs shown{models}</p>{overdue}{warning_html}{trends}"
+        f"· {len(runs)} runs shown{models}</p>{overdue}{warning_html}{_latest_notes(status)}"
+        f"{trends}"
         f"<h2>Recent runs</h2>{_runs_table(status, runs)}</body></html>"
     )

@@ -11,6 +11,7 @@ never mistaken for certified ones.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from fastapi.responses import StreamingResponse
@@ -18,9 +19,10 @@ from sqlalchemy import Engine
 
 from optrade.db.models import QualityRun
 from optrade.errors import Conflict
+from optrade.export.manifest import parquet_metadata
 from optrade.export.reading import CountedTrades
 from optrade.export.response import RUN_ID_HEADER, RUN_STATUS_HEADER, export_response
-from optrade.export.trades import MEDIA_TYPES, ExportFormat, count_rows
+from optrade.export.trades import MEDIA_TYPES, ExportFormat, count_rows, plan_export, stream_export
 from quality_service.schemas import RunDetails
 
 FORMATS = (ExportFormat.PARQUET, ExportFormat.CSV)
@@ -39,13 +41,19 @@ def counted_trades(run: QualityRun) -> CountedTrades:
     return CountedTrades(tuple((int(low), int(high)) for low, high in ranges))
 
 
-def export_run(engine: Engine, run: QualityRun, fmt: QualityExportFormat) -> StreamingResponse:
-    """The run's counted trades, streamed; 409 when one of them is gone (never hand less)."""
+def _checked(engine: Engine, run: QualityRun) -> tuple[CountedTrades, int]:
+    """The run's trades and their count; 409 when one of them is gone (never hand less)."""
     selection = counted_trades(run)
     present = count_rows(engine, selection)
     if present != selection.count:
         counted = selection.count
         raise Conflict(f"quality run {run.id} counted {counted} trades; {present} exist now")
+    return selection, present
+
+
+def export_run(engine: Engine, run: QualityRun, fmt: QualityExportFormat) -> StreamingResponse:
+    """The run's counted trades, streamed."""
+    selection, present = _checked(engine, run)
     return export_response(
         engine,
         selection,
@@ -54,3 +62,16 @@ def export_run(engine: Engine, run: QualityRun, fmt: QualityExportFormat) -> Str
         total=present,
         headers={RUN_STATUS_HEADER: str(run.status), RUN_ID_HEADER: str(run.id)},
     )
+
+
+def write_run(engine: Engine, run: QualityRun, path: Path) -> int:
+    """The run's counted trades into a Parquet file at `path` (the end-of-day training's input),
+    the same bytes the API serves; returns the rows written."""
+    selection, present = _checked(engine, run)
+    plan = plan_export(engine, selection)
+    with path.open("wb") as sink:
+        for chunk in stream_export(
+            engine, plan, ExportFormat.PARQUET, metadata=parquet_metadata(plan)
+        ):
+            sink.write(chunk)
+    return present

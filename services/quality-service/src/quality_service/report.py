@@ -38,9 +38,30 @@ def _position_lines(number: int, check: CheckResult) -> list[str]:
     return [head + "  ✅"]
 
 
+def _drift_lines(number: int, check: CheckResult) -> list[str]:
+    """feature_drift: the features compared, and those that moved (PSI, KS) by name."""
+    if check.status == CheckStatus.NO_DATA:
+        return [f"{number}. {check.label}: n/a (no reference or too few values)"]
+    head = f"{number}. {check.label}: {check.passed}/{check.total} features stable"
+    if check.status == CheckStatus.FAIL:
+        head += f"  ❌ FAIL (PSI above {check.threshold:g})"
+    elif check.status == CheckStatus.WARN:
+        head += f"  ⚠️ WARN (PSI above {check.warn_below:g})"
+    lines = [head]
+    for d in check.drift:
+        if d.feature in check.drifted_features and d.psi is not None:
+            lines.append(
+                f"   Drifted: {d.feature} ({d.model_version or '(none)'}) PSI {d.psi:.3f}, "
+                f"KS {d.ks:.3f}, {d.session_n} vs {d.reference_n} reference values"
+            )
+    return lines
+
+
 def _check_lines(number: int, check: CheckResult, before: float | None = None) -> list[str]:
     if check.kind == "positions":
         return _position_lines(number, check)
+    if check.kind == "features":
+        return _drift_lines(number, check)
     if check.coverage is None:
         return [f"{number}. {check.label} Coverage: n/a (no trades)"]
     head = f"{number}. {check.label} Coverage: {percent(check.coverage)}"

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -22,22 +22,26 @@ from sqlmodel import Session
 from optrade.calendar import is_trading_day
 from optrade.db.engine import session_scope
 from optrade.db.models import QualityRun
-from optrade.domain import utcnow
-from quality_service import expiry_check, metrics
+from optrade.domain import TradeMode, TradeWindow, utcnow
+from quality_service import drift, expiry_check, metrics
 from quality_service.alerts import dispatch_alerts
 from quality_service.checks import (
     CHECK_NAMES,
     count_window,
     evaluate,
     failing_samples,
-    in_window,
     overall_status,
 )
 from quality_service.history import backfill_key, find_by_key, find_scheduled, scheduled_key
 from quality_service.notify import Notifier
-from quality_service.schedule import Window, lookback_window, session_window
+from quality_service.schedule import (
+    lookback_label,
+    lookback_window,
+    session_label,
+    session_window,
+)
 from quality_service.schemas import RunDetails, RunStatus, Trigger
-from quality_service.scope import Mode, counted_ranges, run_scope
+from quality_service.scope import counted_ranges, run_condition
 from quality_service.settings import QualitySettings, get_quality_settings
 
 log = logging.getLogger(__name__)
@@ -53,14 +57,22 @@ class ScheduledOutcome:
 
 
 def thresholds_in_force(settings: QualitySettings) -> dict[str, float]:
-    return {name: settings.threshold(name) for name in (*CHECK_NAMES, expiry_check.NAME)} | {
-        "warn_margin": settings.warn_margin
+    names = (*CHECK_NAMES, expiry_check.NAME, drift.NAME)
+    return {name: settings.threshold(name) for name in names} | {
+        "warn_margin": settings.warn_margin,
+        "feature_drift_warn_psi": settings.drift_warn_psi,
     }
 
 
 def _new_run(
-    trigger: Trigger, window: Window, now: datetime, settings: QualitySettings, **details: Any
+    trigger: Trigger,
+    window: TradeWindow,
+    label: str,
+    now: datetime,
+    settings: QualitySettings,
+    **details: Any,
 ) -> QualityRun:
+    assert window.start is not None and window.end is not None  # a run's window is bounded
     return QualityRun(
         trigger=trigger,
         status=RunStatus.RUNNING,
@@ -68,8 +80,16 @@ def _new_run(
         window_end=window.end,
         started_at=now,
         thresholds=thresholds_in_force(settings),
-        details=RunDetails(window_label=window.label, **details).stored(),
+        details=RunDetails(window_label=label, mode=window.mode, **details).stored(),
     )
+
+
+def run_window(run: QualityRun) -> TradeWindow:
+    """The trades a stored run covers: its window and mode (None: live and replay)."""
+    mode = RunDetails.of(run.details).mode
+    known = mode in {m.value for m in TradeMode}
+    # Runs stored before runs used TradeWindow wrote "all" for both modes.
+    return TradeWindow(start=run.window_start, end=run.window_end, mode=mode if known else None)
 
 
 @contextmanager
@@ -92,18 +112,18 @@ def _evaluate_into(
     started = time.perf_counter()
     conn = session.connection()
     details = RunDetails.of(run.details)
-    where = run_scope(cast(Mode, details.mode or "live"), exclude)
-    start, end = run.window_start, run.window_end
-    counts = count_window(conn, start, end, where)
-    details.counted_ids = counted_ranges(conn, in_window(start, end, where), counts.id_span)
+    where = run_condition(run_window(run), exclude)
+    counts = count_window(conn, where)
+    details.counted_ids = counted_ranges(conn, where, counts.id_span)
     failing = {name: span for name in CHECK_NAMES if (span := counts.failing_id_span(name))}
-    samples = failing_samples(conn, start, end, failing, settings.failing_ids_limit, where)
+    samples = failing_samples(conn, where, failing, settings.failing_ids_limit)
     thresholds = {name: settings.threshold(name) for name in CHECK_NAMES}
     results = evaluate(counts, samples, thresholds, settings.warn_margin)
     # Positions stranded past expiry by the end of the window (or now, for today's window).
     cutoff = min(run.window_end, run.started_at)
     count, ids = expiry_check.stranded(conn, cutoff, settings.failing_ids_limit)
     results.append(expiry_check.result(count, ids, settings.threshold(expiry_check.NAME)))
+    results.append(drift.check(conn, run_window(run), where, settings, counts.total))
     elapsed = time.perf_counter() - started
     run.total_trades = counts.total
     run.checks = [r.model_dump(mode="json") for r in results]
@@ -145,21 +165,24 @@ def run_manual_check(
     engine: Engine,
     *,
     lookback_days: int = 1,
-    window: Window | None = None,
-    mode: Mode = "live",
+    window: TradeWindow | None = None,
+    label: str | None = None,
+    mode: str | None = TradeMode.LIVE,
     now: datetime | None = None,
     settings: QualitySettings | None = None,
     notifier: Notifier | None = None,
     alert: bool = True,
 ) -> QualityRun:
-    """Check the trades closed in `window`, or today (IST) or the last `lookback_days` days."""
+    """Check the trades of `mode` (None: both) closed in `window` (labelled `label`), or
+    today (IST) or the last `lookback_days` days."""
     if not 1 <= lookback_days <= MAX_LOOKBACK_DAYS:
         raise ValueError(f"lookback_days must be within 1..{MAX_LOOKBACK_DAYS}")
     settings = settings or get_quality_settings()
     now = now or utcnow()
     looked_back = lookback_days if window is None else None
-    window = window or lookback_window(now, lookback_days)
-    run = _new_run(Trigger.MANUAL, window, now, settings, lookback_days=looked_back, mode=mode)
+    label = label or (lookback_label(lookback_days) if window is None else "requested window")
+    window = (window or lookback_window(now, lookback_days)).model_copy(update={"mode": mode})
+    run = _new_run(Trigger.MANUAL, window, label, now, settings, lookback_days=looked_back)
     _store_evaluated(engine, run, settings)
     if alert:
         finish_run(engine, run, settings=settings, notifier=notifier)
@@ -203,9 +226,9 @@ def run_backfill_check(
     settings = settings or get_quality_settings()
     now = now or utcnow()
     before = _compared_with(find_scheduled(engine, trading_date))
-    window = session_window(trading_date)
+    window, label = session_window(trading_date), session_label(trading_date)
     run = _new_run(
-        Trigger.BACKFILL, window, now, settings, backfill=backfill_report, mode="live", **before
+        Trigger.BACKFILL, window, label, now, settings, backfill=backfill_report, **before
     )
     run.trading_date = trading_date
     if "error" in backfill_report:
@@ -248,8 +271,8 @@ def run_scheduled_check(
     """
     settings = settings or get_quality_settings()
     now = now or utcnow()
-    window = session_window(trading_date)
-    run = _new_run(Trigger.SCHEDULED, window, now, settings, missed=missed, mode="live")
+    window, label = session_window(trading_date), session_label(trading_date)
+    run = _new_run(Trigger.SCHEDULED, window, label, now, settings, missed=missed)
     run.trading_date = trading_date
     run.scheduled_key = scheduled_key(trading_date)
     try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from optrade.calendar import IST, next_trading_day, previous_trading_day
+from optrade.domain import TradeMode, TradeWindow
 
 DAILY_RUN_AT = time(15, 45)  # IST, after the 15:30 close
 OVERDUE_AFTER = time(16, 30)  # IST: no scheduled run stored by then on a trading day = overdue
@@ -15,37 +15,33 @@ OVERDUE_AFTER = time(16, 30)  # IST: no scheduled run stored by then on a tradin
 SLOT_GRACE = timedelta(minutes=10)
 
 
-@dataclass(frozen=True)
-class Window:
-    """Trades closed in [start, end): whole IST calendar days, stored as UTC instants."""
-
-    start: datetime
-    end: datetime
-    label: str
-
-
 def day_start(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), tzinfo=IST).astimezone(UTC)
 
 
-def trading_date_window(day: date) -> Window:
-    return Window(day_start(day), day_start(day + timedelta(days=1)), day.isoformat())
-
-
-def session_window(day: date) -> Window:
+def session_window(day: date, mode: str | None = TradeMode.LIVE) -> TradeWindow:
     """Trading date `day`'s session: closes from the previous trading day's check time (15:45
     IST) to `day`'s, so weekend, holiday and after-15:45 closes fall in the next session's run."""
     before = previous_trading_day(day - timedelta(days=1), regular_only=False)
     start = at_ist(before, DAILY_RUN_AT).astimezone(UTC)
-    return Window(start, at_ist(day, DAILY_RUN_AT).astimezone(UTC), f"session {day.isoformat()}")
+    return TradeWindow(start=start, end=at_ist(day, DAILY_RUN_AT).astimezone(UTC), mode=mode)
 
 
-def lookback_window(now: datetime, lookback_days: int) -> Window:
+def session_label(day: date) -> str:
+    return f"session {day.isoformat()}"
+
+
+def lookback_window(
+    now: datetime, lookback_days: int, mode: str | None = TradeMode.LIVE
+) -> TradeWindow:
     """Today in IST (lookback 1) or the last N IST calendar days up to the end of today."""
     today = now.astimezone(IST).date()
     first = today - timedelta(days=lookback_days - 1)
-    label = "today" if lookback_days == 1 else f"the last {lookback_days} days"
-    return Window(day_start(first), day_start(today + timedelta(days=1)), label)
+    return TradeWindow(start=day_start(first), end=day_start(today + timedelta(days=1)), mode=mode)
+
+
+def lookback_label(lookback_days: int) -> str:
+    return "today" if lookback_days == 1 else f"the last {lookback_days} days"
 
 
 def at_ist(day: date, moment: time) -> datetime:

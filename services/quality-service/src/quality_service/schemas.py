@@ -53,13 +53,31 @@ class CheckBreakdown(BaseModel):
     exit_source: list[GroupCoverage] = []
 
 
+class FeatureDrift(BaseModel):
+    """One numeric feature of one model version: the session against its reference window."""
+
+    model_version: str | None
+    feature: str = Field(description="the top-level key of features_snapshot")
+    reference_n: int = Field(description="values in the reference window")
+    session_n: int = Field(description="values in the checked trades")
+    psi: float | None = Field(
+        description="population stability index, 10 bins at the reference's deciles; null "
+        "when either side has fewer than QUALITY_DRIFT_MIN_SAMPLES values"
+    )
+    ks: float | None = Field(description="two-sample Kolmogorov–Smirnov statistic")
+    ks_p_value: float | None
+    status: CheckStatus = Field(description="warn above QUALITY_DRIFT_WARN_PSI, fail see check")
+
+
 class CheckResult(BaseModel):
     name: str
     label: str
-    kind: Literal["trades", "positions"] = Field(
+    kind: Literal["trades", "positions", "features"] = Field(
         "trades",
         description="trades: a coverage check over the window's closed trades (thresholds in "
-        "percent); positions: open_past_expiry, a count of positions (threshold in positions)",
+        "percent); positions: open_past_expiry, a count of positions (threshold in positions); "
+        "features: feature_drift (threshold: the PSI that fails when QUALITY_DRIFT_FAILS=true, "
+        "warn_below: the PSI above which it warns; total/passed count features compared/stable)",
     )
     status: CheckStatus
     threshold: float = Field(
@@ -79,6 +97,24 @@ class CheckResult(BaseModel):
         description="of the passing trades, those with a snapshot this check reads repaired by "
         "the backfill (source `backfill`) rather than captured live",
     )
+    drift: list[FeatureDrift] = Field(
+        default_factory=list, description="feature_drift: every feature compared"
+    )
+    drifted_features: list[str] = Field(
+        default_factory=list, description="feature_drift: the features above the warning PSI"
+    )
+
+
+class TrainingOutcome(BaseModel):
+    """The end-of-day training command run after a passing scheduled run."""
+
+    status: str = Field(description="running | succeeded | failed | timed_out | error")
+    command: str | None = None
+    started_at: datetime | None = None
+    exit_code: int | None = Field(None, description="null when it timed out or did not start")
+    duration_seconds: float | None = None
+    output_tail: str | None = Field(None, description="the last characters of its output")
+    export_path: str | None = Field(None, description="the local file it was given")
 
 
 class AlertRecord(BaseModel):
@@ -159,6 +195,9 @@ class QualityRunPublic(BaseModel):
     )
     backfill: dict[str, Any] | None = Field(
         None, description="backfill runs: what the backfill examined, repaired and left missing"
+    )
+    training: TrainingOutcome | None = Field(
+        None, description="scheduled runs: the end-of-day training command run after it"
     )
 
 

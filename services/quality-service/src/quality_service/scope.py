@@ -1,24 +1,24 @@
 """Which trades a run counts, and the exact record of the ones it counted.
 
-A run counts the trades closed in its window, of one mode (`live` unless asked otherwise, once the
-order service records a `mode`), minus those an earlier run of the same trading date counted
-already (a re-check counts only the late arrivals). The ids it counted are stored with the run as
-ranges of consecutive ids (trades of a session are mostly consecutive, so a day of trades is a
-handful of ranges), computed in the same snapshot as the counts, so the export of a run is
+A run counts the trades in its `TradeWindow` (closed in [start, end), of its mode: `live` unless
+asked otherwise, both when the mode is None), minus those an earlier run of the same trading date
+counted already (a re-check counts only the late arrivals). The ids it counted are stored with the
+run as ranges of consecutive ids (trades of a session are mostly consecutive, so a day of trades
+is a handful of ranges), computed in the same snapshot as the counts, so the export of a run is
 exactly the trades it counted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, and_, func, not_, or_, select, true
 
 from optrade.db.models import Trade
+from optrade.domain import TradeWindow
 
 TRADE = Trade.__table__  # type: ignore[attr-defined]
-Mode = Literal["live", "replay", "all"]
 IdRanges = list[tuple[int, int]]
 
 
@@ -30,18 +30,6 @@ class IdSpan(NamedTuple):
     high: int
 
 
-def has_mode_column() -> bool:
-    """True once the order service stores each trade's mode (live | replay)."""
-    return "mode" in TRADE.c
-
-
-def mode_condition(mode: Mode) -> ColumnElement[bool]:
-    """Trades of `mode`; every trade while trades carry no mode yet (they were all live)."""
-    if mode == "all" or not has_mode_column():
-        return true()
-    return TRADE.c.mode == mode  # type: ignore[no-any-return]
-
-
 def in_ranges(ranges: Sequence[Sequence[int]]) -> ColumnElement[bool]:
     """Trade ids inside any of the inclusive `[low, high]` ranges."""
     if not ranges:
@@ -49,9 +37,13 @@ def in_ranges(ranges: Sequence[Sequence[int]]) -> ColumnElement[bool]:
     return or_(*(TRADE.c.id.between(low, high) for low, high in ranges))
 
 
-def run_scope(mode: Mode, exclude: Sequence[Sequence[int]] = ()) -> ColumnElement[bool]:
-    """The run's condition beyond its window: its mode, minus ids counted already."""
-    return and_(mode_condition(mode), not_(in_ranges(exclude))) if exclude else mode_condition(mode)
+def run_condition(
+    window: TradeWindow, exclude: Sequence[Sequence[int]] = ()
+) -> ColumnElement[bool]:
+    """The trades a run counts: those in its window (`TradeWindow.conditions`), minus the ids
+    counted already."""
+    conditions = [*window.conditions(TRADE.c), *([not_(in_ranges(exclude))] if exclude else [])]
+    return and_(true(), *conditions)
 
 
 def counted_ranges(

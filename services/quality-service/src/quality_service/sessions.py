@@ -19,7 +19,6 @@ from sqlmodel import Session, col, func, select
 from optrade.calendar import is_trading_day, trading_days
 from optrade.db.models import QualityRun
 from optrade.domain import utcnow
-from quality_service.checks import in_window
 from quality_service.history import EVALUATED
 from quality_service.notify import Notifier
 from quality_service.runs import (
@@ -30,9 +29,14 @@ from quality_service.runs import (
     finish_run,
     run_scheduled_check,
 )
-from quality_service.schedule import latest_due_trading_date, session_window, slot_date
+from quality_service.schedule import (
+    latest_due_trading_date,
+    session_label,
+    session_window,
+    slot_date,
+)
 from quality_service.schemas import RunDetails, Trigger
-from quality_service.scope import IdRanges, merge, run_scope
+from quality_service.scope import IdRanges, merge, run_condition
 from quality_service.settings import QualitySettings, get_quality_settings
 
 log = logging.getLogger(__name__)
@@ -86,10 +90,7 @@ def _counted_by_date(engine: Engine, since: date) -> dict[date, tuple[IdRanges, 
 
 
 def _late_trades(engine: Engine, day: date, counted: IdRanges) -> int:
-    window = session_window(day)
-    statement = select(func.count()).where(
-        in_window(window.start, window.end, run_scope("live", counted))
-    )
+    statement = select(func.count()).where(run_condition(session_window(day), counted))
     with Session(engine) as session:
         return int(session.exec(statement).one())  # type: ignore[call-overload]
 
@@ -105,7 +106,8 @@ def run_recheck(
     notifier: Notifier | None,
 ) -> ScheduledOutcome:
     """Count the trades of `day`'s window that no run of that date counted; store a re-check."""
-    run = _new_run(Trigger.RECHECK, session_window(day), now, settings, mode="live", recheck=number)
+    window, label = session_window(day), session_label(day)
+    run = _new_run(Trigger.RECHECK, window, label, now, settings, recheck=number)
     run.trading_date = day
     run.scheduled_key = f"recheck:{day.isoformat()}:{number}"
     try:

@@ -6,7 +6,9 @@ Nothing is read at import time; `get_quality_settings()` / `get_celery_settings(
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from datetime import time
+
+from pydantic import AwareDatetime, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.settings import AppSettings, ConfigurationError, cached_settings, deprecated_env
@@ -27,6 +29,18 @@ class QualitySettings(BaseSettings):
     threshold_chain_data: float = Field(80.0, ge=0, le=100)
     # Not a percent: how many positions may be open past their expiry's settlement (15:30 IST).
     threshold_open_past_expiry: float = Field(0, ge=0)
+    # feature_drift: the PSI above which it fails, only when drift_fails (default: never fails).
+    threshold_feature_drift: float = Field(0.25, gt=0)
+    drift_warn_psi: float = Field(0.1, gt=0)
+    drift_fails: bool = False
+    # The reference: a version's first N trading days, or this window when both ends are set.
+    drift_reference_days: int = Field(5, ge=1, le=250)
+    drift_reference_from: AwareDatetime | None = None
+    drift_reference_to: AwareDatetime | None = None
+    # Fewer values than this on either side: the feature is not graded (no_data).
+    drift_min_samples: int = Field(30, ge=2)
+    # Each side reads at most this many trades (every n-th id above it): bounded at any volume.
+    drift_max_trades: int = Field(20_000, ge=100)
     # A check below its threshold fails; one below threshold + margin (capped at 100) warns.
     warn_margin: float = Field(2.0, ge=0, le=100)
     failing_ids_limit: int = Field(20, ge=0, le=1000)
@@ -50,6 +64,14 @@ class QualitySettings(BaseSettings):
     webhook_attempts: int = Field(3, ge=1, le=10)
     # The same failing check is posted again only after this long (recoveries are always posted).
     alert_cooldown_minutes: int = Field(360, ge=0)
+
+    # End-of-day training: after a passing scheduled run, at or after `training_at` (IST) of its
+    # trading date, the worker runs this command once (no shell; split like a shell would).
+    training_command: str | None = None
+    training_at: time = time(16, 0)
+    training_timeout_seconds: int = Field(1800, ge=1, le=86_400)
+    training_dir: str = "./data/training"  # where the certified export is written for it
+    training_output_tail: int = Field(4000, ge=100, le=100_000)
 
     # Worker and beat start-up send a catch-up for a missed daily run.
     catch_up_on_start: bool = True
@@ -83,12 +105,15 @@ class CelerySettings(BaseSettings):
     # One backfill task asks the order service for one batch (ORDER_SERVICE_TIMEOUT_SECONDS).
     backfill_soft_time_limit_seconds: int = Field(420, ge=1)
     backfill_time_limit_seconds: int = Field(480, ge=1)
+    # The training task exports a run and runs QUALITY_TRAINING_COMMAND (its own limit, below).
+    training_soft_time_limit_seconds: int = Field(2100, ge=1)
+    training_time_limit_seconds: int = Field(2160, ge=1)
     # Beat refreshes its single-instance lock this often; the lock lapses after 4x as long.
     beat_lock_refresh_seconds: int = Field(15, ge=1, le=300)
 
     @model_validator(mode="after")
     def _soft_before_hard(self) -> CelerySettings:
-        for kind in ("check", "backfill"):
+        for kind in ("check", "backfill", "training"):
             soft = getattr(self, f"{kind}_soft_time_limit_seconds")
             hard = getattr(self, f"{kind}_time_limit_seconds")
             if soft >= hard:
@@ -101,7 +126,12 @@ class CelerySettings(BaseSettings):
     @property
     def visibility_timeout_seconds(self) -> int:
         """Longer than the longest hard limit, so a running task is never handed out again."""
-        return 2 * max(self.check_time_limit_seconds, self.backfill_time_limit_seconds) + 60
+        longest = max(
+            self.check_time_limit_seconds,
+            self.backfill_time_limit_seconds,
+            self.training_time_limit_seconds,
+        )
+        return 2 * longest + 60
 
 
 def check_production_celery(app: AppSettings, celery: CelerySettings) -> None:

@@ -18,6 +18,7 @@ from quality_service.schemas import (
     QualityStatus,
     RunDetails,
     RunSummary,
+    TrainingOutcome,
 )
 
 RECENT_RUNS = 7
@@ -48,6 +49,7 @@ def to_public(run: QualityRun) -> QualityRunPublic:
         before_run_id=details.before_run_id,
         coverage_before=details.coverage_before,
         backfill=details.backfill,
+        training=TrainingOutcome.model_validate(run.training) if run.training else None,
     )
 
 

@@ -20,21 +20,26 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pybreaker
 from prometheus_client import Counter, Gauge
+from pydantic import BaseModel, ValidationError
 
 from optrade.clients.async_http import AiohttpGetter, HttpAnswer, HttpTimeout, HttpTransportError
+from optrade.clients.captures import ChainRequest, QuoteRequest, chain_problem, quote_problem
 from optrade.clients.errors import QuoteNoData, QuoteRejected, QuoteUnavailable
+from optrade.clients.freshness import STALE
 from optrade.observability import outgoing_headers
+from optrade.schemas.market import OptionChain, OptionQuote, ReplayInstants, SettlementValue
 
 if TYPE_CHECKING:
     from optrade.clients.market_data import MarketDataClientSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 PROVIDER_CALLS = Counter(
     "market_data_provider_calls_total",
@@ -47,6 +52,7 @@ BREAKER_STATE = Gauge(
     ["provider", "state"],
 )
 BREAKER_STATES = (pybreaker.STATE_CLOSED, pybreaker.STATE_HALF_OPEN, pybreaker.STATE_OPEN)
+SETTLEMENT_TIMEOUT = 10.0  # seconds: a rare call that may parse a snapshot file; not a fill
 # The request fields a provider's 4xx may be about, in the order a message is searched for them.
 REQUEST_FIELDS = ("underlying", "expiry", "strike", "option_type", "as_of")
 
@@ -143,6 +149,52 @@ class MarketDataInstance:
         if answer.status != 200:
             raise QuoteUnavailable(self.name, f"HTTP {answer.status}")
         return answer
+
+    async def fetch_quote(self, request: QuoteRequest) -> OptionQuote:
+        """The usable quote of `request`'s option at its instant (no breaker: see `ask`)."""
+        answer = await self.get(f"/v1/quote/{request.underlying}", request.params())
+        quote = self._parsed(OptionQuote, answer, "quote")
+        self._check(quote_problem(quote, request, self.max_quote_age, self.max_clock_skew))
+        return quote
+
+    async def fetch_chain(self, request: ChainRequest) -> OptionChain:
+        """The usable chain of `request`'s expiry at its instant (no breaker: see `ask`)."""
+        answer = await self.get(f"/v1/chain/{request.underlying}", request.params())
+        chain = self._parsed(OptionChain, answer, "chain")
+        self._check(chain_problem(chain, request, self.max_quote_age, self.max_clock_skew))
+        return chain
+
+    async def fetch_settlement(self, underlying: str, expiry: date) -> SettlementValue:
+        """The value `expiry` settles against (no breaker: see `ask`); it may take seconds to
+        build from a snapshot file, so it may wait longer than a quote."""
+        answer = await self.get(
+            f"/v1/settlement/{underlying}",
+            {"expiry": expiry.isoformat()},
+            read_timeout=SETTLEMENT_TIMEOUT,
+        )
+        return self._parsed(SettlementValue, answer, "settlement value")
+
+    async def fetch_replay_instants(
+        self, underlying: str, start: datetime, end: datetime
+    ) -> ReplayInstants:
+        """The recorded instants of a replay market in [start, end] (no breaker: see `ask`)."""
+        params = {"underlying": underlying, "from": start.isoformat(), "to": end.isoformat()}
+        answer = await self.get("/v1/replay/instants", params)
+        return self._parsed(ReplayInstants, answer, "replay instants")
+
+    def _parsed(self, model: type[M], answer: HttpAnswer, what: str) -> M:
+        """The answer as `model`, or `QuoteUnavailable` naming what was malformed."""
+        try:
+            return model.model_validate_json(answer.content)
+        except (ValueError, ValidationError) as exc:
+            raise QuoteUnavailable(self.name, f"malformed {what}: {exc}"[:300]) from exc
+
+    def _check(self, problem: str | None) -> None:
+        """Raise for a well-formed answer's problem: stale is no data, the rest a failure."""
+        if problem and problem.startswith(STALE):
+            raise QuoteNoData(self.name, problem)
+        if problem:
+            raise QuoteUnavailable(self.name, problem)
 
     @contextmanager
     def _trial(self) -> Iterator[None]:

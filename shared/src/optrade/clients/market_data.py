@@ -26,11 +26,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
+from functools import partial
 from typing import TypeVar
 
 from prometheus_client import Counter
-from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.clients.captures import (
@@ -38,15 +39,14 @@ from optrade.clients.captures import (
     CapturedQuote,
     ChainRequest,
     QuoteRequest,
-    chain_problem,
     quote_problem,
 )
 from optrade.clients.errors import MarketDataError, QuoteNoData, QuoteRejected, QuoteUnavailable
-from optrade.clients.freshness import STALE, latest_market_instant
+from optrade.clients.freshness import latest_market_instant
 from optrade.clients.instance import MarketDataInstance
 from optrade.clients.runner import LoopThread
 from optrade.domain import utcnow
-from optrade.schemas.market import OptionChain, OptionQuote, SettlementValue
+from optrade.schemas.market import OptionQuote, SettlementValue
 from optrade.settings import deprecated_env
 
 __all__ = [
@@ -67,13 +67,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
-
-
-class ReplayInstants(BaseModel):
-    """The part of market data's `GET /v1/replay/instants` answer the client reads."""
-
-    instants: list[datetime]
 
 
 PRIMARY = "primary"
@@ -86,7 +79,6 @@ CAPTURES = Counter(
     "(primary, fallback) or unavailable",
     ["source", "kind"],
 )
-SETTLEMENT_TIMEOUT = 10.0  # seconds: a rare call that may parse a snapshot file; not a fill
 
 
 def _client_env(name: str) -> AliasChoices:
@@ -161,34 +153,18 @@ class MarketDataClient:
         `refuse(quote)` may name a reason a well-formed quote is not wanted (the backfill refuses a
         market other than the trade's); the next instance is asked and no breaker counts it.
         """
-
-        def fetch(instance: MarketDataInstance) -> Callable[[], Awaitable[OptionQuote]]:
-            async def quote() -> OptionQuote:
-                answer = await instance.get(f"/v1/quote/{request.underlying}", request.params())
-                quote = _parsed(OptionQuote, answer.content, instance.name, "quote")
-                _check(instance.name, quote_problem(quote, request, *_limits(instance)))
-                return quote
-
-            return quote
-
-        quote, source, skipped = await self._first_usable("quote", fetch, refuse)
+        quote, source, skipped = await self._first_usable(
+            "quote", lambda instance: partial(instance.fetch_quote, request), refuse
+        )
         return CapturedQuote(quote, source, utcnow(), skipped)
 
     async def afetch_chain(self, underlying: str, expiry: date, as_of: datetime) -> CapturedChain:
         """The whole chain of `expiry` at `as_of` from one instance, through the same breakers
         and fallback as a quote; the instance (`source`) and the provider are recorded."""
         request = ChainRequest(underlying, expiry, as_of)
-
-        def fetch(instance: MarketDataInstance) -> Callable[[], Awaitable[OptionChain]]:
-            async def chain() -> OptionChain:
-                answer = await instance.get(f"/v1/chain/{underlying}", request.params())
-                chain = _parsed(OptionChain, answer.content, instance.name, "chain")
-                _check(instance.name, chain_problem(chain, request, *_limits(instance)))
-                return chain
-
-            return chain
-
-        chain, source, skipped = await self._first_usable("chain", fetch, None)
+        chain, source, skipped = await self._first_usable(
+            "chain", lambda instance: partial(instance.fetch_chain, request), None
+        )
         return CapturedChain(chain, source, utcnow(), skipped)
 
     async def afetch_settlement(self, underlying: str, expiry: date) -> tuple[SettlementValue, str]:
@@ -198,18 +174,11 @@ class MarketDataClient:
         A 404 (not settled yet, or not in the provider's data) is `QuoteRejected`; when no
         instance answers at all, `QuoteUnavailable`.
         """
-        params = {"expiry": expiry.isoformat()}
-
-        def fetch(instance: MarketDataInstance) -> Callable[[], Awaitable[SettlementValue]]:
-            async def settlement() -> SettlementValue:
-                answer = await instance.get(
-                    f"/v1/settlement/{underlying}", params, read_timeout=SETTLEMENT_TIMEOUT
-                )
-                return _parsed(SettlementValue, answer.content, instance.name, "settlement value")
-
-            return settlement
-
-        value, source, _ = await self._first_usable("settlement", fetch, None)
+        value, source, _ = await self._first_usable(
+            "settlement",
+            lambda instance: partial(instance.fetch_settlement, underlying, expiry),
+            None,
+        )
         return value, source
 
     async def areplay_instants(
@@ -218,17 +187,12 @@ class MarketDataClient:
         """The recorded instants of a replay market in (start, end], ascending: the observations
         a replay walk evaluates (`GET /v1/replay/instants`); empty when the market is not a
         replay or has nothing there."""
-        params = {"underlying": underlying, "from": start.isoformat(), "to": end.isoformat()}
-
-        def fetch(instance: MarketDataInstance) -> Callable[[], Awaitable[ReplayInstants]]:
-            async def instants() -> ReplayInstants:
-                answer = await instance.get("/v1/replay/instants", params)
-                return _parsed(ReplayInstants, answer.content, instance.name, "replay instants")
-
-            return instants
-
         try:
-            found, _, _ = await self._first_usable("replay instants", fetch, None)
+            found, _, _ = await self._first_usable(
+                "replay instants",
+                lambda instance: partial(instance.fetch_replay_instants, underlying, start, end),
+                None,
+            )
         except QuoteRejected:
             return []
         return [instant for instant in found.instants if start < instant <= end]
@@ -304,23 +268,3 @@ def _asking_order(instances: Sequence[MarketDataInstance], trial: bool) -> list[
         instances,
         key=lambda i: -i.last_success_at if i.last_success_at is not None else float("inf"),
     )
-
-
-def _limits(instance: MarketDataInstance) -> tuple[timedelta, timedelta]:
-    return instance.max_quote_age, instance.max_clock_skew
-
-
-def _parsed(model: type[M], content: bytes, instance: str, what: str) -> M:
-    """`content` as `model`, or `QuoteUnavailable` naming what was malformed."""
-    try:
-        return model.model_validate_json(content)
-    except (ValueError, ValidationError) as exc:
-        raise QuoteUnavailable(instance, f"malformed {what}: {exc}"[:300]) from exc
-
-
-def _check(instance: str, problem: str | None) -> None:
-    """Raise for a usable-looking answer's problem: stale is no data, the rest a failure."""
-    if problem and problem.startswith(STALE):
-        raise QuoteNoData(instance, problem)
-    if problem:
-        raise QuoteUnavailable(instance, problem)

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from optrade.db.types import JSONVariant, UTCDateTime
+from optrade.db.types import JSON_OR_NULL, JSONVariant, UTCDateTime
 from optrade.domain import (
     SNAPSHOT_FIELD_TYPES,
     OptionType,
@@ -399,6 +399,9 @@ class QualityRun(SQLModel, table=True):
     checks: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONVariant)
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JSONVariant)
     note: str | None = Field(default=None, sa_type=Text())
+    # The end-of-day training command run after this (passing, scheduled) run: claimed once by
+    # writing it (SQL NULL = never run), then its exit code, duration and output tail.
+    training: dict[str, Any] | None = Field(default=None, sa_type=JSON_OR_NULL)
 
 
 def carried_trade_fields() -> list[str]:

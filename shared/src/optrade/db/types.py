@@ -11,6 +11,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 JSONVariant = JSON().with_variant(JSONB(), "postgresql")
+# As JSONVariant, but Python None is stored as SQL NULL (so `IS NULL` finds it), not JSON null.
+JSON_OR_NULL = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -190,3 +190,10 @@ class OptionChain(BaseModel):
     def strike(self, strike: float) -> ChainStrike | None:
         """The row of `strike`, None when the chain lists no such strike."""
         return next((row for row in self.strikes if row.strike == strike), None)
+
+
+class ReplayInstants(BaseModel):
+    """The part of market data's `GET /v1/replay/instants` answer the order service reads: the
+    snapshot instants of a replay range, ascending (the observations a replay walk evaluates)."""
+
+    instants: list[datetime]

@@ -15,9 +15,16 @@ from optrade.export.trades import MEDIA_TYPES, ExportFormat, plan_export
 from optrade.security import ApiKeyDep
 from order_service.api.deps import READ_GUARD, EngineDep, MarketDataDep, WindowDep
 from order_service.ml.backfill import DEFAULT_LIMIT, backfill_snapshots
+from order_service.ml.comparison import CompareMetric, compare_versions, gate
+from order_service.ml.evaluation import MIN_POSITIONS
 from order_service.ml.models_page import model_rows, render_models_page
 from order_service.ml.performance import Doubtful, model_performance
-from order_service.ml.schemas import BackfillReport, PerformanceReport
+from order_service.ml.schemas import (
+    BackfillReport,
+    GateVerdict,
+    ModelComparison,
+    PerformanceReport,
+)
 
 router = APIRouter(tags=["ml"])
 
@@ -106,6 +113,57 @@ def performance(
     )
 
 
+VersionQuery = Annotated[str, Query(min_length=1, max_length=64, description="a model_version")]
+MetricQuery = Annotated[
+    CompareMetric,
+    Query(
+        description="mean_net_pnl (rupees per position), win_rate, auc, or return_on_margin "
+        "(refused with 422 until trades record the margin blocked)"
+    ),
+]
+
+
+@router.get(
+    "/v1/models/compare",
+    response_model=ModelComparison,
+    summary="A/B: candidate − baseline on one metric, bootstrap 95% interval, permutation p",
+    operation_id="compareModels",
+)
+def compare_models(
+    engine: EngineDep,
+    window: WindowDep,
+    baseline: VersionQuery,
+    candidate: VersionQuery,
+    metric: MetricQuery,
+) -> ModelComparison:
+    """Each version's positions closed in [from, to) (default: the span in which both traded),
+    optionally of one `underlying`; live unless `mode=replay`."""
+    window = window.model_copy(update={"mode": window.mode or TradeMode.LIVE.value})
+    return compare_versions(engine, window, baseline, candidate, metric.value)
+
+
+@router.get(
+    "/v1/models/gate",
+    response_model=GateVerdict,
+    summary="Regression gate: pass when the interval of candidate − baseline clears min_delta",
+    operation_id="gateModel",
+)
+def gate_model(
+    engine: EngineDep,
+    window: WindowDep,
+    baseline: VersionQuery,
+    candidate: VersionQuery,
+    metric: MetricQuery,
+    min_delta: Annotated[float, Query(allow_inf_nan=False, description="in the metric's unit")],
+    min_n: Annotated[int, Query(ge=2, le=1_000_000)] = MIN_POSITIONS,
+) -> GateVerdict:
+    """`verdict`: pass when the lower bound of the 95% interval of (candidate − baseline) is at
+    or above `min_delta`, fail when not, insufficient_data when an arm has fewer than `min_n`
+    positions."""
+    window = window.model_copy(update={"mode": window.mode or TradeMode.LIVE.value})
+    return gate(engine, window, baseline, candidate, metric.value, min_delta=min_delta, min_n=min_n)
+
+
 def _doubtful(include: str | None) -> set[Doubtful]:
     names = {name.strip() for name in (include or "").split(",") if name.strip()}
     known = {kind.value for kind in Doubtful}
@@ -140,8 +198,18 @@ def backfill(
     summary="Per-model page: cumulative P&L, win rate, trades, positions, completeness, exits",
     operation_id="getModelsPage",
 )
-def models_page(engine: EngineDep, window: WindowDep) -> HTMLResponse:
-    """An HTML page (inline SVG, no JavaScript) of each model's trades closed in [from, to);
-    live trades unless `mode=replay`."""
+def models_page(
+    engine: EngineDep,
+    window: WindowDep,
+    baseline: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    candidate: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    metric: Annotated[CompareMetric, Query()] = CompareMetric["mean_net_pnl"],
+) -> HTMLResponse:
+    """An HTML page (inline SVG, no JavaScript) of each model's trades closed in [from, to)
+    and open positions; live trades unless `mode=replay`. With `baseline` and `candidate`, the
+    A/B comparison of the two versions on `metric`."""
     window = window.model_copy(update={"mode": window.mode or TradeMode.LIVE.value})
-    return HTMLResponse(render_models_page(model_rows(engine, window)))
+    comparison = None
+    if baseline and candidate:
+        comparison = compare_versions(engine, window, baseline, candidate, metric.value)
+    return HTMLResponse(render_models_page(model_rows(engine, window), comparison=comparison))

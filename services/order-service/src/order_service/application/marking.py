@@ -20,7 +20,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from optrade.calendar import expiry_close
-from optrade.clients.market_data import MarketDataClient, MarketDataError, QuoteRequest
+from optrade.clients.market_data import (
+    CapturedChain,
+    MarketDataClient,
+    MarketDataError,
+    QuoteRejected,
+    QuoteRequest,
+)
+from optrade.domain import TradeMode
 from optrade.schemas.market import OptionQuote
 from order_service.domain.mark_to_market import marks_of
 from order_service.records import PositionRecord
@@ -96,8 +103,12 @@ def mark_rows(
 async def mark_open_positions(
     repository: Repository, market_data: MarketDataClient, now: datetime
 ) -> MarkRun:
-    """Mark every open position (of every account) at `now`."""
-    positions = [p for p in await repository.open_positions() if expiry_close(p.expiry) > now]
+    """Mark every open live position (of every account) at `now`; a replay position is marked
+    by the replay walk, at the instants it walks."""
+    positions = [
+        p for p in await repository.open_positions()
+        if expiry_close(p.expiry) > now and p.mode == TradeMode.LIVE.value
+    ]  # fmt: skip
     by_contract: dict[Contract, list[PositionRecord]] = defaultdict(list)
     for position in positions:
         by_contract[_contract(position)].append(position)
@@ -105,3 +116,24 @@ async def mark_open_positions(
     rows = mark_rows(positions, quotes, now)
     await repository.store_marks(rows)
     return MarkRun(marked=len(rows), unquoted=len(by_contract) - len(quotes))
+
+
+async def mark_from_chain(repository: Repository, captured: CapturedChain, mode: TradeMode) -> int:
+    """Mark the open positions of `mode` on this chain's (underlying, expiry) at the chain's
+    instant (the replay walk marks at each snapshot it evaluates); how many were marked."""
+    chain = captured.chain
+    positions = [
+        p for p in await repository.open_positions()
+        if p.mode == mode.value and p.underlying == chain.underlying and p.expiry == chain.expiry
+    ]  # fmt: skip
+    quotes: dict[Contract, OptionQuote] = {}
+    for position in positions:
+        try:
+            quotes[_contract(position)] = captured.quote(
+                position.strike, position.option_type
+            ).quote
+        except QuoteRejected:
+            continue
+    rows = mark_rows(positions, quotes, chain.as_of)
+    await repository.store_marks(rows)
+    return len(rows)

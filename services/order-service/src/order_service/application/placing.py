@@ -33,7 +33,13 @@ from optrade.clients.market_data import (
     QuoteUnavailable,
 )
 from optrade.domain import OrderIntent, OrderStatus, Product, Side, TradeMode
-from optrade.errors import Conflict, DomainError, InvalidInput, UpstreamUnavailable
+from optrade.errors import (
+    Conflict,
+    DomainError,
+    InsufficientFunds,
+    InvalidInput,
+    UpstreamUnavailable,
+)
 from optrade.instruments import get_instruments
 from optrade.schemas.market import OptionQuote
 from optrade.symbols import OptionSymbol
@@ -57,7 +63,7 @@ from order_service.domain.orders import (
 from order_service.fills import Fill
 from order_service.market_hours import MarketTiming
 from order_service.records import OrderRecord, PositionRecord
-from order_service.repository import KeyTaken, Repository
+from order_service.repository import KeyTaken, Repository, UnitOfWork
 from order_service.schemas import OrderRequest
 from order_service.snapshots import captured_snapshot
 
@@ -116,14 +122,9 @@ async def place_order(
         arrival = observation_of(captured.quote)
         pending = PendingOrder(terms, initial_status(terms), expiry_of(terms, timing.instant))
         result = match(pending, arrival, on_arrival=True)
-        funds = None
         if result.fill is not None:
             _check_exits_on_arrival(order.side, exits, terms.product, arrival, timing.instant,
                                     square_off_at)  # fmt: skip
-            funds = await require_funds(  # 422 insufficient-funds before anything is written
-                repository, account=order.account, side=order.side, lots=lots,
-                captured=captured, fill=result.fill, instant=timing.instant,
-            )  # fmt: skip
     except DomainError:
         # A retry of an order that was placed replays it, whatever the market says now.
         earlier = await _replay_order(
@@ -132,16 +133,18 @@ async def place_order(
         if earlier is None:
             raise
         return earlier
+    # A retry of an order that was placed replays it before its funds are asked again.
+    earlier = await _replay_order(repository, idempotency_key, order.client_order_id, fingerprint)
+    if earlier is not None:
+        return earlier
     values = order_values(order, contract, lots, terms, exits, timing, captured, arrival)
     if result.rejection is not None:
-        await _store_rejected(repository, values, result)
+        await _store_rejected(repository, values, result.rejection.reason)
         raise result.rejection.error()
     values |= {"idempotency_key": idempotency_key, "client_order_id": order.client_order_id,
                "request_fingerprint": fingerprint}  # fmt: skip
     try:
-        outcome = await _store_arrival(
-            repository, values, result, captured, timing, square_off_at, funds
-        )
+        outcome = await _store_arrival(repository, values, result, captured, timing, square_off_at)
     except KeyTaken:  # the key or client_order_id is taken: replay (or refuse) the winner
         earlier = await _replay_order(
             repository, idempotency_key, order.client_order_id, fingerprint
@@ -228,12 +231,28 @@ def order_values(
     }  # fmt: skip
 
 
-async def _store_rejected(repository: Repository, values: dict[str, Any], result: Match) -> None:
-    assert result.rejection is not None
+async def _store_rejected(repository: Repository, values: dict[str, Any], reason: str) -> None:
     async with repository.unit_of_work() as work:
-        await work.add_order(
-            values | {"status": OrderStatus.REJECTED, "rejection_reason": result.rejection.reason}
-        )
+        await work.add_order(values | {"status": OrderStatus.REJECTED, "rejection_reason": reason})
+
+
+def _without_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """A rejected order keeps none of the client's keys: a corrected retry may use them."""
+    keys = ("idempotency_key", "client_order_id", "request_fingerprint")
+    return {k: v for k, v in values.items() if k not in keys}
+
+
+async def funds_under_lock(
+    work: UnitOfWork, repository: Repository, order: dict[str, Any], filling: Filling
+) -> OpeningFunds:
+    """The account's funds checked for this fill while its lock is held (in `work`'s
+    transaction): two orders of one account never both spend the same available funds."""
+    await work.lock_account(order["account"])
+    return await require_funds(
+        repository.bound(work), account=order["account"], side=Side(order["side"]),
+        lots=order["lots"], captured=filling.captured, fill=filling.fill,
+        instant=filling.instant,
+    )  # fmt: skip
 
 
 async def _store_arrival(
@@ -243,7 +262,6 @@ async def _store_arrival(
     captured: CapturedQuote,
     timing: MarketTiming,
     square_off_at: time,
-    funds: OpeningFunds | None,
 ) -> PlaceOutcome:
     if result.fill is None:  # resting (open, trigger_pending) or an IOC expired on arrival
         async with repository.unit_of_work() as work:
@@ -251,10 +269,15 @@ async def _store_arrival(
         return PlaceOutcome(placed, None, replayed=False)
     filling = Filling(result.fill, captured, timing.recorded_at, timing.instant, timing.mode,
                       timing.off_hours)  # fmt: skip
-    async with repository.unit_of_work() as work:
-        opened = position_values(values, filling, square_off_at)
-        position = await work.add_position(opened | (funds.columns if funds else {}))
-        placed = await work.add_order(values | filled_order(position, filling))
+    try:
+        async with repository.unit_of_work() as work:
+            funds = await funds_under_lock(work, repository, values, filling)
+            opened = position_values(values, filling, square_off_at) | funds.columns
+            position = await work.add_position(opened)
+            placed = await work.add_order(values | filled_order(position, filling))
+    except InsufficientFunds as refused:  # the rejected order is kept (without the keys)
+        await _store_rejected(repository, _without_keys(values), refused.detail)
+        raise
     SNAPSHOTS.labels("entry", captured.source).inc()
     return PlaceOutcome(placed, position, replayed=False)
 

@@ -25,10 +25,11 @@ from optrade.clients.market_data import CapturedChain, CapturedQuote, QuoteRejec
 from optrade.domain import ExitReason, OrderStatus, OrderType, Side, TradeMode
 from optrade.errors import Conflict, InsufficientFunds
 from order_service.application.closing import CloseKeys, ExitFill, close_lots
-from order_service.application.funds import require_funds
+from order_service.application.marking import mark_from_chain
 from order_service.application.placing import (
     Filling,
     filled_order,
+    funds_under_lock,
     observation_of,
     position_values,
 )
@@ -107,6 +108,8 @@ async def evaluate_chain(
     async with repository.unit_of_work() as work:
         await work.mark_evaluated(untouched_orders, [], instant)
         await work.mark_evaluated([], untouched_positions, instant)
+    if mode == TradeMode.REPLAY:  # live positions are marked by the engine's account keeper
+        await mark_from_chain(repository, captured, mode)
     return done
 
 
@@ -161,10 +164,17 @@ async def fill_resting_order(
     instant = quote.quote.as_of
     filling = Filling(result.fill, quote, instant, instant, mode, off_hours=False)
     try:
-        funds = await require_funds(
-            repository, account=order.account, side=Side(order.side), lots=order.lots,
-            captured=quote, fill=result.fill, instant=instant,
-        )  # fmt: skip
+        async with repository.unit_of_work() as work:
+            taken = await work.update_order(
+                order.id, {"status": OrderStatus.COMPLETE, "evaluated_at": instant}
+            )
+            if taken is None:
+                return False
+            values = order.model_dump()
+            funds = await funds_under_lock(work, repository, values, filling)
+            opened = position_values(values, filling, square_off_at) | funds.columns
+            position = await work.add_position(opened)
+            await work.update_order(order.id, filled_order(position, filling), pending=False)
     except InsufficientFunds as refused:  # the account cannot carry it now: rejected, as brokers
         async with repository.unit_of_work() as work:
             await work.update_order(
@@ -172,16 +182,6 @@ async def fill_resting_order(
                            "evaluated_at": instant},
             )  # fmt: skip
         return False
-    async with repository.unit_of_work() as work:
-        taken = await work.update_order(
-            order.id, {"status": OrderStatus.COMPLETE, "evaluated_at": instant}
-        )
-        if taken is None:
-            return False
-        values = order.model_dump()
-        opened = position_values(values, filling, square_off_at) | funds.columns
-        position = await work.add_position(opened)
-        await work.update_order(order.id, filled_order(position, filling), pending=False)
     return True
 
 

@@ -47,6 +47,11 @@ async def work_by_contract(repository: Repository, mode: TradeMode) -> dict[Cont
     for position in await repository.watched_positions(mode.value):
         seen = position.exits_evaluated_at or position.opened_at
         _earliest(earliest, (position.underlying, position.expiry), seen)
+    if mode == TradeMode.REPLAY:  # every open replay position is marked at each step walked
+        for position in await repository.open_positions():
+            if position.mode == mode.value:
+                seen = position.marked_at or position.entry_market_at or position.opened_at
+                _earliest(earliest, (position.underlying, position.expiry), seen)
     return earliest
 
 

@@ -61,11 +61,11 @@ class Engine:
         orders or exits), then settle when a sweep is due."""
         if not await self.lead(now):
             return None
-        await self.accounts.mark(self, now)  # every open position, once per poll interval
-        await self.accounts.snapshot(self.repository, now)  # each account's equity at 15:30 IST
-        walk = await poll_live(
+        walk = await poll_live(  # first: a trigger waits for nothing else
             self.repository, self.market_data, now, self.settings.square_off_time
         )
+        await self.accounts.mark(self, now)  # every open live position, once per poll interval
+        await self.accounts.snapshot(self.repository, now)  # each account's equity at 15:30 IST
         done = walk.evaluation
         if done.filled or done.exits or walk.expired or done.triggered:
             log.info("venue: %d filled, %d exits, %d triggered, %d expired",
@@ -85,16 +85,20 @@ class Engine:
         return run
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick every poll interval until `stop` is set; a failing tick is logged, not fatal."""
+        """Tick every poll interval (a tick's own time counts in it) until `stop` is set; a
+        failing tick is logged, not fatal."""
+        clock = asyncio.get_running_loop().time
         try:
             while not stop.is_set():
+                started = clock()
                 try:
                     await self.tick(utcnow())
                 except Exception:  # the database or market data down: try again next tick
                     log.exception("order engine tick failed; retrying")
                     self.leading = False
+                rest = self.settings.engine_poll_interval - (clock() - started)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.settings.engine_poll_interval)
+                    await asyncio.wait_for(stop.wait(), max(rest, 0.01))
         finally:
             if self.leading:
                 await self.repository.release_lease(ROLE, self.holder)

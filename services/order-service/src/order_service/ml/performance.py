@@ -7,7 +7,10 @@ field, and all of its model metadata (a non-empty `features_snapshot` object); a
 version therefore never counts as complete.
 
 Outcomes are per position: the closes of one position (a partial close and its remainder) are
-summed into one outcome, so a win rate counts decisions, not fills. Returns are P&L-weighted:
+summed into one outcome, so a win rate counts decisions, not fills; a win is a position whose net
+P&L (gross for a trade stored before charges were recorded) is above zero. The score figures
+(AUC, Brier score, log loss, calibration, deciles, bootstrap intervals) are `evaluation`'s, on
+each model's per-position arrays read from the same per-position query. Returns are P&L-weighted:
 total P&L / total premium (entry price × lots × lot size), which a small trade cannot dominate.
 Trades whose exit price came from the client (`exit_price_source` `client`) or whose exit
 snapshot is `missing` are left out of every figure unless asked for (`include`), and are counted
@@ -21,10 +24,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 from sqlalchemy import ColumnElement, Engine, Float, and_, case, cast, func, not_, or_, select, true
 
 from optrade.db.models import Trade
 from optrade.domain import SECONDS_PER_DAY, SnapshotSource, TradeWindow, complete_record
+from order_service.ml.evaluation import Positions, score_quality
 from order_service.ml.reading import reader_engine, trade_conditions
 from order_service.ml.schemas import ModelPerformance
 
@@ -79,6 +84,9 @@ def _per_position(window: TradeWindow, include: Collection[Doubtful], dialect: s
         select(
             TRADE.c.model_version,
             TRADE.c.model_hash,
+            TRADE.c.position_id,
+            func.max(TRADE.c.ml_score).label("score"),  # the entry's: one per position
+            func.sum(when(func.coalesce(TRADE.c.net_pnl, TRADE.c.pnl))).label("outcome"),
             func.count(when(1)).label("trades"),
             func.sum(when(TRADE.c.pnl)).label("pnl"),
             func.sum(when(TRADE.c.charges)).label("charges"),
@@ -107,7 +115,7 @@ def performance_query(window: TradeWindow, dialect: str, include: Collection[Dou
         *keys,
         func.sum(p.trades).label("trades"),
         func.count(case((p.trades > 0, 1))).label("positions"),
-        func.count(case((and_(p.trades > 0, p.pnl > 0), 1))).label("wins"),
+        func.count(case((and_(p.trades > 0, p.outcome > 0), 1))).label("wins"),
         func.sum(p.pnl).label("total_pnl"),
         func.sum(p.charges).label("charges"),
         func.sum(p.net_pnl).label("net_pnl"),
@@ -160,6 +168,41 @@ def _row_performance(row: Any) -> ModelPerformance:
     )
 
 
+def _key(model: ModelPerformance) -> tuple[str | None, str | None]:
+    return (model.model_version, model.model_hash)
+
+
+def _is(column: Any, value: str | None) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value  # type: ignore[no-any-return]
+
+
+def positions_query(
+    window: TradeWindow, dialect: str, key: tuple[str | None, str | None] | None,
+    include: Collection[Doubtful] = (),
+) -> Any:  # fmt: skip
+    """One model's counted positions, by id: score, net outcome (gross where uncharged), premium,
+    margin blocked and how many of its closes lack it.
+
+    `key` None: every position of the window (its `model_version` names one version, any hash)."""
+    p = _per_position(window, include, dialect).c
+    model = [] if key is None else [_is(p.model_version, key[0]), _is(p.model_hash, key[1])]
+    columns = (p.score, p.outcome, p.premium, p.margin, p.unmargined)
+    return select(*columns).where(*model, p.trades > 0).order_by(p.position_id)
+
+
+def model_positions(
+    connection: Any, window: TradeWindow, key: tuple[str | None, str | None] | None,
+    include: Collection[Doubtful] = (),
+) -> Positions:  # fmt: skip
+    """The arrays `evaluation` works on; the database sums each position's closes. The margin
+    array is there only when every counted close recorded its margin blocked."""
+    rows = connection.execute(positions_query(window, connection.dialect.name, key, include)).all()
+    table = np.array(rows, dtype=np.float64).reshape(-1, 5)  # NULL score -> NaN
+    margined = len(table) > 0 and not table[:, 4].any()
+    margin = table[:, 3] if margined else None
+    return Positions(score=table[:, 0], net=table[:, 1], premium=table[:, 2], margin=margin)
+
+
 def _margin_figures(row: Any, net: Decimal | None) -> dict[str, Any]:
     """Σ margin_blocked and net_pnl / it, when every counted trade has its margin label."""
     if int(row.unmargined or 0) or not row.margin_blocked:
@@ -174,12 +217,21 @@ def _margin_figures(row: Any, net: Decimal | None) -> dict[str, Any]:
 def model_performance(
     engine: Engine, window: TradeWindow, include: Collection[Doubtful] = ()
 ) -> list[ModelPerformance]:
-    """One entry per (model_version, model_hash) with trades in the window; unversioned last."""
+    """One entry per (model_version, model_hash) with trades in the window; unversioned last.
+
+    Counts and sums come from one GROUP BY; the score figures (`evaluation.score_quality`) from
+    each model's per-position arrays."""
     reader = reader_engine(engine)
     with reader.connect() as connection:
         query = performance_query(window, reader.dialect.name, include)
-        rows = connection.execute(query).all()
-    models = [_row_performance(row) for row in rows]
+        counted = [_row_performance(row) for row in connection.execute(query).all()]
+        models = [
+            ModelPerformance.model_validate(
+                model.model_dump()
+                | score_quality(model_positions(connection, window, _key(model), include))
+            )
+            for model in counted
+        ]
     return sorted(
         models, key=lambda m: (m.model_version is None, m.model_version or "", m.model_hash or "")
     )

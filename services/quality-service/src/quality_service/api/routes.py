@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
 from optrade.calendar import IST, is_trading_day
+from optrade.domain import TradeWindow
 from optrade.errors import InvalidInput, UpstreamUnavailable
 from optrade.export.response import RUN_STATUS_HEADER, TOTAL_COUNT_HEADER
 from optrade.instants import INSTANT_DESCRIPTION, check_range, instant_param
@@ -27,9 +28,7 @@ from quality_service.celeryconfig import BACKFILL_TASK
 from quality_service.dashboard import render_dashboard
 from quality_service.export import EXPORT_FORMATS, QualityExportFormat, export_run
 from quality_service.report import render_text
-from quality_service.schedule import Window
 from quality_service.schemas import QualityRunPublic, QualityStatus, QueuedTask, RunPage
-from quality_service.scope import Mode
 from quality_service.status import quality_status, to_public
 
 router = APIRouter(prefix="/quality", tags=["quality"])
@@ -69,22 +68,31 @@ def run_checks(
     end: Annotated[
         str | None, Query(alias="to", description=f"closed before; {INSTANT_DESCRIPTION}")
     ] = None,
-    mode: Annotated[Mode, Query(description="trades counted: live (default), replay or all")] = (
-        "live"
-    ),
+    mode: Annotated[
+        Literal["live", "replay", "all"],
+        Query(description="trades counted: live (default), replay or all (both)"),
+    ] = "live",
     format: Annotated[Format, Query(description="json or the text report")] = "json",
 ) -> Response:
     """Run the checks now over `from`..`to`, or today (IST) or the last `lookback_days` days."""
-    window = _requested_window(instant_param("from", start), instant_param("to", end))
+    counted = None if mode == "all" else mode  # TradeWindow: no mode = both
+    requested = _requested_window(instant_param("from", start), instant_param("to", end))
     run = runs.run_manual_check(
-        engine, lookback_days=lookback_days, window=window, mode=mode, settings=settings,
-        alert=False,
+        engine, lookback_days=lookback_days, window=requested, label=_label(requested),
+        mode=counted, settings=settings, alert=False,
     )  # fmt: skip
     runs.finish_run(engine, run, settings=settings, notifier=notifier, defer=background.add_task)
     return _respond(to_public(run), format, status_code=201)
 
 
-def _requested_window(start: datetime | None, end: datetime | None) -> Window | None:
+def _label(requested: TradeWindow | None) -> str | None:
+    if requested is None or requested.start is None or requested.end is None:
+        return None
+    start, end = requested.start.astimezone(IST), requested.end.astimezone(IST)
+    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} IST"
+
+
+def _requested_window(start: datetime | None, end: datetime | None) -> TradeWindow | None:
     """The `from`/`to` window of a manual run: both or neither, `to` later, at most 90 days."""
     if start is None and end is None:
         return None
@@ -94,8 +102,7 @@ def _requested_window(start: datetime | None, end: datetime | None) -> Window | 
     check_range(start, end)
     if end - start > timedelta(days=runs.MAX_LOOKBACK_DAYS):
         raise InvalidInput("to", f"a window spans at most {runs.MAX_LOOKBACK_DAYS} days")
-    label = f"{start.astimezone(IST):%Y-%m-%d %H:%M} to {end.astimezone(IST):%Y-%m-%d %H:%M} IST"
-    return Window(start.astimezone(UTC), end.astimezone(UTC), label)
+    return TradeWindow(start=start.astimezone(UTC), end=end.astimezone(UTC))
 
 
 @router.post(
