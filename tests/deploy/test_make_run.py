@@ -110,7 +110,7 @@ def test_make_run_serves_a_nifty_chain_on_both_instances_and_stops_on_ctrl_c(
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
     started = [int(pid) for pid in re.findall(r"started \(pid (\d+)\)", out.read_text())]
-    assert len(started) == 7, started  # six processes, the primary twice
+    assert len(started) == 8, started  # seven processes (the order engine too), the primary twice
     for pid in started:  # no process left behind, the worker and beat included
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
