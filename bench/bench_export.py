@@ -181,7 +181,7 @@ def _child(url: str, export_format: str, closed_to: str | None) -> None:
     from optrade.db.engine import create_db_engine
     from optrade.db.models import Trade
     from optrade.domain import TradeWindow
-    from order_service.ml.export import ExportFormat, plan_export, stream_export
+    from optrade.export.trades import ExportFormat, plan_export, stream_export
 
     # pyarrow imports pandas (when installed) on its first conversion: a once-per-process cost
     # the service pays on its first export, not per export, so it is paid before the clock runs.

@@ -20,14 +20,16 @@ ENTRY = ["entry_delta", "entry_gamma", "entry_theta", "entry_vega", "entry_iv", 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-version", default=None)
-    parser.add_argument("--order-url", default="http://127.0.0.1:8000")
+    parser.add_argument(
+        "--order-url", default=None, help="default: as the optrade CLI finds it (ORDER_PORT, ...)"
+    )
     args = parser.parse_args()
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    with Optrade({"order": args.order_url}) as optrade:
+    with Optrade({"order": args.order_url} if args.order_url else None) as optrade:
         frame = optrade.export(model_version=args.model_version)
     numeric = [c for c in frame.columns if c.startswith("feature_") or c in ENTRY]
     inputs = frame[numeric].select_dtypes("number").astype(float)

@@ -1,13 +1,15 @@
 """A toy signal engine: a momentum signal on NIFTY's option chain, through the Python client.
 
-As a script it replays `--minutes` minutes of the last market session (every call carries
-`as_of`, so a few minutes of market pass in seconds): each minute it reads NIFTY's chain, scores
+As a script it replays `--minutes` minutes of the market session from 09:20 IST, today's up to
+the present while the market is open, else the last one (every call carries `as_of`, so a few
+minutes of market pass in seconds; it stops at the present and closes what it opened): each
+minute it reads NIFTY's chain, scores
 a momentum signal, buys the at-the-money call (rising) or put (falling) for 2 lots with a
 stop-loss and a target, takes profit on 1 lot after `--hold` minutes and closes the rest after
 twice that. Every order carries the model's version, hash, score and features, so the trades
 become training records (see fit_model.py).
 
-    python examples/signal_engine.py --minutes 30        # needs `make run` (or any stack)
+    .venv/bin/python examples/signal_engine.py --minutes 30     # needs `make run` (or any stack)
 
 `decide(market)` is the same signal for `optrade backtest`: at each observation of a replay it
 returns two orders, each with a stop-loss and a target (docs/backtest.md).
@@ -36,10 +38,9 @@ LAST_ENTRY = time(15, 0)  # IST: no new entries in the last half hour (MIS squar
 MIN_ASK = Decimal(2)  # rupees: a leg cheaper than this has no room for a stop below it
 
 
-def session_start(optrade: Optrade) -> datetime:
-    """09:20 IST of the last session the simulated market has data for."""
-    last = optrade.chain("NIFTY").as_of  # after hours: the market time of the last close
-    return last.astimezone(IST).replace(hour=9, minute=20, second=0, microsecond=0)
+def session_start(present: datetime) -> datetime:
+    """09:20 IST of the session `present` falls in (or, after hours, the last one)."""
+    return present.astimezone(IST).replace(hour=9, minute=20, second=0, microsecond=0)
 
 
 def atm_leg(chain: Any, option_type: str) -> dict[str, Any]:
@@ -112,13 +113,38 @@ def decide(market: MarketView) -> list[dict[str, Any]]:
     return decisions
 
 
-def run(optrade: Optrade, minutes: int, hold: int, model_version: str) -> list[int]:
-    """Trade `minutes` market minutes; return the ids of the positions opened."""
+def run(
+    optrade: Optrade, minutes: int, hold: int, model_version: str, now: datetime | None = None
+) -> list[int]:
+    """Trade up to `minutes` market minutes from 09:20 IST, never past the present (`now`, by
+    default the market's own: its latest chain, or after hours the last close), and close
+    whatever is still open at the last minute reached, even when a call fails on the way.
+    Return the ids of the positions opened."""
     model_digest = model_hash(f"momentum-{hold}")
-    start = session_start(optrade)
+    present = now or optrade.chain("NIFTY").as_of
+    start = session_start(present)
+    steps = min(minutes, max(0, int((present - start).total_seconds() // 60)))
+    if steps < minutes:
+        print(f"the market has {steps} minutes since {start:%H:%M} IST up to now; trading those")
     spots: list[float] = []
     held: list[tuple[int, int]] = []  # (position id, minute opened)
     opened: list[int] = []
+    at = start
+    try:
+        _trade(optrade, start, steps, hold, model_version, model_digest, spots, held, opened)
+        at = start + timedelta(minutes=steps)  # the minute after the last one traded
+    finally:
+        for position_id, _ in held:
+            if optrade.position(position_id).status == "open":  # an exit may have closed it
+                optrade.close(position_id, reason="end of run", as_of=min(at, present))
+    return opened
+
+
+def _trade(
+    optrade: Optrade, start: datetime, minutes: int, hold: int, model_version: str,
+    model_digest: str, spots: list[float], held: list[tuple[int, int]], opened: list[int],
+) -> None:  # fmt: skip
+    """The minute loop: `held` always names the positions still to close."""
     for minute in range(minutes):
         at = start + timedelta(minutes=minute)
         chain = optrade.chain("NIFTY", as_of=at)
@@ -144,10 +170,6 @@ def run(optrade: Optrade, minutes: int, hold: int, model_version: str) -> list[i
         assert order.position_id is not None  # a MARKET order fills at once
         held.append((order.position_id, minute))
         opened.append(order.position_id)
-    last = start + timedelta(minutes=minutes)
-    for position_id, _ in held:
-        optrade.close(position_id, reason="end of run", as_of=last)
-    return opened
 
 
 def main() -> None:
@@ -155,16 +177,16 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=30, help="market minutes to trade")
     parser.add_argument("--hold", type=int, default=2, help="minutes before the first exit")
     parser.add_argument("--model-version", default=MODEL_VERSION)
-    parser.add_argument("--order-url", default="http://127.0.0.1:8000")
-    parser.add_argument("--market-data-url", default="http://127.0.0.1:8001")
-    parser.add_argument("--quality-url", default="http://127.0.0.1:8003")
+    where = "default: as the optrade CLI finds it (OPTRADE_*, the ports, ./.env)"
+    parser.add_argument("--order-url", default=None, help=where)
+    parser.add_argument("--market-data-url", default=None, help=where)
+    parser.add_argument("--quality-url", default=None, help=where)
     parser.add_argument("--api-key", default=None, help="default: API_KEY or ./.env")
     args = parser.parse_args()
-    from optrade_client.cli import api_key_from_env
-
-    urls = {"order": args.order_url, "market-data": args.market_data_url,
-            "quality": args.quality_url}  # fmt: skip
-    with Optrade(urls, args.api_key or api_key_from_env()) as optrade:
+    given = {"order": args.order_url, "market-data": args.market_data_url,
+             "quality": args.quality_url}  # fmt: skip
+    urls = {service: url for service, url in given.items() if url}
+    with Optrade(urls, args.api_key) as optrade:
         opened = run(optrade, args.minutes, args.hold, args.model_version)
         trades = list(optrade.trades(model_version=args.model_version))
     pnl = sum(t.pnl for t in trades)

@@ -151,7 +151,11 @@ def _plan(env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str], str
             (
                 "quality API",
                 _uvicorn("quality_service.main:create_app", quality_port),
-                {},
+                # The dashboard links to the order service's /models where a browser finds it.
+                {
+                    "QUALITY_ORDER_SERVICE_URL": env.get("QUALITY_ORDER_SERVICE_URL")
+                    or f"http://127.0.0.1:{order_port}"
+                },
                 f"http://127.0.0.1:{quality_port}",
             )
         )

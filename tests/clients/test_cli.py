@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from optrade_client import Optrade
-from optrade_client.cli import api_key_from_env
+from optrade_client.cli import api_key_from_env, backfill_line, check_line
 from tests.clients.conftest import signal, urls
 from tests.conftest import TEST_API_KEY
 from tests.reliability.conftest import Service
@@ -188,3 +188,39 @@ def test_strategy_open_show_and_close_an_iron_condor_by_offsets(
     bad = optrade_cli(services, "strategy", "open", "x", "--underlying", "NIFTY", "--legs",
                       "SELL OTM2 CE")  # fmt: skip
     assert bad.returncode == 2 and "--legs" in bad.stderr
+
+
+def test_symbols_prints_the_at_the_money_call_and_put_of_the_nearest_expiry(
+    services: dict[str, Service],
+) -> None:
+    both = optrade_cli(services, "symbols", "--underlying", "NIFTY")
+    assert both.returncode == 0, both.stderr
+    call, put = both.stdout.split()
+    with Optrade(urls(services), TEST_API_KEY) as client:
+        chain = client.chain("NIFTY")
+    strikes = {row["strike"]: row for row in chain.strikes if row["ce"] and row["pe"]}
+    (strike,) = [s for s, row in strikes.items() if row["ce"]["symbol"] == call]
+    assert strikes[strike]["pe"]["symbol"] == put
+    step = sorted(strikes)[1] - sorted(strikes)[0]
+    assert abs(strike - chain.spot) <= step  # at the money (the spot may move a little)
+    assert f"expiry {chain.expiry}" in both.stderr
+    only_call = optrade_cli(services, "symbols", "--underlying", "nifty", "--option-type", "CE")
+    assert only_call.returncode == 0 and only_call.stdout.strip().endswith("CE")
+    assert optrade_cli(services, "symbols", "--option-type", "XX").returncode == 2
+
+
+def test_a_check_line_shows_coverage_rounded_down_and_counts_positions_past_expiry() -> None:
+    trades = {"name": "entry_greeks", "status": "fail", "kind": "trades", "coverage": 94.96,
+              "passed": 9496, "total": 10000}  # fmt: skip
+    assert check_line(trades) == "entry_greeks: fail (94.9%, 9496/10000 trades)"
+    empty = {"name": "entry_greeks", "status": "no_data", "kind": "trades", "coverage": None}
+    assert check_line(empty) == "entry_greeks: no_data (no trades)"
+    stranded = {"name": "open_past_expiry", "status": "fail", "kind": "positions",
+                "coverage": None, "total": 2, "failing_trade_ids": [4, 9]}  # fmt: skip
+    line = check_line(stranded)
+    assert line == "open_past_expiry: fail (2 open past expiry: ids 4, 9)" and "None" not in line
+
+
+def test_the_backfill_progress_line_reads_as_a_sentence() -> None:
+    assert backfill_line(500, 3) == "examined trades up to id 500; 3 snapshots repaired"
+    assert backfill_line(None, 7) == "examined every trade; 7 snapshots repaired"

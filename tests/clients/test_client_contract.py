@@ -119,3 +119,17 @@ def test_each_model_field_is_in_its_schema_with_a_compatible_type(
         nullable = type(None) in options
         if not nullable and field.name not in schema.get("required", []):
             pytest.fail(f"{model.SCHEMA}.{field.name} may be absent but the client requires it")
+
+
+def test_an_operation_the_service_does_not_serve_fails_rather_than_skipping(
+    documents: dict[str, dict[str, Any]],
+) -> None:
+    """Every operation the client calls (by its operationId) fails when it is gone."""
+    for operation_id, (service, _, path) in OPERATIONS.items():
+        without = {**documents[service], "paths": {
+            p: item for p, item in documents[service]["paths"].items() if p != path
+        }}  # fmt: skip
+        with pytest.raises(AssertionError):
+            test_each_operation_the_client_calls_is_documented_as_it_calls_it(
+                {**documents, service: without}, operation_id
+            )

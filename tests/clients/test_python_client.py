@@ -71,10 +71,11 @@ def test_an_order_is_found_by_client_order_id_and_trades_iterate_over_every_page
     ]  # fmt: skip
     assert optrade.order(client_order_id="pages-1").id == placed[1].id
     assert optrade.order(placed[2].id).client_order_id == "pages-2"
-    for position in placed:
-        optrade.close(position.id)
+    for order in placed:  # the answer is the order; close the position it opened
+        assert order.position_id is not None
+        optrade.close(order.position_id)
     trades = list(optrade.trades(model_version="pages-v1", page_size=1))
-    assert sorted(t.position_id for t in trades) == sorted(p.id for p in placed)
+    assert sorted(t.position_id for t in trades) == sorted(o.position_id for o in placed)
     open_ones = list(optrade.positions(model_version="pages-v1", status="open", page_size=2))
     assert open_ones == []
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -360,10 +362,7 @@ def test_command_module_exists(module: str, attr: str | None) -> None:
     package = module.split(".", 1)[0]
     assert _module_file(package) is not None, f"no package {package!r} in the repository"
     path = _module_file(module)
-    if path is None:
-        # The services are written alongside these manifests; a package that exists but lacks
-        # the module is work in progress, not a typo in the package name.
-        pytest.skip(f"{module} is not written yet (package {package} exists)")
+    assert path is not None, f"a deployment runs {module}, which package {package} lacks"
     source = path.read_text()
     if attr:
         assert re.search(rf"^(async\s+)?def {attr}\b|^{attr}\s*[:=]", source, re.M), (
@@ -418,11 +417,30 @@ def _lock_closure(package: str) -> set[str]:
     return seen
 
 
-@pytest.mark.parametrize("package", ["quality-service", "optrade-shared"])
-def test_the_quality_and_migrate_images_carry_no_numeric_stack(package: str) -> None:
-    closure = _lock_closure(package)
+def test_the_migrate_image_carries_no_numeric_stack() -> None:
+    closure = _lock_closure("optrade-shared")
     assert "sqlalchemy" in closure  # the walk itself works
     assert not closure & HEAVY, sorted(closure & HEAVY)
+
+
+def test_the_quality_image_carries_only_the_export_writers_stack() -> None:
+    """The certified export is written by the training export's writer (`optrade.export`:
+    pyarrow, numpy) and models are scored with scipy; no pandas."""
+    closure = _lock_closure("quality-service")
+    assert closure & HEAVY == {"pyarrow", "numpy", "scipy"}, sorted(closure & HEAVY)
+
+
+def test_the_quality_worker_and_beat_never_load_the_numeric_stack() -> None:
+    """Only the export (the API's route, a training run's file) loads the writer's pyarrow: the
+    worker and beat processes start without it."""
+    probe = (
+        "import sys, quality_service.celery_app, quality_service.worker, quality_service.beat; "
+        "print(sorted(m for m in ('pyarrow', 'pandas') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.strip()
+    assert loaded == "[]"
 
 
 def test_the_order_and_market_data_images_carry_what_they_import() -> None:
@@ -458,3 +476,8 @@ def test_every_process_runs_the_image_of_the_package_it_imports() -> None:
 def test_the_dockerfile_installs_only_the_named_package() -> None:
     runs = [args for op, args in _dockerfile_instructions() if op == "RUN" and "uv sync" in args]
     assert len(runs) == 2 and all('--package "$PACKAGE"' in run for run in runs), runs
+
+
+def test_a_command_naming_a_missing_module_fails_rather_than_skipping() -> None:
+    with pytest.raises(AssertionError, match="order_service.not_there"):
+        test_command_module_exists("order_service.not_there", None)

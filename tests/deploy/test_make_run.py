@@ -79,6 +79,7 @@ def test_make_run_serves_a_nifty_chain_on_both_instances_and_stops_on_ctrl_c(
     try:
         for port in ports.values():
             wait_healthy(f"http://127.0.0.1:{port}", timeout=120, proc=proc)
+        _the_readme_first_session_runs_as_written(tmp_path / "shell", ports)
         for name in ("md", "fallback"):
             chain = httpx.get(f"http://127.0.0.1:{ports[name]}/v1/chain/NIFTY", timeout=30)
             assert chain.status_code == 200, chain.text
@@ -109,10 +110,38 @@ def test_make_run_serves_a_nifty_chain_on_both_instances_and_stops_on_ctrl_c(
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
     started = [int(pid) for pid in re.findall(r"started \(pid (\d+)\)", out.read_text())]
-    assert len(started) == 7, started  # six processes, the primary twice
+    assert len(started) == 8, started  # seven processes (the order engine too), the primary twice
     for pid in started:  # no process left behind, the worker and beat included
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def readme_first_session() -> str:
+    """The shell block of README.md's "A first session"."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## A first session", 1)[1]
+    return section.split("```bash\n", 1)[1].split("```", 1)[0]
+
+
+def _the_readme_first_session_runs_as_written(home: Path, ports: dict[str, str]) -> None:
+    """A new shell (no uv, no activated venv on PATH) in a checkout whose `.env` holds the key
+    and the ports `make run` was given runs the README's commands, failing on the first error."""
+    home.mkdir()
+    (home / ".venv").symlink_to(REPO_ROOT / ".venv")
+    (home / ".env").write_text(
+        f"API_KEY={TEST_API_KEY}\nORDER_PORT={ports['order']}\n"
+        f"MARKET_DATA_PORT={ports['md']}\nQUALITY_PORT={ports['quality']}\n"
+    )
+    session = subprocess.run(
+        ["/bin/bash", "-euo", "pipefail", "-c", readme_first_session()],
+        cwd=home, env={"PATH": "/usr/bin:/bin", "HOME": str(home)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert session.returncode == 0, session.stdout[-3000:] + session.stderr[-3000:]
+    assert session.stdout.startswith("no positions yet\n"), session.stdout[:500]
+    assert "\t1/2 lots\t" in session.stdout  # the position after closing 1 of its 2 lots
+    assert "=== DATA QUALITY CHECK ===" in session.stdout
+    assert (home / "trades.parquet").stat().st_size > 0
 
 
 def _pids(log: Path, name: str) -> list[int]:

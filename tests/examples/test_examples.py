@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
+from datetime import datetime, time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from optrade.calendar import previous_trading_day
 from optrade_client import Optrade
 from tests.clients.conftest import urls
 from tests.conftest import TEST_API_KEY
@@ -68,3 +72,29 @@ def test_the_iron_condor_example_opens_four_legs_as_one_and_closes_them(
     with Optrade(where, TEST_API_KEY) as optrade:
         condor = optrade.get_strategy(int(found.group(1)))
     assert condor.status == "closed" and {leg.exit_reason for leg in condor.legs} == {"client"}
+
+
+def _signal_engine() -> Any:
+    path = ROOT / "examples" / "signal_engine.py"
+    spec = importlib.util.spec_from_file_location("signal_engine", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_signal_engine_stops_at_the_present_and_closes_what_it_opened(
+    services: dict[str, Service],
+) -> None:
+    """Run at 10:30 IST of a session with --minutes 200: 70 minutes to trade, not 200."""
+    engine = _signal_engine()
+    day = previous_trading_day(datetime.now(engine.IST).date())
+    now = datetime.combine(day, time(10, 30), engine.IST)
+    with Optrade(urls(services), TEST_API_KEY) as optrade:
+        opened = engine.run(optrade, 200, 2, "toy-present", now=now)
+        positions = list(optrade.positions(model_version="toy-present"))
+        trades = list(optrade.trades(model_version="toy-present"))
+    assert opened and sorted(p.id for p in positions) == sorted(opened)
+    assert all(p.status == "closed" for p in positions)
+    assert max(t.closed_at for t in trades) <= now  # nothing traded after the present
+    assert min(p.opened_at for p in positions) >= now.replace(hour=9, minute=20)

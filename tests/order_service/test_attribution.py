@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from optrade.attribution import ATTRIBUTION_COLUMNS, attribution
 from optrade.db.models import Trade
-from order_service.attribution import ATTRIBUTION_COLUMNS, attribution
 from tests.support.factories import snapshot, trade_values
 
 HELD = timedelta(hours=2)  # 1/12 of a calendar day

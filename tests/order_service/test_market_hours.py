@@ -101,6 +101,21 @@ def test_in_session_is_live_and_a_past_as_of_is_a_replay_at_any_hour() -> None:
         market_timing(now + timedelta(minutes=1), now, max_skew=SKEW, allow_off_hours=False)
 
 
+@pytest.mark.parametrize("replayed", ["2025-11-30 11:00", "2025-12-02 03:00", "2025-12-01 15:30"])
+def test_a_replay_instant_outside_the_session_is_market_closed_like_a_live_one(
+    replayed: str,
+) -> None:
+    """Sunday, 03:00 on a trading day, the close itself: no session, no fill at the old close."""
+    now = ist("2025-12-06 11:00")
+    with pytest.raises(MarketClosed) as refused:
+        market_timing(ist(replayed), now, max_skew=SKEW, allow_off_hours=False)
+    assert refused.value.type == "market_closed" and "replayed instant" in refused.value.detail
+    allowed = market_timing(ist(replayed), now, max_skew=SKEW, allow_off_hours=True)
+    assert allowed.off_hours and allowed.mode is TradeMode.REPLAY
+    assert allowed.instant == last_session_close(ist(replayed))  # the close before it
+    assert allowed.recorded_at == ist(replayed)
+
+
 def test_a_declared_special_session_is_in_session_and_fills_at_now(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

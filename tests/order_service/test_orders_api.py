@@ -142,7 +142,7 @@ def test_open_with_no_provider_answering_is_503_and_writes_nothing(
         ({"strike": 26125}, "strike"),
         ({"expiry": "2025-12-03"}, "expiry"),
         ({"underlying": "NOPE"}, "underlying"),
-        ({"as_of": "2025-12-02T10:00:00+00:00"}, "expiry"),  # after 15:30 IST on expiry day
+        ({"as_of": "2025-12-03T04:30:00+00:00"}, "expiry"),  # the day after the expiry
         ({"as_of": "2099-01-01T00:00:00+00:00"}, "as_of"),
         ({"as_of": "2025-12-01T25:00:00"}, "as_of"),  # no such hour (naive times are IST)
         ({"quantity": 0}, "quantity"),
@@ -290,7 +290,7 @@ def test_a_client_exit_price_fills_but_the_snapshot_is_still_captured(
     api: Any, markets: Any
 ) -> None:
     position = open_position(api, quantity=1)
-    markets[0].quote = {"bid": 119.9, "ask": 120.0}  # 120.05: within ask + max(4 ticks, 1%)
+    markets[0].quote = {"bid": 120.05, "ask": 120.15}  # selling at the bid: a price a buyer pays
     trade = close(api, position["id"], {"exit_price": 120.05}).json()["trade"]
     assert (trade["exit_price"], trade["exit_price_source"]) == ("120.05", "client")
     assert trade["exit_source"] == "primary" and trade["exit_delta"] == 0.52
@@ -315,28 +315,33 @@ def test_an_exit_price_far_from_the_captured_quote_is_422_naming_the_bid_and_ask
 
 
 @pytest.mark.parametrize(
-    ("quote", "accepted", "refused"),
+    ("side", "quote", "accepted", "refused"),
     [
-        # mid 100.05: 1% = 1.00 (to the tick) beats 4 ticks = 0.20
-        ({"bid": 100.0, "ask": 100.1}, (99.0, 101.1), (98.95, 101.15)),
+        # mid 100.05: 1% = 1.00 (to the tick) beats 4 ticks = 0.20. A long closes by selling:
+        # down to bid - tolerance, never above the ask (no buyer pays more than the offer).
+        ("BUY", {"bid": 100.0, "ask": 100.1}, (99.0, 100.1), (98.95, 100.15)),
+        # A short closes by buying: up to ask + tolerance, never below the bid.
+        ("SELL", {"bid": 100.0, "ask": 100.1}, (100.0, 101.1), (99.95, 101.15)),
         # mid 5.05: 1% = 0.05, so the 4-tick floor (0.20) is the tolerance
-        ({"bid": 5.0, "ask": 5.1}, (4.8, 5.3), (4.75, 5.35)),
+        ("BUY", {"bid": 5.0, "ask": 5.1}, (4.8, 5.1), (4.75, 5.15)),
+        ("SELL", {"bid": 5.0, "ask": 5.1}, (5.0, 5.3), (4.95, 5.35)),
     ],
 )
-def test_the_client_price_tolerance_is_the_larger_of_ticks_and_percent_of_the_mid(
+def test_the_client_price_tolerance_widens_only_the_unfavourable_side(
     api: Any,
     markets: Any,
+    side: str,
     quote: dict[str, float],
     accepted: tuple[float, float],
     refused: tuple[float, float],
 ) -> None:
     markets[0].quote = quote
     for price in refused:
-        position = open_position(api, quantity=1)
+        position = open_position(api, quantity=1, side=side)
         response = close(api, position["id"], {"exit_price": price})
         assert response.status_code == 422, (price, response.text)
     for price in accepted:
-        position = open_position(api, quantity=1)
+        position = open_position(api, quantity=1, side=side)
         response = close(api, position["id"], {"exit_price": price})
         assert response.status_code == 200, (price, response.text)
         assert Decimal(response.json()["trade"]["exit_price"]) == Decimal(str(price))
@@ -626,3 +631,37 @@ def test_an_order_in_the_session_is_live_and_a_backdated_one_a_replay(api: Any) 
     stand_at(api, MARKET_AT + timedelta(hours=1))
     backdated = close(api, live["id"], {"as_of": MARKET_AT.isoformat()}).json()["trade"]
     assert backdated["mode"] == "replay"
+
+
+# --- text the databases cannot hold ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "where"),
+    [
+        ({"model_version": "v1\x00"}, "model_version", ""),
+        ({"client_order_id": "sig\x00-1"}, "client_order_id", ""),
+        ({"features_snapshot": {"rsi\x00": 61.2}}, "features_snapshot", "a key under the top"),
+        ({"features_snapshot": {"regime": {"name": "tr\x00end"}}}, "features_snapshot",
+         "the value at regime.name"),
+    ],
+)  # fmt: skip
+def test_a_nul_character_is_refused_naming_the_field_on_every_database(
+    api: Any, engine: Engine, overrides: dict[str, Any], field: str, where: str
+) -> None:
+    before = count_rows(engine, Position)
+    response = api.post("/v1/orders", json=order(**overrides), headers=AUTH)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == field and "NUL character" in error["reason"]
+    assert where in error["reason"]
+    assert count_rows(engine, Position) == before
+
+
+def test_a_close_reason_with_a_nul_character_is_refused_and_closes_nothing(api: Any) -> None:
+    position = open_position(api)
+    response = close(api, position["id"], {"reason": "target\x00"})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == "reason" and "NUL character" in error["reason"]
+    assert api.get(f"/v1/positions/{position['id']}").json()["status"] == "open"

@@ -11,8 +11,18 @@ import pytest
 from optrade.clients.market_data import CapturedQuote
 from optrade.db.models import SNAPSHOT_FIELDS
 from optrade.domain import Side, utcnow
+from optrade.errors import InvalidInput
 from optrade.schemas.market import OptionQuote
-from order_service.fills import Unfillable, client_fill, closing_action, pnl, quote_fill, to_tick
+from order_service.fills import (
+    ClientPriceBounds,
+    Unfillable,
+    check_client_price,
+    client_fill,
+    closing_action,
+    pnl,
+    quote_fill,
+    to_tick,
+)
 from order_service.snapshots import captured_snapshot, missing_snapshot
 from tests.support.orders_fakes import EXPIRY, MARKET_AT, full_quote
 
@@ -97,3 +107,33 @@ def test_a_missing_snapshot_says_why_and_for_which_instant() -> None:
     snapshot = missing_snapshot("exit_", "no provider", market_at=at)
     assert snapshot["exit_source"] == "missing" and snapshot["exit_error"] == "no provider"
     assert snapshot["exit_market_at"] == at and snapshot["exit_delta"] is None
+
+
+BOUNDS = ClientPriceBounds(ticks=2, percent=Decimal("1"), max_entry_multiple=Decimal("10"))
+
+
+@pytest.mark.parametrize(
+    ("closing", "price", "accepted"),
+    [
+        # bid 13.20, ask 13.40: tolerance max(2 ticks, 1% of 13.30 = 0.13 -> 0.15) = 0.15
+        (Side.SELL, "13.60", False),  # beyond the ask: +₹ on a zero-second round trip
+        (Side.SELL, "13.45", False),  # the tolerance does not widen the favourable side
+        (Side.SELL, "13.40", True),  # at the ask
+        (Side.SELL, "13.05", True),  # bid - tolerance: the unfavourable side
+        (Side.SELL, "13.00", False),
+        (Side.BUY, "13.15", False),  # buying back below the bid
+        (Side.BUY, "13.20", True),
+        (Side.BUY, "13.55", True),  # ask + tolerance
+        (Side.BUY, "13.60", False),
+    ],
+)
+def test_a_client_exit_price_is_never_better_than_the_far_side(
+    closing: Side, price: str, accepted: bool
+) -> None:
+    captured = quote(bid=13.20, ask=13.40, ltp=13.30)
+    if accepted:
+        check_client_price(Decimal(price), captured, Decimal("12.00"), BOUNDS, closing=closing)
+        return
+    with pytest.raises(InvalidInput) as refused:
+        check_client_price(Decimal(price), captured, Decimal("12.00"), BOUNDS, closing=closing)
+    assert refused.value.extra["errors"][0]["field"] == "exit_price"

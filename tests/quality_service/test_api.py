@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine
 
 from optrade.calendar import coverage_warning
-from optrade.domain import IST
+from optrade.domain import IST, TradeWindow
+from optrade.export.trades import plan_export
 from tests.quality_service.conftest import TradeFactory, in_process_quality
 
 pytestmark = pytest.mark.anyio
@@ -162,13 +166,14 @@ async def test_dashboard_is_html_with_a_trend_per_check(
 ) -> None:
     _today(add_trades, 2)
     await client.post("/quality/checks", headers=api_headers)
-    await client.post("/quality/checks", headers=api_headers)
+    run = (await client.post("/quality/checks", headers=api_headers)).json()
 
     page = await client.get("/quality/dashboard")
 
     assert page.headers["content-type"].startswith("text/html")
-    assert page.text.count('<svg class="trend"') == 5
-    assert page.text.count('<rect class="bar pass"') == 10
+    checks = len(run["checks"])  # every check a run stores, open_past_expiry included
+    assert checks >= 6 and page.text.count('<svg class="trend"') == checks
+    assert page.text.count('<rect class="bar ') == 2 * checks  # a bar per run and check
 
 
 async def test_a_failing_run_records_its_alert_after_the_response(
@@ -205,6 +210,14 @@ async def test_queueing_a_backfill_needs_the_key_and_a_trading_date(
     assert "trading_date" in holiday.text and "not an NSE trading day" in holiday.text
     garbled = await client.post(path, params={"trading_date": "2025-13-40"}, headers=api_headers)
     assert garbled.status_code == 422 and "trading_date" in garbled.text
+    tomorrow = (datetime.now(IST).date() + timedelta(days=1)).isoformat()
+    for future in ("9999-12-31", tomorrow):  # a run of the future would become `latest_run`
+        ahead = await client.post(path, params={"trading_date": future}, headers=api_headers)
+        assert ahead.status_code == 422, ahead.text
+        problem = ahead.json()
+        assert problem["errors"][0]["field"] == "trading_date"
+        assert "after today" in problem["errors"][0]["reason"]
+    assert (await client.get("/quality/runs")).json()["total"] == 0  # nothing was stored
 
     queued = await client.post(path, params={"trading_date": "2025-12-02"}, headers=api_headers)
     assert queued.status_code == 202, queued.text
@@ -231,7 +244,7 @@ async def test_checks_take_a_from_to_window_and_count_live_trades_unless_asked(
     window = await check(**{"from": "2025-12-02", "to": "2025-12-03"})
     assert window["total_trades"] == 1 and window["window_label"].startswith("2025-12-02 00:00")
     exported = await client.get(f"/quality/runs/{window['id']}/trades", params={"format": "csv"})
-    assert exported.status_code == 200 and exported.headers["x-trade-count"] == "1"
+    assert exported.status_code == 200 and exported.headers["x-total-count"] == "1"
     assert exported.text.splitlines()[1].startswith(f"{earlier[0]},")
     assert live and replay
 
@@ -245,25 +258,34 @@ async def test_checks_take_a_from_to_window_and_count_live_trades_unless_asked(
     assert bad_mode.status_code == 422 and "mode" in bad_mode.text
 
 
-async def test_without_the_parquet_extra_csv_still_exports_and_parquet_is_a_clear_501(
-    client: Client, api_headers: dict[str, str], add_trades: TradeFactory, monkeypatch
+async def test_the_certified_export_is_the_training_exports_layout_escaped_with_the_run_status(
+    client: Client, api_headers: dict[str, str], add_trades: TradeFactory, clean_db: Engine
 ) -> None:
-    """The worker/beat image has no pyarrow: CSV needs none, Parquet says what is missing."""
-    import sys
+    """One writer for both exports: flattened features, formula cells escaped, the count in
+    X-Total-Count and the run's status in X-Quality-Run-Status (a failing run says so)."""
+    ids = _today(add_trades, 2, features_snapshot={"rsi": 41.2, "note": '=HYPERLINK("x")'})
+    ids += _today(add_trades, 1, model_hash=None, model_version="@SUM(A1)")  # fails ml_metadata
+    run = (await client.post("/quality/checks", headers=api_headers)).json()
+    assert run["status"] == "fail"
 
-    ids = _today(add_trades, 2)
-    run = await client.post("/quality/checks", headers=api_headers)
-    assert run.status_code == 201, run.text
-    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
-
-    parquet = await client.get(f"/quality/runs/{run.json()['id']}/trades")
-    assert parquet.status_code == 501, parquet.text
-    assert parquet.json()["type"] == "/problems/not-installed"
-    assert "format=csv" in parquet.json()["detail"] and "parquet" in parquet.json()["detail"]
-
-    url = f"/quality/runs/{run.json()['id']}/trades"
+    url = f"/quality/runs/{run['id']}/trades"
     exported = await client.get(url, params={"format": "csv"})
-    assert exported.status_code == 200 and exported.headers["x-trade-count"] == "2"
-    lines = exported.text.splitlines()
-    assert lines[0].startswith("id,position_id,") and len(lines) == 3
-    assert sorted(int(line.split(",", 1)[0]) for line in lines[1:]) == sorted(ids)
+
+    assert exported.status_code == 200, exported.text
+    headers = exported.headers
+    assert (headers["x-total-count"], headers["x-quality-run-status"]) == ("3", "fail")
+    assert "x-trade-count" not in headers
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert sorted(int(r["id"]) for r in rows) == sorted(ids)
+    training = plan_export(clean_db, TradeWindow(start=None, end=None)).schema.names
+    assert list(rows[0]) == training  # the training export's columns, in its order
+    assert "features_snapshot" not in rows[0] and "feature_rsi" in rows[0]
+    notes = {r["feature_note"] for r in rows}
+    assert '\'=HYPERLINK("x")' in notes  # escaped as the training export escapes
+    assert "'@SUM(A1)" in {r["model_version"] for r in rows}
+
+    parquet = await client.get(url)
+    table = pq.read_table(io.BytesIO(parquet.content))
+    assert parquet.headers["x-total-count"] == "3" and table.num_rows == 3
+    assert table.schema.names == training
+    assert b"optrade.manifest" in table.schema.metadata  # the manifest travels with the file

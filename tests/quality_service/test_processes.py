@@ -26,7 +26,9 @@ from optrade.db.models import QualityRun
 from quality_service.schedule import latest_due_trading_date
 from tests.conftest import TEST_API_KEY
 from tests.quality_service.conftest import TradeFactory, wait_for
+from tests.quality_service.test_open_past_expiry import open_position
 from tests.support.processes import REPO_ROOT, ServiceProcess, free_port
+from tests.support.screenshots import colours, screenshot
 
 pytestmark = [
     pytest.mark.slow,
@@ -159,11 +161,17 @@ def test_curl_run_now_prints_the_text_report(
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed")
 def test_dashboard_renders_in_headless_chromium(
-    api: ServiceProcess, add_trades: TradeFactory, api_headers: dict[str, str], tmp_path: Path
+    api: ServiceProcess,
+    add_trades: TradeFactory,
+    clean_db: Engine,
+    api_headers: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     add_trades(9, closed_at=datetime.now(UTC))
     add_trades(1, closed_at=datetime.now(UTC), features_snapshot={})
-    for _ in range(3):
+    for run in range(3):
+        if run == 1:  # from the second run on, a position is stranded past its expiry
+            open_position(clean_db, date(2025, 11, 25))
         httpx.post(f"{api.url}/quality/checks", headers=api_headers, timeout=30)
 
     dom = subprocess.run(
@@ -177,11 +185,23 @@ def test_dashboard_renders_in_headless_chromium(
     ).stdout  # fmt: skip
 
     assert re.search(r'<span id="overall" class="badge fail">fail</span>', dom)
-    trends = re.findall(r'<svg class="trend" data-check="(\w+)" data-runs="(\d+)"', dom)
+    trends = re.findall(
+        r'<svg class="trend" data-check="(\w+)" data-kind="\w+" data-runs="(\d+)"', dom
+    )
     assert trends == [
         ("entry_greeks", "3"), ("exit_greeks", "3"), ("ml_metadata", "3"),
-        ("market_context", "3"), ("chain_data", "3"),
+        ("market_context", "3"), ("chain_data", "3"), ("open_past_expiry", "3"),
+        ("feature_drift", "3"),
     ]  # fmt: skip
-    assert len(re.findall(r'<rect class="bar fail"', dom)) == 3  # ML metadata: 90% < 95%
-    assert len(re.findall(r'<rect class="bar pass"', dom)) == 12
-    assert dom.count('class="threshold"') == 5
+    # ML metadata: 90% < 95% in each run; open past expiry: 1 > 0 from the second run.
+    assert len(re.findall(r'<rect class="bar fail"', dom)) == 3 + 2
+    assert len(re.findall(r'<rect class="bar pass"', dom)) == 12 + 1
+    assert dom.count('class="threshold"') == 7
+    assert len(set(re.findall(r'<text class="x-label"[^>]*>([^<]+)</text>', dom))) == 3
+
+    # What a person sees: every chart on the page, the failing bars in red.
+    shot = screenshot(f"{api.url}/quality/dashboard", tmp_path / "dashboard.png",
+                      tmp_path / "profile", size=(900, 2300))  # fmt: skip
+    seen = colours(shot)
+    red, green = (0xC6, 0x28, 0x28), (0x2E, 0x7D, 0x32)
+    assert seen[red] > 5 * 200 and seen[green] > 13 * 200, (seen[red], seen[green])

@@ -36,12 +36,14 @@ def build_app(
     readiness: Mapping[str, ReadinessCheck] | None = None,
     health_details: Mapping[str, str] | None = None,
     min_body_bytes: int = 0,
+    read_guard: Any = None,
 ) -> FastAPI:
     """Create a service app with the common endpoints; routes are added by the caller.
 
     `health_details` are static facts added to the /healthz body (e.g. which instance this is).
     `min_body_bytes` raises the body cap (`REQUEST_MAX_BODY_BYTES`) for a service whose own
     routes take larger bodies and cap them themselves (market data's batch `POST /v1/greeks`).
+    `read_guard` (`optrade.security.read_key_guard`) guards `/metrics` with the service's read key.
     The OpenAPI document carries the version of the service's package (`<service>-service`);
     `/docs` and `/redoc` render it from assets shipped with the installed packages.
     """
@@ -110,6 +112,7 @@ def build_app(
         tags=["ops"],
         summary="Prometheus metrics",
         operation_id="getMetrics",
+        dependencies=[read_guard] if read_guard is not None else None,
         response_class=PlainTextResponse,
         responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
     )

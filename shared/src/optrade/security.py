@@ -1,12 +1,15 @@
-"""API-key authentication for mutating endpoints."""
+"""API-key authentication: the API key for mutating endpoints, and an optional read key for
+reads that expose a model's features (closed only when a service's read key is set)."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from optrade.errors import Unauthorized
 from optrade.settings import get_app_settings
@@ -32,3 +35,28 @@ async def require_api_key(
 
 
 ApiKeyDep = Depends(require_api_key)
+
+
+def read_key_guard(read_key: Callable[[], SecretStr | None]) -> Any:
+    """A dependency that opens a read to anyone while `read_key()` is unset, and otherwise only
+    to `Authorization: Bearer <read key>` (or the API key, which may do everything)."""
+
+    async def require_read_key(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        configured = read_key()
+        if configured is None or not configured.get_secret_value():
+            return
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthorized("this read needs a key: send 'Authorization: Bearer <read key>'")
+        given = credentials.credentials.encode()
+        keys = [configured, get_app_settings().api_key]
+        if not any(
+            key is not None
+            and key.get_secret_value()
+            and hmac.compare_digest(given, key.get_secret_value().encode())
+            for key in keys
+        ):
+            raise Unauthorized("invalid read key")
+
+    return Depends(require_read_key)

@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, delete, select
 
+from optrade.attribution import ATTRIBUTION_COLUMNS, attribution
 from optrade.db.models import SNAPSHOT_FIELDS, Position, Trade
 from optrade.domain import GREEK_FIELDS, TradeWindow
-from order_service.attribution import ATTRIBUTION_COLUMNS, attribution
-from order_service.ml.export import ExportFormat, plan_export, stream_export
-from order_service.ml.features import FeatureColumn, feature_columns, flatten_features
+from optrade.export.features import FeatureColumn, feature_columns, flatten_features
+from optrade.export.trades import ExportFormat, plan_export, stream_export
 from tests.support.factories import (
     OPENED_AT,
     insert_trades,

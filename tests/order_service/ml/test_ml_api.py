@@ -111,7 +111,8 @@ def test_performance_reports_each_model_and_the_unversioned(api: Any) -> None:
         ("v1", "v1", 1, 0),
         (None, "unversioned", 0, 1),
     ]
-    assert models[0]["total_pnl"] in ("750.00", 750.0) and models[0]["completeness"] == 1.0
+    # Money on the wire is a decimal string (README "Units on the wire"), never a float.
+    assert models[0]["total_pnl"] == "750.00" and models[0]["completeness"] == 1.0
     assert (response.json()["mode"], response.json()["include"]) == ("live", [])
     included = api.get("/v1/models/performance", params={**WINDOW, "include": "client,missing"})
     assert [m["trades"] for m in included.json()["models"]] == [1, 1]

@@ -11,6 +11,7 @@ given comes from the environment and `./.env` through the client's one loader
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -108,7 +109,7 @@ def order_open(
     model_version: Annotated[str, typer.Option()],
     model_hash: Annotated[str, typer.Option()],
     features: Annotated[str, typer.Option(help="JSON object of the model's features")],
-    symbol: Annotated[str | None, typer.Option(help="e.g. NIFTY06JAN2626000CE")] = None,
+    symbol: Annotated[str | None, typer.Option(help="e.g. from `optrade symbols`")] = None,
     underlying: Annotated[str | None, typer.Option()] = None,
     expiry: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
     strike: Annotated[float | None, typer.Option()] = None,
@@ -407,9 +408,24 @@ def quality_status() -> None:
         status = client.quality_status()
     typer.echo(f"status: {status.status}")
     for check in (status.latest_run or {}).get("checks", []):
-        typer.echo(f"  {check.get('name')}: {check.get('status')} ({check.get('coverage')}%)")
+        typer.echo(f"  {check_line(check)}")
     if status.status == "fail":
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def check_line(check: dict[str, Any]) -> str:
+    """One check of a run in a line: its coverage (rounded down, as the text report does), or,
+    for a count of positions (`open_past_expiry`), how many and which."""
+    head = f"{check.get('name')}: {check.get('status')}"
+    if check.get("kind") == "positions":
+        count = int(check.get("total") or 0)
+        ids = ", ".join(str(i) for i in check.get("failing_trade_ids") or [])
+        return f"{head} ({count} open past expiry{f': ids {ids}' if ids else ''})"
+    coverage = check.get("coverage")
+    if coverage is None:
+        return f"{head} (no trades)"
+    shown = math.floor(float(coverage) * 10) / 10
+    return f"{head} ({shown:.1f}%, {check.get('passed')}/{check.get('total')} trades)"
 
 
 # --- ML data and operations ---------------------------------------------------------------------
@@ -445,12 +461,36 @@ def backfill(
         while True:
             report = client.backfill(limit=limit, after_id=after_id)
             repaired += sum(int(report[side].get("repaired", 0)) for side in ("entry", "exit"))
-            typer.echo(f"examined up to trade {report.get('next_after_id') or 'the last'}; "
-                       f"{repaired} snapshots repaired", err=True)  # fmt: skip
+            typer.echo(backfill_line(report.get("next_after_id"), repaired), err=True)
             if report.get("next_after_id") is None:
                 break
             after_id = int(report["next_after_id"])
     typer.echo(json.dumps({"repaired": repaired}))
+
+
+def backfill_line(next_after_id: int | None, repaired: int) -> str:
+    """Progress of the backfill after one request."""
+    where = "every trade" if next_after_id is None else f"trades up to id {next_after_id}"
+    return f"examined {where}; {repaired} snapshots repaired"
+
+
+@app.command()
+def symbols(
+    underlying: Annotated[str, typer.Option(help="NIFTY, BANKNIFTY or FINNIFTY")] = "NIFTY",
+    option_type: Annotated[str | None, typer.Option(help="CE or PE; default both")] = None,
+    expiry: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default the nearest")] = None,
+) -> None:
+    """Print the at-the-money trading symbols of the nearest expiry (call, then put), one a line;
+    the expiry, strike, spot and lot size go to stderr, so `$(optrade symbols ...)` is a symbol."""
+    if option_type is not None and option_type.upper() not in ("CE", "PE"):
+        raise typer.BadParameter("CE or PE", param_hint="--option-type")
+    with _client() as client:
+        atm = client.atm_symbols(underlying.upper(), expiry=expiry)
+    typer.echo(f"{atm.underlying} expiry {atm.expiry} strike {atm.strike:g} spot {atm.spot:.2f} "
+               f"lot size {atm.lot_size}", err=True)  # fmt: skip
+    for leg, symbol in (("CE", atm.ce), ("PE", atm.pe)):
+        if option_type is None or option_type.upper() == leg:
+            typer.echo(symbol)
 
 
 @app.command()

@@ -6,7 +6,7 @@ Models
     ``black76``  Black-76 on a forward ``F`` (``spot`` is the forward; ``dividend_yield`` is
                  ignored because the forward already carries it).
 
-Units (DESIGN section 2, wire units; only ``iv`` stays a decimal here, the route layer turns it
+Units (README.md "Units on the wire"; only ``iv`` stays a decimal here, the route layer turns it
 into percent)
     inputs      ``rate``, ``dividend_yield`` and ``iv`` are decimals (0.065 is 6.5 %, 0.20 is 20 %),
                 ``t_years`` is calendar time, ACT/365.

@@ -1,9 +1,9 @@
 """Market-data service: option chains, quotes, market context and a Greeks calculator over HTTP.
 
-Run: `uvicorn market_data_service.main:create_app --factory`. Endpoints: DESIGN.md section 3
-(`/v1/underlyings`, `/v1/chain/{u}`, `/v1/quote/{u}`, `/v1/context/{u}`, `POST /v1/greeks`,
-`/v1/settlement/{u}`, `/v1/replay/instants`,
-`/healthz`, `/readyz`, `/metrics`).
+Run: `uvicorn market_data_service.main:create_app --factory`. Endpoints (README.md, "API
+overview": `/v1/underlyings`, `/v1/chain/{u}`, `/v1/quote/{u}`, `/v1/context/{u}`,
+`POST /v1/greeks`, `/v1/settlement/{u}`, `/v1/replay/instants`, `/healthz`, `/readyz`,
+`/metrics`).
 
 Settings (environment or `.env`, read when the app is created):
 - `MARKET_DATA_PROVIDER`: `simulated` (default; deterministic, see providers/simulated.py),

@@ -1,6 +1,6 @@
 """Greeks over a whole chain with one IV per strike, and the batch calculator behind /v1/greeks.
 
-IV convention for a chain (DESIGN section 2):
+IV convention for a chain:
 
 - A leg's price is the mid of bid and ask when both are present (a two-sided quote is where the
   market is now), else the last traded price (which may be stale): `price_source` says which.

@@ -79,10 +79,21 @@ def _quote_range(quote: OptionQuote) -> tuple[Decimal, Decimal] | None:
 
 
 def check_client_price(
-    price: Decimal, quote: OptionQuote | None, entry: Decimal, bounds: ClientPriceBounds
+    price: Decimal,
+    quote: OptionQuote | None,
+    entry: Decimal,
+    bounds: ClientPriceBounds,
+    *,
+    closing: Side | None = None,
 ) -> None:
-    """Refuse a client exit price outside the captured quote ± tolerance, or, with no quote to
-    compare, one that is not positive or not below `max_entry_multiple` × the entry price."""
+    """Refuse a client exit price outside the captured quote, or, with no quote to compare, one
+    that is not positive or not below `max_entry_multiple` × the entry price.
+
+    With the closing action known (`closing`), the price may not be better than the market's
+    far side: a SELL at most the ask, a BUY (closing a short) at least the bid; the tolerance
+    widens only the unfavourable side (a SELL down to bid − tolerance, a BUY up to ask +
+    tolerance). Without it, both sides are widened by the tolerance (callers that do not say
+    which way they close)."""
     quoted = _quote_range(quote) if quote is not None else None
     if quoted is None:
         ceiling = (entry * bounds.max_entry_multiple).quantize(PAISA)
@@ -96,11 +107,16 @@ def check_client_price(
     bid, ask = quoted
     tolerance = bounds.tolerance((bid + ask) / 2)
     low, high = max(bid - tolerance, Decimal(0)), ask + tolerance
+    if closing is Side.SELL:
+        high = ask  # selling above the ask: no buyer pays more than the offer
+    elif closing is Side.BUY:
+        low = bid  # buying back below the bid: no seller takes less than the bid
     if not low <= price <= high:
+        side = f" for a {closing.value}" if closing is not None else ""
         raise InvalidInput(
             "exit_price",
-            f"{price} is outside the captured quote: bid {bid}, ask {ask}, tolerance {tolerance} "
-            f"(accepted {low} to {high}); leave exit_price out to fill at the quote",
+            f"{price} is outside the captured quote{side}: bid {bid}, ask {ask}, tolerance "
+            f"{tolerance} (accepted {low} to {high}); leave exit_price out to fill at the quote",
         )
 
 

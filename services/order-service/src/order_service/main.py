@@ -25,6 +25,7 @@ from order_service.api import (
     strategies,
     trades,
 )
+from order_service.api.deps import READ_GUARD
 from order_service.application import Repository
 from order_service.settings import get_order_settings
 
@@ -77,6 +78,7 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         readiness={"database": database_ready},
+        read_guard=READ_GUARD,
     )
     for module in (
         accounts,
@@ -89,5 +91,6 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         trades,
         openalgo,
     ):  # ml first: /export before /{trade_id}
-        app.include_router(module.router)
+        # Trades carry each model's features: closed by ORDER_READ_API_KEY when it is set.
+        app.include_router(module.router, dependencies=[READ_GUARD] if module is trades else None)
     return app

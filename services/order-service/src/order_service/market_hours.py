@@ -67,24 +67,27 @@ def market_instant(requested: datetime | None, now: datetime, max_skew: timedelt
 def market_timing(
     requested: datetime | None, now: datetime, *, max_skew: timedelta, allow_off_hours: bool
 ) -> MarketTiming:
-    """The fill instant and marks: `as_of` in the past is a replay; now must be in the session,
-    or (when allowed) fills off-hours from the last session's closing quote."""
+    """The fill instant and marks: `as_of` in the past is a replay, now is live; either instant
+    must be in a session, or (when allowed) fills off-hours from the last session's closing
+    quote before it, as a live order at that instant would."""
     market_instant(requested, now, max_skew)
-    if requested is not None and requested < now - max_skew:
-        return MarketTiming(requested, requested, TradeMode.REPLAY, off_hours=False)
+    replay = requested is not None and requested < now - max_skew
+    mode = TradeMode.REPLAY if replay else TradeMode.LIVE
     at = requested or now
     if in_session(at):
-        return MarketTiming(at, at, TradeMode.LIVE, off_hours=False)
+        return MarketTiming(at, at, mode, off_hours=False)
     if not allow_off_hours:
         opens = next_session_open(at)
+        what = "the replayed instant" if replay else "now"
         raise MarketClosed(
             f"the NSE session (09:15-15:30 IST on a trading day, or a special session) is "
-            f"closed at {at.astimezone(IST).isoformat()}; it next opens at {opens.isoformat()}",
+            f"closed at {at.astimezone(IST).isoformat()} ({what}); it next opens at "
+            f"{opens.isoformat()}",
             extra={"next_open": opens.isoformat()},
         )
     # Filled from the last closing quote, recorded when it happened: a Saturday close belongs to
     # the next session's quality window, and its market time held is counted from the quotes.
-    return MarketTiming(last_session_close(at).astimezone(UTC), at, TradeMode.LIVE, off_hours=True)
+    return MarketTiming(last_session_close(at).astimezone(UTC), at, mode, off_hours=True)
 
 
 @dataclass(frozen=True)

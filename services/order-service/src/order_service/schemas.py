@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
+from optrade.attribution import attribution
 from optrade.db.models import (
     AccountName,
     EntryFill,
@@ -30,7 +31,6 @@ from optrade.errors import InvalidInput
 from optrade.instants import INSTANT_DESCRIPTION, Instant
 from optrade.settings import get_request_limit_settings
 from optrade.symbols import EXCHANGE, SYMBOL_DESCRIPTION, SymbolError, format_symbol, parse_symbol
-from order_service.attribution import attribution
 
 FEATURES_MAX_BYTES = 64 * 1024
 FEATURES_MAX_KEYS = 500
@@ -223,6 +223,11 @@ class OrderRequest(_Request):
     def _lower(cls, value: str) -> str:
         return value.lower()
 
+    @field_validator("model_version", "client_order_id")
+    @classmethod
+    def _text_without_nul(cls, value: str | None) -> str | None:
+        return _without_nul(value)
+
     @field_validator("features_snapshot")
     @classmethod
     def _bounded_features(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -266,6 +271,8 @@ def bounded_features(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"nested deeper than {max_depth - 1} levels")
     if len(value) > FEATURES_MAX_KEYS:
         raise ValueError(f"has {len(value)} keys, at most {FEATURES_MAX_KEYS} are allowed")
+    if (where := _nul_path(value)) is not None:
+        raise ValueError(f"{where} contains a NUL character (U+0000), which cannot be stored")
     try:
         size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
     except ValueError as exc:  # NaN / Infinity have no place in JSON or JSONB
@@ -302,6 +309,33 @@ class UnscoredOrderRequest(OrderRequest):
         return None if value is None else bounded_features(value)
 
 
+NUL = "\x00"
+
+
+def _without_nul(value: str | None) -> str | None:
+    """The text unchanged; a NUL character (PostgreSQL's text cannot hold it) is refused."""
+    if value is not None and NUL in value:
+        raise ValueError("contains a NUL character (U+0000), which cannot be stored")
+    return value
+
+
+def _nul_path(value: Any) -> str | None:
+    """Where in a JSON document a key or a text value holds a NUL character, if anywhere."""
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:
+        item, path = pending.pop()
+        if isinstance(item, str) and NUL in item:
+            return f"the value at {path or 'the top'}"
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if NUL in str(key):
+                    return f"a key under {path or 'the top'}"
+                pending.append((child, f"{path}.{key}" if path else str(key)))
+        elif isinstance(item, list):
+            pending.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return None
+
+
 def _nesting_depth(value: Any) -> int:
     """How many JSON containers deep `value` goes, without recursion."""
     deepest = 0
@@ -326,9 +360,14 @@ class CloseRequest(_Request):
     reason: str | None = Field(None, max_length=200)
     as_of: MarketInstant = None
 
+    @field_validator("reason")
+    @classmethod
+    def _text_without_nul(cls, value: str | None) -> str | None:
+        return _without_nul(value)
+
 
 class GreekAttribution(BaseModel):
-    """A closed trade's P&L explained by each Greek, in rupees (see `order_service.attribution`).
+    """A closed trade's P&L explained by each Greek, in rupees (see `optrade.attribution`).
 
     From the entry Greeks: delta Δ·dS, gamma ½Γ·dS², theta Θ·market days held (trading-session
     time between the snapshots' market instants, one session = 365/252 days), vega ν·dIV

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import time
 from decimal import Decimal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.settings import cached_settings, deprecated_env
@@ -56,6 +56,9 @@ class OrderSettings(BaseSettings):
     # The starting capital of a paper account nobody set one for (`PUT /v1/accounts/{account}`),
     # rupees (issue 22, docs/accounts.md).
     account_capital: Decimal = Field(default=Decimal("1000000"), gt=0, le=Decimal("1e11"))
+    # Reads that expose a model's features (trades, the export and its manifest, /metrics) are
+    # open while unset; set, they need `Authorization: Bearer` this key (or API_KEY).
+    read_api_key: SecretStr | None = None
 
 
 @cached_settings

@@ -1,5 +1,5 @@
-"""The five completeness checks of DESIGN section 6, counted by the database (the sixth,
-`open_past_expiry`, counts positions: `expiry_check`).
+"""The five trade completeness checks (services/quality-service/README.md), counted by the
+database (the sixth, `open_past_expiry`, counts positions: `expiry_check`).
 
 A settled trade (exit source `settlement`, exit error `expired`) has no exit IV: volatility is
 undefined at expiry. Its exit IV counts as present, so `exit_greeks` accepts it; its other exit

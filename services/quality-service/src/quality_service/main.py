@@ -18,6 +18,7 @@ from optrade.db.engine import create_db_engine
 from optrade.domain import IST
 from optrade.observability import configure_logging
 from optrade.settings import check_production_settings, get_app_settings, get_database_settings
+from quality_service.api.deps import READ_GUARD
 from quality_service.api.routes import router
 from quality_service.celery_app import create_celery_app
 from quality_service.metrics import LatestRunCollector
@@ -79,9 +80,13 @@ def create_app() -> FastAPI:
     app = build_app(
         service="quality",
         title="Optrade quality service",
-        description="Daily completeness checks of the trade records (DESIGN section 6).",
+        description=(
+            "Daily completeness checks of the trade records; what each check counts is in the"
+            " repository's services/quality-service/README.md."
+        ),
         lifespan=lifespan,
         readiness={"database": database_ready, "broker": broker_ready},
+        read_guard=READ_GUARD,
     )
     app.include_router(router)
     return app

@@ -1,4 +1,5 @@
-"""The plain-text report of a run (DESIGN section 6), as printed by `?format=text`."""
+"""The plain-text report of a run, as printed by `?format=text` (the checks it reports:
+services/quality-service/README.md)."""
 
 from __future__ import annotations
 

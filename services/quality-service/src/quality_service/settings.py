@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optrade.settings import AppSettings, ConfigurationError, cached_settings, deprecated_env
@@ -50,6 +50,13 @@ class QualitySettings(BaseSettings):
     alert_urls: str = Field("", validation_alias=deprecated_env("QUALITY_ALERT_URLS", "ALERT_URLS"))
     # Where people reach the quality API: the base of the dashboard and export links in notices.
     public_url: str = "http://127.0.0.1:8003"
+    # Where people reach the order service: the dashboard's "models" link. Unset: the order
+    # service on this machine at ORDER_PORT (what `make run` starts; default 8000).
+    order_service_url: str | None = None
+    order_port: int = Field(8000, ge=1, le=65535, validation_alias="ORDER_PORT")
+    # Reads that expose a model's features (a run's certified export, /metrics) are open while
+    # unset; set, they need `Authorization: Bearer` this key (or API_KEY).
+    read_api_key: SecretStr | None = None
     webhook_url: str | None = (
         None  # a Slack-format {"text": ...} webhook, kept beside QUALITY_ALERT_URLS
     )
@@ -75,6 +82,11 @@ class QualitySettings(BaseSettings):
 
     def threshold(self, check: str) -> float:
         return float(getattr(self, f"threshold_{check}"))
+
+    def models_page_url(self) -> str:
+        """The order service's per-model page, as a person's browser reaches it."""
+        base = self.order_service_url or f"http://127.0.0.1:{self.order_port}"
+        return base.rstrip("/") + "/models"
 
 
 class CelerySettings(BaseSettings):

@@ -35,7 +35,6 @@ from optrade.db.engine import session_scope
 from optrade.db.models import QualityRun
 from optrade.domain import utcnow
 from quality_service.alerts import CERTIFYING, export_url
-from quality_service.export import ParquetNotInstalled, run_csv, run_table
 from quality_service.notify import Notice, Notifier
 from quality_service.schedule import at_ist
 from quality_service.schemas import AlertRecord, RunDetails, Trigger
@@ -80,19 +79,13 @@ def _claim(engine: Engine, run: QualityRun, now: datetime) -> bool:
 
 
 def write_export(engine: Engine, run: QualityRun, directory: Path) -> Path:
-    """The run's certified trades as a local file: Parquet, or CSV without pyarrow."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with engine.connect() as connection:
-        try:
-            table = run_table(connection, run)
-        except ParquetNotInstalled:
-            path = directory / f"quality-run-{run.id}-trades.csv"
-            path.write_bytes(run_csv(connection, run)[0])
-            return path
-    import pyarrow.parquet as pq  # noqa: PLC0415 (present: run_table succeeded)
+    """The run's certified trades as a local Parquet file, written as the API serves them."""
+    # The export writer (pyarrow, numpy) is loaded only when a training run needs the file.
+    from quality_service.export import write_run  # noqa: PLC0415
 
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"quality-run-{run.id}-trades.parquet"
-    pq.write_table(table, path)
+    write_run(engine, run, path)
     return path
 
 

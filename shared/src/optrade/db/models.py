@@ -1,4 +1,4 @@
-"""Table models of the shared trade database (DESIGN section 5).
+"""Table models of the shared trade database (docs/architecture.md says who writes which).
 
 A snapshot is one group of columns that stands at entry and at exit with the prefixes `entry_`
 and `exit_`. The group is declared once in `optrade.domain.snapshot`; this module adds the SQL

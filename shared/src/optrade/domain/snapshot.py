@@ -1,9 +1,10 @@
 """The snapshot field groups: what a position or trade records about the market at entry and exit.
 
 A snapshot is one group of fields that stands at entry and at exit with the prefixes `entry_` and
-`exit_`. The group is declared once here (names and Python types, in the wire units of DESIGN
-section 2); the table columns (`optrade.db.models`), the quality checks, the export and the
-carry-over from position to trade all derive from it, so a new field cannot be forgotten.
+`exit_`. The group is declared once here (names and Python types, in the wire units of
+README.md "Units on the wire"); the table columns (`optrade.db.models`), the quality checks, the
+export and the carry-over from position to trade all derive from it, so a new field cannot be
+forgotten.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-# name -> Python type. Units are the wire units of DESIGN section 2.
+# name -> Python type. Units are the wire units of README.md ("Units on the wire").
 SNAPSHOT_FIELD_TYPES: dict[str, Any] = {
     "delta": float,
     "gamma": float,

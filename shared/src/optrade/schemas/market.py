@@ -1,4 +1,5 @@
-"""What the market-data service answers and the order service records (DESIGN sections 2-3).
+"""What the market-data service answers and the order service records (README.md: "API
+overview", "Units on the wire").
 
 Units: `iv` in percent; `delta` per point; `gamma` per point²; `theta` premium per calendar day;
 `vega` premium per vol point; prices in rupees; `oi` and `volume` in contracts.

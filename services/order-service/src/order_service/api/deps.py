@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from optrade.clients.market_data import MarketDataClient
 from optrade.domain import TradeMode, TradeWindow, utcnow
 from optrade.instants import INSTANT_DESCRIPTION, instant_param
+from optrade.security import read_key_guard
 from order_service.application import PageRequest, Repository
 from order_service.fills import ClientPriceBounds
 from order_service.market_hours import MarketClock
-from order_service.settings import OrderSettings
+from order_service.settings import OrderSettings, get_order_settings
 
 MAX_PAGE = 500
 
@@ -145,3 +146,8 @@ IdempotencyKeyDep = Annotated[
         description="retries with the same key replay the first answer and never act twice",
     ),
 ]
+
+
+# Reads that expose a model's features (trades, the training export and its manifest, /metrics):
+# open while ORDER_READ_API_KEY is unset, then only with that key (or API_KEY).
+READ_GUARD = read_key_guard(lambda: get_order_settings().read_api_key)

@@ -10,19 +10,14 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from optrade.domain import TradeMode
 from optrade.errors import InvalidInput
+from optrade.export.manifest import ExportManifest, export_manifest
+from optrade.export.response import TOTAL_COUNT_HEADER, export_response
+from optrade.export.trades import MEDIA_TYPES, ExportFormat, plan_export
 from optrade.security import ApiKeyDep
-from order_service.api.deps import EngineDep, MarketDataDep, WindowDep
+from order_service.api.deps import READ_GUARD, EngineDep, MarketDataDep, WindowDep
 from order_service.ml.backfill import DEFAULT_LIMIT, backfill_snapshots
 from order_service.ml.comparison import CompareMetric, compare_versions, gate
 from order_service.ml.evaluation import MIN_POSITIONS
-from order_service.ml.export import (
-    MEDIA_TYPES,
-    ExportFormat,
-    count_rows,
-    plan_export,
-    stream_export,
-)
-from order_service.ml.manifest import ExportManifest, export_manifest, parquet_metadata
 from order_service.ml.models_page import model_rows, render_models_page
 from order_service.ml.performance import Doubtful, model_performance
 from order_service.ml.schemas import (
@@ -45,11 +40,11 @@ GroupQuery = Annotated[
     PerformanceGroup,
     Query(description="`model` (per position), or `strategy`: per model and strategy name"),
 ]
-TOTAL_COUNT_HEADER = "X-Total-Count"
 
 
 @router.get(
     "/v1/trades/export",
+    dependencies=[READ_GUARD],
     response_class=StreamingResponse,
     responses={
         200: {
@@ -81,23 +76,14 @@ def export_trades(
     """Stream one row per trade closed in [from, to): identity, prices, P&L, return, holding
     time, entry and exit snapshots and their changes, model metadata, `feature_*` columns and
     the Greek P&L attribution (`attr_*`)."""
-    plan = plan_export(engine, window)
-    filename = f"trades.{export_format.value}"
     manifest_url = request.url.replace(path=f"{request.url.path}/manifest")
-    headers = {
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        TOTAL_COUNT_HEADER: str(count_rows(engine, window)),
-        "Link": f'<{manifest_url}>; rel="describedby"; type="application/json"',
-    }
-    return StreamingResponse(
-        stream_export(engine, plan, export_format, metadata=parquet_metadata(plan)),
-        media_type=MEDIA_TYPES[export_format],
-        headers=headers,
-    )
+    link = f'<{manifest_url}>; rel="describedby"; type="application/json"'
+    return export_response(engine, window, export_format, filename="trades", headers={"Link": link})
 
 
 @router.get(
     "/v1/trades/export/manifest",
+    dependencies=[READ_GUARD],
     response_model=ExportManifest,
     summary="The export's columns with their role, type and unit (same filters as the export)",
     operation_id="getExportManifest",

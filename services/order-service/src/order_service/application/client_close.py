@@ -124,7 +124,10 @@ async def _capture_exit(
     except MarketDataError as exc:
         return _exit_without_market_data(position, close, instant, exc, bounds)
     if close.exit_price is not None:
-        check_client_price(close.exit_price, captured.quote, position.entry_price, bounds)
+        check_client_price(
+            close.exit_price, captured.quote, position.entry_price, bounds,
+            closing=closing_action(position.side),  # never beyond the far side of the quote
+        )  # fmt: skip
         fill = client_fill(close.exit_price, captured.quote)
     else:
         fill = quote_fill(captured.quote, closing_action(position.side))

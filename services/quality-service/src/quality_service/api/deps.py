@@ -12,8 +12,9 @@ from sqlmodel import Session
 
 from optrade.db.models import QualityRun
 from optrade.errors import NotFound
+from optrade.security import read_key_guard
 from quality_service.notify import Notifier
-from quality_service.settings import QualitySettings
+from quality_service.settings import QualitySettings, get_quality_settings
 
 
 def get_engine(request: Request) -> Engine:
@@ -62,3 +63,8 @@ def valid_run(run_id: Annotated[int, Path(ge=1)], session: SessionDep) -> Qualit
 
 
 RunDep = Annotated[QualityRun, Depends(valid_run)]
+
+
+# Reads that expose a model's features (a run's certified export, /metrics): open while
+# QUALITY_READ_API_KEY is unset, then only with that key (or API_KEY).
+READ_GUARD = read_key_guard(lambda: get_quality_settings().read_api_key)

@@ -6,15 +6,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
 from optrade.calendar import IST, is_trading_day
 from optrade.domain import TradeWindow
 from optrade.errors import InvalidInput, UpstreamUnavailable
+from optrade.export.response import RUN_STATUS_HEADER, TOTAL_COUNT_HEADER
 from optrade.instants import INSTANT_DESCRIPTION, check_range, instant_param
 from optrade.security import ApiKeyDep
 from quality_service import history, runs
 from quality_service.api.deps import (
+    READ_GUARD,
     EngineDep,
     NotifierDep,
     ProducerDep,
@@ -22,10 +24,9 @@ from quality_service.api.deps import (
     SessionDep,
     SettingsDep,
 )
-from quality_service.backfill import get_order_service_settings
 from quality_service.celeryconfig import BACKFILL_TASK
 from quality_service.dashboard import render_dashboard
-from quality_service.export import EXPORT_FORMATS, ExportFormat, export_run
+from quality_service.export import EXPORT_FORMATS, QualityExportFormat, export_run
 from quality_service.report import render_text
 from quality_service.schemas import QualityRunPublic, QualityStatus, QueuedTask, RunPage
 from quality_service.status import quality_status, to_public
@@ -114,9 +115,14 @@ def _requested_window(start: datetime | None, end: datetime | None) -> TradeWind
 )
 def queue_backfill(
     producer: ProducerDep,
-    trading_date: Annotated[date, Query(description="the NSE trading date to repair (IST)")],
+    trading_date: Annotated[
+        date, Query(description="the NSE trading date to repair (IST): today or before")
+    ],
 ) -> QueuedTask:
     """Queue the snapshot backfill and re-check of a trading date on the worker."""
+    today = datetime.now(IST).date()
+    if trading_date > today:  # its run would become the latest and hide today's status
+        raise InvalidInput("trading_date", f"{trading_date} is after today ({today}, IST)")
     if not is_trading_day(trading_date):
         raise InvalidInput("trading_date", f"{trading_date} is not an NSE trading day")
     try:
@@ -153,33 +159,44 @@ def get_run(run: RunDep, format: Format = "json") -> Response:
 
 @router.get(
     "/runs/{run_id}/trades",
+    dependencies=[READ_GUARD],
+    response_class=StreamingResponse,
     responses={
         200: {
             "content": {t: {} for t in EXPORT_FORMATS.values()},
-            "description": "exactly the trades the run counted, by id",
+            "description": "exactly the trades the run counted, by id, in the training export's "
+            "columns (flattened `feature_*`, the manifest in the Parquet footer)",
+            "headers": {
+                TOTAL_COUNT_HEADER: {"description": "rows", "schema": {"type": "integer"}},
+                RUN_STATUS_HEADER: {
+                    "description": "the run's status: only a `pass` run's trades are certified",
+                    "schema": {"type": "string"},
+                },
+            },
         },
         404: {},
         409: {},
-        501: {"description": "parquet asked of an installation without the `parquet` extra"},
     },  # fmt: skip
     operation_id="exportQualityRunTrades",
 )
 def export_run_trades(
     run: RunDep,
-    session: SessionDep,
-    format: Annotated[ExportFormat, Query(description="parquet or csv")] = "parquet",
-) -> Response:
+    engine: EngineDep,
+    format: Annotated[QualityExportFormat, Query(description="parquet or csv")] = "parquet",
+) -> StreamingResponse:
     """The trades a stored run counted, exactly (certified training data of a passing run)."""
-    return export_run(session.connection(), run, format)  # the request's one transaction
+    return export_run(engine, run, format)
 
 
 @router.get("/dashboard", response_class=HTMLResponse, operation_id="getQualityDashboard")
 def dashboard(
-    session: SessionDep, runs_shown: Annotated[int, Query(alias="runs", ge=1, le=365)] = 60
+    session: SessionDep,
+    settings: SettingsDep,
+    runs_shown: Annotated[int, Query(alias="runs", ge=1, le=365)] = 60,
 ) -> HTMLResponse:
     """The coverage trend of each check over the stored runs, as an HTML page."""
     status = quality_status(session, datetime.now(UTC))
     page, _ = history.list_runs(session, limit=runs_shown)
     shown = [to_public(r) for r in reversed(page) if r.status not in ("skipped", "running")]
-    models_url = get_order_service_settings().url.rstrip("/") + "/models"
+    models_url = settings.models_page_url()
     return HTMLResponse(render_dashboard(status, shown, models_url))

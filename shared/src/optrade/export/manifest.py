@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from optrade.attribution import ATTRIBUTION_COLUMNS
 from optrade.domain import SNAPSHOT_FIELD_NAMES
-from order_service.attribution import ATTRIBUTION_COLUMNS
-from order_service.ml.export import DIFF_FIELDS, GROUP_COLUMNS, ExportPlan
-from order_service.ml.features import FEATURE_PREFIX
+from optrade.export.features import FEATURE_PREFIX
+from optrade.export.trades import DIFF_FIELDS, GROUP_COLUMNS, ExportPlan
 
 LABEL_COLUMNS = ("exit_price", "pnl", "return", "net_pnl", "margin_blocked", "return_on_margin")
 ID_COLUMNS = ("id", "position_id")

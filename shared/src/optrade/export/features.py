@@ -19,8 +19,7 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Engine, text
 
-from optrade.domain import TradeWindow
-from order_service.ml.reading import reader_engine, window_sql
+from optrade.export.reading import Selection, reader_engine, selection_sql
 
 FEATURE_PREFIX = "feature_"
 
@@ -101,10 +100,10 @@ def _kind(found: set[str]) -> str:
 
 
 def plan_features(
-    engine: Engine, window: TradeWindow
+    engine: Engine, selection: Selection
 ) -> tuple[tuple[FeatureColumn, ...], tuple[FeatureCollision, ...]]:
-    """The feature columns of the trades in `window` (sorted by name) and the collisions."""
-    clauses, binds, values = window_sql(window, "t")
+    """The feature columns of the selected trades (sorted by name) and the collisions."""
+    clauses, binds, values = selection_sql(selection, "t")
     where = " AND ".join(["t.features_snapshot IS NOT NULL", *clauses])
     sql = _FEATURE_KEYS_SQL[engine.dialect.name].format(where=where)
     kinds: dict[tuple[str, ...], set[str]] = {}
@@ -132,9 +131,9 @@ def plan_features(
     return tuple(sorted(columns, key=lambda c: c.path)), tuple(collisions)
 
 
-def feature_columns(engine: Engine, window: TradeWindow) -> tuple[FeatureColumn, ...]:
-    """The feature columns of the trades in `window`, each with its kind, sorted by name."""
-    return plan_features(engine, window)[0]
+def feature_columns(engine: Engine, selection: Selection) -> tuple[FeatureColumn, ...]:
+    """The feature columns of the selected trades, each with its kind, sorted by name."""
+    return plan_features(engine, selection)[0]
 
 
 def flatten_features(features: Any, prefix: str = "") -> dict[str, Any]:

@@ -37,8 +37,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from optrade.calendar import session_seconds_between
 from optrade.domain import DAYS_PER_YEAR, SESSION_SECONDS, TRADING_DAYS_PER_YEAR, Side
-from order_service.market_hours import session_seconds_between
 
 # Calendar days of theta one full session stands for.
 THETA_DAYS_PER_SESSION = DAYS_PER_YEAR / TRADING_DAYS_PER_YEAR

@@ -4,7 +4,7 @@ Columns, in order: option identity (with the trading `symbol` and `exchange` NFO
 lot size, `units` (lots × lot size), prices, P&L, `return`, times and
 `holding_seconds`; every entry and exit snapshot field (generated from `SNAPSHOT_FIELD_NAMES`, so a
 new field appears here by itself); `d_<name>` = exit − entry for each Greek, IV, spot, VIX and
-PCR; the model metadata; the features; the Greek attribution (`attr_*`, see `attribution.py`).
+PCR; the model metadata; the features; the Greek attribution (`attr_*`, see `optrade.attribution`).
 
 Features: `features_snapshot` is flattened to `feature_<path>` where a nested object's keys are
 joined with dots (`{"ema": {"fast": 1}}` → `feature_ema.fast`). Dots and not underscores, because
@@ -39,6 +39,12 @@ import pyarrow.parquet as pq
 from sqlalchemy import Column, Engine, Float, Numeric, Select, func, select
 from sqlalchemy.types import TypeDecorator
 
+from optrade.attribution import (
+    ATTRIBUTION_COLUMNS,
+    greek_parts,
+    market_days,
+    market_seconds_held,
+)
 from optrade.db.models import Strategy, Trade
 from optrade.domain import (
     CONTEXT_FIELDS,
@@ -46,23 +52,16 @@ from optrade.domain import (
     SNAPSHOT_FIELD_NAMES,
     SNAPSHOT_PREFIXES,
     Side,
-    TradeWindow,
     snapshot_columns,
 )
-from optrade.symbols import EXCHANGE, format_symbol
-from order_service.attribution import (
-    ATTRIBUTION_COLUMNS,
-    greek_parts,
-    market_days,
-    market_seconds_held,
-)
-from order_service.ml.features import (
+from optrade.export.features import (
     FeatureCollision,
     FeatureColumn,
     feature_arrays,
     plan_features,
 )
-from order_service.ml.reading import reader_engine, trade_conditions
+from optrade.export.reading import Selection, reader_engine, selection_conditions
+from optrade.symbols import EXCHANGE, format_symbol
 
 BATCH_ROWS = 5_000
 ROW_GROUP_ROWS = 50_000
@@ -99,9 +98,9 @@ MEDIA_TYPES = {
 
 @dataclass(frozen=True)
 class ExportPlan:
-    """The window and the columns, fixed before the first byte is streamed."""
+    """Which trades and the columns, fixed before the first byte is streamed."""
 
-    window: TradeWindow
+    selection: Selection
     features: tuple[FeatureColumn, ...]
     collisions: tuple[FeatureCollision, ...] = ()
 
@@ -167,9 +166,9 @@ def export_schema(features: Sequence[FeatureColumn]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def plan_export(engine: Engine, window: TradeWindow) -> ExportPlan:
-    features, collisions = plan_features(engine, window)
-    return ExportPlan(window=window, features=features, collisions=collisions)
+def plan_export(engine: Engine, selection: Selection) -> ExportPlan:
+    features, collisions = plan_features(engine, selection)
+    return ExportPlan(selection=selection, features=features, collisions=collisions)
 
 
 # --- second pass: rows -> Arrow record batches --------------------------------------------------
@@ -241,10 +240,10 @@ def _broker_names(transposed: Sequence[Sequence[Any]], stored: list[str]) -> dic
     }
 
 
-def count_rows(engine: Engine, window: TradeWindow) -> int:
-    """How many rows the export of `window` has (the client's progress total)."""
+def count_rows(engine: Engine, selection: Selection) -> int:
+    """How many rows the export of `selection` has (the client's progress total)."""
     table = Trade.__table__  # type: ignore[attr-defined]
-    query = select(func.count()).select_from(table).where(*trade_conditions(window))
+    query = select(func.count()).select_from(table).where(*selection_conditions(selection))
     with reader_engine(engine).connect() as connection:
         return int(connection.execute(query).scalar_one())
 
@@ -265,7 +264,7 @@ def _record_batch(
     return pa.record_batch([columns[name] for name in schema.names], schema=schema)
 
 
-def _export_query(window: TradeWindow) -> Select[Any]:
+def _export_query(selection: Selection) -> Select[Any]:
     selected = []
     for name in _stored_columns():
         column = _table_column(name)
@@ -280,7 +279,7 @@ def _export_query(window: TradeWindow) -> Select[Any]:
     return (
         select(*selected, trade.features_snapshot, *(trade[name] for name in HELPER_COLUMNS))
         .select_from(table.outerjoin(_STRATEGY, _STRATEGY.c.id == trade.strategy_id))
-        .where(*trade_conditions(window))
+        .where(*selection_conditions(selection))
         .order_by(trade.closed_at, trade.id)
     )
 
@@ -292,7 +291,7 @@ def record_batches(
     schema = plan.schema
     with reader_engine(engine).connect() as connection:
         result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(
-            _export_query(plan.window)
+            _export_query(plan.selection)
         )
         for rows in result.partitions():
             yield _record_batch(rows, plan, schema)
