@@ -240,9 +240,11 @@ def a_far_limit_rests_and_cancels(out: dict[str, Any]) -> None:
 
 
 def funds_margin_and_strategies_answer_in_openalgo_shapes(out: dict[str, Any], lot: int) -> None:
-    # Funds need the accounts path, not in this build: OpenAlgo's error shape, 501.
-    assert out["funds"]["status"] == "error" and out["funds"]["code"] == 501
-    assert "not available" in out["funds"]["message"]
+    # Funds: the default account's page in OpenAlgo's fields (numbers as strings).
+    funds = out["funds"]
+    assert funds["status"] == "success", funds
+    assert {"availablecash", "m2mrealized", "m2munrealized", "utiliseddebits"} <= set(funds["data"])
+    assert float(funds["data"]["availablecash"]) > 0
     margin = out["margin"]["data"]
     assert margin["total_margin_required"] == pytest.approx(
         margin["span_margin"] + margin["exposure_margin"]
@@ -253,11 +255,12 @@ def funds_margin_and_strategies_answer_in_openalgo_shapes(out: dict[str, Any], l
         0.02 * out["chain"]["underlying_ltp"] * lot, abs=0.01
     )
 
-    # Atomic multi-leg strategies need the strategies path, not in this build: nothing placed.
+    # An iron condor: four legs filled as one strategy (atomic here, through the strategies path).
     condor = out["condor"]
-    assert condor["status"] == "error" and condor["code"] == 501
-    assert "not available yet" in condor["message"]
-    assert out["condor_book"]["data"]["orders"] == []
+    assert condor["status"] == "success" and condor["atomic"] is True, condor
+    assert [leg["status"] for leg in condor["results"]] == ["success"] * 4
+    booked = out["condor_book"]["data"]["orders"]
+    assert len(booked) == 4 and {o["strategy"] for o in booked} == {"condor"}
 
 
 def errors_answer_in_openalgo_shapes(out: dict[str, Any], lot: int) -> None:

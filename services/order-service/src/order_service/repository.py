@@ -452,6 +452,14 @@ class Repository(AccountReads):
         params = {"p_underlying": underlying, "p_mode": mode, "p_account": account}
         return await self._all(_OPEN_LEGS, params)
 
+    async def tag_strategy(self, strategy_id: int, tag: str) -> None:
+        """Tag every order and position of a strategy (OpenAlgo's `strategy` names them)."""
+        async with self.unit_of_work() as work:
+            for table in (ORDER, POSITION):
+                await work.connection.execute(
+                    update(table).where(table.c.strategy_id == strategy_id).values(tag=tag)
+                )
+
     async def orders_of_positions(self, position_ids: Sequence[int]) -> list[OrderRecord]:
         """The orders that opened these positions."""
         if not position_ids:

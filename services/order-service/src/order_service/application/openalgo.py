@@ -556,6 +556,8 @@ async def place_strategy(venue: Venue, body: OptionsMultiOrderBody) -> dict[str,
         repository=venue.repository, market_data=venue.market_data, request=request,
         idempotency_key=None, timing=venue.clock.timing(None), square_off_at=venue.square_off_at,
     )  # fmt: skip
+    if not view.replayed:
+        await venue.repository.tag_strategy(view.strategy.id, body.strategy)
     orders = {o.position_id: o for o in await venue.repository.orders_of_positions(
         [p.id for p in view.positions])}  # fmt: skip
     results = [

@@ -137,10 +137,6 @@ async def place_order(
         if earlier is None:
             raise
         return earlier
-    # A retry of an order that was placed replays it before its funds are asked again.
-    earlier = await _replay_order(repository, idempotency_key, order.client_order_id, fingerprint)
-    if earlier is not None:
-        return earlier
     values = order_values(order, contract, lots, terms, exits, timing, captured, arrival)
     values["tag"] = tag
     if result.rejection is not None:
@@ -157,6 +153,16 @@ async def place_order(
         if earlier is None:
             raise Conflict("the order conflicts with a stored one; retry the request") from None
         return earlier
+    except InsufficientFunds as refused:
+        # A retry of an order that was placed (and spent the funds) replays it; a new order
+        # the account cannot carry is kept as rejected, without the client's keys.
+        earlier = await _replay_order(
+            repository, idempotency_key, order.client_order_id, fingerprint
+        )
+        if earlier is not None:
+            return earlier
+        await _store_rejected(repository, _without_keys(values), refused.detail)
+        raise
     return outcome
 
 
@@ -274,15 +280,11 @@ async def _store_arrival(
         return PlaceOutcome(placed, None, replayed=False)
     filling = Filling(result.fill, captured, timing.recorded_at, timing.instant, timing.mode,
                       timing.off_hours)  # fmt: skip
-    try:
-        async with repository.unit_of_work() as work:
-            funds = await funds_under_lock(work, repository, values, filling)
-            opened = position_values(values, filling, square_off_at) | funds.columns
-            position = await work.add_position(opened)
-            placed = await work.add_order(values | filled_order(position, filling))
-    except InsufficientFunds as refused:  # the rejected order is kept (without the keys)
-        await _store_rejected(repository, _without_keys(values), refused.detail)
-        raise
+    async with repository.unit_of_work() as work:
+        funds = await funds_under_lock(work, repository, values, filling)
+        opened = position_values(values, filling, square_off_at) | funds.columns
+        position = await work.add_position(opened)
+        placed = await work.add_order(values | filled_order(position, filling))
     SNAPSHOTS.labels("entry", captured.source).inc()
     return PlaceOutcome(placed, position, replayed=False)
 
