@@ -133,3 +133,19 @@ def test_an_operation_the_service_does_not_serve_fails_rather_than_skipping(
             test_each_operation_the_client_calls_is_documented_as_it_calls_it(
                 {**documents, service: without}, operation_id
             )
+
+
+def test_every_call_the_client_builds_names_a_listed_operation() -> None:
+    """A call naming an operation the table lacks would fail only when a user makes it."""
+    import ast
+    import inspect
+
+    from optrade_client import calls
+
+    named = {
+        node.args[0].value
+        for node in ast.walk(ast.parse(inspect.getsource(calls)))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("Call", "Pages")
+        and node.args and isinstance(node.args[0], ast.Constant)
+    }  # fmt: skip
+    assert named and named <= set(OPERATIONS), named - set(OPERATIONS)

@@ -336,7 +336,8 @@ def scenario(stack: Stack) -> Scenario:
     retried = client.retry_open(a4["id"], rid2)
     assert retried.status_code == 201, retried.text
     assert retried.headers.get("Idempotent-Replayed") == "true"
-    assert retried.json()["id"] == a4["id"] and retried.json()["quantity_open"] == 2
+    replayed = retried.json()["position"]
+    assert replayed["id"] == a4["id"] and replayed["quantity_open"] == 2
     b1 = client.open("e2e-v3", rid2)
     b2 = client.open("e2e-v3", rid2)
     assert {p["entry_source"] for p in (b1, b2)} == {"fallback"}

@@ -169,8 +169,12 @@ def test_the_margin_endpoint_answers_the_domains_figures_for_the_quoted_legs(
         {"symbol": f"{symbol}CE", "side": "SELL", "lots": 1},
         {"symbol": f"{symbol}PE", "side": "SELL", "lots": 1},
     ]
+    unkeyed = api.post("/v1/margins", json={"account": "nobody", "legs": legs})
+    assert unkeyed.status_code == 401  # it reads an account's positions: keyed, as Kite's is
     answer = api.post(
-        "/v1/margins", json={"account": "nobody", "as_of": AT.isoformat(), "legs": legs}
+        "/v1/margins",
+        json={"account": "nobody", "as_of": AT.isoformat(), "legs": legs},
+        headers=AUTH,
     )
     assert answer.status_code == 200, answer.text
     got = answer.json()
@@ -180,7 +184,11 @@ def test_the_margin_endpoint_answers_the_domains_figures_for_the_quoted_legs(
     assert Decimal(got["premium"]) < 0  # premium received
     assert got["worst_scenario"].startswith("price ")
     assert got["positions"]["margin"] == "0.00" and Decimal(got["incremental"]) == expected
-    bad = api.post("/v1/margins", json={"legs": [{"symbol": "NIFTY", "side": "SELL", "lots": 1}]})
+    bad = api.post(
+        "/v1/margins",
+        json={"legs": [{"symbol": "NIFTY", "side": "SELL", "lots": 1}]},
+        headers=AUTH,
+    )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "legs[0].symbol"
 
 
@@ -202,7 +210,7 @@ def test_the_cli_prints_the_funds_page(orders_on_replay: ServiceProcess, api: ht
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
-    expected = api.post("/v1/margins", json={
+    expected = api.post("/v1/margins", headers=AUTH, json={
         "account": "cli-page", "as_of": AT.isoformat(),
         "legs": [{"symbol": symbol, "side": "SELL", "lots": 1}],
     }).json()  # fmt: skip

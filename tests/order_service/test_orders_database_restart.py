@@ -84,6 +84,7 @@ def stack(
             MARKET_DATA_READ_TIMEOUT="10",
             DATABASE_POOL_SIZE="4",
             DATABASE_MAX_OVERFLOW="4",
+            ORDER_ACCOUNT_CAPITAL="100000000000",  # a burst no account limit refuses
         )
         try:
             yield orders, option

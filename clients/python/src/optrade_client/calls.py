@@ -69,6 +69,9 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     "listInstants": ("market-data", "GET", "/v1/replay/instants"),
     "compareModels": ("order", "GET", "/v1/models/compare"),
     "gateModel": ("order", "GET", "/v1/models/gate"),
+    "openStrategy": ("order", "POST", "/v1/strategies"),
+    "getStrategy": ("order", "GET", "/v1/strategies/{strategy_id}"),
+    "closeStrategy": ("order", "POST", "/v1/strategies/{strategy_id}/close"),
 }
 MUTATING = frozenset({"placeOrder", "cancelOrder", "modifyOrder", "closePosition",
                       "setPositionExits", "advanceEngine", "backfillSnapshots", "runQualityCheck",

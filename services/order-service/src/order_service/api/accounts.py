@@ -105,7 +105,9 @@ async def get_equity(
 @router.post(
     "/margins",
     response_model=MarginAnswerPublic,
+    dependencies=[ApiKeyDep],  # a POST, and it reads the account's positions: as Kite's, keyed
     responses={
+        401: {"description": "missing or wrong API key"},
         422: {"description": "a leg's symbol is not a listed contract, or legs of two underlyings"},
         503: {"description": "no market-data provider answered"},
     },
