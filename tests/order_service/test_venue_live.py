@@ -50,9 +50,13 @@ def venue(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
     market = ServiceProcess(MARKET_DATA, log_path=logs / "md.log", env=env)
     market.start()
     sessions = _session_now()
-    orders = order_service(database_url, market.url, "", log_path=logs / "orders.log",
-                           NSE_SPECIAL_SESSIONS=sessions)  # fmt: skip
-    env = {"ORDER_ENGINE_POLL_INTERVAL": str(POLL), "NSE_SPECIAL_SESSIONS": sessions}
+    # A loaded machine answers a live quote in seconds, not the default's fraction of one.
+    orders = order_service(
+        database_url, market.url, "", log_path=logs / "orders.log",
+        NSE_SPECIAL_SESSIONS=sessions, MARKET_DATA_READ_TIMEOUT="10",
+    )  # fmt: skip
+    env = {"ORDER_ENGINE_POLL_INTERVAL": str(POLL), "NSE_SPECIAL_SESSIONS": sessions,
+           "MARKET_DATA_READ_TIMEOUT": "10"}  # fmt: skip
     try:
         yield {"broker": broker, "market": market, "orders": orders, "logs": logs, "env": env}
     finally:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -137,12 +138,19 @@ class EngineProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> EngineProcess:
+    def start(self, timeout: float = 90.0) -> EngineProcess:
+        """Start the engine and wait until it logs that it started (its signal handlers are
+        installed then: a SIGTERM before would kill it uncleanly on a slow machine)."""
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "order_service.engine"],
                 env=self.env, cwd=REPO_ROOT, stdout=log, stderr=log, start_new_session=True,
             )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while "order engine started" not in self.log():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the order engine did not start: {self.log()[-2000:]}")
+            time.sleep(0.1)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
