@@ -50,6 +50,7 @@ def stack(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
 
         def service(factory: str, name: str, **env: str) -> str:
             env = {"APP_ENV": "test", "LOG_LEVEL": "WARNING", "ALLOW_OFF_HOURS_ORDERS": "true",
+                   "ORDER_ACCOUNT_CAPITAL": "100000000000",
                    **env}  # fmt: skip
             process = ServiceProcess(factory, env=env, log_path=logs / f"{name}.log")
             started.callback(process.stop)

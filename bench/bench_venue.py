@@ -81,7 +81,9 @@ def _bodies(instant: datetime, records: dict[str, Any], count: int) -> list[dict
 
 def _one_walk(logs: Path, history: Path, bodies: list[dict[str, Any]]) -> tuple[float, int]:
     database = f"sqlite:///{logs / 'venue.db'}"
-    subprocess_env = {"DATABASE_URL": database, "APP_ENV": "test"}
+    # A capital no bench can spend: the funds check runs on every fill, never refuses.
+    subprocess_env = {"DATABASE_URL": database, "APP_ENV": "test",
+                      "ORDER_ACCOUNT_CAPITAL": "100000000000"}  # fmt: skip
     upgrade(database)
     market = ServiceProcess(
         "market_data_service.main:create_app", log_path=logs / "md.log",
