@@ -467,6 +467,7 @@ def test_the_worker_stored_its_run_and_the_status_shows_it(
         "market_context": 100.0,
         "chain_data": 100.0,
         "open_past_expiry": None,  # counts positions (none stranded), not trade coverage
+        "feature_drift": None,  # compares feature distributions, not trade coverage
     }
     runs = _runs(stack)
     manual = [r for r in runs if r["trigger"] == "manual"]
