@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 from optrade.db.engine import is_sqlite, normalize_url
-from optrade.db.models import Position, Trade
+from optrade.db.models import Order, Position, Trade
 from tests.support.orders_processes import (
     AUTH,
     SESSION_AT,
@@ -198,7 +198,9 @@ def _burst_through(
 def _assert_recorded_once(engine: Engine, opens: list[Outcome], closes: list[Outcome]) -> None:
     """Nothing partial, nothing doubled: every request is recorded once, complete."""
     with Session(engine) as session:
-        positions = {p.idempotency_key: p for p in session.exec(select(Position)).all()}
+        by_id = {p.id: p for p in session.exec(select(Position)).all()}
+        orders = session.exec(select(Order).where(Order.intent == "open")).all()
+        positions = {o.idempotency_key: by_id[o.position_id] for o in orders if o.position_id}
         trades = list(session.exec(select(Trade)).all())
     for o in opens:
         position = positions.get(o.key)
@@ -233,7 +235,7 @@ def test_a_database_restart_mid_burst_loses_nothing_and_needs_no_service_restart
         for i in range(PRE_OPENED)
     ]
     assert {o.status for o in to_close} == {201}, [o.answer for o in to_close]
-    close_queue = [o.answer["id"] for o in to_close]
+    close_queue = [o.answer["position_id"] for o in to_close]  # the order names its position
     outcomes = _burst_through(outage, client, database_url, option, close_queue)
 
     # 1. Every answer is a success or a clean, retryable 503: never a 500, never a traceback.
