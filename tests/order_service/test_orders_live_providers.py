@@ -118,7 +118,7 @@ def test_live_capture_failover_missing_and_honest_backfill(
             assert position["entry_broker_iv"] == nse["impliedVolatility"]
             assert position["entry_iv"] is not None and position["entry_delta"] < 0
             assert position["entry_vix"] == pytest.approx(VIX_CLOSE_2025_12_02)
-            first, second = (o.json()["id"] for o in opened)
+            first, second = (o.json()["position_id"] for o in opened)
 
             live["brokers"]["openalgo"].kill()
             time.sleep(CACHE_SECONDS + 0.1)  # the primary's cached chain has expired
