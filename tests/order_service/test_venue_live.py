@@ -92,6 +92,7 @@ def test_a_stop_loss_exit_is_captured_from_the_poll_after_the_price_falls(
 ) -> None:
     leg = nse_leg(26100, "PE")
     control(venue["broker"], price_factor=1.0)
+    time.sleep(CACHE_SECONDS + 0.2)  # the market-data instance's cached chain has turned over
     stop = tick(leg["lastPrice"], 0.8)
     engine = EngineProcess(database_url, venue["market"].url, tmp_path / "engine.log",
                            **venue["env"]).start()  # fmt: skip
@@ -126,6 +127,7 @@ def test_resting_orders_reached_while_the_engine_is_down_fill_once_on_its_return
 ) -> None:
     leg = nse_leg(26100, "PE")
     control(venue["broker"], price_factor=1.0)
+    time.sleep(CACHE_SECONDS + 0.2)  # the market-data instance's cached chain has turned over
     limit = tick(leg["askPrice"], 0.7)  # below the ask: rests
     with httpx.Client(base_url=venue["orders"].url, headers=AUTH, timeout=30) as api:
         ids = []
