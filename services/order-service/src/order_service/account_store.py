@@ -17,7 +17,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Numeric, Table, bindparam, case, func, select, type_coerce, update
+from sqlalchemy import (
+    Numeric,
+    Table,
+    bindparam,
+    case,
+    func,
+    select,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -58,6 +68,8 @@ class AccountTotals:
     unrealized: Decimal = ZERO  # Σ (mark - entry) × units × side over marked open positions
     open_positions: int = 0
     unmarked: int = 0  # open positions without a mark
+    open_shorts: int = 0  # open short positions: without one, no margin is blocked
+    capital: Decimal | None = None  # the capital set for the account (None: the default)
     greeks: dict[str, GreekTotals] = field(default_factory=dict)
 
     @property
@@ -96,6 +108,7 @@ _POSITION_TOTALS = select(
     ),
     func.count(case((_OPEN, 1))),
     func.count(case((_OPEN & _POSITION.c.mark_price.is_(None), 1))),
+    func.count(case((_OPEN & (_POSITION.c.side == Side.SELL.value), 1))),
 ).where(_POSITION.c.account == _BY_ACCOUNT)
 _GREEKS = (
     select(
@@ -110,6 +123,13 @@ _GREEKS = (
     .order_by(_POSITION.c.underlying)
 )
 _CAPITAL = select(ACCOUNT.c.capital).where(ACCOUNT.c.name == _BY_ACCOUNT)
+# The capital and both sums in one statement (one round trip: the funds check runs it on every
+# opening fill, under the account's lock). Each part is one row; they are joined on true.
+_TRADE_SUMS = _TRADE_TOTALS.subquery()
+_POSITION_SUMS = _POSITION_TOTALS.subquery()
+_TOTALS = select(_CAPITAL.scalar_subquery(), *_TRADE_SUMS.c, *_POSITION_SUMS.c).select_from(
+    _TRADE_SUMS.join(_POSITION_SUMS, true())
+)
 _STORE_MARK = (
     update(_POSITION)
     .where(_POSITION.c.id == bindparam("p_id"))
@@ -125,21 +145,6 @@ _STORE_MARK = (
         mark_vega=bindparam("p_vega"),
     )
 )
-# Parameter names never equal a column's (an UPDATE would read them as `SET column = ...`).
-_RELEASE_ENTRY_CHARGES = (
-    update(_POSITION)
-    .where(_POSITION.c.id == bindparam("p_id"))
-    .values(
-        open_entry_charges=_POSITION.c.open_entry_charges
-        - bindparam("p_share", type_=Numeric(14, 2))
-    )
-)
-
-
-def release_entry_charges_statement() -> Any:
-    """The UPDATE that moves a close's share of the entry charges from the position to its trade
-    (run inside the close's unit of work)."""
-    return _RELEASE_ENTRY_CHARGES
 
 
 class AccountReads:
@@ -149,12 +154,6 @@ class AccountReads:
 
     def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
         raise NotImplementedError  # `Repository.reading`
-
-    async def account_capital(self, account: str) -> Decimal | None:
-        """The capital set for `account`, or None (the default capital applies)."""
-        async with self.reading() as connection:
-            found = (await connection.execute(_CAPITAL, {"p_account": account})).first()
-        return None if found is None else _money(found[0])
 
     async def set_account_capital(self, account: str, capital: Decimal, now: datetime) -> None:
         """Create the account with `capital`, or change its capital (one upsert)."""
@@ -169,14 +168,14 @@ class AccountReads:
             await connection.execute(statement)
 
     async def account_totals(self, account: str, *, greeks: bool = True) -> AccountTotals:
-        """The funds page's sums over the account's trades and positions (three statements in one
-        read-only connection; two without the Greeks, as the funds check reads them)."""
+        """The funds page's sums over the account's trades and positions, and its capital: one
+        statement (a second for the Greeks by underlying, when asked)."""
         params = {"p_account": account}
         async with self.reading() as connection:
-            realized, trade_charges = (await connection.execute(_TRADE_TOTALS, params)).one()
-            position_row = (await connection.execute(_POSITION_TOTALS, params)).one()
+            row = (await connection.execute(_TOTALS, params)).one()
             greek_rows = (await connection.execute(_GREEKS, params)).all() if greeks else []
-        entry_charges, paid, received, unrealized, open_count, unmarked = position_row
+        (capital, realized, trade_charges, entry_charges, paid, received, unrealized, open_count,
+         unmarked, shorts) = row  # fmt: skip
         return AccountTotals(
             realized=_money(realized),
             trade_charges=_money(trade_charges),
@@ -186,6 +185,8 @@ class AccountReads:
             unrealized=_money(unrealized),
             open_positions=int(open_count),
             unmarked=int(unmarked),
+            open_shorts=int(shorts),
+            capital=None if capital is None else _money(capital),
             greeks={str(row[0]): GreekTotals(*(float(v) for v in row[1:])) for row in greek_rows},
         )
 

@@ -16,7 +16,7 @@ drivers do not agree on how to adapt a `StrEnum`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,7 +24,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Integer, Table, bindparam, case, func, or_, select, update
+from sqlalchemy import Integer, Numeric, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -41,7 +41,7 @@ from optrade.db.models import (
 from optrade.db.types import UTCDateTime
 from optrade.domain import OrderStatus, PositionStatus, TradeWindow, utcnow
 from optrade.errors import Conflict, NotFound
-from order_service.account_store import AccountReads, release_entry_charges_statement
+from order_service.account_store import AccountReads
 from order_service.records import (
     OrderRecord,
     PositionRecord,
@@ -104,11 +104,14 @@ _TAKE_LOTS = (
             else_=POSITION.c.closed_at,
         ),
         updated_at=bindparam("p_now", type_=UTCDateTime()),
+        open_entry_charges=POSITION.c.open_entry_charges
+        - bindparam("p_release", type_=Numeric(14, 2)),
     )
 )
 # What a close changes of the position; the rest of it is as read before the close.
-_TAKEN = ("quantity_open", "status", "closed_at", "updated_at")
+_TAKEN = ("quantity_open", "status", "closed_at", "updated_at", "open_entry_charges")
 _TAKE_LOTS_RETURNING = _TAKE_LOTS.returning(*(POSITION.c[name] for name in _TAKEN))
+_NONE_RELEASED = Decimal("0.00")
 _LOCK_ACCOUNT = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("p_account"), 0)))
 _LINK_ORDER = (
     update(ORDER)
@@ -265,18 +268,23 @@ class UnitOfWork:
         await self.connection.execute(_LINK_ORDER, params)
 
     async def take_lots(
-        self, position: PositionRecord, lots: int | None, closed_at: datetime
+        self,
+        position: PositionRecord,
+        lots: int | None,
+        closed_at: datetime,
+        released: Callable[[int], Decimal] = lambda _taken: _NONE_RELEASED,
     ) -> tuple[int, dict[str, Any]]:
         """Take `lots` (None: all that is open) off the position: (lots taken, columns changed).
+        The same UPDATE takes `released(lots taken)` off its open entry charges.
 
         The count read with `position` is tried first; only when a concurrent partial close took
         some is the position read again inside the transaction. 409 when none are left.
         """
         taken = lots if lots is not None else position.quantity_open
-        changed = await self._take(position.id, taken, closed_at)
+        changed = await self._take(position.id, taken, closed_at, released)
         if changed is None and lots is None:  # a concurrent partial close: take what is left
             taken = await self._open_lots(position.id)
-            changed = await self._take(position.id, taken, closed_at)
+            changed = await self._take(position.id, taken, closed_at, released)
         if changed is None:
             raise Conflict(
                 f"quantity: {taken} lots are no longer open on position {position.id} "
@@ -284,10 +292,13 @@ class UnitOfWork:
             )
         return taken, dict(changed._mapping)
 
-    async def _take(self, position_id: int, lots: int, closed_at: datetime) -> Row[Any] | None:
+    async def _take(
+        self, position_id: int, lots: int, closed_at: datetime, released: Callable[[int], Decimal]
+    ) -> Row[Any] | None:
         if lots <= 0:
             raise Conflict(f"position {position_id} is already closed")
-        params = {"p_id": position_id, "p_lots": lots, "p_closed_at": closed_at, "p_now": utcnow()}
+        params = {"p_id": position_id, "p_lots": lots, "p_closed_at": closed_at,
+                  "p_now": utcnow(), "p_release": released(lots)}  # fmt: skip
         return (await self.connection.execute(_TAKE_LOTS_RETURNING, params)).first()
 
     async def _open_lots(self, position_id: int) -> int:
@@ -348,12 +359,6 @@ class UnitOfWork:
         values = {name: getattr(position, name) for name in CARRIED}
         values |= {"position_id": position.id, "lots": lots, **closing}
         return record(TradeRecord, await self._insert(TRADE, values))
-
-    async def release_entry_charges(self, position_id: int, share: Decimal) -> None:
-        """Move a close's share of the entry order's charges off the position (its trade's
-        `charges` hold it now): the account counts every rupee of charges once."""
-        params = {"p_id": position_id, "p_share": share}
-        await self.connection.execute(release_entry_charges_statement(), params)
 
 
 class Repository(AccountReads):

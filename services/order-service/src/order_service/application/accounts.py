@@ -68,11 +68,6 @@ def default_capital() -> Decimal:
     return get_order_settings().account_capital
 
 
-async def capital_of(repository: Repository, account: str) -> Decimal:
-    found = await repository.account_capital(account)
-    return default_capital() if found is None else found
-
-
 async def set_capital(
     repository: Repository, account: str, capital: Decimal, now: datetime
 ) -> None:
@@ -174,20 +169,39 @@ def funds_page(
 
 async def account_page(repository: Repository, account: str) -> AccountPage:
     """The account's funds page now."""
-    capital = await capital_of(repository, account)
     totals = await repository.account_totals(account)
     positions = await repository.open_positions(account)
     marked_at = max((_marked_at(p) for p in positions), default=None)
-    return funds_page(account, capital, totals, used_margins(positions), marked_at)
+    return funds_page(account, _capital(totals), totals, used_margins(positions), marked_at)
 
 
-async def available_funds(repository: Repository, account: str) -> Decimal:
+async def available_funds(
+    repository: Repository, account: str, held: Sequence[PositionRecord] | None = None
+) -> Decimal:
     """What the account can spend now: cash minus the margin its shorts block (the funds page's
-    `available`, from two sums and the positions of the underlyings it is short in)."""
-    capital = await capital_of(repository, account)
+    `available`). One statement when the account holds no short (a book of longs alone blocks
+    no margin); else the positions of the underlyings it is short in are read as well, unless
+    `held` (its open positions, read already in this unit of work) is given."""
     totals = await repository.account_totals(account, greeks=False)
-    shorted = await repository.open_positions_on_shorted_underlyings(account)
-    return funds_page(account, capital, totals, used_margins(shorted)).available
+    margins: dict[str, Margin] = {}
+    if totals.open_shorts:
+        if held is None:
+            shorted = await repository.open_positions_on_shorted_underlyings(account)
+        else:
+            shorted = on_shorted_underlyings(held)
+        margins = used_margins(shorted)
+    return funds_page(account, _capital(totals), totals, margins).available
+
+
+def on_shorted_underlyings(positions: Sequence[PositionRecord]) -> list[PositionRecord]:
+    """The open positions on the underlyings where one of them is short (the rest block no
+    margin)."""
+    shorted = {p.underlying for p in positions if p.side == Side.SELL and p.quantity_open > 0}
+    return [p for p in positions if p.underlying in shorted and p.quantity_open > 0]
+
+
+def _capital(totals: AccountTotals) -> Decimal:
+    return default_capital() if totals.capital is None else totals.capital
 
 
 async def equity_history(

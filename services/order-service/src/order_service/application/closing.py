@@ -1,7 +1,8 @@
 """The one close path: every trade (a client's close, a settlement, an exit the engine triggers)
 is written by `close_lots`, in one unit of work.
 
-It takes the lots with one conditional UPDATE, writes the trade with its charges (the opening
+It takes the lots with one conditional UPDATE (which also moves their share of the entry
+charges off the position, into the trade's), writes the trade with its charges (the opening
 order's share, the closing order's or, at settlement, the exercise STT of a long in the money),
 net P&L and the market time held, and records the closing order when there is one. A trade's
 `close_idempotency_key` is unique, so a retried close loses at the insert: the transaction rolls
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from prometheus_client import Counter
@@ -20,7 +23,7 @@ from optrade.calendar import ist_date
 from optrade.charges import NoChargeSchedule, round_trip_charges, settlement_charges
 from optrade.domain import ExitReason, OrderIntent, OrderStatus, OrderType, Side, TradeMode
 from optrade.errors import Conflict, InvalidInput
-from order_service.application.funds import book_close
+from order_service.application.funds import margin_labels, released_entry_charges
 from order_service.fills import Fill, pnl
 from order_service.market_hours import session_seconds_between
 from order_service.records import OrderRecord, PositionRecord, TradeRecord, updated
@@ -83,10 +86,18 @@ async def close_lots(
         raise InvalidInput(
             "as_of", f"before the position opened ({position.opened_at.isoformat()})"
         )
+
+    @cache
+    def columns_of(taken: int) -> dict[str, Any]:
+        return _trade_columns(position, taken, exit_, exit_snapshot, keys)
+
+    def released(taken: int) -> Decimal:  # issue 22: the entry charges move into the trade
+        return released_entry_charges(position, taken, columns_of(taken)["charges"])
+
     async with repository.unit_of_work() as work:
-        taken, changed = await work.take_lots(position, lots, exit_.closed_at)
-        columns = _trade_columns(position, taken, exit_, exit_snapshot, keys)
-        columns |= await book_close(work, position, taken, columns)  # issue 22: the account
+        taken, changed = await work.take_lots(position, lots, exit_.closed_at, released)
+        columns = columns_of(taken)
+        columns = columns | margin_labels(position, taken, columns["net_pnl"])
         trade = await work.add_trade(position, taken, columns)
         order = None
         if exit_.order_type is not None:

@@ -9,13 +9,13 @@ ties up written on the position, and the margin labels of a trade.
   `open_entry_charges` (the entry order's charges, paid at the fill) and its first mark, from
   the entry quote.
 * A close moves its share of the entry charges into the trade's `charges` (the same share the
-  close path computes) and labels the trade: `margin_blocked` = margin at entry × lots closed /
-  lots opened, `return_on_margin` = net P&L / margin_blocked.
+  close path computes; the UPDATE that takes the lots releases it) and labels the trade:
+  `margin_blocked` = margin at entry × lots closed / lots opened, `return_on_margin` = net P&L /
+  margin_blocked.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,10 +29,10 @@ from optrade.errors import InsufficientFunds
 from optrade.schemas.market import OptionQuote
 from order_service.application.accounts import available_funds, books, position_leg
 from order_service.domain.margin import MarketState, OptionLeg, portfolio_margin
-from order_service.domain.mark_to_market import marks_of
+from order_service.domain.mark_to_market import mark_of
 from order_service.fills import Fill
 from order_service.records import PositionRecord
-from order_service.repository import Repository, UnitOfWork
+from order_service.repository import Repository
 
 PAISA = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -55,14 +55,14 @@ def entry_charges(
 
 def quote_leg(quote: OptionQuote, units: int) -> OptionLeg:
     """A quoted option as a leg of the scan: worth its mark (mid, LTP where a side is empty)."""
-    mark = float(marks_of([quote.bid or 0.0], [quote.ask or 0.0], [quote.ltp or 0.0])[0])
+    mark = mark_of(quote.bid, quote.ask, quote.ltp)
     return OptionLeg(
         expiry=quote.expiry,
         strike=float(quote.strike),
         option_type=quote.option_type,
         units=units,
         iv=(quote.iv or 0.0) / 100.0,
-        price=None if math.isnan(mark) else mark,  # NaN: no price, the model's value
+        price=mark,  # None: no price, the model's value
     )
 
 
@@ -102,6 +102,7 @@ async def require_funds(
         premium = _paisa(fill.price * units)
         required = premium + (charges or ZERO)
         blocked, what = premium, f"the premium {premium} and charges {charges or ZERO}"
+        open_positions = None  # a buy needs no positions read: only the sums
     else:
         open_positions = await repository.open_positions(account)
         held = [p for p in open_positions if p.underlying == quote.underlying]
@@ -112,7 +113,7 @@ async def require_funds(
         with_new = portfolio_margin((*legs, quote_leg(quote, -units)), market).margin
         required = blocked = max(with_new - without, ZERO)
         what = f"the margin of this sell ({with_new} with it, {without} without)"
-    available = await available_funds(repository, account)
+    available = await available_funds(repository, account, open_positions)
     if required > available:
         raise InsufficientFunds(account, str(required), str(available), what)
     return OpeningFunds(
@@ -127,9 +128,9 @@ async def require_funds(
 
 def first_mark(quote: OptionQuote, instant: datetime) -> dict[str, Any]:
     """The position's mark at its fill: the entry quote's mid (LTP where a side is empty)."""
-    mark = float(marks_of([quote.bid or 0.0], [quote.ask or 0.0], [quote.ltp or 0.0])[0])
+    mark = mark_of(quote.bid, quote.ask, quote.ltp)
     return {
-        "mark_price": None if math.isnan(mark) else _paisa(Decimal(repr(mark))),
+        "mark_price": None if mark is None else _paisa(Decimal(repr(mark))),
         "marked_at": instant,
         "mark_iv": quote.iv,
         "mark_spot": _paisa(Decimal(repr(quote.spot))),
@@ -141,20 +142,20 @@ def first_mark(quote: OptionQuote, instant: datetime) -> dict[str, Any]:
     }
 
 
-async def book_close(
-    work: UnitOfWork, position: PositionRecord, lots: int, columns: dict[str, Any]
-) -> dict[str, Any]:
-    """Inside the close's unit of work: move the lots' share of the entry charges off the
-    position (when the trade's charges hold it) and answer the trade's margin labels."""
-    if columns.get("charges") is not None and position.open_entry_charges is not None:
-        day = ist_date(position.entry_market_at or position.opened_at)
-        share = entry_charges(
-            Side(position.side), position.entry_price, lots * position.lot_size, day,
-            Decimal(lots) / Decimal(position.lots),
-        )  # fmt: skip
-        if share is not None:
-            await work.release_entry_charges(position.id, share)
-    return margin_labels(position, lots, columns.get("net_pnl"))
+def released_entry_charges(
+    position: PositionRecord, lots: int, trade_charges: Decimal | None
+) -> Decimal:
+    """The lots' share of the entry charges a close moves off the position into its trade's
+    `charges` (the account counts every rupee once); zero when the trade's charges are unknown
+    (before the rate table) or the position holds none."""
+    if trade_charges is None or position.open_entry_charges is None:
+        return ZERO
+    day = ist_date(position.entry_market_at or position.opened_at)
+    share = entry_charges(
+        Side(position.side), position.entry_price, lots * position.lot_size, day,
+        Decimal(lots) / Decimal(position.lots),
+    )  # fmt: skip
+    return ZERO if share is None else share
 
 
 def margin_labels(position: PositionRecord, lots: int, net_pnl: Decimal | None) -> dict[str, Any]:
@@ -167,4 +168,4 @@ def margin_labels(position: PositionRecord, lots: int, net_pnl: Decimal | None) 
     return {"margin_blocked": blocked, "return_on_margin": ratio}
 
 
-__all__ = ["OpeningFunds", "book_close", "require_funds"]
+__all__ = ["OpeningFunds", "margin_labels", "released_entry_charges", "require_funds"]

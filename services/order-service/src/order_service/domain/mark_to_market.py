@@ -61,6 +61,14 @@ def marks_of(bid: npt.ArrayLike, ask: npt.ArrayLike, ltp: npt.ArrayLike) -> Floa
     return marks
 
 
+def mark_of(bid: float | None, ask: float | None, ltp: float | None) -> float | None:
+    """`marks_of` for one contract, without arrays (the fill path marks one quote): the mid of
+    bid and ask; the last price where a side is empty; None where all are."""
+    if bid is not None and bid > 0 and ask is not None and ask > 0:
+        return (bid + ask) / 2.0
+    return ltp if ltp is not None and ltp > 0 else None
+
+
 def mark_to_market(
     *,
     underlying: npt.ArrayLike,
