@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -176,21 +176,51 @@ async def account_page(repository: Repository, account: str) -> AccountPage:
 
 
 async def available_funds(
-    repository: Repository, account: str, held: Sequence[PositionRecord] | None = None
+    repository: Repository,
+    account: str,
+    held: Sequence[PositionRecord] | None = None,
+    *,
+    before: PositionRecord | None = None,
 ) -> Decimal:
     """What the account can spend now: cash minus the margin its shorts block (the funds page's
     `available`). One statement when the account holds no short (a book of longs alone blocks
     no margin); else the positions of the underlyings it is short in are read as well, unless
-    `held` (its open positions, read already in this unit of work) is given."""
+    `held` (its open positions, read already in this unit of work) is given.
+
+    `before`: a position this unit of work has just written; the funds are those the account had
+    before it (its premium and entry charges added back, its margin left out)."""
     totals = await repository.account_totals(account, greeks=False)
+    if before is not None:
+        totals = without_position(totals, before)
     margins: dict[str, Margin] = {}
     if totals.open_shorts:
         if held is None:
-            shorted = await repository.open_positions_on_shorted_underlyings(account)
-        else:
-            shorted = on_shorted_underlyings(held)
-        margins = used_margins(shorted)
+            held = await repository.open_positions_on_shorted_underlyings(account)
+        if before is not None:
+            held = [p for p in held if p.id != before.id]
+        margins = used_margins(on_shorted_underlyings(held))
     return funds_page(account, _capital(totals), totals, margins).available
+
+
+def without_position(totals: AccountTotals, position: PositionRecord) -> AccountTotals:
+    """The sums (but the Greeks) as they were before `position`, open and never partly closed,
+    was written."""
+    units = position.quantity_open * position.lot_size
+    premium = position.entry_price * units
+    buy = position.side == Side.BUY
+    unrealized = ZERO
+    if position.mark_price is not None:
+        unrealized = (position.mark_price - position.entry_price) * units * (1 if buy else -1)
+    return replace(
+        totals,
+        premium_paid_open=totals.premium_paid_open - (premium if buy else ZERO),
+        premium_received_open=totals.premium_received_open - (ZERO if buy else premium),
+        open_entry_charges=totals.open_entry_charges - (position.open_entry_charges or ZERO),
+        unrealized=totals.unrealized - unrealized,
+        open_positions=totals.open_positions - 1,
+        unmarked=totals.unmarked - (position.mark_price is None),
+        open_shorts=totals.open_shorts - (not buy),
+    )
 
 
 def on_shorted_underlyings(positions: Sequence[PositionRecord]) -> list[PositionRecord]:

@@ -16,6 +16,8 @@ ties up written on the position, and the margin labels of a trade.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -32,7 +34,7 @@ from order_service.domain.margin import MarketState, OptionLeg, portfolio_margin
 from order_service.domain.mark_to_market import mark_of
 from order_service.fills import Fill
 from order_service.records import PositionRecord
-from order_service.repository import Repository
+from order_service.repository import Repository, UnitOfWork
 
 PAISA = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -76,14 +78,29 @@ def quote_market(quote: OptionQuote, instant: datetime, forwards: dict[date, flo
     return MarketState(spot=quote.spot, as_of=instant, rate=rate, forwards=known)
 
 
-@dataclass(frozen=True)
+@dataclass
 class OpeningFunds:
-    """What the opening fill ties up, as position columns."""
+    """What an opening fill ties up (position columns) and what it needs of the account.
+    `opened` names the position the fill wrote."""
 
+    account: str
     columns: dict[str, Any]
+    required: Decimal
+    what: str  # what `required` is made of, for the refusal
+    position: PositionRecord | None = None
+
+    def opened(self, position: PositionRecord) -> PositionRecord:
+        self.position = position
+        return position
+
+    def check(self, available: Decimal) -> None:
+        if self.required > available:
+            raise InsufficientFunds(self.account, str(self.required), str(available), self.what)
 
 
-async def require_funds(
+@asynccontextmanager
+async def funded_opening(
+    work: UnitOfWork,
     repository: Repository,
     *,
     account: str,
@@ -92,38 +109,87 @@ async def require_funds(
     captured: CapturedQuote,
     fill: Fill,
     instant: datetime,
+) -> AsyncIterator[OpeningFunds]:
+    """An opening fill funded by its account, checked while the account's lock is held (in
+    `work`'s transaction): two fills of one account never both spend the same available funds.
+    The block writes the position (`funds.opened(...)`) and its order.
+
+    A SELL's incremental margin is checked before the block runs (it is computed from the
+    account's positions); a BUY's premium and charges after it, against the funds the account
+    had before its position (so the lock is held for one statement and the commit). More than
+    `available` raises `InsufficientFunds` and the unit of work rolls back."""
+    bound = repository.bound(work)
+    if side is Side.SELL:
+        await work.lock_account(account)
+        funds = await _sell_funds(bound, account, lots, captured, fill, instant)
+        yield funds
+        return
+    funds = _buy_funds(account, lots, captured, fill, instant)
+    yield funds
+    if funds.position is None:
+        raise RuntimeError("a funded opening names the position it wrote (OpeningFunds.opened)")
+    await work.lock_account(account)
+    funds.check(await available_funds(bound, account, before=funds.position))
+
+
+def _buy_funds(
+    account: str, lots: int, captured: CapturedQuote, fill: Fill, instant: datetime
 ) -> OpeningFunds:
-    """Refuse the fill when it needs more than the account has available; else what it blocks."""
+    """A BUY needs its premium and its charges; it blocks its premium."""
     quote = captured.quote
     units = lots * quote.lot_size
-    day = ist_date(quote.as_of or instant)
-    charges = entry_charges(side, fill.price, units, day, Decimal(1))
-    if side is Side.BUY:
-        premium = _paisa(fill.price * units)
-        required = premium + (charges or ZERO)
-        blocked, what = premium, f"the premium {premium} and charges {charges or ZERO}"
-        open_positions = None  # a buy needs no positions read: only the sums
-    else:
-        open_positions = await repository.open_positions(account)
-        held = [p for p in open_positions if p.underlying == quote.underlying]
-        book = books(held).get(quote.underlying)
-        market = quote_market(quote, instant, dict(book.market.forwards) if book else {})
-        legs = tuple(position_leg(p) for p in held)
-        without = portfolio_margin(legs, market).margin
-        with_new = portfolio_margin((*legs, quote_leg(quote, -units)), market).margin
-        required = blocked = max(with_new - without, ZERO)
-        what = f"the margin of this sell ({with_new} with it, {without} without)"
-    available = await available_funds(repository, account, open_positions)
-    if required > available:
-        raise InsufficientFunds(account, str(required), str(available), what)
+    charges = entry_charges(Side.BUY, fill.price, units, ist_date(quote.as_of or instant),
+                            Decimal(1))  # fmt: skip
+    premium = _paisa(fill.price * units)
     return OpeningFunds(
-        {
-            "account": account,
-            "margin_at_entry": blocked,
-            "open_entry_charges": charges,
-            **first_mark(quote, instant),
-        }
+        account,
+        _columns(account, premium, charges, quote, instant),
+        required=premium + (charges or ZERO),
+        what=f"the premium {premium} and charges {charges or ZERO}",
     )
+
+
+async def _sell_funds(
+    repository: Repository,
+    account: str,
+    lots: int,
+    captured: CapturedQuote,
+    fill: Fill,
+    instant: datetime,
+) -> OpeningFunds:
+    """A SELL needs (and blocks) its incremental margin: the account's margin on the underlying
+    with the new short minus without it; checked now."""
+    quote = captured.quote
+    units = lots * quote.lot_size
+    charges = entry_charges(Side.SELL, fill.price, units, ist_date(quote.as_of or instant),
+                            Decimal(1))  # fmt: skip
+    open_positions = await repository.open_positions(account)
+    held = [p for p in open_positions if p.underlying == quote.underlying]
+    book = books(held).get(quote.underlying)
+    market = quote_market(quote, instant, dict(book.market.forwards) if book else {})
+    legs = tuple(position_leg(p) for p in held)
+    without = portfolio_margin(legs, market).margin
+    with_new = portfolio_margin((*legs, quote_leg(quote, -units)), market).margin
+    required = max(with_new - without, ZERO)
+    funds = OpeningFunds(
+        account,
+        _columns(account, required, charges, quote, instant),
+        required=required,
+        what=f"the margin of this sell ({with_new} with it, {without} without)",
+    )
+    funds.check(await available_funds(repository, account, open_positions))
+    return funds
+
+
+def _columns(
+    account: str, blocked: Decimal, charges: Decimal | None, quote: OptionQuote, instant: datetime
+) -> dict[str, Any]:
+    return {
+        "account": account,
+        "margin_at_entry": blocked,
+        "open_entry_charges": charges,
+        **first_mark(quote, instant),
+    }
 
 
 def first_mark(quote: OptionQuote, instant: datetime) -> dict[str, Any]:
@@ -168,4 +234,4 @@ def margin_labels(position: PositionRecord, lots: int, net_pnl: Decimal | None) 
     return {"margin_blocked": blocked, "return_on_margin": ratio}
 
 
-__all__ = ["OpeningFunds", "margin_labels", "released_entry_charges", "require_funds"]
+__all__ = ["OpeningFunds", "funded_opening", "margin_labels", "released_entry_charges"]

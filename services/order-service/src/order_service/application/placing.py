@@ -19,6 +19,7 @@ that key, if there is one, is replayed instead of the error.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
@@ -44,7 +45,7 @@ from optrade.instruments import get_instruments
 from optrade.schemas.market import OptionQuote
 from optrade.symbols import OptionSymbol
 from order_service.application.closing import IDEMPOTENCY_HEADER, SNAPSHOTS
-from order_service.application.funds import OpeningFunds, require_funds
+from order_service.application.funds import OpeningFunds, funded_opening
 from order_service.domain.exits import (
     ExitWatch,
     PositionExits,
@@ -253,14 +254,12 @@ def _without_keys(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k not in keys}
 
 
-async def funds_under_lock(
+def funded(
     work: UnitOfWork, repository: Repository, order: dict[str, Any], filling: Filling
-) -> OpeningFunds:
-    """The account's funds checked for this fill while its lock is held (in `work`'s
-    transaction): two orders of one account never both spend the same available funds."""
-    await work.lock_account(order["account"])
-    return await require_funds(
-        repository.bound(work), account=order["account"], side=Side(order["side"]),
+) -> AbstractAsyncContextManager[OpeningFunds]:
+    """The account's funds checked for this fill under its lock (`funded_opening`)."""
+    return funded_opening(
+        work, repository, account=order["account"], side=Side(order["side"]),
         lots=order["lots"], captured=filling.captured, fill=filling.fill,
         instant=filling.instant,
     )  # fmt: skip
@@ -280,10 +279,12 @@ async def _store_arrival(
         return PlaceOutcome(placed, None, replayed=False)
     filling = Filling(result.fill, captured, timing.recorded_at, timing.instant, timing.mode,
                       timing.off_hours)  # fmt: skip
-    async with repository.unit_of_work() as work:
-        funds = await funds_under_lock(work, repository, values, filling)
+    async with (
+        repository.unit_of_work() as work,
+        funded(work, repository, values, filling) as funds,
+    ):
         opened = position_values(values, filling, square_off_at) | funds.columns
-        position = await work.add_position(opened)
+        position = funds.opened(await work.add_position(opened))
         placed = await work.add_order(values | filled_order(position, filling))
     SNAPSHOTS.labels("entry", captured.source).inc()
     return PlaceOutcome(placed, position, replayed=False)

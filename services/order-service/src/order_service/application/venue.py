@@ -29,7 +29,7 @@ from order_service.application.marking import mark_from_chain
 from order_service.application.placing import (
     Filling,
     filled_order,
-    funds_under_lock,
+    funded,
     observation_of,
     position_values,
 )
@@ -172,10 +172,10 @@ async def fill_resting_order(
             if taken is None:
                 return False
             values = order.model_dump()
-            funds = await funds_under_lock(work, repository, values, filling)
-            opened = position_values(values, filling, square_off_at) | funds.columns
-            position = await work.add_position(opened)
-            await work.update_order(order.id, filled_order(position, filling), pending=False)
+            async with funded(work, repository, values, filling) as funds:
+                opened = position_values(values, filling, square_off_at) | funds.columns
+                position = funds.opened(await work.add_position(opened))
+                await work.update_order(order.id, filled_order(position, filling), pending=False)
     except InsufficientFunds as refused:  # the account cannot carry it now: rejected, as brokers
         async with repository.unit_of_work() as work:
             await work.update_order(
