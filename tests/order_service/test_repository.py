@@ -17,6 +17,7 @@ from optrade.domain import ExitReason, TradeMode
 from optrade.errors import Conflict, NotFound
 from order_service.application.closing import CloseKeys, ExitFill, close_lots
 from order_service.fills import Fill
+from order_service.records import OrderRecord, PositionRecord, record
 from order_service.repository import KeyTaken, PageRequest, Repository
 from tests.support.factories import EXPIRY, OPENED_AT, snapshot
 
@@ -133,6 +134,22 @@ def test_a_close_takes_its_lots_once_and_a_taken_close_key_returns_them(
     assert done.position.closed_at == closed_at.astimezone(UTC)
     with pytest.raises(Conflict, match="already closed"):
         close(None, "close-3")
+
+
+def test_records_read_back_are_what_model_construct_builds(async_engine: AsyncEngine) -> None:
+    """`record` sets a whole row as the record's fields directly; it must build exactly what
+    pydantic's `model_construct` builds (fields, their values, the set of fields given)."""
+    repository = Repository(async_engine)
+    order, position = run(async_engine, _place(repository))
+    read = run(async_engine, repository.position(position.id))
+    for kind, built in ((PositionRecord, position), (PositionRecord, read), (OrderRecord, order)):
+        slow = kind.model_construct(**built.__dict__)
+        assert type(built) is kind and built == slow
+        assert built.model_fields_set == slow.model_fields_set == set(kind.model_fields)
+        assert built.__dict__ == slow.__dict__
+    partial = record(OrderRecord, {"id": 1, "lots": 2})  # not a whole row: model_construct's way
+    assert partial.model_fields_set == {"id", "lots"} and partial.lots == 2
+    assert partial.intent == "open" and partial.position_id is None  # the fields' defaults
 
 
 def test_a_missing_position_is_not_found_naming_it(async_engine: AsyncEngine) -> None:

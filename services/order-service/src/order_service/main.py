@@ -80,17 +80,19 @@ def create_app(*, market_data: MarketDataClient | None = None) -> FastAPI:
         readiness={"database": database_ready},
         read_guard=READ_GUARD,
     )
+    # Routes are matched in order: the order path's first (a request is tried against every route
+    # included before its own), ml before trades (/export before /{trade_id}).
     for module in (
+        orders,
+        positions,
         accounts,
         ml_routes,
         engine,
-        orders,
-        positions,
         settlements,
         strategies,
         trades,
         openalgo,
-    ):  # ml first: /export before /{trade_id}
+    ):
         # Trades carry each model's features: closed by ORDER_READ_API_KEY when it is set.
         app.include_router(module.router, dependencies=[READ_GUARD] if module is trades else None)
     return app
