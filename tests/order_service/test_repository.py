@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, timedelta
+from datetime import UTC, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from optrade.db.engine import create_async_db_engine
-from optrade.domain import ExitReason, TradeMode
+from optrade.domain import ExitReason, OrderStatus, Side, TradeMode
 from optrade.errors import Conflict, NotFound
 from order_service.application.closing import CloseKeys, ExitFill, close_lots
 from order_service.fills import Fill
@@ -150,6 +150,51 @@ def test_records_read_back_are_what_model_construct_builds(async_engine: AsyncEn
     partial = record(OrderRecord, {"id": 1, "lots": 2})  # not a whole row: model_construct's way
     assert partial.model_fields_set == {"id", "lots"} and partial.lots == 2
     assert partial.intent == "open" and partial.position_id is None  # the fields' defaults
+
+
+def test_an_insert_answers_the_row_as_a_read_finds_it(async_engine: AsyncEngine) -> None:
+    """Inserts are not read back (`order_service.stored`): what they answer must be what a read
+    of the row finds, field for field, for values the database changes: an instant in IST, more
+    decimals than the column keeps (a tie included), a float in a NUMERIC column, a negative
+    zero, enum members, defaults left out, JSON keys in an order JSONB does not keep."""
+    ist = timezone(timedelta(hours=5, minutes=30))
+    at = OPENED_AT.astimezone(ist)
+    features = {"zeta": 1, "a": 2.5, "mid_key": [1, 2], "b": {"y": 1, "x": None}}
+    repository = Repository(async_engine)
+
+    async def scenario() -> list[tuple[Any, Any]]:
+        async with repository.unit_of_work() as work:
+            position = await work.add_position(position_values(
+                opened_at=at, side=Side.SELL, entry_price=Decimal("100.125"),
+                entry_spot=26123.455, entry_iv=14.123456789, features_snapshot=features,
+                mark_price=Decimal("-0.001"), open_entry_charges=Decimal("12.3449"),
+                mode=TradeMode.REPLAY,
+            ))  # fmt: skip
+            order = await work.add_order(order_values(
+                position_id=position.id, placed_at=at, price=Decimal("99.995"),
+                average_price=100.1, features_snapshot=features, status=OrderStatus.COMPLETE,
+            ))  # fmt: skip
+            trade = await work.add_trade(position, 1, {
+                "exit_price": Decimal("101.105"), "exit_price_source": "bid",
+                "pnl": Decimal("-0.004"), "charges": Decimal("40.005"),
+                "net_pnl": Decimal("-40.009"), "closed_at": at + timedelta(hours=1),
+                "exit_reason": ExitReason.CLIENT, "market_seconds_held": 3600,
+                **snapshot("exit_", at + timedelta(hours=1), spot=26150.125),
+            })  # fmt: skip
+        read = [
+            await repository.position(position.id),
+            await repository.order(order.id),
+            await repository.trade(trade.id),
+        ]
+        return list(zip((position, order, trade), read, strict=True))
+
+    for inserted, read in run(async_engine, scenario()):
+        assert type(inserted) is type(read)
+        assert inserted.__dict__ == read.__dict__, {
+            k: (v, read.__dict__[k]) for k, v in inserted.__dict__.items() if v != read.__dict__[k]
+        }
+        for name, value in inserted.__dict__.items():  # the same digits, the same zone
+            assert repr(value) == repr(read.__dict__[name]), name
 
 
 def test_a_missing_position_is_not_found_naming_it(async_engine: AsyncEngine) -> None:

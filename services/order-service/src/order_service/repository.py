@@ -24,7 +24,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Integer, Numeric, Table, bindparam, case, func, or_, select, update
+from sqlalchemy import JSON, Integer, Numeric, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -42,6 +42,7 @@ from optrade.db.types import UTCDateTime
 from optrade.domain import OrderStatus, PositionStatus, TradeWindow, utcnow
 from optrade.errors import Conflict, NotFound
 from order_service.account_store import AccountReads
+from order_service.stored import as_stored
 from order_service.records import (
     OrderRecord,
     PositionRecord,
@@ -58,10 +59,16 @@ STRATEGY: Table = Strategy.__table__  # type: ignore[attr-defined]
 CARRIED = tuple(carried_trade_fields())
 R = TypeVar("R", PositionRecord, TradeRecord, OrderRecord, StrategyRecord)
 
+_JSON_COLUMNS = {
+    table.name: tuple(c for c in table.c if isinstance(c.type, JSON))
+    for table in (ORDER, POSITION, TRADE, STRATEGY)
+}
+# An insert answers the row's id and its JSON (PostgreSQL's JSONB reorders keys); the rest of the
+# record is what `as_stored` wrote, so the 90- and 140-column rows are not read back.
 _INSERT_UNLESS_TAKEN = {
     (dialect.__name__.rsplit(".", 1)[-1], table.name): dialect.insert(table)
     .on_conflict_do_nothing()
-    .returning(*table.c)
+    .returning(table.c.id, *_JSON_COLUMNS[table.name])
     for dialect in (postgresql, sqlite)
     for table in (ORDER, POSITION, TRADE, STRATEGY)
 }
@@ -189,11 +196,15 @@ class UnitOfWork:
         self.connection = connection
 
     async def _insert(self, table: Table, values: dict[str, Any]) -> dict[str, Any]:
+        """Insert a row and answer it as stored; `KeyTaken` when a unique key of it is taken."""
         statement = _INSERT_UNLESS_TAKEN[(self.connection.dialect.name, table.name)]
-        row = (await self.connection.execute(statement, _plain(values))).first()
+        stored = as_stored(table, values)
+        row = (await self.connection.execute(statement, stored)).first()
         if row is None:
             raise KeyTaken(table.name)
-        return _returned(self.connection, table, row)
+        stored.update(row._mapping)
+        stored["id"] = int(stored["id"])  # SQLite's RETURNING answers 3.0
+        return stored
 
     async def lock_account(self, account: str) -> None:
         """Hold the account's lock until this transaction ends: PostgreSQL takes a transaction
