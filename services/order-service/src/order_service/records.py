@@ -3,11 +3,11 @@ as stored.
 
 Each shares its columns with its table through the data model both inherit (SQLModel's
 "inherit from data models, never from table models"), so a column added to the table is a field
-here too. Built from a row without validation (the database already holds valid values). A row holding
-exactly the record's fields (a `SELECT` or `RETURNING` of the whole table, the order path's
-case) is set as the record's `__dict__` directly: pydantic's `model_construct` looks up aliases
-and defaults field by field, which cost more than the statement's own result processing for the
-90-column position and the 140-column trade.
+here too. Built from a row without validation (the database already holds valid values). A row
+holding exactly the record's fields (a `SELECT` of the whole table, or an insert's stored values:
+the order path's case) is set as the record's `__dict__` directly: pydantic's `model_construct`
+looks up aliases and defaults field by field, which cost more than the statement's own result
+processing for the 90-column position and the 140-column trade.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def record(kind: type[Record], row: Row[Any] | Mapping[str, Any]) -> Record:
     values = dict(row if isinstance(row, Mapping) else row._mapping)
     names = _fields(kind)
     if values.keys() != names or kind.__pydantic_post_init__:
-        return kind.model_construct(**values)
-    built = kind.__new__(kind)
+        return kind.model_construct(**values)  # type: ignore[return-value]
+    built: Record = kind.__new__(kind)
     object.__setattr__(built, "__dict__", values)
     object.__setattr__(built, "__pydantic_fields_set__", set(names))
     object.__setattr__(built, "__pydantic_extra__", None)

@@ -42,7 +42,6 @@ from optrade.db.types import UTCDateTime
 from optrade.domain import OrderStatus, PositionStatus, TradeWindow, utcnow
 from optrade.errors import Conflict, NotFound
 from order_service.account_store import AccountReads
-from order_service.stored import as_stored
 from order_service.records import (
     OrderRecord,
     PositionRecord,
@@ -50,6 +49,7 @@ from order_service.records import (
     TradeRecord,
     record,
 )
+from order_service.stored import as_stored
 
 ORDER: Table = Order.__table__  # type: ignore[attr-defined]
 POSITION: Table = Position.__table__  # type: ignore[attr-defined]
