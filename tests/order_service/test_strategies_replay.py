@@ -133,6 +133,13 @@ def test_an_iron_condor_by_offsets_fills_every_leg_on_the_morning_snapshot_and_m
     )
     assert Decimal(shown["unrealized_pnl"]) == -half_spreads.quantize(Decimal("0.01"))
     assert shown["greeks"]["delta"] is not None and shown["marked_at"] is not None
+    # A read is not a trade: outside the session it is answered (once refused as
+    # market_closed); the recorded market serves no chain at 20:00, and the answer says so.
+    evening = MORNING.replace(hour=20, minute=0)
+    late = api.get(f"/v1/strategies/{condor['id']}", params={"as_of": evening.isoformat()})
+    assert late.status_code == 200, late.text
+    assert late.json()["status"] == "open" and late.json()["marked_at"] is None
+    assert "no NIFTY snapshot serves" in late.json()["marks_error"]
 
     closed = api.post(f"/v1/strategies/{condor['id']}/close", json={"as_of": MORNING.isoformat()})
     assert closed.status_code == 200, closed.text

@@ -146,7 +146,9 @@ async def strategy(
 ) -> StrategyPublic:
     """The strategy with its legs; open legs marked at the mids of the chain at now (or as_of)."""
     view = await get_strategy(repository, strategy_id)
-    marks = await mark_strategy(market_data, view, clock.timing(as_of).instant)
+    # A read, not a trade: it marks at the instant asked (or now) whether or not the session is
+    # open (outside it the chain is the last one); only orders need the session.
+    marks = await mark_strategy(market_data, view, clock.instant(as_of))
     return strategy_public(view, marks)
 
 
