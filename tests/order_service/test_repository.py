@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from optrade.db.engine import create_async_db_engine
@@ -195,6 +196,37 @@ def test_an_insert_answers_the_row_as_a_read_finds_it(async_engine: AsyncEngine)
         }
         for name, value in inserted.__dict__.items():  # the same digits, the same zone
             assert repr(value) == repr(read.__dict__[name]), name
+
+
+def test_an_order_insert_can_take_its_accounts_lock(async_engine: AsyncEngine) -> None:
+    """`add_order(..., lock_account=)` holds the account's lock until the transaction ends
+    (another transaction cannot take it), and a taken key takes no lock."""
+    if async_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's BEGIN IMMEDIATE holds the database's write lock instead")
+    repository = Repository(async_engine)
+    probe = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:a, 0))")
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        async with repository.unit_of_work() as work:
+            position = await work.add_position(position_values())
+            await work.add_order(order_values(position_id=position.id, client_order_id="lk-1"),
+                                 lock_account="lock-test")  # fmt: skip
+            async with async_engine.connect() as other:
+                held = not (await other.execute(probe, {"a": "lock-test"})).scalar_one()
+                await other.rollback()
+        try:
+            async with repository.unit_of_work() as work:
+                await work.add_order(order_values(client_order_id="lk-1"), lock_account="lk2")
+        except KeyTaken:
+            pass
+        async with async_engine.connect() as other:
+            free = (await other.execute(probe, {"a": "lock-test"})).scalar_one()
+            other_free = (await other.execute(probe, {"a": "lk2"})).scalar_one()
+            await other.rollback()
+        return held, free, other_free
+
+    held, free_after_commit, not_taken_on_conflict = run(async_engine, scenario())
+    assert held and free_after_commit and not_taken_on_conflict
 
 
 def test_a_missing_position_is_not_found_naming_it(async_engine: AsyncEngine) -> None:

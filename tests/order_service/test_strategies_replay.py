@@ -133,13 +133,6 @@ def test_an_iron_condor_by_offsets_fills_every_leg_on_the_morning_snapshot_and_m
     )
     assert Decimal(shown["unrealized_pnl"]) == -half_spreads.quantize(Decimal("0.01"))
     assert shown["greeks"]["delta"] is not None and shown["marked_at"] is not None
-    # A read is not a trade: outside the session it is answered (once refused as
-    # market_closed); the recorded market serves no chain at 20:00, and the answer says so.
-    evening = MORNING.replace(hour=20, minute=0)
-    late = api.get(f"/v1/strategies/{condor['id']}", params={"as_of": evening.isoformat()})
-    assert late.status_code == 200, late.text
-    assert late.json()["status"] == "open" and late.json()["marked_at"] is None
-    assert "no NIFTY snapshot serves" in late.json()["marks_error"]
 
     closed = api.post(f"/v1/strategies/{condor['id']}/close", json={"as_of": MORNING.isoformat()})
     assert closed.status_code == 200, closed.text
@@ -167,6 +160,18 @@ def test_an_iron_condor_by_offsets_fills_every_leg_on_the_morning_snapshot_and_m
     assert scored["return_on_margin"] == pytest.approx(float(pnl / Decimal(condor["margin"])))
     page = api.get("/models", params={"mode": "replay", "group": "strategy"}).text
     assert 'data-strategy="iron_condor"' in page
+
+
+def test_a_strategy_is_read_outside_the_session(api: httpx.Client) -> None:
+    """A read is not a trade: after 15:30 IST it is answered (it was refused as market_closed);
+    the recorded market serves no chain at 20:00, and the answer says so instead of a mark."""
+    opened = open_strategy(api, "read_late", [by_offset("BUY", "OTM2", "CE")])
+    assert opened.status_code == 201, opened.text
+    evening = MORNING.replace(hour=20, minute=0)
+    late = api.get(f"/v1/strategies/{opened.json()['id']}", params={"as_of": evening.isoformat()})
+    assert late.status_code == 200, late.text
+    assert late.json()["status"] == "open" and late.json()["marked_at"] is None
+    assert "no NIFTY snapshot serves" in late.json()["marks_error"]
 
 
 def test_a_leg_that_cannot_be_resolved_is_named_and_nothing_is_opened(api: httpx.Client) -> None:

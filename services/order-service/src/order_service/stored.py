@@ -60,7 +60,7 @@ def _converter(column: Any) -> Convert:
         return bool
     if isinstance(kind, (Integer, BigInteger)):
         return int
-    return _plain
+    return _plain  # strings, dates, JSON: an enum member is written as its value
 
 
 def _default(column: Any) -> Callable[[], Any]:
@@ -95,7 +95,7 @@ def as_stored(table: Table, values: dict[str, Any]) -> dict[str, Any]:
         raise KeyError(f"{table.name} has no column {sorted(unknown)}")
     stored: dict[str, Any] = {}
     for name, convert, default in _plan(table):
-        value = _plain(values[name]) if name in values else default()
+        value = values[name] if name in values else _plain(default())
         stored[name] = None if value is None else convert(value)
     return stored
 

@@ -285,7 +285,9 @@ async def _store_arrival(
     ):
         opened = position_values(values, filling, square_off_at) | funds.columns
         position = funds.opened(await work.add_position(opened))
-        placed = await work.add_order(values | filled_order(position, filling))
+        placed = await work.add_order(  # with the account's lock: the funds are checked next
+            values | filled_order(position, filling), lock_account=funds.account
+        )
     SNAPSHOTS.labels("entry", captured.source).inc()
     return PlaceOutcome(placed, position, replayed=False)
 
