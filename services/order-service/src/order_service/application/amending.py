@@ -16,7 +16,7 @@ from datetime import datetime, time
 from decimal import Decimal
 
 from optrade.clients.market_data import MarketDataClient
-from optrade.domain import OrderStatus, Side, TradeMode
+from optrade.domain import OrderStatus, PositionStatus, Side, TradeMode
 from optrade.errors import Conflict, InvalidInput
 from optrade.symbols import OptionSymbol
 from order_service.application.placing import capture_contract, observation_of
@@ -79,7 +79,7 @@ async def set_exits(
 ) -> PositionRecord:
     """Replace the exits of an open position (all None removes them)."""
     position = await repository.position(position_id)
-    if position.status != "open":
+    if position.status != PositionStatus.OPEN:
         raise Conflict(f"position {position_id} is already closed")
     side = Side(position.side)
     exits = check_exits(side, exits)

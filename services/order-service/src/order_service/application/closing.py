@@ -21,7 +21,15 @@ from prometheus_client import Counter
 
 from optrade.calendar import ist_date
 from optrade.charges import NoChargeSchedule, round_trip_charges, settlement_charges
-from optrade.domain import ExitReason, OrderIntent, OrderStatus, OrderType, Side, TradeMode
+from optrade.domain import (
+    ExitReason,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    PositionStatus,
+    Side,
+    TradeMode,
+)
 from optrade.errors import Conflict, InvalidInput
 from order_service.application.funds import margin_labels, released_entry_charges
 from order_service.fills import Fill, pnl
@@ -205,7 +213,7 @@ async def replay_close(
 
 def check_closable(position: PositionRecord, lots: int | None) -> None:
     """Conflict when the position is closed or holds fewer lots than asked."""
-    if position.status != "open" or position.quantity_open == 0:
+    if position.status != PositionStatus.OPEN or position.quantity_open == 0:
         raise Conflict(f"position {position.id} is already closed")
     if lots is not None and lots > position.quantity_open:
         raise Conflict(
