@@ -24,6 +24,7 @@ from sqlalchemy import (
     case,
     func,
     select,
+    text,
     true,
     type_coerce,
     update,
@@ -31,7 +32,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from optrade.db.models import Account, AccountEquity, AccountEquityFields, Position, Trade
+from optrade.db.models import (
+    POSITIONS_IN_FUNDS,
+    Account,
+    AccountEquity,
+    AccountEquityFields,
+    Position,
+    Trade,
+)
 from optrade.db.types import UTCDateTime
 from optrade.domain import PositionStatus, Side
 from order_service.records import PositionRecord, record
@@ -109,7 +117,7 @@ _POSITION_TOTALS = select(
     func.count(case((_OPEN, 1))),
     func.count(case((_OPEN & _POSITION.c.mark_price.is_(None), 1))),
     func.count(case((_OPEN & (_POSITION.c.side == Side.SELL.value), 1))),
-).where(_POSITION.c.account == _BY_ACCOUNT)
+).where(_POSITION.c.account == _BY_ACCOUNT, text(f"({POSITIONS_IN_FUNDS})"))
 _GREEKS = (
     select(
         _POSITION.c.underlying,

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -238,7 +239,22 @@ class PositionFields(
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
+# The positions an account's funds sum over: the open ones, and closed ones whose entry charges
+# were not all moved into their trades (none, once closed, in the usual case). The funds check
+# runs on every fill under the account's lock; without this it read every position ever held.
+POSITIONS_IN_FUNDS = "status = 'open' OR open_entry_charges <> 0"
+
+
 class Position(PositionFields, table=True):
+    __table_args__ = (
+        Index(
+            "ix_position_account_in_funds",
+            "account",
+            postgresql_where=text(POSITIONS_IN_FUNDS),
+            sqlite_where=text(POSITIONS_IN_FUNDS),
+        ),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
 
 
