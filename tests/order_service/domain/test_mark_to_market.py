@@ -9,7 +9,7 @@ import pytest
 
 from optrade.domain import Side
 from optrade.errors import InvalidInput
-from order_service.domain.mark_to_market import mark_to_market, marks_of
+from order_service.domain.mark_to_market import mark_of, mark_to_market, marks_of
 
 
 def test_the_mark_is_the_mid_or_the_last_price_where_a_side_is_empty() -> None:
@@ -20,6 +20,16 @@ def test_the_mark_is_the_mid_or_the_last_price_where_a_side_is_empty() -> None:
     )
     np.testing.assert_allclose(marks[:4], [100.10, 97.5, 41.2, 12.0])
     assert math.isnan(marks[4])
+
+
+def test_one_contract_is_marked_as_the_arrays_mark_it() -> None:
+    """`mark_of` (the fill path's one quote, no numpy) is `marks_of` for a single contract."""
+    cases = [(100.05, 100.15, 99.0), (None, 98.0, 97.5), (0.0, 40.0, 41.2), (None, None, 12.0),
+             (0.0, 0.0, None), (-1.0, 5.0, 0.0), (float("nan"), 3.0, 2.5)]  # fmt: skip
+    for bid, ask, ltp in cases:
+        many = float(marks_of([bid], [ask], [ltp])[0])
+        one = mark_of(bid, ask, ltp)
+        assert (one is None and math.isnan(many)) or one == pytest.approx(many), (bid, ask, ltp)
 
 
 def test_unrealized_pnl_and_greeks_add_up_by_hand() -> None:
