@@ -21,7 +21,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import JSON, Integer, Numeric, Table, bindparam, case, func, or_, select, update
@@ -49,7 +48,7 @@ from order_service.records import (
     TradeRecord,
     record,
 )
-from order_service.stored import as_stored
+from order_service.stored import as_stored, plain
 
 ORDER: Table = Order.__table__  # type: ignore[attr-defined]
 POSITION: Table = Position.__table__  # type: ignore[attr-defined]
@@ -195,7 +194,7 @@ class KeyTaken(Exception):
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+    return {k: plain(v) for k, v in values.items()}
 
 
 class UnitOfWork:

@@ -44,7 +44,8 @@ def _instant(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """An enum member as its value (the drivers do not agree on adapting a `StrEnum`)."""
     return value.value if isinstance(value, Enum) else value
 
 
@@ -60,7 +61,7 @@ def _converter(column: Any) -> Convert:
         return bool
     if isinstance(kind, (Integer, BigInteger)):
         return int
-    return _plain  # strings, dates, JSON: an enum member is written as its value
+    return plain  # strings, dates, JSON: an enum member is written as its value
 
 
 def _default(column: Any) -> Callable[[], Any]:
@@ -95,9 +96,9 @@ def as_stored(table: Table, values: dict[str, Any]) -> dict[str, Any]:
         raise KeyError(f"{table.name} has no column {sorted(unknown)}")
     stored: dict[str, Any] = {}
     for name, convert, default in _plan(table):
-        value = values[name] if name in values else _plain(default())
+        value = values[name] if name in values else plain(default())
         stored[name] = None if value is None else convert(value)
     return stored
 
 
-__all__ = ["as_stored"]
+__all__ = ["as_stored", "plain"]
