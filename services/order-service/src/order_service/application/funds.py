@@ -120,12 +120,15 @@ async def funded_opening(
     take it with its order's insert, `add_order(..., lock_account=funds.account)`). More than
     `available` raises `InsufficientFunds` and the unit of work rolls back."""
     bound = repository.bound(work)
+    quote = captured.quote
+    units = lots * quote.lot_size
+    charges = entry_charges(side, fill.price, units, ist_date(quote.as_of or instant), Decimal(1))
     if side is Side.SELL:
         await work.lock_account(account)
-        funds = await _sell_funds(bound, account, lots, captured, fill, instant)
+        funds = await _sell_funds(bound, account, units, charges, quote, instant)
         yield funds
         return
-    funds = _buy_funds(account, lots, captured, fill, instant)
+    funds = _buy_funds(account, fill.price * units, charges, quote, instant)
     yield funds
     if funds.position is None:
         raise RuntimeError("a funded opening names the position it wrote (OpeningFunds.opened)")
@@ -134,14 +137,10 @@ async def funded_opening(
 
 
 def _buy_funds(
-    account: str, lots: int, captured: CapturedQuote, fill: Fill, instant: datetime
+    account: str, cost: Decimal, charges: Decimal | None, quote: OptionQuote, instant: datetime
 ) -> OpeningFunds:
-    """A BUY needs its premium and its charges; it blocks its premium."""
-    quote = captured.quote
-    units = lots * quote.lot_size
-    charges = entry_charges(Side.BUY, fill.price, units, ist_date(quote.as_of or instant),
-                            Decimal(1))  # fmt: skip
-    premium = _paisa(fill.price * units)
+    """A BUY needs its premium (`cost`, price × units) and its charges; it blocks its premium."""
+    premium = _paisa(cost)
     return OpeningFunds(
         account,
         _columns(account, premium, charges, quote, instant),
@@ -153,17 +152,13 @@ def _buy_funds(
 async def _sell_funds(
     repository: Repository,
     account: str,
-    lots: int,
-    captured: CapturedQuote,
-    fill: Fill,
+    units: int,
+    charges: Decimal | None,
+    quote: OptionQuote,
     instant: datetime,
 ) -> OpeningFunds:
     """A SELL needs (and blocks) its incremental margin: the account's margin on the underlying
     with the new short minus without it; checked now."""
-    quote = captured.quote
-    units = lots * quote.lot_size
-    charges = entry_charges(Side.SELL, fill.price, units, ist_date(quote.as_of or instant),
-                            Decimal(1))  # fmt: skip
     open_positions = await repository.open_positions(account)
     held = [p for p in open_positions if p.underlying == quote.underlying]
     book = books(held).get(quote.underlying)
