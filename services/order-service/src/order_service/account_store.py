@@ -1,11 +1,13 @@
 """The paper accounts' SQL (issue 22): capital, the funds page's aggregates, marks, daily equity.
 
 A mixin of `order_service.repository.Repository` (kept in its own module so the account's queries
-read together): the database sums what a broker's funds page shows, in one statement over the
-trades and one over the positions of an account, grouped by underlying for the Greeks; the
-application adds the margin (`order_service.application.accounts`). Money is summed as NUMERIC
-and handed back as `Decimal` to the paisa (SQLite's REAL sums of two-decimal amounts are exact
-to far below a paisa at these magnitudes, and the NUMERIC result processor rounds them to it).
+read together): the database sums what a broker's funds page shows, in one statement: the
+trades' running sums it keeps per account (`account_trade_totals`, moved by triggers on `trade`,
+migration 0015) and the sums over the positions of an account (a second, grouped by underlying,
+for the Greeks); the application adds the margin (`order_service.application.accounts`). Money
+is summed as NUMERIC and handed back as `Decimal` to the paisa (SQLite's REAL sums of two-decimal
+amounts are exact to far below a paisa at these magnitudes, and the NUMERIC result processor
+rounds them to it).
 """
 
 from __future__ import annotations
@@ -37,17 +39,18 @@ from optrade.db.models import (
     Account,
     AccountEquity,
     AccountEquityFields,
+    AccountTradeTotals,
     Position,
-    Trade,
 )
 from optrade.db.types import UTCDateTime
 from optrade.domain import PositionStatus, Side
 from order_service.records import PositionRecord, record
+from order_service.statements import run
 
 ACCOUNT: Table = Account.__table__  # type: ignore[attr-defined]
 EQUITY: Table = AccountEquity.__table__  # type: ignore[attr-defined]
 _POSITION: Table = Position.__table__  # type: ignore[attr-defined]
-_TRADE: Table = Trade.__table__  # type: ignore[attr-defined]
+_TRADE_SUMS_KEPT: Table = AccountTradeTotals.__table__  # type: ignore[attr-defined]
 SUM = Numeric(18, 2)
 ZERO = Decimal("0.00")
 
@@ -99,8 +102,10 @@ def _sum(expression: Any) -> Any:
     return type_coerce(func.coalesce(func.sum(expression), 0), SUM)
 
 
-_TRADE_TOTALS = select(_sum(_TRADE.c.pnl), _sum(_TRADE.c.charges)).where(
-    _TRADE.c.account == _BY_ACCOUNT
+# The trades' sums are kept per account by the database (`account_trade_totals`, triggers on
+# `trade`): one row (or none) to read, however many trades the account closed.
+_TRADE_TOTALS = select(_sum(_TRADE_SUMS_KEPT.c.realized), _sum(_TRADE_SUMS_KEPT.c.charges)).where(
+    _TRADE_SUMS_KEPT.c.account == _BY_ACCOUNT
 )
 _POSITION_TOTALS = select(
     _sum(_POSITION.c.open_entry_charges),
@@ -180,7 +185,7 @@ class AccountReads:
         statement (a second for the Greeks by underlying, when asked)."""
         params = {"p_account": account}
         async with self.reading() as connection:
-            row = (await connection.execute(_TOTALS, params)).one()
+            row = (await run(connection, _TOTALS, params)).rows[0]
             greek_rows = (await connection.execute(_GREEKS, params)).all() if greeks else []
         (capital, realized, trade_charges, entry_charges, paid, received, unrealized, open_count,
          unmarked, shorts) = row  # fmt: skip

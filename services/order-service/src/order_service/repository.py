@@ -48,6 +48,7 @@ from order_service.records import (
     TradeRecord,
     record,
 )
+from order_service.statements import run
 from order_service.stored import as_stored, plain
 
 ORDER: Table = Order.__table__  # type: ignore[attr-defined]
@@ -217,12 +218,11 @@ class UnitOfWork:
         else:
             statement = _INSERT_UNLESS_TAKEN[(self.connection.dialect.name, table.name)]
             params = stored
-        row = (await self.connection.execute(statement, params)).first()
-        if row is None:
+        answered = (await run(self.connection, statement, params)).first()
+        if answered is None:
             raise KeyTaken(table.name)
         if lock_account is not None:
             self.locked.add(lock_account)
-        answered = row._mapping
         stored["id"] = int(answered["id"])  # SQLite's RETURNING answers 3.0
         for column in _JSON_COLUMNS[table.name]:
             stored[column.name] = answered[column.name]
@@ -236,7 +236,7 @@ class UnitOfWork:
         if account in self.locked:
             return
         if self.connection.dialect.name == "postgresql":
-            await self.connection.execute(_LOCK_ACCOUNT, {"p_lock_account": account})
+            await run(self.connection, _LOCK_ACCOUNT, {"p_lock_account": account})
         self.locked.add(account)
 
     async def add_order(
@@ -333,20 +333,23 @@ class UnitOfWork:
                 f"quantity: {taken} lots are no longer open on position {position.id} "
                 "(closed concurrently)"
             )
-        return taken, dict(changed._mapping)
+        return taken, changed
 
     async def _take(
         self, position_id: int, lots: int, closed_at: datetime, released: Callable[[int], Decimal]
-    ) -> Row[Any] | None:
+    ) -> dict[str, Any] | None:
         if lots <= 0:
             raise Conflict(f"position {position_id} is already closed")
         params = {"p_id": position_id, "p_lots": lots, "p_closed_at": closed_at,
                   "p_now": utcnow(), "p_release": released(lots)}  # fmt: skip
-        return (await self.connection.execute(_TAKE_LOTS_RETURNING, params)).first()
+        changed = (await run(self.connection, _TAKE_LOTS_RETURNING, params)).first()
+        if changed is not None and self.connection.dialect.name == "sqlite":
+            changed["quantity_open"] = int(changed["quantity_open"])  # RETURNING answers 3.0
+        return changed
 
     async def _open_lots(self, position_id: int) -> int:
-        result = await self.connection.execute(_OPEN_LOTS, {"p_id": position_id})
-        return int(result.scalar_one() or 0)
+        found = (await run(self.connection, _OPEN_LOTS, {"p_id": position_id})).rows
+        return int(found[0][0] or 0)
 
     async def update_order(
         self, order_id: int, values: dict[str, Any], *, pending: bool = True
@@ -430,9 +433,10 @@ class Repository(AccountReads):
         async with self.engine.begin() as connection:
             yield UnitOfWork(connection)
 
-    async def _first(self, query: Any, params: dict[str, Any]) -> Row[Any] | None:
+    async def _first(self, query: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The first row of a built-once `query` (run on the driver: `statements.run`)."""
         async with self.reading() as connection:
-            return (await connection.execute(query, params)).first()
+            return (await run(connection, query, params)).first()
 
     async def _all(self, query: Any, params: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
         async with self.reading() as connection:

@@ -384,6 +384,20 @@ class Account(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
+class AccountTradeTotals(SQLModel, table=True):
+    """The running sums of an account's trades, kept by the database (triggers on `trade`, from
+    migration 0015): the funds check reads one row under the account's lock instead of summing
+    every trade the account ever closed. Every insert, update and delete of a trade moves them,
+    whoever writes it."""
+
+    __tablename__ = "account_trade_totals"
+
+    account: str = Field(sa_type=String(32), primary_key=True)
+    realized: Decimal = Field(default=Decimal(0), sa_type=Numeric(18, 2))  # Σ trade.pnl
+    charges: Decimal = Field(default=Decimal(0), sa_type=Numeric(18, 2))  # Σ trade.charges
+    trades: int = 0  # how many trades the sums hold
+
+
 class AccountEquityFields(SQLModel):
     """One account's funds page as it stood at a day's 15:30 IST close."""
 
