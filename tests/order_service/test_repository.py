@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from optrade.db.engine import create_async_db_engine
@@ -63,8 +64,7 @@ def order_values(**overrides: Any) -> dict[str, Any]:
 
 async def _place(repository: Repository, **keys: Any) -> tuple[Any, Any]:
     async with repository.unit_of_work() as work:
-        position = await work.add_position(position_values())
-        order = await work.add_order(order_values(position_id=position.id, **keys))
+        position, order = await work.add_filled_position(position_values(), order_values(**keys))
     return order, position
 
 
@@ -175,19 +175,37 @@ def test_an_insert_answers_the_row_as_a_read_finds_it(async_engine: AsyncEngine)
                 position_id=position.id, placed_at=at, price=Decimal("99.995"),
                 average_price=100.1, features_snapshot=features, status=OrderStatus.COMPLETE,
             ))  # fmt: skip
-            trade = await work.add_trade(position, 1, {
+            closing = {
                 "exit_price": Decimal("101.105"), "exit_price_source": "bid",
                 "pnl": Decimal("-0.004"), "charges": Decimal("40.005"),
                 "net_pnl": Decimal("-40.009"), "closed_at": at + timedelta(hours=1),
                 "exit_reason": ExitReason.CLIENT, "market_seconds_held": 3600,
                 **snapshot("exit_", at + timedelta(hours=1), spot=26150.125),
-            })  # fmt: skip
+            }  # fmt: skip
+            trade = await work.add_trade(position, 1, closing)
+            # The row and the order that filled it in one insert (one statement on PostgreSQL).
+            linked, opening = await work.add_filled_position(
+                position_values(opened_at=at, entry_price=Decimal("0.005"),
+                                features_snapshot=features, mode=TradeMode.REPLAY),
+                order_values(placed_at=at, price=None, ml_score=0.1, average_price=0.005,
+                             stop_loss=Decimal("-0.004"), features_snapshot=features),
+            )  # fmt: skip
+            linked_trade, closed_by = await work.add_trade_with_order(
+                linked, 2, closing, order_values(intent="close", side="SELL", lots=2,
+                                                 average_price=Decimal("101.105")),
+            )  # fmt: skip
+        assert opening.position_id == linked.id and closed_by.trade_id == linked_trade.id
+        inserted = (position, order, trade, linked, opening, linked_trade, closed_by)
         read = [
             await repository.position(position.id),
             await repository.order(order.id),
             await repository.trade(trade.id),
+            await repository.position(linked.id),
+            await repository.order(opening.id),
+            await repository.trade(linked_trade.id),
+            await repository.order(closed_by.id),
         ]
-        return list(zip((position, order, trade), read, strict=True))
+        return list(zip(inserted, read, strict=True))
 
     for inserted, read in run(async_engine, scenario()):
         assert type(inserted) is type(read)
@@ -199,21 +217,32 @@ def test_an_insert_answers_the_row_as_a_read_finds_it(async_engine: AsyncEngine)
 
 
 def test_an_order_insert_can_take_its_accounts_lock(async_engine: AsyncEngine) -> None:
-    """`add_order(..., lock_account=)` holds the account's lock until the transaction ends
-    (another transaction cannot take it), and a taken key takes no lock."""
+    """`add_order(..., lock_account=)` and `add_filled_position(..., lock_account=)` hold the
+    account's lock until the transaction ends (another transaction cannot take it), and a taken
+    key takes no lock."""
     if async_engine.dialect.name != "postgresql":
         pytest.skip("SQLite's BEGIN IMMEDIATE holds the database's write lock instead")
     repository = Repository(async_engine)
     probe = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:a, 0))")
+
+    async def held_by_other(account: str) -> bool:
+        async with async_engine.connect() as other:
+            held = not (await other.execute(probe, {"a": account})).scalar_one()
+            await other.rollback()
+        return held
 
     async def scenario() -> tuple[bool, bool, bool]:
         async with repository.unit_of_work() as work:
             position = await work.add_position(position_values())
             await work.add_order(order_values(position_id=position.id, client_order_id="lk-1"),
                                  lock_account="lock-test")  # fmt: skip
-            async with async_engine.connect() as other:
-                held = not (await other.execute(probe, {"a": "lock-test"})).scalar_one()
-                await other.rollback()
+            held = await held_by_other("lock-test")
+        async with repository.unit_of_work() as work:  # a position and its order, one statement
+            await work.add_filled_position(
+                position_values(), order_values(client_order_id="lk-0"), lock_account="lk0"
+            )
+            held = held and await held_by_other("lk0")
+        held = held and not await held_by_other("lk0")
         try:
             async with repository.unit_of_work() as work:
                 await work.add_order(order_values(client_order_id="lk-1"), lock_account="lk2")
@@ -244,3 +273,18 @@ def test_one_lease_holder_at_a_time_until_it_expires(async_engine: AsyncEngine) 
     after = later + timedelta(seconds=1)
     assert run(async_engine, repository.hold_lease("engine", "b", after + timedelta(10), after))
     assert not run(async_engine, repository.hold_lease("engine", "a", after, after))
+
+
+def test_a_driver_error_is_raised_as_sqlalchemys(async_engine: AsyncEngine) -> None:
+    """`statements.run` hands statements to the driver itself; what the driver refuses must
+    still reach the error handlers as SQLAlchemy's exception (a NOT NULL column left empty:
+    `IntegrityError`, with the driver's error as `orig`), and the unit of work rolls back."""
+    repository = Repository(async_engine)
+
+    async def scenario() -> None:
+        async with repository.unit_of_work() as work:
+            await work.add_position(position_values(underlying=None))
+
+    with pytest.raises(IntegrityError) as raised:
+        run(async_engine, scenario())
+    assert raised.value.orig is not None and "underlying" in str(raised.value.orig)

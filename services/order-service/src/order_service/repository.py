@@ -23,7 +23,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import JSON, Integer, Numeric, Table, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Integer,
+    Numeric,
+    Table,
+    bindparam,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -129,6 +142,59 @@ _INSERT_LOCKING = {
     .returning(table.c.id, *_JSON_COLUMNS[table.name], _ACCOUNT_LOCK.label("locked"))
     for table in (ORDER,)
 }
+# PostgreSQL inserts a row and the order that filled it (a position and its opening order, a
+# trade and its closing order) in one statement: the order's `link` column takes the row's id.
+# A taken key of either inserts nothing that is answered (the unit of work then rolls back).
+# The order's parameters are its column names prefixed with `o_`; the row's, its own.
+_ORDER_PREFIX = "o_"
+
+
+def _typed_order_value(column: Any) -> Any:
+    """The order's value of `column` in a SELECT list. psycopg's dialect casts every parameter
+    but numbers; a NULL number there would be text to PostgreSQL, so numbers are cast (to their
+    own scale, to which `as_stored` has rounded them already)."""
+    value = bindparam(_ORDER_PREFIX + column.name, type_=column.type)
+    return cast(value, column.type) if isinstance(column.type, Numeric) else value
+
+
+def _with_order(table: Table, link: str, *, lock: bool) -> Any:
+    row = (
+        postgresql.insert(table)
+        .values({c.name: bindparam(c.name, type_=c.type) for c in table.c if c.name != "id"})
+        .on_conflict_do_nothing()
+        .returning(table.c.id, *_JSON_COLUMNS[table.name])
+        .cte("row_inserted")
+    )
+    columns = [c for c in ORDER.c if c.name != "id"]
+    values = select(
+        *(
+            # typed: a NULL in a SELECT list is text to PostgreSQL, whatever the column is
+            row.c.id
+            if c.name == link
+            else cast(bindparam(_ORDER_PREFIX + c.name, type_=c.type), c.type)
+            for c in columns
+        )
+    )
+    extra = (_ACCOUNT_LOCK.label("locked"),) if lock else ()
+    order = (
+        postgresql.insert(ORDER)
+        .from_select([c.name for c in columns], values)
+        .on_conflict_do_nothing()
+        .returning(ORDER.c.id, *_JSON_COLUMNS[ORDER.name], *extra)
+        .cte("order_inserted")
+    )
+    return select(
+        *(row.c[c.name] for c in (table.c.id, *_JSON_COLUMNS[table.name])),
+        *(order.c[c.name].label(_ORDER_PREFIX + c.name)
+          for c in (ORDER.c.id, *_JSON_COLUMNS[ORDER.name])),
+    ).select_from(row.join(order, true()))  # fmt: skip
+
+
+_WITH_ORDER = {
+    (POSITION.name, True): _with_order(POSITION, "position_id", lock=True),
+    (POSITION.name, False): _with_order(POSITION, "position_id", lock=False),
+    (TRADE.name, False): _with_order(TRADE, "trade_id", lock=False),
+}
 _LINK_ORDER = (
     update(ORDER)
     .where(ORDER.c.id == bindparam("p_id"))
@@ -227,6 +293,56 @@ class UnitOfWork:
         for column in _JSON_COLUMNS[table.name]:
             stored[column.name] = answered[column.name]
         return stored
+
+    async def _insert_with_order(
+        self,
+        table: Table,
+        values: dict[str, Any],
+        order: dict[str, Any],
+        link: str,
+        lock_account: str | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Insert a row and the order that filled it, the order's `link` naming the row; both
+        as stored. `KeyTaken` when a unique key of either is taken. One statement on PostgreSQL
+        (`_WITH_ORDER`), two on SQLite."""
+        if lock_account in self.locked:
+            lock_account = None
+        now = utcnow()
+        order = {"created_at": now, "updated_at": now, **order}
+        if self.connection.dialect.name != "postgresql":
+            stored = await self._insert(table, values)
+            order[link] = stored["id"]
+            placed = await self._insert(ORDER, order, lock_account=lock_account)
+            return stored, placed
+        stored = as_stored(table, values)
+        placed = as_stored(ORDER, order)
+        params = {**stored, **{_ORDER_PREFIX + k: v for k, v in placed.items() if k != link}}
+        statement = _WITH_ORDER[(table.name, lock_account is not None)]
+        if lock_account is not None:
+            params["p_lock_account"] = lock_account
+        answered = (await run(self.connection, statement, params)).first()
+        if answered is None:
+            raise KeyTaken(table.name)
+        if lock_account is not None:
+            self.locked.add(lock_account)
+        stored["id"] = placed[link] = int(answered["id"])
+        placed["id"] = int(answered[_ORDER_PREFIX + "id"])
+        for column in _JSON_COLUMNS[table.name]:
+            stored[column.name] = answered[column.name]
+        for column in _JSON_COLUMNS[ORDER.name]:
+            placed[column.name] = answered[_ORDER_PREFIX + column.name]
+        return stored, placed
+
+    async def add_filled_position(
+        self, values: dict[str, Any], order: dict[str, Any], *, lock_account: str | None = None
+    ) -> tuple[PositionRecord, OrderRecord]:
+        """Insert a position and the order that opened it (its `position_id` set here); with
+        `lock_account`, take that account's lock in the same statement (PostgreSQL)."""
+        values = {"status": PositionStatus.OPEN.value, "updated_at": utcnow(), **values}
+        stored, placed = await self._insert_with_order(
+            POSITION, values, order, "position_id", lock_account
+        )
+        return record(PositionRecord, stored), record(OrderRecord, placed)
 
     async def lock_account(self, account: str) -> None:
         """Hold the account's lock until this transaction ends: PostgreSQL takes a transaction
@@ -402,9 +518,22 @@ class UnitOfWork:
     ) -> TradeRecord:
         """Insert the trade of `lots` of `position`: the entry and metadata carried from it (the
         one code path that cannot forget a field), `closing` its own columns."""
-        values = {name: getattr(position, name) for name in CARRIED}
-        values |= {"position_id": position.id, "lots": lots, **closing}
-        return record(TradeRecord, await self._insert(TRADE, values))
+        stored = await self._insert(TRADE, _trade_values(position, lots, closing))
+        return record(TradeRecord, stored)
+
+    async def add_trade_with_order(
+        self, position: PositionRecord, lots: int, closing: dict[str, Any], order: dict[str, Any]
+    ) -> tuple[TradeRecord, OrderRecord]:
+        """`add_trade` and the closing order that filled it (its `trade_id` set here)."""
+        stored, placed = await self._insert_with_order(
+            TRADE, _trade_values(position, lots, closing), order, "trade_id", None
+        )
+        return record(TradeRecord, stored), record(OrderRecord, placed)
+
+
+def _trade_values(position: PositionRecord, lots: int, closing: dict[str, Any]) -> dict[str, Any]:
+    values = {name: getattr(position, name) for name in CARRIED}
+    return values | {"position_id": position.id, "lots": lots, **closing}
 
 
 class Repository(AccountReads):

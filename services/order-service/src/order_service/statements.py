@@ -29,14 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
 Processor = Callable[[Any], Any]
-_REQUIRED = object()
 
 
 @dataclass(frozen=True)
 class _Bind:
-    key: str  # the key in the caller's parameters
+    key: str | None  # the key in the caller's parameters; None: the statement's own value
     name: str  # the name the driver is given (named style)
-    fixed: Any  # the statement's own value (a literal), or _REQUIRED
+    fixed: Any  # the statement's own value (a literal), processed
     process: Processor | None
 
 
@@ -49,17 +48,29 @@ class _Plan:
     dialect: Any
     processors: list[Processor | None] | None = None  # from the first result's description
 
+    def __post_init__(self) -> None:
+        # Named style: the caller's parameters are handed over as they are (psycopg takes the
+        # names it needs from a mapping), with the statement's own values and the processed
+        # ones laid over them.
+        self._fixed = {b.name: b.fixed for b in self.binds if b.key is None}
+        self._changed = tuple(
+            (b.name, b.key, b.process)
+            for b in self.binds
+            if b.key is not None and (b.process is not None or b.name != b.key)
+        )
+
     def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        values = []
-        for bind in self.binds:
-            if bind.fixed is _REQUIRED:
-                value = params[bind.key]
-            else:
-                value = params.get(bind.key, bind.fixed)
-            values.append(value if bind.process is None else bind.process(value))
         if self.positional:
-            return values
-        return {bind.name: value for bind, value in zip(self.binds, values, strict=True)}
+            return [
+                b.fixed if b.key is None
+                else params[b.key] if b.process is None
+                else b.process(params[b.key])
+                for b in self.binds
+            ]  # fmt: skip
+        arguments = {**params, **self._fixed}
+        for name, key, process in self._changed:
+            arguments[name] = params[key] if process is None else process(params[key])
+        return arguments
 
     def result_processors(self, description: Sequence[Any]) -> list[Processor | None]:
         if self.processors is None and len(self.columns) != len(description):
@@ -93,17 +104,20 @@ def _plan_of(statement: Any, dialect: Any, keys: frozenset[str]) -> _Plan | None
         by_name = {name: bind for bind, name in compiled.bind_names.items()}
         order = compiled.positiontup if compiled.positional else list(by_name)
         processors = compiled._bind_processors
-        binds = tuple(
-            _Bind(
-                key=by_name[name].key,
-                name=compiled.escaped_bind_names.get(name, name),
-                fixed=_REQUIRED if by_name[name].required else by_name[name].effective_value,
-                process=processors.get(name),
-            )
-            for name in order
-        )
-        columns = tuple((entry[0], entry[3]) for entry in compiled._result_columns)
-        plan = _Plan(compiled.string, bool(compiled.positional), binds, columns, dialect)
+        binds = []
+        for name in order:
+            bind, process = by_name[name], processors.get(name)
+            given = bind.key if bind.key in keys else name if name in keys else None
+            if given is None and bind.required:  # SQLAlchemy names what is missing
+                break
+            fixed = None
+            if given is None:
+                fixed = bind.effective_value if process is None else process(bind.effective_value)
+            escaped = compiled.escaped_bind_names.get(name, name)
+            binds.append(_Bind(given, escaped, fixed, process))
+        else:
+            columns = tuple((entry[0], entry[3]) for entry in compiled._result_columns)
+            plan = _Plan(compiled.string, bool(compiled.positional), tuple(binds), columns, dialect)
     _PLANS[cache_key] = plan
     return plan
 

@@ -106,10 +106,13 @@ async def close_lots(
         taken, changed = await work.take_lots(position, lots, exit_.closed_at, released)
         columns = columns_of(taken)
         columns = columns | margin_labels(position, taken, columns["net_pnl"])
-        trade = await work.add_trade(position, taken, columns)
         order = None
-        if exit_.order_type is not None:
-            order = await work.add_order(_closing_order(position, taken, exit_, trade))
+        if exit_.order_type is None:  # an expiry: no closing order
+            trade = await work.add_trade(position, taken, columns)
+        else:
+            trade, order = await work.add_trade_with_order(
+                position, taken, columns, _closing_order(position, taken, exit_)
+            )
     SNAPSHOTS.labels("exit", exit_snapshot.get("exit_source")).inc()
     return CloseOutcome(trade, updated(position, **changed), replayed=False, order=order)
 
@@ -168,9 +171,9 @@ def outcome(position: PositionRecord, lots: int, exit_: ExitFill) -> dict[str, A
     return {"pnl": gross, "charges": charges, "net_pnl": gross - charges}
 
 
-def _closing_order(
-    position: PositionRecord, lots: int, exit_: ExitFill, trade: TradeRecord
-) -> dict[str, Any]:
+def _closing_order(position: PositionRecord, lots: int, exit_: ExitFill) -> dict[str, Any]:
+    """The order that closed `lots` of `position` (its `trade_id` is the trade's, set as both
+    are inserted)."""
     return {
         "intent": OrderIntent.CLOSE,
         "order_type": exit_.order_type,
@@ -185,7 +188,6 @@ def _closing_order(
         "average_price": exit_.fill.price,
         "filled_at": exit_.closed_at,
         "position_id": position.id,
-        "trade_id": trade.id,
         "mode": exit_.mode,
         "tag": position.tag,
     }

@@ -117,8 +117,8 @@ async def funded_opening(
     A SELL's incremental margin is checked before the block runs (it is computed from the
     account's positions); a BUY's premium and charges after it, against the funds the account
     had before its position (so the lock is held for one statement and the commit; the block may
-    take it with its order's insert, `add_order(..., lock_account=funds.account)`). More than
-    `available` raises `InsufficientFunds` and the unit of work rolls back."""
+    take it with its rows' insert, `add_filled_position(..., lock_account=funds.account)`). More
+    than `available` raises `InsufficientFunds` and the unit of work rolls back."""
     bound = repository.bound(work)
     quote = captured.quote
     units = lots * quote.lot_size

@@ -284,21 +284,25 @@ async def _store_arrival(
         funded(work, repository, values, filling) as funds,
     ):
         opened = position_values(values, filling, square_off_at) | funds.columns
-        position = funds.opened(await work.add_position(opened))
-        placed = await work.add_order(  # with the account's lock: the funds are checked next
-            values | filled_order(position, filling), lock_account=funds.account
+        position, placed = await work.add_filled_position(  # the order takes the account's lock:
+            opened,
+            values | fill_of(filling),
+            lock_account=funds.account,  # funds checked next
         )
+        funds.opened(position)
     SNAPSHOTS.labels("entry", captured.source).inc()
     return PlaceOutcome(placed, position, replayed=False)
 
 
 def filled_order(position: PositionRecord, filling: Filling) -> dict[str, Any]:
     """What an opening order becomes when it fills into `position`."""
-    return {
-        "status": OrderStatus.COMPLETE, "average_price": filling.fill.price,
-        "filled_at": filling.recorded_at, "position_id": position.id,
-        "lot_size": position.lot_size,
-    }  # fmt: skip
+    return fill_of(filling) | {"position_id": position.id, "lot_size": position.lot_size}
+
+
+def fill_of(filling: Filling) -> dict[str, Any]:
+    """An opening order's fill: complete, at the fill's price, when it was recorded."""
+    return {"status": OrderStatus.COMPLETE, "average_price": filling.fill.price,
+            "filled_at": filling.recorded_at}  # fmt: skip
 
 
 def position_values(order: dict[str, Any], filling: Filling, square_off_at: time) -> dict[str, Any]:
