@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from optrade.db.engine import create_async_db_engine
@@ -288,3 +288,19 @@ def test_a_driver_error_is_raised_as_sqlalchemys(async_engine: AsyncEngine) -> N
     with pytest.raises(IntegrityError) as raised:
         run(async_engine, scenario())
     assert raised.value.orig is not None and "underlying" in str(raised.value.orig)
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut(async_engine: AsyncEngine) -> None:
+    """The order inserted with its position (`add_filled_position`, one statement on PostgreSQL)
+    gets its values as parameters of a SELECT: a string longer than its column is refused as a
+    plain insert refuses it, never cut to the column's length."""
+    if async_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    repository = Repository(async_engine)
+
+    async def scenario() -> None:
+        async with repository.unit_of_work() as work:
+            await work.add_filled_position(position_values(), order_values(tag="t" * 65))
+
+    with pytest.raises(DataError):
+        run(async_engine, scenario())

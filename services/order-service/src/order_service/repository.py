@@ -166,15 +166,7 @@ def _with_order(table: Table, link: str, *, lock: bool) -> Any:
         .cte("row_inserted")
     )
     columns = [c for c in ORDER.c if c.name != "id"]
-    values = select(
-        *(
-            # typed: a NULL in a SELECT list is text to PostgreSQL, whatever the column is
-            row.c.id
-            if c.name == link
-            else cast(bindparam(_ORDER_PREFIX + c.name, type_=c.type), c.type)
-            for c in columns
-        )
-    )
+    values = select(*(row.c.id if c.name == link else _typed_order_value(c) for c in columns))
     extra = (_ACCOUNT_LOCK.label("locked"),) if lock else ()
     order = (
         postgresql.insert(ORDER)

@@ -49,6 +49,7 @@ class _Plan:
     processors: list[Processor | None] | None = None  # from the first result's description
 
     def __post_init__(self) -> None:
+        self.keys = tuple(key for key, _kind in self.columns)  # empty: the statement answers none
         # Named style: the caller's parameters are handed over as they are (psycopg takes the
         # names it needs from a mapping), with the statement's own values and the processed
         # ones laid over them.
@@ -152,8 +153,11 @@ async def run(
     arguments = plan.arguments(params)
     try:
         cursor = await driver.execute(plan.sql, arguments)
-        description = cursor.description
-        rows = list(await cursor.fetchall()) if description else []
+        # Whether a statement answers rows is known from its plan: psycopg builds a column
+        # description afresh on each access, read here only to plan the result processors.
+        rows = list(await cursor.fetchall()) if plan.keys else []
+        if plan.keys and plan.processors is None:
+            plan.result_processors(cursor.description)
         if dialect.name == "sqlite":
             await cursor.close()
     except _driver_errors(dialect) as exc:
@@ -164,17 +168,15 @@ async def run(
             plan.sql, arguments, exc, _driver_errors(dialect),
             connection_invalidated=disconnect, dialect=dialect,
         ) from exc  # fmt: skip
-    if not description:
+    if not plan.keys:
         return Rows((), [])
-    processors = plan.result_processors(description)
-    if any(processors):
+    processors = plan.processors
+    if processors is not None and any(processors):
         rows = [
             tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
             for row in rows
         ]
-    else:
-        rows = [tuple(row) for row in rows]
-    return Rows(tuple(key for key, _kind in plan.columns), rows)
+    return Rows(plan.keys, rows)
 
 
 def _driver_errors(dialect: Any) -> type[Exception]:
