@@ -19,7 +19,7 @@ from optrade.domain import ExitReason, OrderStatus, Side, TradeMode
 from optrade.errors import Conflict, NotFound
 from order_service.application.closing import CloseKeys, ExitFill, close_lots
 from order_service.fills import Fill
-from order_service.records import OrderRecord, PositionRecord, record
+from order_service.records import OrderRecord, PositionRecord, record, updated
 from order_service.repository import KeyTaken, PageRequest, Repository
 from tests.support.factories import EXPIRY, OPENED_AT, snapshot
 
@@ -194,8 +194,18 @@ def test_an_insert_answers_the_row_as_a_read_finds_it(async_engine: AsyncEngine)
                 linked, 2, closing, order_values(intent="close", side="SELL", lots=2,
                                                  average_price=Decimal("101.105")),
             )  # fmt: skip
+            # The lots taken, the trade and the closing order (one statement on PostgreSQL).
+            taken, changed, via_close, via_order = await work.close_into_trade(
+                linked, 1, at + timedelta(hours=1), lambda _lots: Decimal("0.004"),
+                lambda _lots: closing,
+                lambda lots: order_values(intent="close", side="SELL", lots=lots, price=None),
+            )  # fmt: skip
+        assert (taken, changed["quantity_open"], changed["status"]) == (1, 2, "open")
+        assert via_order is not None and via_order.trade_id == via_close.id
         assert opening.position_id == linked.id and closed_by.trade_id == linked_trade.id
-        inserted = (position, order, trade, linked, opening, linked_trade, closed_by)
+        after_close = updated(linked, **changed)  # what the close answers of the position
+        inserted = (position, order, trade, after_close, opening, linked_trade, closed_by,
+                    via_close, via_order)  # fmt: skip
         read = [
             await repository.position(position.id),
             await repository.order(order.id),
@@ -204,6 +214,8 @@ def test_an_insert_answers_the_row_as_a_read_finds_it(async_engine: AsyncEngine)
             await repository.order(opening.id),
             await repository.trade(linked_trade.id),
             await repository.order(closed_by.id),
+            await repository.trade(via_close.id),
+            await repository.order(via_order.id),
         ]
         return list(zip(inserted, read, strict=True))
 

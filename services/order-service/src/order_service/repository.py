@@ -149,11 +149,11 @@ _INSERT_LOCKING = {
 _ORDER_PREFIX = "o_"
 
 
-def _typed_order_value(column: Any) -> Any:
-    """The order's value of `column` in a SELECT list. psycopg's dialect casts every parameter
-    but numbers; a NULL number there would be text to PostgreSQL, so numbers are cast (to their
-    own scale, to which `as_stored` has rounded them already)."""
-    value = bindparam(_ORDER_PREFIX + column.name, type_=column.type)
+def _typed_order_value(column: Any, prefix: str = _ORDER_PREFIX) -> Any:
+    """A row's value of `column` in a SELECT list (parameter `prefix` + its name). psycopg's
+    dialect casts every parameter but numbers; a NULL number there would be text to PostgreSQL,
+    so numbers are cast (to their own scale, to which `as_stored` has rounded them already)."""
+    value = bindparam(prefix + column.name, type_=column.type)
     return cast(value, column.type) if isinstance(column.type, Numeric) else value
 
 
@@ -187,6 +187,57 @@ _WITH_ORDER = {
     (POSITION.name, False): _with_order(POSITION, "position_id", lock=False),
     (TRADE.name, False): _with_order(TRADE, "trade_id", lock=False),
 }
+# PostgreSQL closes in one statement: the UPDATE that takes the lots, the trade's insert (from
+# the UPDATE's row: nothing is inserted when the lots were not there to take) and the closing
+# order's (from the trade's row: nothing when the trade's close key is taken). The trade's
+# parameters are its column names prefixed with `t_`, the order's with `o_`.
+_TRADE_PREFIX = "t_"
+
+
+def _close_in_one(*, with_order: bool) -> Any:
+    taken = _TAKE_LOTS_RETURNING.cte("taken")
+    trade_columns = [c for c in TRADE.c if c.name != "id"]
+    trade = (
+        postgresql.insert(TRADE)
+        .from_select(
+            [c.name for c in trade_columns],
+            select(*(_typed_order_value(c, _TRADE_PREFIX) for c in trade_columns)).select_from(
+                taken
+            ),
+        )
+        .on_conflict_do_nothing()
+        .returning(TRADE.c.id, *_JSON_COLUMNS[TRADE.name])
+        .cte("trade_inserted")
+    )
+    answered = [
+        *taken.c,
+        *(trade.c[c.name].label(_TRADE_PREFIX + c.name)
+          for c in (TRADE.c.id, *_JSON_COLUMNS[TRADE.name])),
+    ]  # fmt: skip
+    joined = taken.outerjoin(trade, true())
+    if with_order:
+        order_columns = [c for c in ORDER.c if c.name != "id"]
+        order = (
+            postgresql.insert(ORDER)
+            .from_select(
+                [c.name for c in order_columns],
+                select(
+                    *(
+                        trade.c.id if c.name == "trade_id" else _typed_order_value(c)
+                        for c in order_columns
+                    )
+                ),  # fmt: skip
+            )
+            .returning(ORDER.c.id, *_JSON_COLUMNS[ORDER.name])
+            .cte("order_inserted")
+        )
+        answered += [order.c[c.name].label(_ORDER_PREFIX + c.name)
+                     for c in (ORDER.c.id, *_JSON_COLUMNS[ORDER.name])]  # fmt: skip
+        joined = joined.outerjoin(order, true())
+    return select(*answered).select_from(joined)
+
+
+_CLOSE_IN_ONE = {with_order: _close_in_one(with_order=with_order) for with_order in (True, False)}
 _LINK_ORDER = (
     update(ORDER)
     .where(ORDER.c.id == bindparam("p_id"))
@@ -442,6 +493,72 @@ class UnitOfWork:
                 "(closed concurrently)"
             )
         return taken, changed
+
+    async def close_into_trade(
+        self,
+        position: PositionRecord,
+        lots: int | None,
+        closed_at: datetime,
+        released: Callable[[int], Decimal],
+        closing: Callable[[int], dict[str, Any]],
+        order: Callable[[int], dict[str, Any]] | None,
+    ) -> tuple[int, dict[str, Any], TradeRecord, OrderRecord | None]:
+        """Take `lots` off the position (`take_lots`), insert the trade of the lots taken
+        (`closing(taken)` its own columns) and, with `order`, the closing order that filled it:
+        (lots taken, columns changed, trade, order). `KeyTaken` when the trade's close key is
+        taken (the unit of work rolls back: the lots return).
+
+        On PostgreSQL one statement (`_CLOSE_IN_ONE`) when the lots read with `position` are
+        still open; else (SQLite, or a concurrent close took some) one statement each."""
+        if self.connection.dialect.name == "postgresql" and position.quantity_open > 0:
+            taken = lots if lots is not None else position.quantity_open
+            done = await self._close_in_one(position, taken, closed_at, released, closing, order)
+            if done is not None:
+                return done
+        taken, changed = await self.take_lots(position, lots, closed_at, released)
+        if order is None:
+            return taken, changed, await self.add_trade(position, taken, closing(taken)), None
+        trade, placed = await self.add_trade_with_order(
+            position, taken, closing(taken), order(taken)
+        )
+        return taken, changed, trade, placed
+
+    async def _close_in_one(
+        self,
+        position: PositionRecord,
+        taken: int,
+        closed_at: datetime,
+        released: Callable[[int], Decimal],
+        closing: Callable[[int], dict[str, Any]],
+        order: Callable[[int], dict[str, Any]] | None,
+    ) -> tuple[int, dict[str, Any], TradeRecord, OrderRecord | None] | None:
+        """The close in one statement; None when the lots were no longer there to take (nothing
+        was written: the caller takes what is left)."""
+        stored = as_stored(TRADE, _trade_values(position, taken, closing(taken)))
+        params = {_TRADE_PREFIX + k: v for k, v in stored.items()}
+        params |= {"p_id": position.id, "p_lots": taken, "p_closed_at": closed_at,
+                   "p_now": utcnow(), "p_release": released(taken)}  # fmt: skip
+        placed = None
+        if order is not None:
+            now = utcnow()
+            placed = as_stored(ORDER, {"created_at": now, "updated_at": now, **order(taken)})
+            params |= {_ORDER_PREFIX + k: v for k, v in placed.items() if k != "trade_id"}
+        answered = (await run(self.connection, _CLOSE_IN_ONE[order is not None], params)).first()
+        if answered is None:
+            return None
+        if answered[_TRADE_PREFIX + "id"] is None:
+            raise KeyTaken(TRADE.name)
+        changed = {name: answered[name] for name in _TAKEN}
+        stored["id"] = int(answered[_TRADE_PREFIX + "id"])
+        for column in _JSON_COLUMNS[TRADE.name]:
+            stored[column.name] = answered[_TRADE_PREFIX + column.name]
+        trade = record(TradeRecord, stored)
+        if placed is None:
+            return taken, changed, trade, None
+        placed["id"], placed["trade_id"] = int(answered[_ORDER_PREFIX + "id"]), trade.id
+        for column in _JSON_COLUMNS[ORDER.name]:
+            placed[column.name] = answered[_ORDER_PREFIX + column.name]
+        return taken, changed, trade, record(OrderRecord, placed)
 
     async def _take(
         self, position_id: int, lots: int, closed_at: datetime, released: Callable[[int], Decimal]

@@ -102,17 +102,18 @@ async def close_lots(
     def released(taken: int) -> Decimal:  # issue 22: the entry charges move into the trade
         return released_entry_charges(position, taken, columns_of(taken)["charges"])
 
-    async with repository.unit_of_work() as work:
-        taken, changed = await work.take_lots(position, lots, exit_.closed_at, released)
+    def closing(taken: int) -> dict[str, Any]:
         columns = columns_of(taken)
-        columns = columns | margin_labels(position, taken, columns["net_pnl"])
-        order = None
-        if exit_.order_type is None:  # an expiry: no closing order
-            trade = await work.add_trade(position, taken, columns)
-        else:
-            trade, order = await work.add_trade_with_order(
-                position, taken, columns, _closing_order(position, taken, exit_)
-            )
+        return columns | margin_labels(position, taken, columns["net_pnl"])
+
+    def closing_order(taken: int) -> dict[str, Any]:
+        return _closing_order(position, taken, exit_)
+
+    async with repository.unit_of_work() as work:
+        taken, changed, trade, order = await work.close_into_trade(
+            position, lots, exit_.closed_at, released, closing,
+            None if exit_.order_type is None else closing_order,  # an expiry: no closing order
+        )  # fmt: skip
     SNAPSHOTS.labels("exit", exit_snapshot.get("exit_source")).inc()
     return CloseOutcome(trade, updated(position, **changed), replayed=False, order=order)
 
