@@ -143,7 +143,9 @@ def _seed_position(engine: Engine) -> None:
 
 
 def _grow(engine: Engine, have: int, want: int) -> None:
-    with engine.begin() as conn:
+    from tests.support.factories import bulk_trades
+
+    with engine.begin() as conn, bulk_trades(conn):  # one statement of up to 1M trades
         conn.execute(text(_insert_sql(have, want)))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE trade"))
